@@ -1,0 +1,64 @@
+/**
+ * The global options every plugin sees (the CLI flags and config keys). Plugin-specific settings go to the
+ * plugin's factory instead.
+ */
+
+/** Resolved options of one quantization run. */
+export interface QuantOptions {
+  /** Default weight bit width. */
+  bits: 8 | 4;
+  /** Per-channel weight quantization (axis chosen by the consumer op). */
+  perChannel: boolean;
+  /** Block-wise weight quantization along the reduction axis (opset 21). */
+  blockSize?: number;
+  /** Symmetric weights (zero point 0). Undefined lets the quantizer pick its default. */
+  symmetric?: boolean;
+  /** Store INT4 as native opset-21 Int4/UInt4 (two per byte) rather than widened to 8 bits. */
+  nativeInt4: boolean;
+  /** Weight storage signedness for 8-bit. */
+  weightType?: "int8" | "uint8";
+  /** Activation type for static quantization. */
+  activationType: "uint8" | "int8";
+  /** Search per-channel/per-block clipping that minimizes reconstruction MSE. */
+  clipSearch: boolean;
+  /** Names (exact or glob) of weights, nodes or activations to keep float. */
+  exclude: string[];
+  /** Op types whose inputs get quantized (default: the quantizer's own list). */
+  opTypes?: string[];
+  /** Tensors with fewer elements stay float. */
+  minElements: number;
+  /** Per-layer bit widths by name or glob. */
+  layerBits: Record<string, number>;
+  /** Pin the output's default-domain opset. */
+  opset?: number;
+  /** Output model path. */
+  output?: string;
+  /** Calibration: data file/folder, sample count, batch size, shapes for random data, seed. */
+  data?: string;
+  samples?: number;
+  batchSize: number;
+  shapes?: Record<string, number[]>;
+  seed: number;
+  /** Calibration method shortcut (picks the calibrator plugin). */
+  method?: string;
+  percentile?: number;
+  /** Load ranges/states instead of running inference; save them after calibration. */
+  statsIn?: string;
+  statsOut?: string;
+  /** Save with external data. */
+  externalData?: boolean;
+}
+
+/** Defaults for every option. */
+export const defaultOptions: QuantOptions = {
+  bits: 8,
+  perChannel: false,
+  nativeInt4: false,
+  activationType: "uint8",
+  clipSearch: false,
+  exclude: [],
+  minElements: 0,
+  layerBits: {},
+  batchSize: 1,
+  seed: 0,
+};

@@ -1,0 +1,187 @@
+/**
+ * Plugin types of the pipeline: load ─► prepare ─► calibrate ─► quantize ─► pack ─► export ─► validate.
+ * A plugin is a plain object made by a `define*` helper; data moves between phases only through return values.
+ */
+import type { ConsolaInstance } from "consola";
+import type { Model } from "../onnx/model.ts";
+import type { TensorProto } from "../onnx/types.ts";
+import type { QuantOptions } from "./options.ts";
+
+/** The kinds of plugin, in pipeline order. */
+export type PluginKind = "pass" | "calibrator" | "quantizer" | "packer" | "exporter" | "validator";
+
+/** A closed float range of an activation or weight. */
+export interface Range {
+  readonly min: number;
+  readonly max: number;
+}
+/** Ranges by tensor name. */
+export type RangeMap = Map<string, Range>;
+
+/** What every hook receives besides its data. */
+export interface PluginContext {
+  /** consola logger tagged with the plugin name. Logs go to stderr. */
+  readonly logger: ConsolaInstance;
+  /** Resolved global options (bits, per-channel, exclude, …). */
+  readonly options: QuantOptions;
+  /** Report progress of a long step; the CLI shows a bar (or plain lines when not on a TTY). */
+  progress(done: number, total: number, label?: string): void;
+  /** Mark the tensor/node being worked on so a failure names it. */
+  at(target: string | undefined): void;
+}
+
+interface PluginBase<K extends PluginKind> {
+  readonly kind: K;
+  /** Unique name within its kind, e.g. `percentile`. */
+  readonly name: string;
+  /** The options the factory was called with (shown by `--dry-run`). */
+  readonly options?: Readonly<Record<string, unknown>>;
+  /** Called before the first phase, in chain order. */
+  setup?(ctx: PluginContext): void | Promise<void>;
+  /** Called after the run (also after a failure), in reverse chain order. */
+  cleanup?(ctx: PluginContext): void | Promise<void>;
+}
+
+/** A graph pass run in the prepare phase (normalization, folding, opset conversion). Mutates or returns the model. */
+export interface PassPlugin extends PluginBase<"pass"> {
+  run(model: Model, ctx: PluginContext): void | Model | Promise<void | Model>;
+}
+
+/** One observation of an activation tensor for one batch. `values` is only given to calibrators that need it. */
+export interface Observation {
+  readonly tensor: string;
+  readonly min: number;
+  readonly max: number;
+  /** The batch's values (a view that is reused after `observe` returns: copy what you keep). */
+  readonly values?: Float32Array;
+  readonly dims?: readonly number[];
+}
+
+/** The mergeable state of a calibrator. Memory must not grow with the number of samples. */
+export interface CalibratorState {
+  observe(o: Observation): void;
+  /** Fold another state of the same calibrator (a shard, another worker) into this one. */
+  merge(other: CalibratorState): void;
+  /** Ranges per observed tensor. */
+  finalize(): RangeMap;
+  /** A JSON-serializable form of the state (`--stats-out`), restorable by `restore`. */
+  toJSON(): unknown;
+}
+
+/** Calibrators observe activations and return a range per tensor. */
+export interface CalibratorPlugin extends PluginBase<"calibrator"> {
+  /** `minmax`: only per-batch min/max are needed (reduced inside the graph); `values`: whole tensors are streamed. */
+  readonly needs: "minmax" | "values";
+  create(ctx: PluginContext): CalibratorState;
+  restore?(json: unknown, ctx: PluginContext): CalibratorState;
+}
+
+/** Integer element types a quantizer produces. */
+export type IntType = "int4" | "uint4" | "int8" | "uint8" | "int16" | "uint16" | "int32";
+/** Integer values, one per element (4-bit values unpacked, one per byte). */
+export type IntArray = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array;
+
+/** An integer tensor a quantizer placed in the graph, waiting for a packer to encode its storage. */
+export interface PendingTensor {
+  /** The TensorProto already inserted in its graph (name and dims set); the packer sets data_type and raw_data. */
+  readonly tensor: TensorProto;
+  readonly values: IntArray;
+  readonly type: IntType;
+  readonly role: "weight" | "zero_point" | "bias" | "activation";
+}
+
+/** One decision of a quantizer, for the summary and `--format json`. */
+export interface ReportEntry {
+  /** Tensor (weight or activation) name. */
+  tensor: string;
+  action: "quantized" | "skipped";
+  reason?: string;
+  kind?: "weight" | "activation";
+  node?: string;
+  opType?: string;
+  type?: IntType;
+  granularity?: string;
+  elements?: number;
+  bytesBefore?: number;
+  bytesAfter?: number;
+  /** Reconstruction SQNR of the weight in dB. */
+  sqnrDb?: number;
+  /** Relative reconstruction error of the weight, ||w - ŵ|| / ||w||. */
+  relError?: number;
+}
+
+/** What a quantizer returns. */
+export interface QuantizeResult {
+  pending: PendingTensor[];
+  entries: ReportEntry[];
+  /** Lowest default-domain opset the rewritten graph needs (13 for per-channel axis, 21 for block_size). */
+  minOpset?: number;
+}
+
+/** Quantizers decide what gets quantized and how, and rewrite the graph with Q/DQ. */
+export interface QuantizerPlugin extends PluginBase<"quantizer"> {
+  /** Activation tensors whose ranges this quantizer needs (static quantization); none for weight-only. */
+  activations?(model: Model, ctx: PluginContext): string[] | Promise<string[]>;
+  quantize(model: Model, input: { ranges: RangeMap }, ctx: PluginContext): QuantizeResult | Promise<QuantizeResult>;
+}
+
+/** Packers encode pending integer tensors into storage. The first packer in the chain that accepts a tensor packs it. */
+export interface PackerPlugin extends PluginBase<"packer"> {
+  accepts(t: PendingTensor, ctx: PluginContext): boolean;
+  /** Set `t.tensor.data_type` and `raw_data`; return the opset the storage type needs. */
+  pack(t: PendingTensor, ctx: PluginContext): { minOpset?: number } | void;
+}
+
+/** A file an exporter produces. The kernel writes `data` atomically; `write` must be atomic itself (see writeFilesAtomic). */
+export type Artifact =
+  | { readonly path: string; readonly kind: string; readonly data: Uint8Array | string }
+  | { readonly path: string; readonly kind: string; write(path: string): { bytes: number } };
+
+/** Everything the run has produced so far, given to exporters and validators. */
+export interface RunState {
+  readonly original: Model;
+  readonly model: Model;
+  readonly ranges: RangeMap;
+  readonly entries: readonly ReportEntry[];
+  readonly pending: readonly PendingTensor[];
+  /** Calibrator states after calibration (for stats exporters). */
+  readonly calibration?: { readonly plugin: string; readonly state: CalibratorState }[];
+}
+
+/** Exporters turn the result into files. */
+export interface ExporterPlugin extends PluginBase<"exporter"> {
+  export(state: RunState, ctx: PluginContext): Artifact[] | Promise<Artifact[]>;
+}
+
+/** A finding of a validator. */
+export interface Diagnostic {
+  level: "error" | "warning" | "info";
+  code: string;
+  message: string;
+  target?: string;
+  metrics?: Record<string, number>;
+}
+
+/** Validators check the result and return diagnostics; an `error` fails the run. */
+export interface ValidatorPlugin extends PluginBase<"validator"> {
+  validate(state: RunState, ctx: PluginContext): Diagnostic[] | Promise<Diagnostic[]>;
+}
+
+/** Any plugin. */
+export type Plugin = PassPlugin | CalibratorPlugin | QuantizerPlugin | PackerPlugin | ExporterPlugin | ValidatorPlugin;
+
+type Def<P extends Plugin> = Omit<P, "kind">;
+/** Define a graph pass. */
+export const definePass = (p: Def<PassPlugin>): PassPlugin => ({ kind: "pass", ...p });
+/** Define a calibrator. */
+export const defineCalibrator = (p: Def<CalibratorPlugin>): CalibratorPlugin => ({ kind: "calibrator", ...p });
+/** Define a quantizer. */
+export const defineQuantizer = (p: Def<QuantizerPlugin>): QuantizerPlugin => ({ kind: "quantizer", ...p });
+/** Define a packer. */
+export const definePacker = (p: Def<PackerPlugin>): PackerPlugin => ({ kind: "packer", ...p });
+/** Define an exporter. */
+export const defineExporter = (p: Def<ExporterPlugin>): ExporterPlugin => ({ kind: "exporter", ...p });
+/** Define a validator. */
+export const defineValidator = (p: Def<ValidatorPlugin>): ValidatorPlugin => ({ kind: "validator", ...p });
+/** Define any plugin (the `kind` field says which). */
+export const definePlugin = <P extends Plugin>(p: P): P => p;

@@ -1,0 +1,199 @@
+/**
+ * loadModel / saveModel: lossless ONNX I/O.
+ * - Loading maps the file (Bun.mmap) and decodes it; weight bytes stay views into the mapping.
+ * - External data is validated at load and read lazily, tensor by tensor.
+ * - Saving is atomic (temp + rename) and streams external data; models over protobuf's 2 GiB limit go external automatically.
+ */
+import { readFileSync, statSync } from "node:fs";
+import { basename, dirname, resolve } from "node:path";
+import { QuantError, reason } from "../kernel/errors.ts";
+import { writeFilesAtomic, type PendingFile } from "../kernel/atomic.ts";
+import { decodeModelProto, encodeModelProto } from "./proto.ts";
+import { ExternalFiles, EXTERNAL, externalRef, isExternal } from "./external.ts";
+import { checkModelStructure } from "./check.ts";
+import { allTensors, type TensorSite } from "./walk.ts";
+import type { Model } from "./model.ts";
+import type { TensorProto } from "./types.ts";
+import { num } from "./types.ts";
+
+/** Options of {@link loadModel}. */
+export interface LoadOptions {
+  /** Folder for external data when loading from bytes (defaults to the model's folder, or the cwd). */
+  baseDir?: string;
+  /** Run the structural checks (unique names, DAG, external ranges). Default true. */
+  check?: boolean;
+}
+
+/** protobuf's hard limit for one message; above it a model must use external data. */
+export const PROTOBUF_LIMIT = 2 ** 31 - 1;
+
+/**
+ * Load an ONNX model from a path or bytes. Throws QuantError `E_LOAD_*` with the file and a one-line reason.
+ * @example const model = loadModel("resnet18.onnx");
+ */
+export function loadModel(source: string | Uint8Array, options: LoadOptions = {}): Model {
+  let bytes: Uint8Array;
+  let path: string | undefined;
+  if (typeof source === "string") {
+    path = resolve(source);
+    let size: number;
+    try {
+      const st = statSync(path);
+      if (st.isDirectory()) throw new QuantError("E_LOAD_READ", "is a folder, not an ONNX file", { file: source });
+      size = st.size;
+    } catch (e) {
+      if (e instanceof QuantError) throw e;
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new QuantError(code === "ENOENT" ? "E_LOAD_MISSING" : "E_LOAD_READ", code === "ENOENT" ? "file not found" : `cannot read (${code ?? reason(e)})`, { file: source, cause: e });
+    }
+    if (size === 0) throw new QuantError("E_LOAD_EMPTY", "file is empty", { file: source });
+    try {
+      bytes = typeof Bun !== "undefined" && size > 1 << 20 ? Bun.mmap(path, { shared: false }) : readFileSync(path);
+    } catch (e) {
+      throw new QuantError("E_LOAD_READ", `cannot read (${reason(e)})`, { file: source, cause: e });
+    }
+  } else {
+    bytes = source;
+    if (bytes.byteLength === 0) throw new QuantError("E_LOAD_EMPTY", "model bytes are empty");
+  }
+  const file = typeof source === "string" ? source : undefined;
+  let proto;
+  try {
+    proto = decodeModelProto(bytes);
+  } catch (e) {
+    const why = reason(e);
+    const truncated = /index out of range|offset is outside/i.test(why);
+    throw new QuantError("E_LOAD_PARSE", truncated ? `truncated or corrupt ONNX file (${why})` : `not a valid ONNX protobuf (${why})`, { file, cause: e });
+  }
+  if (!proto.graph || !(num(proto.ir_version) > 0) || (num(proto.ir_version) >= 3 && !proto.opset_import?.length))
+    throw new QuantError("E_LOAD_NOT_MODEL", "protobuf decodes but is not an ONNX model (missing graph, ir_version or opset_import)", { file });
+  const baseDir = options.baseDir ? resolve(options.baseDir) : path ? dirname(path) : process.cwd();
+  const external = new ExternalFiles(baseDir, file);
+  const model: Model = { proto, path, baseDir, source: bytes, external };
+  if (options.check !== false) {
+    try {
+      checkModelStructure(proto, file);
+      for (const site of allTensors(proto)) if (isExternal(site.tensor)) external.check(site.tensor);
+    } catch (e) {
+      external.close();
+      if (e instanceof QuantError) throw e;
+      // Fuzzed inputs can make well-typed code trip (e.g. absurd nesting); report them as load errors.
+      throw new QuantError("E_LOAD_PARSE", `corrupt ONNX model (${reason(e)})`, { file, cause: e });
+    }
+  }
+  return model;
+}
+
+/** Options of {@link saveModel}. */
+export interface SaveOptions {
+  /**
+   * Write tensor data to one file beside the model. `true` uses `<model file>.data`.
+   * Default: keep external data if the model came with it, and switch to it when the model would exceed 2 GiB.
+   */
+  externalData?: boolean | { location?: string; threshold?: number; align?: number };
+}
+
+/** Byte size of a tensor's data as stored (raw_data or external), 0 for typed-field storage. */
+function storedBytes(t: TensorProto): number {
+  if (isExternal(t)) return externalRef(t).length;
+  return t.raw_data?.byteLength ?? 0;
+}
+
+/** A tensor copy without its inline payload, pointing to external data. */
+function externalized(t: TensorProto, location: string, offset: number, length: number): TensorProto {
+  const { raw_data: _r, external_data: _e, data_location: _d, ...rest } = t;
+  return {
+    ...rest,
+    data_location: EXTERNAL,
+    external_data: [
+      { key: "location", value: location },
+      { key: "offset", value: String(offset) },
+      { key: "length", value: String(length) },
+    ],
+  };
+}
+
+/** A tensor copy with its data inline. */
+function inlined(t: TensorProto, bytes: Uint8Array): TensorProto {
+  const { external_data: _e, data_location: _d, ...rest } = t;
+  return { ...rest, raw_data: bytes };
+}
+
+/**
+ * Save a model atomically. With external data, the data file is written first and both files are renamed into place
+ * only when both are complete. The in-memory model is not changed.
+ * @example saveModel(model, "out.onnx", { externalData: { threshold: 1024 } });
+ */
+export function saveModel(model: Model, path: string, options: SaveOptions = {}): { bytes: number; dataBytes: number; dataFile?: string } {
+  const out = resolve(path);
+  const sites = allTensors(model.proto);
+  const total = sites.reduce((s, x) => s + storedBytes(x.tensor), 0);
+  const hasExternal = sites.some((x) => isExternal(x.tensor));
+  let ext = options.externalData;
+  // Leave headroom for the non-tensor part of the proto.
+  if (ext === undefined || ext === false) {
+    if (total > PROTOBUF_LIMIT - (64 << 20)) {
+      if (ext === false) throw new QuantError("E_SAVE", `model holds ${total} bytes of tensors, over protobuf's 2 GiB limit; save it with external data`, { file: path });
+      ext = true;
+    } else if (ext === undefined) ext = hasExternal;
+  }
+  const swaps: { site: TensorSite; original: TensorProto }[] = [];
+  const swap = (site: TensorSite, t: TensorProto) => {
+    swaps.push({ site, original: site.tensor });
+    site.replace(t);
+  };
+  try {
+    if (!ext) {
+      for (const site of sites) if (isExternal(site.tensor)) swap(site, inlined(site.tensor, model.external!.read(site.tensor)));
+      const bytes = encodeModelProto(model.proto);
+      writeFilesAtomic([out], ([f]) => f!.write(bytes));
+      return { bytes: bytes.byteLength, dataBytes: 0 };
+    }
+    const cfg = typeof ext === "object" ? ext : {};
+    const location = cfg.location ?? `${basename(out)}.data`;
+    const threshold = cfg.threshold ?? 1024;
+    const dataPath = resolve(dirname(out), location);
+    let modelBytes = 0;
+    let dataBytes = 0;
+    writeFilesAtomic([dataPath, out], ([data, onnx]) => {
+      const pad = new Uint8Array(4096);
+      for (const site of sites) {
+        const t = site.tensor;
+        const length = storedBytes(t);
+        if (length === 0 || (length < threshold && !isExternal(t))) {
+          if (isExternal(t)) swap(site, inlined(t, model.external!.read(t)));
+          continue;
+        }
+        // Page-align large tensors so runtimes can map them; 64-byte align the rest (SIMD-friendly).
+        const align = cfg.align ?? (length >= 1 << 16 ? 4096 : 64);
+        const offset = Math.ceil(data!.size / align) * align;
+        if (offset > data!.size) data!.write(pad.subarray(0, offset - data!.size));
+        if (isExternal(t)) model.external!.stream(t, (b) => data!.write(b));
+        else data!.write(t.raw_data!);
+        swap(site, externalized(t, location, offset, length));
+      }
+      dataBytes = data!.size;
+      const bytes = encodeModelProto(model.proto);
+      if (bytes.byteLength > PROTOBUF_LIMIT) throw new QuantError("E_SAVE", "model proto exceeds 2 GiB even with external data", { file: path });
+      onnx!.write(bytes);
+      modelBytes = bytes.byteLength;
+    });
+    return { bytes: modelBytes, dataBytes, dataFile: dataPath };
+  } finally {
+    for (let i = swaps.length - 1; i >= 0; i--) swaps[i]!.site.replace(swaps[i]!.original);
+  }
+}
+
+/** Serialize a model to bytes (inline data only; external tensors are read in). */
+export function serializeModel(model: Model): Uint8Array {
+  const sites = allTensors(model.proto).filter((s) => isExternal(s.tensor));
+  const originals = sites.map((s) => s.tensor);
+  try {
+    for (const s of sites) s.replace(inlined(s.tensor, model.external!.read(s.tensor)));
+    return encodeModelProto(model.proto);
+  } finally {
+    sites.forEach((s, i) => s.replace(originals[i]!));
+  }
+}
+
+export type { PendingFile };
