@@ -1,0 +1,42 @@
+/**
+ * Exporter of the quantized ONNX model. With `externalData` (or when the model would pass protobuf's 2 GiB limit)
+ * tensor data goes to `<output>.data` beside it. Refuses to overwrite the input model.
+ */
+import { resolve } from "node:path";
+import { QuantError, defineExporter, saveModel } from "../../src/index.ts";
+
+/** Options of the `onnx` exporter. */
+export interface OnnxExporterOptions {
+  /** Output path; defaults to the run's `output` option. */
+  path?: string;
+  /** Save with external data (default: the run's `externalData` option, else automatic). */
+  externalData?: boolean;
+  /** Tensors smaller than this stay inline when saving external data (bytes, default 1024). */
+  threshold?: number;
+}
+
+/** `onnx` exporter factory. */
+export default function onnx(opts: OnnxExporterOptions = {}) {
+  return defineExporter({
+    name: "onnx",
+    options: { ...opts },
+    export(state, ctx) {
+      const path = opts.path ?? ctx.options.output;
+      if (!path) throw new QuantError("E_CONFIG", "no output path: pass -o/--output (or give the onnx exporter a path)");
+      const abs = resolve(path);
+      const src = state.original.path;
+      if (src && (abs === resolve(src) || abs === `${resolve(src)}.data`)) throw new QuantError("E_USAGE", "the output path is the input model; inputs are never overwritten", { file: path });
+      const ext = opts.externalData ?? ctx.options.externalData;
+      return [
+        {
+          path: abs,
+          kind: "onnx",
+          write: (p: string) => {
+            const r = saveModel(state.model, p, { externalData: ext === undefined ? undefined : ext ? { threshold: opts.threshold } : false });
+            return { bytes: r.bytes + r.dataBytes };
+          },
+        },
+      ];
+    },
+  });
+}

@@ -1,0 +1,31 @@
+/**
+ * Exporter of the run's report as JSON: every quantizer decision (tensor, action, reason, type, granularity,
+ * bytes, reconstruction SQNR), the opset and the calibrated ranges.
+ */
+import { defineExporter } from "../../src/index.ts";
+
+/** Options of the `report` exporter. */
+export interface ReportOptions {
+  /** Output path (default `<output>.report.json`). */
+  path?: string;
+}
+
+/** `report` exporter factory. */
+export default function report(opts: ReportOptions = {}) {
+  return defineExporter({
+    name: "report",
+    options: { ...opts },
+    export(state, ctx) {
+      const base = ctx.options.output?.replace(/\.onnx$/, "") ?? "quant";
+      const doc = {
+        format: "quant-report",
+        version: 1,
+        input: state.original.path,
+        output: ctx.options.output,
+        tensors: state.entries,
+        activationRanges: Object.fromEntries(state.ranges),
+      };
+      return [{ path: opts.path ?? `${base}.report.json`, kind: "report", data: JSON.stringify(doc, null, 1) }];
+    },
+  });
+}

@@ -1,0 +1,35 @@
+/**
+ * Built-in plugins by name, so config files can say `"percentile"` or `["percentile", { percentile: 99.99 }]`.
+ * Modules load lazily: a weight-only run never loads the calibrators or onnxruntime.
+ */
+import type { Plugin, PluginKind } from "../src/index.ts";
+
+type Factory = (options?: Record<string, unknown>) => Plugin;
+interface Entry {
+  kind: PluginKind;
+  summary: string;
+  load: () => Promise<{ default: Factory }>;
+}
+
+/** The registry: name → kind, one-line summary and lazy loader of the factory. */
+export const builtinPlugins: Record<string, Entry> = {
+  normalize: { kind: "pass", summary: "Constant weights → initializers, Identity chains resolved", load: () => import("./passes/normalize.ts") },
+  "fold-batchnorm": { kind: "pass", summary: "fold BatchNormalization into the preceding Conv/Gemm", load: () => import("./passes/fold-batchnorm.ts") },
+  minmax: { kind: "calibrator", summary: "running min/max (reduced inside the graph)", load: () => import("./calibrators/minmax.ts") },
+  percentile: { kind: "calibrator", summary: "histogram percentile (default 99.99)", load: () => import("./calibrators/percentile.ts") },
+  entropy: { kind: "calibrator", summary: "KL-divergence threshold over all histogram candidates", load: () => import("./calibrators/entropy.ts") },
+  mse: { kind: "calibrator", summary: "threshold minimizing quantization + clipping MSE", load: () => import("./calibrators/mse.ts") },
+  "weight-only": { kind: "quantizer", summary: "weights → integer + DequantizeLinear (per-tensor/channel/block)", load: () => import("./quantizers/weight-only.ts") },
+  "static-qdq": { kind: "quantizer", summary: "activations and weights with Q/DQ placed for ONNX Runtime's integer kernels", load: () => import("./quantizers/static-qdq.ts") },
+  int8: { kind: "packer", summary: "8/16/32-bit storage (INT4 widened to 8 bits)", load: () => import("./packers/int8.ts") },
+  int4: { kind: "packer", summary: "native opset-21 Int4/UInt4, two values per byte", load: () => import("./packers/int4.ts") },
+  onnx: { kind: "exporter", summary: "the quantized ONNX model (external data when asked or > 2 GiB)", load: () => import("./exporters/onnx.ts") },
+  "stats-json": { kind: "exporter", summary: "scales, zero points and activation ranges as JSON", load: () => import("./exporters/stats-json.ts") },
+  report: { kind: "exporter", summary: "the run's report (decisions, per-layer error) as JSON", load: () => import("./exporters/report.ts") },
+  connectivity: { kind: "validator", summary: "every node input resolves; DQ/Q dtype, axis and block rules", load: () => import("./validators/connectivity.ts") },
+  "ort-load": { kind: "validator", summary: "the output loads in onnxruntime-node", load: () => import("./validators/ort-load.ts") },
+  fidelity: { kind: "validator", summary: "SQNR/cosine/top-1 of the outputs against the float model", load: () => import("./validators/fidelity.ts") },
+};
+
+/** Names of the built-in presets (plugins/presets/<name>.ts). */
+export const builtinPresets = ["cnn", "transformer", "int4-weights"] as const;

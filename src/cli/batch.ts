@@ -1,0 +1,110 @@
+/** `quant batch`: many models, N at a time, an ordered summary at the end. */
+import { existsSync } from "node:fs";
+import { basename, extname, join, resolve } from "node:path";
+import { defineCommand, type ArgsDef } from "citty";
+import { QuantError } from "../kernel/errors.ts";
+import { calibArgs, configArgs, globalArgs, weightArgs } from "./args.ts";
+import { makeLogger, printJson, wantsJson, type GlobalFlags } from "./io.ts";
+import { runPool, type ChildResult } from "./pool.ts";
+import type { JobReport } from "./job.ts";
+
+const batchOnly = {
+  output: { type: "string", alias: "o", required: true, description: "Output folder", valueHint: "DIR" },
+  jobs: { type: "string", alias: "j", description: "Models quantized in parallel (default 1)", valueHint: "N" },
+  "skip-existing": { type: "boolean", description: "Skip models whose output already exists" },
+  "continue-on-error": { type: "boolean", description: "Go on after a model fails (exit code 1 at the end)" },
+  mode: { type: "string", description: "weights (quantize, default) | static (calibrate)" },
+  suffix: { type: "string", description: "Output name suffix: <name><suffix>.onnx (default none)" },
+} as const satisfies ArgsDef;
+
+const allArgs = { ...batchOnly, ...weightArgs, ...calibArgs, ...configArgs, ...globalArgs };
+
+/** Split raw argv into model paths and the flags to forward to each child. */
+export function splitArgv(raw: readonly string[], defs: ArgsDef, drop: ReadonlySet<string>): { positionals: string[]; forward: string[] } {
+  const byName = new Map<string, { type: string }>();
+  for (const [k, d] of Object.entries(defs)) {
+    byName.set(`--${k}`, d as { type: string });
+    const alias = (d as { alias?: string }).alias;
+    if (alias) byName.set(`-${alias}`, { ...(d as { type: string }), name: k } as never);
+  }
+  const positionals: string[] = [];
+  const forward: string[] = [];
+  for (let i = 0; i < raw.length; i++) {
+    const a = raw[i]!;
+    if (!a.startsWith("-") || a === "-") {
+      positionals.push(a);
+      continue;
+    }
+    const [flag, inline] = a.includes("=") ? [a.slice(0, a.indexOf("=")), a] : [a, undefined];
+    const def = byName.get(flag.replace(/^--no-/, "--"));
+    const name = flag.replace(/^-+(no-)?/, "");
+    const canonical = def && flag.startsWith("--") ? name : Object.entries(defs).find(([, d]) => (d as { alias?: string }).alias === name)?.[0] ?? name;
+    const takesValue = def?.type === "string" && inline === undefined;
+    if (drop.has(canonical)) {
+      if (takesValue) i++;
+      continue;
+    }
+    forward.push(a);
+    if (takesValue && i + 1 < raw.length) forward.push(raw[++i]!);
+  }
+  return { positionals, forward };
+}
+
+export default defineCommand({
+  meta: {
+    name: "batch",
+    description: `Quantize many models, --jobs N at a time, each in its own process.
+
+Examples:
+  quant batch models/*.onnx -o quantized/ --jobs 2 --per-channel
+  quant batch a.onnx b.onnx c.onnx -o out/ --bits 4 --block-size 32 --skip-existing --continue-on-error
+  quant batch models/*.onnx -o out/ --mode static --preset cnn --shape 1x3x224x224 --format json`,
+  },
+  args: { models: { type: "positional", required: true, description: "Input ONNX models" }, ...allArgs },
+  async run({ args, rawArgs }) {
+    const flags = args as GlobalFlags;
+    const json = wantsJson(flags);
+    const logger = makeLogger(flags);
+    const drop = new Set([...Object.keys(batchOnly), "format", "quiet"]);
+    const { positionals, forward } = splitArgv(rawArgs, allArgs, drop);
+    if (!positionals.length) throw new QuantError("E_USAGE", "no models given");
+    const jobs = Number(args.jobs ?? 1);
+    if (!Number.isInteger(jobs) || jobs < 1) throw new QuantError("E_USAGE", `--jobs must be a positive integer (got ${args.jobs})`);
+    const mode = String(args.mode ?? "weights");
+    if (mode !== "weights" && mode !== "static") throw new QuantError("E_USAGE", `--mode must be weights or static (got ${mode})`);
+    const outDir = resolve(String(args.output));
+    const plan = positionals.map((m) => {
+      const out = join(outDir, `${basename(m, extname(m))}${args.suffix ?? ""}.onnx`);
+      return { input: resolve(m), output: out, skip: !!args["skip-existing"] && existsSync(out) };
+    });
+    const outputs = new Set<string>();
+    for (const p of plan) {
+      if (outputs.has(p.output)) throw new QuantError("E_USAGE", `two inputs map to the same output ${p.output}`);
+      outputs.add(p.output);
+    }
+    const todo = plan.filter((p) => !p.skip);
+    const argvs = todo.map((p) => [mode === "static" ? "calibrate" : "quantize", p.input, "-o", p.output, ...forward, "--format", "json", "--quiet"]);
+    const results = await runPool(argvs, jobs, {
+      stopOnError: !args["continue-on-error"],
+      onDone: (r) => {
+        const p = todo[r.index]!;
+        if (!json) logger.log(r.ok ? `✔ ${basename(p.input)} → ${p.output} (${r.seconds.toFixed(2)} s)` : `✖ ${basename(p.input)}: ${r.error}`);
+      },
+    });
+    const byInput = new Map<string, ChildResult>();
+    todo.forEach((p, i) => results[i] && byInput.set(p.input, results[i]!));
+    const summary = plan.map((p) => {
+      const r = byInput.get(p.input);
+      const rep = r?.report as JobReport | undefined;
+      const status = p.skip ? "skipped" : !r ? "not run" : r.ok ? "ok" : "failed";
+      return { input: p.input, output: p.output, status, seconds: r?.seconds, error: r?.error, ratio: rep?.bytes.ratio, weightsQuantized: rep?.weights.quantized };
+    });
+    const failed = summary.filter((s) => s.status === "failed" || s.status === "not run").length;
+    if (json) printJson({ ok: failed === 0, models: summary });
+    else if (!flags.quiet) {
+      process.stdout.write(`\n${summary.map((s) => `${s.status.padEnd(8)} ${s.input}${s.status === "ok" ? ` → ${s.output}  ${s.ratio?.toFixed(3)}× size, ${s.weightsQuantized} weights, ${s.seconds?.toFixed(2)} s` : s.error ? `  ${s.error}` : ""}`).join("\n")}\n`);
+      process.stdout.write(`${summary.filter((s) => s.status === "ok").length} ok, ${summary.filter((s) => s.status === "skipped").length} skipped, ${failed} failed\n`);
+    }
+    return failed ? 1 : 0;
+  },
+});

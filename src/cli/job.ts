@@ -1,0 +1,95 @@
+/**
+ * Run one quantization job from the CLI and describe its result (human summary or JSON report).
+ * The JSON field names here are documented in the README and kept stable.
+ */
+import { statSync } from "node:fs";
+import type { ConsolaInstance } from "consola";
+import { runPipeline, type RunResult } from "../kernel/pipeline.ts";
+import type { EventSink } from "../kernel/events.ts";
+import { jobPlugins, type JobPlan } from "../config/plan.ts";
+import { specName } from "../config/merge.ts";
+import { fmtBytes } from "./io.ts";
+
+/** The stable JSON report of one job. */
+export interface JobReport {
+  input: string;
+  output: string;
+  ok: true;
+  seconds: number;
+  chain: string[];
+  opset: { from: number; to: number };
+  bytes: { input: number; output: number; ratio: number };
+  weights: { quantized: number; skipped: number; bytesBefore: number; bytesAfter: number };
+  activations: { quantized: number; skipped: number; unobservable: number };
+  alreadyQuantized: boolean;
+  skippedReasons: Record<string, number>;
+  tensors: RunResult["entries"];
+  artifacts: RunResult["artifacts"];
+  diagnostics: RunResult["diagnostics"];
+  timings: RunResult["timings"];
+}
+
+function fileSize(p: string): number {
+  try {
+    return statSync(p).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** Run a job through the kernel. */
+export async function runJob(job: JobPlan, logger: ConsolaInstance, onEvent?: EventSink): Promise<JobReport> {
+  const t0 = performance.now();
+  const plugins = await jobPlugins(job);
+  const result = await runPipeline({ model: job.input, plugins, options: job.options, logger, onEvent });
+  const w = result.entries.filter((e) => e.kind !== "activation");
+  const a = result.entries.filter((e) => e.kind === "activation");
+  const skippedReasons: Record<string, number> = {};
+  for (const e of result.entries) if (e.action === "skipped") skippedReasons[e.reason ?? "unspecified"] = (skippedReasons[e.reason ?? "unspecified"] ?? 0) + 1;
+  const inBytes = fileSize(job.input) + fileSize(`${job.input}.data`);
+  const outBytes = result.artifacts.filter((x) => x.kind === "onnx" || x.kind === "onnx-data").reduce((s, x) => s + x.bytes, 0);
+  const quantW = w.filter((e) => e.action === "quantized");
+  return {
+    input: job.input,
+    output: job.output,
+    ok: true,
+    seconds: (performance.now() - t0) / 1000,
+    chain: job.chain.map((s) => specName(s)),
+    opset: result.opset,
+    bytes: { input: inBytes, output: outBytes, ratio: inBytes ? outBytes / inBytes : 0 },
+    weights: {
+      quantized: quantW.length,
+      skipped: w.length - quantW.length,
+      bytesBefore: quantW.reduce((s, e) => s + (e.bytesBefore ?? 0), 0),
+      bytesAfter: quantW.reduce((s, e) => s + (e.bytesAfter ?? 0), 0),
+    },
+    activations: { quantized: a.filter((e) => e.action === "quantized").length, skipped: a.filter((e) => e.action === "skipped").length, unobservable: result.unobservable.length },
+    alreadyQuantized: result.entries.some((e) => e.reason === "already quantized"),
+    skippedReasons,
+    tensors: result.entries,
+    artifacts: result.artifacts,
+    diagnostics: result.diagnostics,
+    timings: result.timings,
+  };
+}
+
+/** Human summary of a job report. */
+export function formatJob(r: JobReport, detailed = false): string {
+  const lines = [`${r.input} → ${r.output}  (${r.seconds.toFixed(2)} s)`];
+  lines.push(`  chain: ${r.chain.join(" → ")}`);
+  lines.push(`  weights: ${r.weights.quantized} quantized, ${r.weights.skipped} kept float` + (r.weights.bytesBefore ? `  (${fmtBytes(r.weights.bytesBefore)} → ${fmtBytes(r.weights.bytesAfter)})` : ""));
+  if (r.activations.quantized || r.activations.skipped || r.activations.unobservable)
+    lines.push(`  activations: ${r.activations.quantized} quantized, ${r.activations.skipped} kept float${r.activations.unobservable ? `, ${r.activations.unobservable} not observable (in subgraphs or non-float)` : ""}`);
+  const reasons = Object.entries(r.skippedReasons).sort((a, b) => b[1] - a[1]);
+  if (reasons.length) lines.push(`  kept float: ${reasons.map(([k, v]) => `${v} ${k}`).join(", ")}`);
+  if (r.alreadyQuantized) lines.push("  note: the model is already quantized; its dequantized weights were not quantized again");
+  lines.push(`  file: ${fmtBytes(r.bytes.input)} → ${fmtBytes(r.bytes.output)} (${r.bytes.ratio.toFixed(3)}×)   opset ${r.opset.from} → ${r.opset.to}`);
+  const errs = r.tensors.filter((e) => e.action === "quantized" && e.sqnrDb !== undefined).sort((a, b) => a.sqnrDb! - b.sqnrDb!);
+  if (errs.length) {
+    const show = detailed ? errs : errs.slice(0, 5);
+    lines.push(`  per-layer weight SQNR (${detailed ? "all" : "worst 5"}):`);
+    for (const e of show) lines.push(`    ${e.sqnrDb!.toFixed(1).padStart(6)} dB  ${e.tensor}${e.opType ? ` (${e.opType}` : ""}${e.granularity ? `, ${e.type} ${e.granularity})` : e.opType ? ")" : ""}`);
+  }
+  for (const d of r.diagnostics.filter((d) => d.level !== "info")) lines.push(`  ${d.level}: ${d.code}${d.target ? ` (${d.target})` : ""}: ${d.message}`);
+  return lines.join("\n");
+}

@@ -1,0 +1,25 @@
+/** Shared implementation of `quantize` (weight-only) and `calibrate` (static): config + flags → one job. */
+import { loadQuantConfig } from "../config/load.ts";
+import { defaultOutput, planJob, type Mode } from "../config/plan.ts";
+import { QuantError } from "../kernel/errors.ts";
+import { optionsFromArgs } from "./args.ts";
+import { makeLogger, printJson, progressSink, wantsJson, type GlobalFlags } from "./io.ts";
+import { formatJob, runJob } from "./job.ts";
+
+/** Run one model from parsed args. */
+export async function runQuantCommand(mode: Mode, args: Record<string, unknown>, raw: readonly string[]): Promise<void> {
+  const flags = args as GlobalFlags;
+  const json = wantsJson(flags);
+  const logger = makeLogger(flags);
+  const model = String(args.model ?? "");
+  if (!model) throw new QuantError("E_USAGE", "missing <model>");
+  const overrides = optionsFromArgs(args, raw);
+  const loaded = await loadQuantConfig({ file: args.config as string | undefined, preset: args.preset as string | undefined });
+  const output = (args.output as string | undefined) ?? defaultOutput(model, mode === "weights" ? `int${overrides.bits ?? loaded.config.bits ?? 8}` : "qdq");
+  if (mode === "static" && overrides.data === undefined && !loaded.config.data && !overrides.statsIn && !loaded.config.statsIn && !overrides.shapes)
+    logger.warn("no --data given: calibrating on random N(0,1) samples of the model's input shapes");
+  const job = planJob(loaded, mode, model, output, overrides);
+  const report = await runJob(job, logger, json ? undefined : progressSink(flags));
+  if (json) printJson(report);
+  else if (!flags.quiet) process.stdout.write(`${formatJob(report, !!args.detailed)}\n`);
+}

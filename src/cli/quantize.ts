@@ -1,0 +1,25 @@
+/** `quant quantize`: weight-only quantization. */
+import { defineCommand } from "citty";
+import { configArgs, globalArgs, weightArgs } from "./args.ts";
+import { runQuantCommand } from "./quantize-common.ts";
+
+export default defineCommand({
+  meta: {
+    name: "quantize",
+    description: `Weight-only quantization: weights → INT8/INT4 + DequantizeLinear.
+
+Examples:
+  quant quantize model.onnx -o model.int8.onnx --per-channel
+  quant quantize model.onnx -o model.int4.onnx --bits 4 --block-size 32 --symmetric --native-int4 --clip-search
+  quant quantize model.onnx -o out.onnx --exclude 'classifier.*' --layer-bits 'encoder.*=4' --format json`,
+  },
+  args: {
+    model: { type: "positional", required: true, description: "Input ONNX model" },
+    output: { type: "string", alias: "o", description: "Output path (default <model>.int<bits>.onnx)" },
+    detailed: { type: "boolean", description: "Per-layer error for every tensor in the summary" },
+    ...weightArgs,
+    ...configArgs,
+    ...globalArgs,
+  },
+  run: ({ args, rawArgs }) => runQuantCommand("weights", args, rawArgs),
+});

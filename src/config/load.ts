@@ -1,0 +1,99 @@
+/**
+ * Config loading through c12: `quant.config.{ts,js,mjs,json,yaml,toml}` (or an explicit file), `extends` with the
+ * built-in presets (`cnn`, `transformer`, `int4-weights`) or other files, merged by {@link mergeLayers}.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, extname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { loadConfig } from "c12";
+import { QuantError, reason } from "../kernel/errors.ts";
+import { mergeLayers } from "./merge.ts";
+import { normalizeKeys, type QuantConfig } from "./schema.ts";
+
+const PRESET_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../../plugins/presets");
+
+/** Path of a built-in preset file, or undefined. Accepts `cnn`, `presets/cnn`, `quant/presets/cnn`. */
+export function presetPath(id: string): string | undefined {
+  const m = /^(?:quant\/)?(?:presets\/)?([a-z0-9-]+)$/.exec(id);
+  if (!m) return undefined;
+  const file = resolve(PRESET_DIR, `${m[1]}.ts`);
+  return existsSync(file) ? file : undefined;
+}
+
+/** Options of {@link loadQuantConfig}. */
+export interface LoadConfigOptions {
+  /** Explicit config file; otherwise `quant.config.*` is looked up in `cwd`. */
+  file?: string;
+  cwd?: string;
+  /** A preset to start from (as if the config said `extends: [preset]`). */
+  preset?: string;
+  /** Highest-priority values (CLI flags). */
+  overrides?: Partial<QuantConfig>;
+}
+
+/** A loaded config and where it came from. */
+export interface LoadedConfig {
+  config: QuantConfig;
+  /** The config file used, if any. */
+  file?: string;
+  /** Folder relative paths in the config are resolved against. */
+  cwd: string;
+}
+
+/** One-line reason of a parse error, with the line number when the parser gave one. */
+function parseReason(file: string, e: unknown): string {
+  const msg = reason(e);
+  const line = /line (\d+)/i.exec(msg)?.[1] ?? /\((\d+):\d+\)/.exec(msg)?.[1];
+  if (line) return `${msg.replace(/\s+/g, " ")}`.includes(`line ${line}`) ? msg : `line ${line}: ${msg}`;
+  const pos = /position (\d+)/.exec(msg)?.[1];
+  if (pos) {
+    const text = readFileSync(file, "utf8").slice(0, Number(pos));
+    return `line ${text.split("\n").length}: ${msg}`;
+  }
+  return msg;
+}
+
+/** Load and merge a config. Throws E_CONFIG (missing file, bad preset) or E_CONFIG_PARSE (file and line). */
+export async function loadQuantConfig(opts: LoadConfigOptions = {}): Promise<LoadedConfig> {
+  let cwd = resolve(opts.cwd ?? process.cwd());
+  let configFile: string | undefined;
+  if (opts.file) {
+    const abs = resolve(cwd, opts.file);
+    if (!existsSync(abs)) throw new QuantError("E_CONFIG", "config file not found", { file: opts.file });
+    cwd = dirname(abs);
+    configFile = abs;
+  }
+  if (opts.preset && !presetPath(opts.preset)) throw new QuantError("E_CONFIG", `unknown preset "${opts.preset}" (built-in: cnn, transformer, int4-weights)`);
+  let loaded;
+  try {
+    loaded = await loadConfig<QuantConfig>({
+      name: "quant",
+      cwd,
+      // c12 wants the name without extension; it finds the extension itself.
+      configFile: configFile ? configFile.slice(0, configFile.length - extname(configFile).length) : "quant.config",
+      rcFile: false,
+      globalRc: false,
+      dotenv: false,
+      packageJson: false,
+      giget: false,
+      envName: false,
+      merger: mergeLayers as never,
+      overrides: normalizeKeys(opts.overrides ?? {}) as QuantConfig,
+      defaultConfig: opts.preset ? ({ extends: [opts.preset] } as QuantConfig) : undefined,
+      resolve: async (id) => {
+        const p = presetPath(id);
+        if (!p) return null;
+        const mod = await import(p);
+        return { config: normalizeKeys(structuredClone(mod.default)) as QuantConfig, configFile: p, source: p, cwd: dirname(p) };
+      },
+    });
+  } catch (e) {
+    if (e instanceof QuantError) throw e;
+    const file = configFile ?? cwd;
+    throw new QuantError("E_CONFIG_PARSE", parseReason(file, e), { file: opts.file ?? file, cause: e });
+  }
+  if (configFile && !loaded._configFile && !loaded.configFile) throw new QuantError("E_CONFIG", "config file could not be read", { file: opts.file });
+  const config = normalizeKeys(loaded.config ?? {}) as QuantConfig;
+  delete (config as Record<string, unknown>).extends;
+  return { config, file: configFile, cwd };
+}

@@ -1,0 +1,55 @@
+/**
+ * How config layers merge (highest priority first, as c12 passes them):
+ * - scalars and objects: the highest layer that sets a key wins (`layerBits` merges key by key);
+ * - `exclude`: union of all layers;
+ * - `plugins`: starts from the lowest layer's chain; each higher layer replaces an entry with the same name in place,
+ *   appends new names, removes `"!name"`, and `"$reset"` first drops everything below it. Markers are kept in the
+ *   merged chain so merging is associative (c12 merges in several steps); `resolveChain` drops them.
+ */
+import type { PluginSpec } from "./schema.ts";
+import { normalizeKeys } from "./schema.ts";
+
+/** Name a chain entry is matched by across layers. */
+export function specName(s: PluginSpec): string {
+  if (typeof s === "string") return s.replace(/^!/, "").replace(/^.*[\\/]/, "").replace(/\.(m?[jt]s)$/, "");
+  if (Array.isArray(s)) return specName(s[0]);
+  return s.name;
+}
+
+/** Merge a higher layer's chain over a lower one. */
+export function mergeChains(lower: PluginSpec[] | undefined, higher: PluginSpec[] | undefined): PluginSpec[] | undefined {
+  if (!higher) return lower;
+  if (!lower) return higher;
+  if (higher[0] === "$reset") return higher;
+  const out = [...lower];
+  for (const h of higher) {
+    const name = specName(h);
+    const idx = out.findIndex((l) => !(typeof l === "string" && (l.startsWith("!") || l === "$reset")) && specName(l) === name);
+    if (typeof h === "string" && h.startsWith("!")) {
+      if (idx >= 0) out.splice(idx, 1);
+      out.push(h);
+    } else if (idx >= 0) out[idx] = h;
+    else out.push(h);
+  }
+  return out;
+}
+
+const toList = (v: unknown): unknown[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+
+/** The c12 merger: sources in priority order (highest first). */
+export function mergeLayers(...sources: (Record<string, unknown> | null | undefined)[]): Record<string, unknown> {
+  const layers = sources.filter((s): s is Record<string, unknown> => !!s && typeof s === "object").map((s) => normalizeKeys(s));
+  const out: Record<string, unknown> = {};
+  for (const layer of [...layers].reverse()) {
+    for (const [k, v] of Object.entries(layer)) {
+      if (v === undefined) continue;
+      if (k === "plugins") out.plugins = mergeChains(out.plugins as PluginSpec[] | undefined, v as PluginSpec[]);
+      else if (k === "exclude") out.exclude = [...new Set([...((out.exclude as string[]) ?? []), ...(Array.isArray(v) ? v : [v])])];
+      else if (k === "layerBits") out.layerBits = { ...((out.layerBits as object) ?? {}), ...(v as object) };
+      // A higher layer's presets come first (c12 gives earlier extends layers higher priority).
+      else if (k === "extends") out.extends = [...toList(v), ...toList(out.extends)];
+      else out[k] = v;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,124 @@
+/**
+ * From a config (file + preset + CLI flags) to runnable jobs: the options of each model, its plugin chain and where
+ * its output goes. `quant config --dry-run` prints exactly this plan.
+ */
+import { existsSync, statSync } from "node:fs";
+import { basename, extname, join, relative, resolve } from "node:path";
+import { Glob } from "bun";
+import { QuantError } from "../kernel/errors.ts";
+import { defaultOptions, type QuantOptions } from "../kernel/options.ts";
+import type { Plugin } from "../kernel/types.ts";
+import { resolveChain } from "./resolve.ts";
+import { specName } from "./merge.ts";
+import type { LoadedConfig } from "./load.ts";
+import type { PluginSpec, QuantConfig } from "./schema.ts";
+
+/** Weight-only (`quantize`) or activation-calibrated (`calibrate`). */
+export type Mode = "weights" | "static";
+
+/** One model to run. */
+export interface JobPlan {
+  input: string;
+  output: string;
+  options: QuantOptions;
+  chain: PluginSpec[];
+  /** Folder plugin file paths are relative to. */
+  cwd: string;
+  /** Skip: output exists and skipExisting is set. */
+  skip?: boolean;
+}
+
+const CALIBRATORS = new Set(["minmax", "percentile", "entropy", "mse"]);
+
+/** The chain used when a config names none. */
+export function defaultChain(mode: Mode, o: Partial<QuantOptions>): PluginSpec[] {
+  const packers: PluginSpec[] = o.nativeInt4 ? ["int4", "int8"] : ["int8"];
+  if (mode === "weights") return ["normalize", "weight-only", ...packers, "onnx", "connectivity"];
+  const method = o.method ?? "minmax";
+  const cal: PluginSpec = method === "percentile" && o.percentile !== undefined ? ["percentile", { percentile: o.percentile }] : method;
+  return ["normalize", "fold-batchnorm", cal, "static-qdq", ...packers, "onnx", "connectivity"];
+}
+
+/** Option keys of a config (everything but the structural keys). */
+function optionsOf(c: Partial<QuantConfig>): Partial<QuantOptions> {
+  const { plugins: _p, models: _m, batch: _b, family: _f, extends: _e, input: _i, ...rest } = c as QuantConfig & { input?: string };
+  return rest;
+}
+
+/** Validate and coerce option values that come from files or the CLI as strings. */
+export function checkOptions(o: QuantOptions): QuantOptions {
+  const bits = Number(o.bits);
+  if (bits !== 8 && bits !== 4) throw new QuantError("E_USAGE", `--bits must be 8 or 4 (got ${o.bits})`);
+  if (o.blockSize !== undefined && (!Number.isInteger(Number(o.blockSize)) || Number(o.blockSize) < 1)) throw new QuantError("E_USAGE", `--block-size must be a positive integer (got ${o.blockSize})`);
+  if (o.weightType && o.weightType !== "int8" && o.weightType !== "uint8") throw new QuantError("E_USAGE", `--weight-type must be int8 or uint8 (got ${o.weightType})`);
+  if (o.activationType !== "uint8" && o.activationType !== "int8") throw new QuantError("E_USAGE", `--activation-type must be uint8 or int8 (got ${o.activationType})`);
+  if (o.method && !CALIBRATORS.has(o.method) && !o.method.includes("/") && !o.method.includes("."))
+    throw new QuantError("E_USAGE", `--method must be minmax, percentile, entropy or mse (got ${o.method})`);
+  for (const [k, v] of Object.entries(o.layerBits)) if (Number(v) !== 4 && Number(v) !== 8) throw new QuantError("E_USAGE", `--layer-bits ${k}=${v}: bits must be 4 or 8`);
+  return {
+    ...o,
+    bits: bits as 8 | 4,
+    blockSize: o.blockSize === undefined ? undefined : Number(o.blockSize),
+    minElements: Number(o.minElements ?? 0),
+    batchSize: Number(o.batchSize ?? 1),
+    opset: o.opset === undefined ? undefined : Number(o.opset),
+    samples: o.samples === undefined ? undefined : Number(o.samples),
+    exclude: Array.isArray(o.exclude) ? o.exclude.map(String) : o.exclude ? [String(o.exclude)] : [],
+    opTypes: typeof o.opTypes === "string" ? (o.opTypes as string).split(",").map((s) => s.trim()).filter(Boolean) : o.opTypes,
+  };
+}
+
+/** Build one job from a loaded config plus an explicit input/output (CLI) or a `models` entry. */
+export function planJob(loaded: LoadedConfig, mode: Mode, input: string, output: string, extra: Partial<QuantOptions> = {}): JobPlan {
+  const options = checkOptions({ ...defaultOptions, ...optionsOf(loaded.config), ...extra, output });
+  let chain = loaded.config.plugins ?? defaultChain(mode, options);
+  // --method on the command line swaps the chain's calibrators for the named one.
+  if (extra.method && loaded.config.plugins) {
+    const cal: PluginSpec = extra.method === "percentile" && options.percentile !== undefined ? ["percentile", { percentile: options.percentile }] : extra.method;
+    const idx = chain.findIndex((s) => CALIBRATORS.has(specName(s)));
+    chain = chain.filter((s) => !CALIBRATORS.has(specName(s)));
+    chain.splice(idx >= 0 ? idx : 0, 0, cal);
+  }
+  return { input, output, options, chain, cwd: loaded.cwd };
+}
+
+/** Default output path for an input: `<name>.<suffix>.onnx` beside it. */
+export function defaultOutput(input: string, suffix: string): string {
+  return join(resolve(input, ".."), `${basename(input, extname(input))}.${suffix}.onnx`);
+}
+
+/** Every job a config file describes: its `models` entries, then its `batch` section. */
+export function planConfigJobs(loaded: LoadedConfig, mode: Mode): JobPlan[] {
+  const jobs: JobPlan[] = [];
+  const at = (p: string) => resolve(loaded.cwd, p);
+  for (const m of loaded.config.models ?? []) {
+    if (!m.input || !m.output) throw new QuantError("E_CONFIG", "each models entry needs input and output");
+    const { input, output, ...over } = m;
+    jobs.push(planJob(loaded, mode, at(input), at(output), over));
+  }
+  const b = loaded.config.batch;
+  if (b) {
+    if (!b.inputDir || !b.outputDir) throw new QuantError("E_CONFIG", "batch needs input_dir and output_dir");
+    for (const input of expandInputs(b.inputDir, loaded.cwd)) {
+      const name = basename(input, extname(input));
+      const output = join(at(b.outputDir), (b.outputName ?? "[name].onnx").replace("[name]", name));
+      const job = planJob(loaded, mode, input, output);
+      if (b.skipExisting && existsSync(output)) job.skip = true;
+      jobs.push(job);
+    }
+  }
+  return jobs;
+}
+
+/** Expand a glob or folder to .onnx files (sorted). */
+export function expandInputs(pattern: string, cwd: string): string[] {
+  const abs = resolve(cwd, pattern);
+  if (existsSync(abs) && statSync(abs).isDirectory()) return expandInputs(join(relative(cwd, abs) || ".", "*.onnx"), cwd);
+  if (!/[*?[{]/.test(pattern)) return [abs];
+  return [...new Glob(pattern).scanSync({ cwd, absolute: true })].filter((f) => f.endsWith(".onnx")).sort();
+}
+
+/** Resolve a job's chain into plugins. */
+export async function jobPlugins(job: JobPlan): Promise<Plugin[]> {
+  return resolveChain(job.chain, job.cwd);
+}

@@ -1,0 +1,55 @@
+/**
+ * Turn a config's plugin chain into plugin objects: registry names, `[name, options]`, file paths and
+ * objects. Unknown names fail with the list of known ones.
+ */
+import { isAbsolute, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { QuantError, reason } from "../kernel/errors.ts";
+import type { Plugin } from "../kernel/types.ts";
+import type { PluginSpec } from "./schema.ts";
+
+const KINDS = new Set(["pass", "calibrator", "quantizer", "packer", "exporter", "validator"]);
+
+function isPlugin(x: unknown): x is Plugin {
+  return !!x && typeof x === "object" && typeof (x as Plugin).name === "string" && KINDS.has((x as Plugin).kind);
+}
+
+const looksLikePath = (s: string) => /^(\.{1,2}[\\/]|[\\/])|\.(m?[jt]s)$/.test(s) || isAbsolute(s);
+
+/** Resolve one chain entry. `cwd` anchors relative plugin file paths (the config file's folder). */
+export async function resolvePlugin(spec: PluginSpec, cwd = process.cwd()): Promise<Plugin> {
+  if (isPlugin(spec)) return spec;
+  const [id, opts] = Array.isArray(spec) ? [spec[0], spec[1] ?? {}] : [spec as string, {}];
+  if (typeof id !== "string") throw new QuantError("E_CONFIG", `invalid plugin entry ${JSON.stringify(spec)}: expected a name, [name, options] or a plugin object`);
+  if (looksLikePath(id)) {
+    const file = resolve(cwd, id);
+    let mod: Record<string, unknown>;
+    try {
+      mod = await import(pathToFileURL(file).href);
+    } catch (e) {
+      throw new QuantError("E_PLUGIN_UNKNOWN", `cannot load plugin file "${id}" (${reason(e)})`, { file });
+    }
+    const exp = mod.default ?? mod.plugin;
+    const made = typeof exp === "function" ? await (exp as (o: unknown) => unknown)(opts) : exp;
+    if (!isPlugin(made)) throw new QuantError("E_PLUGIN_UNKNOWN", `plugin file "${id}" must export a plugin (define* helper) or a factory returning one as default`, { file });
+    return made;
+  }
+  const { builtinPlugins } = await import("../../plugins/registry.ts");
+  const entry = builtinPlugins[id];
+  if (!entry) {
+    const known = Object.keys(builtinPlugins).join(", ");
+    throw new QuantError("E_PLUGIN_UNKNOWN", `unknown plugin "${id}"; known plugins: ${known} (or give a file path like ./my-plugin.ts)`);
+  }
+  const factory = (await entry.load()).default;
+  return factory(opts as Record<string, unknown>);
+}
+
+/** Resolve a whole chain, dropping merge markers (`!name`, `$reset`). */
+export async function resolveChain(specs: readonly PluginSpec[], cwd?: string): Promise<Plugin[]> {
+  const out: Plugin[] = [];
+  for (const s of specs) {
+    if (typeof s === "string" && (s.startsWith("!") || s === "$reset")) continue;
+    out.push(await resolvePlugin(s, cwd));
+  }
+  return out;
+}

@@ -1,0 +1,37 @@
+/**
+ * quant — post-training quantization for ONNX models. Public API (re-exports only).
+ * Built-in plugins in plugins/ import only from here, exactly like a user's plugin would.
+ */
+export { QuantError, isQuantError, type ErrorCode, type ErrorSite } from "./kernel/errors.ts";
+export * from "./kernel/types.ts";
+export { defaultOptions, type QuantOptions } from "./kernel/options.ts";
+export { PHASES, type Phase, type QuantEvent, type EventSink } from "./kernel/events.ts";
+export { runPipeline, defaultOpset, type RunInput, type RunResult } from "./kernel/pipeline.ts";
+export { writeFileAtomic, writeFilesAtomic, openPending, type PendingFile } from "./kernel/atomic.ts";
+
+export { loadModel, saveModel, serializeModel, type LoadOptions, type SaveOptions } from "./onnx/codec.ts";
+export type { Model } from "./onnx/model.ts";
+export type * from "./onnx/types.ts";
+export { num, AttributeType } from "./onnx/types.ts";
+export { GraphBuilder, makeAttribute, tensorType, valueInfo, type AttrValue } from "./onnx/builder.ts";
+export { allGraphs, allTensors, nodeSubgraphs, type GraphSite, type TensorSite } from "./onnx/walk.ts";
+export { tensorBytes, tensorFloat32, tensorInts, tensorDims, tensorSize, setTensorRaw, makeTensor, bytesOf } from "./onnx/tensor-data.ts";
+export { encodeModelProto, decodeModelProto } from "./onnx/proto.ts";
+
+export * from "./tensor/dtypes.ts";
+
+export { defineConfig, type QuantConfig, type PluginSpec, type ModelEntry, type BatchSection } from "./config/schema.ts";
+export { loadQuantConfig, type LoadedConfig } from "./config/load.ts";
+export { resolveChain, resolvePlugin } from "./config/resolve.ts";
+export { mergeLayers, mergeChains } from "./config/merge.ts";
+
+export * from "./tensor/quantize.ts";
+export { packInt4, unpackInt4, unpackUint4, int4ByteLength } from "./tensor/int4.ts";
+export { clipSearchParams, type ClipSearchOptions } from "./tensor/clip-search.ts";
+
+export { GraphIndex, opsetVersion, isOnnxOp, constantTensor, type Consumer, type Producer, type Scope, type Dim } from "./onnx/graph.ts";
+export * from "./onnx/graph-edit.ts";
+export { findWeights, quantizableWeights, storedByteLength, type Weight, type WeightConsumer, type WeightLocation } from "./onnx/weights.ts";
+export { weightRole, agreedAxis, type WeightRole } from "./quant/axes.ts";
+export { globToRegExp, matchesAny, layerBitsFor } from "./quant/select.ts";
+export { replaceWithDequantize, scaleTensor, type WeightSite } from "./quant/rewrite.ts";

@@ -1,0 +1,263 @@
+/**
+ * The kernel: runs an ordered plugin chain over a model, phase by phase.
+ *   load ─► prepare ─► calibrate ─► quantize ─► pack ─► export ─► validate
+ * Plugins of each kind run in chain order; data moves only through return values. Every hook call is wrapped so a
+ * failure names the plugin, the phase and the tensor/node it was working on.
+ */
+import { consola, type ConsolaInstance } from "consola";
+import { QuantError, isQuantError, reason } from "./errors.ts";
+import { writeFileAtomic } from "./atomic.ts";
+import { defaultOptions, type QuantOptions } from "./options.ts";
+import type { EventSink, Phase } from "./events.ts";
+import type {
+  Artifact, CalibratorPlugin, CalibratorState, Diagnostic, ExporterPlugin, PackerPlugin, PassPlugin, PendingTensor,
+  Plugin, PluginContext, QuantizerPlugin, RangeMap, ReportEntry, RunState, ValidatorPlugin,
+} from "./types.ts";
+import { loadModel } from "../onnx/codec.ts";
+import type { Model } from "../onnx/model.ts";
+
+/** Input of {@link runPipeline}. */
+export interface RunInput {
+  /** A loaded model, a path, or model bytes. */
+  model: Model | string | Uint8Array;
+  /** The plugin chain, in order. */
+  plugins: readonly Plugin[];
+  options?: Partial<QuantOptions>;
+  logger?: ConsolaInstance;
+  onEvent?: EventSink;
+  /** Write artifacts (default true). */
+  write?: boolean;
+}
+
+/** What a run produced. */
+export interface RunResult extends RunState {
+  artifacts: { path: string; kind: string; bytes: number }[];
+  diagnostics: Diagnostic[];
+  timings: Partial<Record<Phase, number>>;
+  opset: { from: number; to: number };
+  /** Activation tensors that could not be observed (kept float). */
+  unobservable: string[];
+}
+
+const byKind = <K extends Plugin["kind"]>(plugins: readonly Plugin[], kind: K) =>
+  plugins.filter((p): p is Extract<Plugin, { kind: K }> => p.kind === kind);
+
+/** Default-domain opset of a model. */
+export function defaultOpset(model: Model): number {
+  const o = model.proto.opset_import?.find((x) => !x.domain || x.domain === "ai.onnx");
+  return Number(o?.version ?? 0);
+}
+
+/**
+ * Run the plugin chain on a model.
+ * @example
+ * const result = await runPipeline({ model: "model.onnx", plugins: [weightOnly(), int8(), onnx()], options: { output: "out.onnx" } });
+ */
+export async function runPipeline(input: RunInput): Promise<RunResult> {
+  const options: QuantOptions = { ...defaultOptions, ...input.options };
+  const root = input.logger ?? consola;
+  const emit: EventSink = input.onEvent ?? (() => {});
+  const timings: Partial<Record<Phase, number>> = {};
+  let phase: Phase = "load";
+
+  const contexts = new Map<Plugin, PluginContext & { target?: string }>();
+  const ctxOf = (p: Plugin) => {
+    let c = contexts.get(p);
+    if (!c) {
+      const ctx: PluginContext & { target?: string } = {
+        logger: root.withTag(p.name),
+        options,
+        progress: (done, total, label) => emit({ type: "progress", phase, plugin: p.name, done, total, label }),
+        at: (t) => void (ctx.target = t),
+      };
+      contexts.set(p, (c = ctx));
+    }
+    return c;
+  };
+  /** Call a plugin hook with attribution of failures. */
+  const call = async <T>(p: Plugin, fn: (ctx: PluginContext) => T | Promise<T>): Promise<T> => {
+    const ctx = ctxOf(p);
+    ctx.target = undefined;
+    const t0 = performance.now();
+    emit({ type: "plugin:start", phase, plugin: p.name, kind: p.kind });
+    try {
+      return await fn(ctx);
+    } catch (e) {
+      throw attribute(e, p, phase, ctx.target);
+    } finally {
+      emit({ type: "plugin:end", phase, plugin: p.name, kind: p.kind, ms: performance.now() - t0 });
+    }
+  };
+  const enter = async <T>(ph: Phase, fn: () => Promise<T>): Promise<T> => {
+    phase = ph;
+    emit({ type: "phase:start", phase: ph });
+    const t0 = performance.now();
+    try {
+      return await fn();
+    } finally {
+      timings[ph] = performance.now() - t0;
+      emit({ type: "phase:end", phase: ph, ms: timings[ph]! });
+    }
+  };
+
+  const plugins = input.plugins;
+  const seen = new Set<string>();
+  for (const p of plugins) {
+    const key = `${p.kind}:${p.name}`;
+    if (seen.has(key)) throw new QuantError("E_CONFIG", `plugin "${p.name}" (${p.kind}) appears twice in the chain`);
+    seen.add(key);
+  }
+
+  const model = await enter("load", async () =>
+    typeof input.model === "string" || input.model instanceof Uint8Array ? loadModel(input.model) : input.model,
+  );
+  const from = defaultOpset(model);
+  let original: Model | undefined;
+  const state = {
+    get original() {
+      // Decoding again from the same bytes is cheap (weights stay views) and gives an untouched copy.
+      original ??= model.source ? loadModel(model.source, { baseDir: model.baseDir, check: false }) : model;
+      return original;
+    },
+    model,
+    ranges: new Map() as RangeMap,
+    entries: [] as ReportEntry[],
+    pending: [] as PendingTensor[],
+    calibration: undefined as { plugin: string; state: CalibratorState }[] | undefined,
+  };
+  if (model.source) void state.original; // snapshot before any pass mutates the proto
+  const result: RunResult = { ...stateView(state), artifacts: [], diagnostics: [], timings, opset: { from, to: from }, unobservable: [] };
+
+  let setupDone: Plugin[] = [];
+  try {
+    for (const p of plugins) {
+      if (p.setup) await call(p, (c) => p.setup!(c));
+      setupDone.push(p);
+    }
+
+    await enter("prepare", async () => {
+      for (const p of byKind(plugins, "pass") as PassPlugin[]) {
+        const out = await call(p, (c) => p.run(state.model, c));
+        if (out && out !== state.model) state.model = out;
+      }
+    });
+
+    const quantizers = byKind(plugins, "quantizer") as QuantizerPlugin[];
+    await enter("calibrate", async () => {
+      const wanted = new Set<string>();
+      for (const q of quantizers) if (q.activations) for (const t of await call(q, (c) => q.activations!(state.model, c))) wanted.add(t);
+      if (wanted.size === 0) return;
+      const calibrators = byKind(plugins, "calibrator") as CalibratorPlugin[];
+      const { runCalibration } = await import("./calibration.ts");
+      const out = await runCalibration(state.model, [...wanted], calibrators, options, {
+        call: (p, fn) => call(p, fn),
+        ctxOf,
+        logger: root,
+        progress: (done, total) => emit({ type: "progress", phase: "calibrate", done, total, label: "samples" }),
+      });
+      state.ranges = out.ranges;
+      state.calibration = out.states;
+      result.unobservable = out.unobservable;
+    });
+
+    await enter("quantize", async () => {
+      let minOpset = 0;
+      for (const q of quantizers) {
+        const r = await call(q, (c) => q.quantize(state.model, { ranges: state.ranges }, c));
+        state.pending.push(...r.pending);
+        state.entries.push(...r.entries);
+        minOpset = Math.max(minOpset, r.minOpset ?? 0);
+      }
+      (state as { minOpset?: number }).minOpset = minOpset;
+    });
+
+    await enter("pack", async () => {
+      const packers = byKind(plugins, "packer") as PackerPlugin[];
+      let minOpset = (state as { minOpset?: number }).minOpset ?? 0;
+      for (const t of state.pending) {
+        const packer = packers.find((p) => p.accepts(t, ctxOf(p)));
+        if (!packer)
+          throw new QuantError("E_CONFIG", `no packer in the chain accepts ${t.type} tensor "${t.tensor.name}" (packers: ${packers.map((p) => p.name).join(", ") || "none"})`, { phase: "pack", target: t.tensor.name });
+        const r = await call(packer, (c) => (c.at(t.tensor.name), packer.pack(t, c)));
+        minOpset = Math.max(minOpset, r?.minOpset ?? 0);
+      }
+      const current = defaultOpset(state.model);
+      if (options.opset !== undefined && options.opset < minOpset)
+        throw new QuantError("E_OPSET", `--opset ${options.opset} is too low: this output needs opset ${minOpset} (per-channel axis needs 13, block_size and Int4 storage need 21)`, { phase: "pack" });
+      const target = options.opset ?? Math.max(current, minOpset);
+      if (target !== current) {
+        const { convertOpset } = await import("../onnx/opset/index.ts");
+        convertOpset(state.model, target);
+      }
+      result.opset.to = defaultOpset(state.model);
+    });
+
+    Object.assign(result, stateView(state));
+    await enter("export", async () => {
+      for (const ex of byKind(plugins, "exporter") as ExporterPlugin[]) {
+        const arts = await call(ex, (c) => ex.export(result, c));
+        if (input.write === false) {
+          for (const a of arts) result.artifacts.push({ path: a.path, kind: a.kind, bytes: 0 });
+          continue;
+        }
+        for (const a of arts) result.artifacts.push(await call(ex, (c) => (c.at(a.path), writeArtifact(a))));
+      }
+    });
+
+    await enter("validate", async () => {
+      for (const v of byKind(plugins, "validator") as ValidatorPlugin[]) {
+        const ds = await call(v, (c) => v.validate(result, c));
+        result.diagnostics.push(...ds.map((d) => ({ ...d, code: d.code || v.name })));
+      }
+      const errors = result.diagnostics.filter((d) => d.level === "error");
+      if (errors.length)
+        throw new QuantError("E_VALIDATE", `${errors.length} validation error(s): ${errors.map((d) => `${d.code}${d.target ? ` (${d.target})` : ""}: ${d.message}`).join("; ")}`, { phase: "validate" });
+    });
+    return result;
+  } finally {
+    for (const p of setupDone.reverse()) {
+      if (!p.cleanup) continue;
+      try {
+        await p.cleanup(ctxOf(p));
+      } catch (e) {
+        root.warn(`cleanup of plugin "${p.name}" failed: ${reason(e)}`);
+      }
+    }
+    setupDone = [];
+    model.external?.close();
+  }
+}
+
+function stateView(s: { original: Model; model: Model; ranges: RangeMap; entries: ReportEntry[]; pending: PendingTensor[]; calibration?: { plugin: string; state: CalibratorState }[] }): RunState {
+  return {
+    get original() {
+      return s.original;
+    },
+    model: s.model,
+    ranges: s.ranges,
+    entries: s.entries,
+    pending: s.pending,
+    calibration: s.calibration,
+  };
+}
+
+/** Write one artifact atomically. */
+function writeArtifact(a: Artifact): { path: string; kind: string; bytes: number } {
+  if ("data" in a) {
+    writeFileAtomic(a.path, a.data);
+    return { path: a.path, kind: a.kind, bytes: typeof a.data === "string" ? Buffer.byteLength(a.data) : a.data.byteLength };
+  }
+  return { path: a.path, kind: a.kind, bytes: a.write(a.path).bytes };
+}
+
+/** Wrap any failure as a QuantError naming plugin, phase and target. */
+export function attribute(e: unknown, p: Plugin, phase: Phase, target?: string): QuantError {
+  if (isQuantError(e)) {
+    const site = e.site as { plugin?: string; phase?: string; target?: string };
+    site.plugin ??= p.name;
+    site.phase ??= phase;
+    site.target ??= target;
+    return e;
+  }
+  return new QuantError("E_PLUGIN", `plugin "${p.name}" failed in ${phase}${target ? ` on ${target}` : ""}: ${reason(e)}`, { plugin: p.name, phase, target, cause: e });
+}

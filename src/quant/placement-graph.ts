@@ -1,0 +1,157 @@
+/**
+ * The read-only view of one graph that Q/DQ placement needs: who produces and who consumes each value, which values
+ * are constants (initializers, `Constant` nodes, and both seen through chains of `Identity`, as exporters write them),
+ * and the element type of every value (a small forward type inference: placement must never quantize an int64 shape).
+ */
+import type { Model } from "../onnx/model.ts";
+import { tensorDims, tensorFloat32, tensorInts } from "../onnx/tensor-data.ts";
+import type { GraphProto, NodeProto, TensorProto } from "../onnx/types.ts";
+import { num } from "../onnx/types.ts";
+import { nodeSubgraphs } from "../onnx/walk.ts";
+import { outerScopeInputs } from "../onnx/check.ts";
+import { DataType } from "../tensor/dtypes.ts";
+
+/** One consumer slot: `node.input[index] === value`. */
+export interface Use {
+  readonly node: NodeProto;
+  readonly index: number;
+}
+
+/** Ops whose output element type is fixed, whatever their inputs. */
+const FIXED_OUTPUT_TYPE: Record<string, number> = {
+  Shape: DataType.INT64, Size: DataType.INT64, NonZero: DataType.INT64, ArgMax: DataType.INT64, ArgMin: DataType.INT64,
+  Equal: DataType.BOOL, Less: DataType.BOOL, Greater: DataType.BOOL, LessOrEqual: DataType.BOOL, GreaterOrEqual: DataType.BOOL,
+  Not: DataType.BOOL, And: DataType.BOOL, Or: DataType.BOOL, Xor: DataType.BOOL, IsNaN: DataType.BOOL, IsInf: DataType.BOOL,
+  DequantizeLinear: DataType.FLOAT, DynamicQuantizeLinear: DataType.UINT8,
+};
+/** Ops whose output type is the type of input 1 rather than input 0. */
+const TYPE_FROM_INPUT1 = new Set(["Where", "CastLike"]);
+
+/** Index over one graph. Build it once, after the last edit it must reflect. */
+export class GraphIndex {
+  readonly graph: GraphProto;
+  /** Value → the node that produces it (absent for graph inputs and initializers). */
+  readonly producer = new Map<string, NodeProto>();
+  /** Value → its consumers in this graph (subgraph reads are in `outerReads`). */
+  readonly consumers = new Map<string, Use[]>();
+  /** Initializers by name. */
+  readonly initializers = new Map<string, TensorProto>();
+  /** Names of graph outputs. */
+  readonly outputs: Set<string>;
+  /** Values read from this graph by the subgraphs of its nodes (If/Loop/Scan bodies). */
+  readonly outerReads = new Set<string>();
+  /** Element type per value, where it could be inferred. */
+  readonly types = new Map<string, number>();
+  private readonly names = new Set<string>();
+
+  constructor(graph: GraphProto, private readonly model?: Model) {
+    this.graph = graph;
+    this.outputs = new Set((graph.output ?? []).map((o) => o.name ?? ""));
+    for (const t of graph.initializer ?? []) if (t.name) this.initializers.set(t.name, t);
+    for (const v of [...(graph.input ?? []), ...(graph.output ?? []), ...(graph.value_info ?? [])]) {
+      if (v.name) this.names.add(v.name);
+      const et = v.type?.tensor_type?.elem_type;
+      if (v.name && et) this.types.set(v.name, et);
+    }
+    for (const t of graph.initializer ?? []) if (t.name) { this.names.add(t.name); this.types.set(t.name, t.data_type ?? 0); }
+    const memo = new Map<GraphProto, Set<string>>();
+    for (const node of graph.node ?? []) {
+      if (node.name) this.names.add(node.name);
+      (node.input ?? []).forEach((v, index) => {
+        if (!v) return;
+        let list = this.consumers.get(v);
+        if (!list) this.consumers.set(v, (list = []));
+        list.push({ node, index });
+      });
+      for (const o of node.output ?? []) if (o) { this.producer.set(o, node); this.names.add(o); }
+      for (const { graph: g } of nodeSubgraphs(node)) for (const v of outerScopeInputs(g, memo)) this.outerReads.add(v);
+      this.inferTypes(node);
+    }
+  }
+
+  /** Consumers of a value in this graph. */
+  uses(value: string): readonly Use[] {
+    return this.consumers.get(value) ?? [];
+  }
+
+  /** True when the value is a float32 tensor (the only type placement quantizes). */
+  isFloat(value: string): boolean {
+    return this.types.get(value) === DataType.FLOAT;
+  }
+
+  /** The stored tensor behind a value: an initializer or a `Constant` node's `value`, seen through `Identity` chains. */
+  constantOf(value: string): TensorProto | undefined {
+    for (let depth = 0; depth < 64 && value; depth++) {
+      const init = this.initializers.get(value);
+      // An initializer that is also a graph input can be overridden at run time: not a constant.
+      if (init) return this.graph.input?.some((i) => i.name === value) ? undefined : init;
+      const p = this.producer.get(value);
+      if (!p) return undefined;
+      if (p.op_type === "Identity" && !p.domain) value = p.input?.[0] ?? "";
+      else if (p.op_type === "Constant" && !p.domain) return constantTensor(p);
+      else return undefined;
+    }
+    return undefined;
+  }
+
+  /** Float values of a constant value (undefined when it is not a float constant). */
+  constantFloats(value: string): { data: Float32Array; dims: number[] } | undefined {
+    const t = this.constantOf(value);
+    if (!t || (t.data_type !== DataType.FLOAT && t.data_type !== DataType.FLOAT16 && t.data_type !== DataType.DOUBLE)) return undefined;
+    return { data: tensorFloat32(this.model, t), dims: tensorDims(t) };
+  }
+
+  /** A scalar constant as a number (Clip bounds), or undefined. */
+  constantScalar(value: string): number | undefined {
+    const t = this.constantOf(value);
+    if (!t || (t.dims?.length ?? 0) > 1 || (t.dims?.length === 1 && num(t.dims[0]) !== 1)) return undefined;
+    if (t.data_type === DataType.FLOAT || t.data_type === DataType.DOUBLE || t.data_type === DataType.FLOAT16) return tensorFloat32(this.model, t)[0];
+    return tensorInts(this.model, t)[0];
+  }
+
+  /** A value or node name not used anywhere in the graph yet (and reserve it). */
+  uniqueName(base: string): string {
+    let name = base;
+    for (let i = 1; this.names.has(name); i++) name = `${base}_${i}`;
+    this.names.add(name);
+    return name;
+  }
+
+  private inferTypes(node: NodeProto): void {
+    const op = node.op_type ?? "";
+    const outs = node.output ?? [];
+    if (node.domain && node.domain !== "ai.onnx") return;
+    let t: number | undefined;
+    if (op === "Constant") t = constantTensor(node)?.data_type ?? constantAttrType(node);
+    else if (op === "Cast") t = intAttr(node, "to");
+    else if (op === "ConstantOfShape") t = node.attribute?.find((a) => a.name === "value")?.t?.data_type ?? DataType.FLOAT;
+    else if (op === "QuantizeLinear") t = this.types.get(node.input?.[2] ?? "") ?? DataType.UINT8;
+    else if (op in FIXED_OUTPUT_TYPE) t = FIXED_OUTPUT_TYPE[op];
+    else if (TYPE_FROM_INPUT1.has(op)) t = this.types.get(node.input?.[1] ?? "");
+    else if (op === "RandomNormal" || op === "RandomUniform" || op === "EyeLike") t = intAttr(node, "dtype") ?? DataType.FLOAT;
+    else for (const i of node.input ?? []) if (i && (t = this.types.get(i)) !== undefined) break;
+    if (t === undefined) return;
+    // Only the first output of multi-output ops shares the input type reliably (TopK's indices, MaxPool's Indices do not).
+    const first = outs[0];
+    if (first && !this.types.has(first)) this.types.set(first, t);
+    if (op === "Split" || op === "Identity") for (const o of outs) if (o && !this.types.has(o)) this.types.set(o, t);
+  }
+}
+
+function intAttr(node: NodeProto, name: string): number | undefined {
+  const a = node.attribute?.find((x) => x.name === name);
+  return a?.i === undefined ? undefined : num(a.i);
+}
+
+/** The tensor of a `Constant` node's `value` attribute (other value_* forms return undefined). */
+export function constantTensor(node: NodeProto): TensorProto | undefined {
+  return node.attribute?.find((a) => a.name === "value")?.t;
+}
+
+function constantAttrType(node: NodeProto): number | undefined {
+  for (const a of node.attribute ?? []) {
+    if (a.name === "value_float" || a.name === "value_floats") return DataType.FLOAT;
+    if (a.name === "value_int" || a.name === "value_ints") return DataType.INT64;
+  }
+  return undefined;
+}

@@ -1,0 +1,225 @@
+/**
+ * Apply a placement to its graph: a QuantizeLinear → DequantizeLinear pair after every planned activation (all its
+ * consumers read the DQ output, graph outputs keep the float value), int8 weights behind a DequantizeLinear with
+ * per-channel axis, and int32 biases whose scale is exactly `fp32(s_x · s_w[c])` with zero point 0 — the bias layout
+ * ONNX Runtime's QLinearConv / QGemm take without requantizing.
+ *
+ * Integer tensors are returned as PendingTensor (name and dims set, storage left to a packer); float scales are stored
+ * directly. Nodes keep a topological order: weight DQs first, each activation's Q/DQ right after its producer.
+ */
+import { QuantError } from "../kernel/errors.ts";
+import type { IntType, PendingTensor, ReportEntry } from "../kernel/types.ts";
+import { makeAttribute } from "../onnx/builder.ts";
+import { makeTensor } from "../onnx/tensor-data.ts";
+import type { NodeProto, TensorProto } from "../onnx/types.ts";
+import { DataType } from "../tensor/dtypes.ts";
+import { dequantizeWeights, quantizeWeights, roundHalfEven, sqnrDb, type QuantType, type QuantizedWeights } from "../tensor/quantize.ts";
+import type { AnchorNode, Placement } from "./placement.ts";
+import type { ActivationParams } from "./placement-params.ts";
+
+/** Weight and activation formats of the rewrite. */
+export interface RewriteOptions {
+  readonly activationType: "uint8" | "int8";
+  readonly weightType: "int8" | "uint8";
+  readonly symmetricWeights: boolean;
+  readonly perChannel: boolean;
+}
+
+/** What {@link applyPlacement} returns. */
+export interface RewriteResult {
+  pending: PendingTensor[];
+  entries: ReportEntry[];
+  /** 13 when a per-channel (axis) DequantizeLinear was written, else 10. */
+  minOpset: number;
+}
+
+const INT32_MAX = 2147483647;
+
+/** Rewrite the placement's graph in place. `params` maps each scale group to its parameters; groups without are skipped. */
+export function applyPlacement(p: Placement, params: ReadonlyMap<string, ActivationParams>, opts: RewriteOptions): RewriteResult {
+  const { index } = p;
+  const graph = index.graph;
+  const pending: PendingTensor[] = [];
+  const entries: ReportEntry[] = [];
+  const inits: TensorProto[] = [];
+  const front: NodeProto[] = [];
+  const after = new Map<string, NodeProto[]>(); // value → Q/DQ nodes to emit right after its producer
+  const dqOf = new Map<string, string>();
+  let minOpset = 10;
+  const readBefore = readValues(p);
+  const intTensor = (name: string, dims: number[], values: PendingTensor["values"], type: IntType, role: PendingTensor["role"]) => {
+    const tensor: TensorProto = { name, dims };
+    inits.push(tensor);
+    pending.push({ tensor, values, type, role });
+  };
+  const floatTensor = (name: string, dims: number[], data: Float32Array) => inits.push(makeTensor(name, DataType.FLOAT, dims, data));
+  const node = (op: string, inputs: string[], output: string, attrs: NodeProto["attribute"] = []): NodeProto =>
+    ({ op_type: op, name: index.uniqueName(`${output}_${op}`), input: inputs, output: [output], attribute: attrs });
+
+  // Activations: one scale/zero-point pair per group, one Q/DQ pair per tensor.
+  const groupNames = new Map<string, { scale: string; zp: string }>();
+  for (const t of p.tensors) {
+    const g = p.group.get(t)!;
+    const ap = params.get(g);
+    if (!ap) continue;
+    let names = groupNames.get(g);
+    if (!names) {
+      names = { scale: index.uniqueName(`${g}_scale`), zp: index.uniqueName(`${g}_zero_point`) };
+      groupNames.set(g, names);
+      floatTensor(names.scale, [], Float32Array.of(ap.scale));
+      const zp = opts.activationType === "uint8" ? Uint8Array.of(ap.zeroPoint) : Int8Array.of(ap.zeroPoint);
+      intTensor(names.zp, [], zp, opts.activationType, "zero_point");
+    }
+    const q = index.uniqueName(`${t}_quantized`);
+    const dq = index.uniqueName(`${t}_dequantized`);
+    const pair = [node("QuantizeLinear", [t, names.scale, names.zp], q), node("DequantizeLinear", [q, names.scale, names.zp], dq)];
+    if (index.producer.has(t)) after.set(t, pair);
+    else front.push(...pair);
+    dqOf.set(t, dq);
+    const producer = index.producer.get(t);
+    entries.push({
+      tensor: t, action: "quantized", kind: "activation", type: opts.activationType, granularity: "tensor",
+      ...(producer ? { node: producer.name ?? "", opType: producer.op_type ?? "" } : {}),
+    });
+  }
+
+  // Weights and biases of the anchors whose activation inputs are all quantized.
+  const weightCache = new Map<TensorProto, Map<string, { dq: string; q: QuantizedWeights }>>();
+  for (const a of p.anchors) {
+    const n = a.node;
+    const actIn = a.activations.map((s) => n.input![s]!);
+    if (!actIn.every((t) => dqOf.has(t))) continue;
+    let w: { dq: string; q: QuantizedWeights } | undefined;
+    if (a.weight) {
+      w = quantizeWeight(a, a.weight.slot, a.weight.axis);
+      n.input![a.weight.slot] = w.dq;
+    }
+    if (a.bias !== undefined && w) {
+      const sx = params.get(p.group.get(actIn[0]!)!)!.scale;
+      n.input![a.bias] = quantizeBias(n, a.bias, sx, w.q);
+    }
+  }
+
+  function quantizeWeight(a: AnchorNode, slot: number, axis: number | undefined): { dq: string; q: QuantizedWeights } {
+    const name = a.node.input![slot]!;
+    const tensor = index.constantOf(name)!;
+    const useAxis = opts.perChannel ? axis : undefined;
+    const key = String(useAxis);
+    let byAxis = weightCache.get(tensor);
+    const hit = byAxis?.get(key);
+    if (hit) return hit;
+    const { data, dims } = index.constantFloats(name)!;
+    const q = quantizeWeights(data, dims, {
+      type: opts.weightType as QuantType,
+      symmetric: opts.symmetricWeights,
+      granularity: useAxis === undefined ? { kind: "tensor" } : { kind: "channel", axis: useAxis },
+    }, name);
+    const base = tensor.name || name;
+    const qName = index.uniqueName(`${base}_quantized`);
+    const sName = index.uniqueName(`${base}_scale`);
+    const zName = index.uniqueName(`${base}_zero_point`);
+    intTensor(qName, dims, q.values, opts.weightType, "weight");
+    floatTensor(sName, q.paramDims, q.scale);
+    const zp = opts.weightType === "int8" ? Int8Array.from(q.zeroPoint) : Uint8Array.from(q.zeroPoint);
+    intTensor(zName, q.paramDims, zp, opts.weightType, "zero_point");
+    const dq = index.uniqueName(`${base}_dequantized`);
+    const attrs = q.axis !== undefined ? [makeAttribute("axis", q.axis)] : [];
+    if (q.axis !== undefined) minOpset = Math.max(minOpset, 13);
+    front.push(node("DequantizeLinear", [qName, sName, zName], dq, attrs));
+    const recon = dequantizeWeights(q, dims);
+    const sq = sqnrDb(data, recon);
+    entries.push({
+      tensor: name, action: "quantized", kind: "weight", node: a.node.name ?? "", opType: a.node.op_type ?? "", type: opts.weightType,
+      granularity: q.axis !== undefined ? `channel(axis=${q.axis})` : "tensor", elements: data.length,
+      bytesBefore: data.length * 4, bytesAfter: data.length + q.scale.length * 5, sqnrDb: sq, relError: 10 ** (-sq / 20),
+    });
+    const out = { dq, q };
+    if (!byAxis) weightCache.set(tensor, (byAxis = new Map()));
+    byAxis.set(key, out);
+    return out;
+  }
+
+  function quantizeBias(n: NodeProto, slot: number, sx: number, w: QuantizedWeights): string {
+    const name = n.input![slot]!;
+    const { data } = index.constantFloats(name)!;
+    const perChannel = w.scale.length > 1;
+    if (perChannel && w.scale.length !== data.length) {
+      throw new QuantError("E_GRAPH", `bias "${name}" has ${data.length} values but the weight has ${w.scale.length} channels`, { target: n.name });
+    }
+    const scale = new Float32Array(perChannel ? data.length : 1);
+    for (let c = 0; c < scale.length; c++) scale[c] = Math.fround(sx * w.scale[c]!);
+    const values = new Int32Array(data.length);
+    let clipped = 0;
+    for (let i = 0; i < data.length; i++) {
+      // Divide in float64 from the float32 scale ORT multiplies back by; saturate rather than wrap.
+      const v = roundHalfEven(data[i]! / scale[perChannel ? i : 0]!);
+      if (v > INT32_MAX || v < -INT32_MAX) clipped++;
+      values[i] = v > INT32_MAX ? INT32_MAX : v < -INT32_MAX ? -INT32_MAX : v;
+    }
+    const base = `${n.name || n.output?.[0] || "node"}_bias`;
+    const qName = index.uniqueName(`${base}_quantized`);
+    const sName = index.uniqueName(`${base}_scale`);
+    intTensor(qName, [data.length], values, "int32", "bias");
+    floatTensor(sName, perChannel ? [data.length] : [], scale);
+    const dq = index.uniqueName(`${base}_dequantized`);
+    front.push(node("DequantizeLinear", [qName, sName], dq, perChannel ? [makeAttribute("axis", 0)] : []));
+    entries.push({
+      tensor: name, action: "quantized", kind: "weight", node: n.name ?? "", opType: n.op_type ?? "", type: "int32",
+      granularity: perChannel ? "channel(axis=0)" : "tensor", elements: data.length, bytesBefore: data.length * 4, bytesAfter: data.length * 8,
+      ...(clipped ? { reason: `${clipped} bias values saturated int32` } : {}),
+    });
+    return dq;
+  }
+
+  // Rewire every consumer of a quantized activation to its DQ output (graph outputs keep the float value).
+  const original = graph.node ?? [];
+  for (const n of original) {
+    const ins = n.input ?? [];
+    for (let i = 0; i < ins.length; i++) {
+      const dq = dqOf.get(ins[i]!);
+      if (dq) ins[i] = dq;
+    }
+  }
+  const ordered: NodeProto[] = [...front];
+  for (const n of original) {
+    ordered.push(n);
+    for (const o of n.output ?? []) {
+      const pair = after.get(o);
+      if (pair) ordered.push(...pair);
+    }
+  }
+  graph.node = ordered;
+  graph.initializer = [...(graph.initializer ?? []), ...inits];
+  removeDeadConstants(p, readBefore);
+  for (const s of p.skipped) entries.push({ tensor: s.node.output?.[0] ?? "", action: "skipped", node: s.node.name ?? "", opType: s.node.op_type ?? "", reason: s.reason });
+  return { pending, entries, minOpset };
+}
+
+/** Values read by nodes, graph outputs or subgraphs. */
+function readValues(p: Placement): Set<string> {
+  const read = new Set<string>([...p.index.outputs, ...p.index.outerReads]);
+  for (const n of p.index.graph.node ?? []) for (const i of n.input ?? []) if (i) read.add(i);
+  return read;
+}
+
+/**
+ * Drop the Identity/Constant nodes and initializers the rewrite left without readers (the float weights and biases).
+ * Only values that were read before the rewrite are candidates: whatever the model already carried unused stays.
+ */
+function removeDeadConstants(p: Placement, readBefore: ReadonlySet<string>): void {
+  const graph = p.index.graph;
+  for (let changed = true; changed; ) {
+    changed = false;
+    const read = readValues(p);
+    const dead = (v: string | undefined) => !!v && readBefore.has(v) && !read.has(v);
+    graph.node = (graph.node ?? []).filter((n) => {
+      const drop = !n.domain && (n.op_type === "Identity" || n.op_type === "Constant") && (n.output ?? []).every((o) => !o || dead(o));
+      if (drop) changed = true;
+      return !drop;
+    });
+    if (!changed) {
+      const inputs = new Set((graph.input ?? []).map((i) => i.name));
+      graph.initializer = (graph.initializer ?? []).filter((t) => !dead(t.name) || inputs.has(t.name));
+    }
+  }
+}
