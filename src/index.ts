@@ -35,3 +35,6 @@ export { findWeights, quantizableWeights, storedByteLength, type Weight, type We
 export { weightRole, agreedAxis, type WeightRole } from "./quant/axes.ts";
 export { globToRegExp, matchesAny, layerBitsFor } from "./quant/select.ts";
 export { replaceWithDequantize, scaleTensor, type WeightSite } from "./quant/rewrite.ts";
+
+export { openSafetensors, encodeSafetensors, type SafetensorsInput, type SafetensorsFile } from "./data/safetensors.ts";
+export { readNpy, writeNpy, openNpy } from "./data/npy.ts";

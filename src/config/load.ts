@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { loadConfig } from "c12";
 import { QuantError, reason } from "../kernel/errors.ts";
 import { mergeLayers } from "./merge.ts";
+import { jsonErrorOffset, lineOf } from "./json-position.ts";
 import { normalizeKeys, type QuantConfig } from "./schema.ts";
 
 const PRESET_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../../plugins/presets");
@@ -45,10 +46,10 @@ function parseReason(file: string, e: unknown): string {
   const msg = reason(e);
   const line = /line (\d+)/i.exec(msg)?.[1] ?? /\((\d+):\d+\)/.exec(msg)?.[1];
   if (line) return `${msg.replace(/\s+/g, " ")}`.includes(`line ${line}`) ? msg : `line ${line}: ${msg}`;
-  const pos = /position (\d+)/.exec(msg)?.[1];
-  if (pos) {
-    const text = readFileSync(file, "utf8").slice(0, Number(pos));
-    return `line ${text.split("\n").length}: ${msg}`;
+  if (/\.json5?$/.test(file)) {
+    const text = readFileSync(file, "utf8");
+    const at = jsonErrorOffset(text);
+    if (at >= 0) return `line ${lineOf(text, at)}: ${msg}`;
   }
   return msg;
 }

@@ -13,7 +13,7 @@ import type {
   Artifact, CalibratorPlugin, CalibratorState, Diagnostic, ExporterPlugin, PackerPlugin, PassPlugin, PendingTensor,
   Plugin, PluginContext, QuantizerPlugin, RangeMap, ReportEntry, RunState, ValidatorPlugin,
 } from "./types.ts";
-import { loadModel } from "../onnx/codec.ts";
+import { cloneModel, loadModel } from "../onnx/codec.ts";
 import type { Model } from "../onnx/model.ts";
 
 /** Input of {@link runPipeline}. */
@@ -116,7 +116,7 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
   const state = {
     get original() {
       // Decoding again from the same bytes is cheap (weights stay views) and gives an untouched copy.
-      original ??= model.source ? loadModel(model.source, { baseDir: model.baseDir, check: false }) : model;
+      original ??= cloneModel(model);
       return original;
     },
     model,
@@ -125,7 +125,7 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
     pending: [] as PendingTensor[],
     calibration: undefined as { plugin: string; state: CalibratorState }[] | undefined,
   };
-  if (model.source) void state.original; // snapshot before any pass mutates the proto
+  void state.original; // snapshot before any pass mutates the proto
   const result: RunResult = { ...stateView(state), artifacts: [], diagnostics: [], timings, opset: { from, to: from }, unobservable: [] };
 
   let setupDone: Plugin[] = [];

@@ -8,7 +8,8 @@ import { readFileSync, statSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import { QuantError, reason } from "../kernel/errors.ts";
 import { writeFilesAtomic, type PendingFile } from "../kernel/atomic.ts";
-import { decodeModelProto, encodeModelProto } from "./proto.ts";
+import { decodeModelProto } from "./proto.ts";
+import { concatChunks, encodeModelChunks, writeChunks } from "./encode-chunks.ts";
 import { ExternalFiles, EXTERNAL, externalRef, isExternal } from "./external.ts";
 import { checkModelStructure } from "./check.ts";
 import { allTensors, type TensorSite } from "./walk.ts";
@@ -62,6 +63,9 @@ export function loadModel(source: string | Uint8Array, options: LoadOptions = {}
     proto = decodeModelProto(bytes);
   } catch (e) {
     const why = reason(e);
+    // Well-formed protobuf whose fields do not fit ModelProto (e.g. a lone TensorProto): not a model, not corrupt.
+    if (isTopLevelWireFormat(bytes))
+      throw new QuantError("E_LOAD_NOT_MODEL", "a protobuf message, but not an ONNX ModelProto (its fields do not match the ModelProto schema)", { file, cause: e });
     const truncated = /index out of range|offset is outside/i.test(why);
     throw new QuantError("E_LOAD_PARSE", truncated ? `truncated or corrupt ONNX file (${why})` : `not a valid ONNX protobuf (${why})`, { file, cause: e });
   }
@@ -82,6 +86,52 @@ export function loadModel(source: string | Uint8Array, options: LoadOptions = {}
     }
   }
   return model;
+}
+
+/**
+ * True when `bytes` is a sequence of well-formed protobuf fields at the top level (valid tags and wire types,
+ * lengths inside the buffer, varints ≤ 10 bytes). Nested messages are not checked.
+ */
+export function isTopLevelWireFormat(bytes: Uint8Array): boolean {
+  let pos = 0;
+  const n = bytes.byteLength;
+  const varint = (): number => {
+    let v = 0;
+    let mul = 1;
+    for (let i = 0; i < 10; i++) {
+      if (pos >= n) return -1;
+      const b = bytes[pos++]!;
+      v += (b & 0x7f) * mul;
+      mul *= 128;
+      if (b < 0x80) return v;
+    }
+    return -1;
+  };
+  while (pos < n) {
+    const tag = varint();
+    if (tag < 8) return false; // field number 0 or unreadable
+    switch (tag % 8) {
+      case 0:
+        if (varint() < 0) return false;
+        break;
+      case 1:
+        pos += 8;
+        break;
+      case 2: {
+        const len = varint();
+        if (len < 0) return false;
+        pos += len;
+        break;
+      }
+      case 5:
+        pos += 4;
+        break;
+      default:
+        return false; // groups (3, 4) are not used by ONNX; 6 and 7 do not exist
+    }
+    if (pos > n) return false;
+  }
+  return true;
 }
 
 /** Options of {@link saveModel}. */
@@ -145,9 +195,11 @@ export function saveModel(model: Model, path: string, options: SaveOptions = {})
   try {
     if (!ext) {
       for (const site of sites) if (isExternal(site.tensor)) swap(site, inlined(site.tensor, model.external!.read(site.tensor)));
-      const bytes = encodeModelProto(model.proto);
-      writeFilesAtomic([out], ([f]) => f!.write(bytes));
-      return { bytes: bytes.byteLength, dataBytes: 0 };
+      // Weights go from their buffers straight to the file (no 1-buffer copy of the whole model).
+      const { chunks, length } = encodeModelChunks(model.proto);
+      if (length > PROTOBUF_LIMIT) throw new QuantError("E_SAVE", `model is ${length} bytes, over protobuf's 2 GiB limit; save it with external data`, { file: path });
+      writeFilesAtomic([out], ([f]) => writeChunks(chunks, (b) => f!.write(b)));
+      return { bytes: length, dataBytes: 0 };
     }
     const cfg = typeof ext === "object" ? ext : {};
     const location = cfg.location ?? `${basename(out)}.data`;
@@ -173,10 +225,10 @@ export function saveModel(model: Model, path: string, options: SaveOptions = {})
         swap(site, externalized(t, location, offset, length));
       }
       dataBytes = data!.size;
-      const bytes = encodeModelProto(model.proto);
-      if (bytes.byteLength > PROTOBUF_LIMIT) throw new QuantError("E_SAVE", "model proto exceeds 2 GiB even with external data", { file: path });
-      onnx!.write(bytes);
-      modelBytes = bytes.byteLength;
+      const { chunks, length } = encodeModelChunks(model.proto);
+      if (length > PROTOBUF_LIMIT) throw new QuantError("E_SAVE", "model proto exceeds 2 GiB even with external data", { file: path });
+      writeChunks(chunks, (b) => onnx!.write(b));
+      modelBytes = length;
     });
     return { bytes: modelBytes, dataBytes, dataFile: dataPath };
   } finally {
@@ -190,10 +242,20 @@ export function serializeModel(model: Model): Uint8Array {
   const originals = sites.map((s) => s.tensor);
   try {
     for (const s of sites) s.replace(inlined(s.tensor, model.external!.read(s.tensor)));
-    return encodeModelProto(model.proto);
+    const { chunks, length } = encodeModelChunks(model.proto);
+    return concatChunks(chunks, length);
   } finally {
     sites.forEach((s, i) => s.replace(originals[i]!));
   }
 }
 
 export type { PendingFile };
+
+/**
+ * An independent copy of a model's proto, decoded again from its source bytes (cheap: weights stay views into the
+ * same buffer), sharing its external data files. Without source bytes the proto is re-encoded first.
+ */
+export function cloneModel(model: Model): Model {
+  const bytes = model.source ?? encodeModelProto(model.proto);
+  return { proto: decodeModelProto(bytes), path: model.path, baseDir: model.baseDir, source: bytes, external: model.external };
+}

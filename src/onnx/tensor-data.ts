@@ -82,7 +82,10 @@ export function tensorFloat32(model: Model | undefined, t: TensorProto): Float32
     case DataType.FLOAT: {
       if (bytes.byteLength < n * 4) throw short(t);
       if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, n);
-      return new Float32Array(bytes.slice(0, n * 4).buffer);
+      // Unaligned (raw_data inside the protobuf): copy. Not bytes.slice(): on a Buffer that is a view.
+      const copy = new Uint8Array(n * 4);
+      copy.set(bytes.subarray(0, n * 4));
+      return new Float32Array(copy.buffer);
     }
     case DataType.FLOAT16:
     case DataType.BFLOAT16: {

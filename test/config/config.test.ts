@@ -1,0 +1,94 @@
+import { describe, expect, test } from "bun:test";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { QuantError, loadQuantConfig, mergeChains, mergeLayers, resolveChain } from "../../src/index.ts";
+import { planConfigJobs, planJob } from "../../src/config/plan.ts";
+
+const dir = () => mkdtempSync(join(tmpdir(), "quant-config-"));
+
+describe("chain merging", () => {
+  test("a higher layer replaces an entry by name in place, appends new ones, removes !name", () => {
+    const lower = ["normalize", "minmax", "static-qdq", "int8", "onnx"];
+    expect(mergeChains(lower, [["percentile", { percentile: 99.9 }], ["onnx", { externalData: true }], "!normalize"])).toEqual([
+      "minmax", "static-qdq", "int8", ["onnx", { externalData: true }], ["percentile", { percentile: 99.9 }], "!normalize",
+    ]);
+  });
+  test("$reset drops everything inherited", () => {
+    expect(mergeChains(["a", "b"], ["$reset", "c"])).toEqual(["$reset", "c"]);
+  });
+  test("merging is associative, so c12's multi-step merge gives the same chain", () => {
+    const H = ["!b", "x"], M = ["c", ["a", { v: 1 }]], L = ["a", "b", "d"];
+    const left = mergeChains(mergeChains(L, M), H);
+    const right = mergeChains(L, mergeChains(M, H));
+    expect(left).toEqual(right);
+    expect(left).toEqual([["a", { v: 1 }], "d", "c", "!b", "x"]);
+  });
+  test("layers: highest scalar wins, exclude unions, layerBits merges by key, snake_case normalized", () => {
+    const merged = mergeLayers({ bits: 4, exclude: ["a"], layer_bits: { x: 8 } }, { bits: 8, per_channel: true, exclude: ["b", "a"], layerBits: { y: 4, x: 4 } });
+    expect(merged).toEqual({ bits: 4, perChannel: true, exclude: ["b", "a"], layerBits: { y: 4, x: 8 } });
+  });
+});
+
+describe("loading", () => {
+  test("the seed YAML format works as-is", async () => {
+    const d = dir();
+    writeFileSync(join(d, "seed.yaml"), `bits: 8\nper_channel: true\nmodels:\n  - input: models/resnet18.onnx\n    output: quantized/resnet18_int8.onnx\nbatch:\n  input_dir: "models/*.onnx"\n  output_dir: quantized/\n  skip_existing: true\nplugins: [minmax, static-qdq, int8, onnx, connectivity]\n`);
+    const loaded = await loadQuantConfig({ file: join(d, "seed.yaml") });
+    expect(loaded.config).toMatchObject({ bits: 8, perChannel: true, batch: { inputDir: "models/*.onnx", outputDir: "quantized/", skipExisting: true } });
+    const jobs = planConfigJobs(loaded, "weights");
+    expect(jobs).toHaveLength(1); // the batch glob matches nothing in the temp folder
+    expect(jobs[0]!.output).toBe(join(d, "quantized/resnet18_int8.onnx"));
+    expect(jobs[0]!.chain).toEqual(["minmax", "static-qdq", "int8", "onnx", "connectivity"]);
+  });
+
+  test("extends a built-in preset; the user layer wins and edits the chain", async () => {
+    const d = dir();
+    writeFileSync(join(d, "quant.config.json"), JSON.stringify({ extends: "cnn", bits: 8, method: "entropy", plugins: ["!fold-batchnorm", "stats-json"] }));
+    const { config } = await loadQuantConfig({ cwd: d });
+    expect(config.family).toBe("cnn");
+    expect(config.perChannel).toBe(true);
+    expect(config.method).toBe("entropy");
+    expect(config.plugins).toEqual(["normalize", "minmax", "static-qdq", "int8", "onnx", "connectivity", "!fold-batchnorm", "stats-json"]);
+    // --method on the command line swaps the calibrator in place
+    const job = planJob({ config, cwd: d }, "static", "m.onnx", "o.onnx", { method: "mse" });
+    expect(job.chain.filter((s) => typeof s === "string" && !s.startsWith("!"))).toEqual(["normalize", "mse", "static-qdq", "int8", "onnx", "connectivity", "stats-json"]);
+  });
+
+  test("--preset on the command line goes under the file's own extends", async () => {
+    const d = dir();
+    writeFileSync(join(d, "c.yaml"), "extends: transformer\nbits: 4\n");
+    const { config } = await loadQuantConfig({ file: join(d, "c.yaml"), preset: "int4-weights" });
+    expect(config.family).toBe("transformer");
+    expect(config.bits).toBe(4);
+    expect(config.blockSize).toBe(32); // only int4-weights sets it
+  });
+
+  test("CLI overrides beat the file", async () => {
+    const d = dir();
+    writeFileSync(join(d, "c.toml"), "bits = 4\nper_channel = true\n");
+    const { config } = await loadQuantConfig({ file: join(d, "c.toml"), overrides: { bits: 8 } });
+    expect(config).toMatchObject({ bits: 8, perChannel: true });
+  });
+
+  test("errors: missing file, bad preset, parse error with the line", async () => {
+    const d = dir();
+    await expect(loadQuantConfig({ file: join(d, "nope.yaml") })).rejects.toMatchObject({ code: "E_CONFIG" });
+    await expect(loadQuantConfig({ preset: "vision-xl" })).rejects.toMatchObject({ code: "E_CONFIG" });
+    writeFileSync(join(d, "bad.yaml"), "bits: 8\nmodels:\n  - input: a\n   output: b\n");
+    const err = (await loadQuantConfig({ file: join(d, "bad.yaml") }).catch((e) => e)) as QuantError;
+    expect(err.code).toBe("E_CONFIG_PARSE");
+    expect(err.message).toMatch(/line 4/);
+    writeFileSync(join(d, "bad.json"), '{\n  "bits": 8,\n  "per_channel": tru\n}\n');
+    const err2 = (await loadQuantConfig({ file: join(d, "bad.json") }).catch((e) => e)) as QuantError;
+    expect(err2.code).toBe("E_CONFIG_PARSE");
+    expect(err2.message).toMatch(/line 3/);
+  });
+
+  test("unknown plugin names are refused with the list of known ones", async () => {
+    const err = (await resolveChain(["int8", "turbo-quant"]).catch((e) => e)) as QuantError;
+    expect(err.code).toBe("E_PLUGIN_UNKNOWN");
+    expect(err.message).toContain('unknown plugin "turbo-quant"');
+    expect(err.message).toContain("percentile, entropy, mse");
+  });
+});
