@@ -25,6 +25,7 @@ export interface WeightOnlyOptions {
 }
 
 const DEFAULT_OPS = ["Conv", "ConvTranspose", "MatMul", "Gemm", "Gather"];
+const BIAS_OPS = new Set(["Conv", "ConvTranspose", "Gemm"]);
 const QUANT_OPS = new Set(["QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"]);
 
 /** Does a weight feed (directly or through Identity) a graph output via its consumers' outputs? */
@@ -73,7 +74,7 @@ export default function weightOnly(opts: WeightOnlyOptions = {}) {
         let bad: string | undefined;
         for (const c of w.consumers) {
           const role = c.input >= 0 ? weightRole(c.node, c.input, w.dims.length) : undefined;
-          if (!role) bad ??= `not a weight input (${c.opType} input ${c.input})`;
+          if (!role) bad ??= BIAS_OPS.has(c.opType) && c.input === 2 ? "bias" : `not a weight input (${c.opType} input ${c.input})`;
           else if (!opTypes.has(c.opType)) bad ??= `op type ${c.opType} not selected`;
           else roles.push(role);
         }

@@ -59,7 +59,7 @@ export function progressSink(flags: GlobalFlags): EventSink {
     }
     if (e.type !== "progress" || e.total <= 0) return;
     const now = performance.now();
-    if (now - started < 1000 && e.done < e.total) return;
+    if (now - started < 1000) return;
     const pct = Math.floor((100 * e.done) / e.total);
     const label = `${e.phase}${e.plugin ? `:${e.plugin}` : ""} ${e.label ?? ""}`.trim();
     if (tty) {

@@ -30,12 +30,13 @@ export async function cli(rawArgs: string[]): Promise<number> {
   try {
     const sub = rawArgs[0]!;
     if (!(sub in (main.subCommands as object))) throw Object.assign(new Error(`unknown command "${sub}" (commands: quantize, calibrate, batch, validate, benchmark, info, config)`), { usage: true });
+    const cmd = await (main.subCommands as Record<string, () => Promise<Parameters<typeof showUsage>[0]>>)[sub]!();
     if (rawArgs.includes("--help") || rawArgs.includes("-h")) {
-      const cmd = await (main.subCommands as Record<string, () => Promise<Parameters<typeof showUsage>[0]>>)[sub]!();
       await showUsage(cmd, main);
       return 0;
     }
-    const out = await runCommand(main, { rawArgs });
+    // Run the subcommand directly so its return value is the exit code.
+    const out = await runCommand(cmd, { rawArgs: rawArgs.slice(1) });
     return typeof out.result === "number" ? out.result : 0;
   } catch (e) {
     return reportError(e, flags);
