@@ -38,3 +38,5 @@ export { replaceWithDequantize, scaleTensor, type WeightSite } from "./quant/rew
 
 export { openSafetensors, encodeSafetensors, type SafetensorsInput, type SafetensorsFile } from "./data/safetensors.ts";
 export { readNpy, writeNpy, openNpy } from "./data/npy.ts";
+
+export { convertOpset, MAX_OPSET, irVersionFor, type OpsetConversion } from "./onnx/opset/index.ts";
