@@ -16,7 +16,7 @@ export interface GlobalFlags {
 /** A consola instance writing to stderr only. */
 export function makeLogger(flags: GlobalFlags): ConsolaInstance {
   return createConsola({
-    level: flags.quiet ? 1 : flags.debug ? 4 : 3,
+    level: flags.quiet ? 0 : flags.debug ? 4 : 3,
     stdout: process.stderr,
     stderr: process.stderr,
     formatOptions: { date: false, colors: process.stderr.isTTY === true },

@@ -1,0 +1,40 @@
+/**
+ * `ort-load` validator: the output model loads in onnxruntime-node (graph resolution, type inference, kernel lookup
+ * for every node, all graph optimizations), which is the real test of "loadable" for most users.
+ */
+import { defineValidator, type Diagnostic } from "../../src/kernel/types.ts";
+import type { Model } from "../../src/onnx/model.ts";
+import { reason } from "../../src/kernel/errors.ts";
+import { RuntimeSession } from "../../src/runtime/session.ts";
+
+/** The first line of ORT's message, without the `[ErrorCode:…]` prefix or our own wrapping. */
+function firstLine(e: unknown): string {
+  return reason(e).replace(/^onnxruntime-node cannot load the model:\s*/, "").replace(/^\[ErrorCode:\w+\]\s*/, "").trim() || "unknown error";
+}
+
+/**
+ * Try to create an onnxruntime-node session for a model (bytes for inline models, a temporary folder for models with
+ * external data). Returns an error diagnostic with ORT's first message line, or an info diagnostic.
+ * @example const [d] = await checkOrtLoad(model); if (d.level === "error") console.error(d.message);
+ */
+export async function checkOrtLoad(model: Model, target?: string): Promise<Diagnostic[]> {
+  const t0 = performance.now();
+  let session: RuntimeSession | undefined;
+  try {
+    session = await RuntimeSession.create(model, { intraOpThreads: 1, interOpThreads: 1 });
+    const ms = performance.now() - t0;
+    return [{ level: "info", code: "ort-load", target, message: `loads in onnxruntime-node (${session.inputNames.length} input(s), ${session.outputNames.length} output(s), ${ms.toFixed(0)} ms)`, metrics: { ms } }];
+  } catch (e) {
+    return [{ level: "error", code: "ort-load", target, message: `onnxruntime-node cannot load the model: ${firstLine(e)}` }];
+  } finally {
+    await session?.release();
+  }
+}
+
+/** The `ort-load` validator plugin. */
+export default function ortLoad() {
+  return defineValidator({
+    name: "ort-load",
+    validate: (state) => checkOrtLoad(state.model),
+  });
+}
