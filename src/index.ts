@@ -40,3 +40,6 @@ export { openSafetensors, encodeSafetensors, type SafetensorsInput, type Safeten
 export { readNpy, writeNpy, openNpy } from "./data/npy.ts";
 
 export { convertOpset, MAX_OPSET, irVersionFor, type OpsetConversion } from "./onnx/opset/index.ts";
+export { writeSafetensors } from "./data/safetensors.ts";
+export { openDataset, openDatasetAsync, type CalibrationDataset, type Batch, type ModelInputInfo, type DatasetSpec } from "./data/dataset.ts";
+export { IMAGE_PRESETS, type ImageOptions } from "./data/images.ts";

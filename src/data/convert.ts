@@ -49,21 +49,28 @@ export function isSupportedType(t: number): boolean {
   return FLOAT_TYPES.has(t) || t in INT_RANGE;
 }
 
-/** The typed array for `count` elements of input type `t`. */
+type InputArrayClass = new (n: number) => InputData;
+const INPUT_CLASS: Record<number, InputArrayClass> = {
+  [DataType.FLOAT]: Float32Array,
+  [DataType.DOUBLE]: Float64Array,
+  [DataType.FLOAT16]: Uint16Array,
+  [DataType.BFLOAT16]: Uint16Array,
+  [DataType.UINT16]: Uint16Array,
+  [DataType.INT8]: Int8Array,
+  [DataType.UINT8]: Uint8Array,
+  [DataType.BOOL]: Uint8Array,
+  [DataType.INT16]: Int16Array,
+  [DataType.INT32]: Int32Array,
+  [DataType.UINT32]: Uint32Array,
+  [DataType.INT64]: BigInt64Array,
+  [DataType.UINT64]: BigUint64Array,
+};
+
+/** The typed array for `count` elements of input type `t` (fp16/bf16 as Uint16Array bits, bool as Uint8Array). */
 export function allocInput(t: number, count: number): InputData {
-  switch (t) {
-    case DataType.FLOAT: return new Float32Array(count);
-    case DataType.DOUBLE: return new Float64Array(count);
-    case DataType.FLOAT16: case DataType.BFLOAT16: case DataType.UINT16: return new Uint16Array(count);
-    case DataType.INT8: return new Int8Array(count);
-    case DataType.UINT8: case DataType.BOOL: return new Uint8Array(count);
-    case DataType.INT16: return new Int16Array(count);
-    case DataType.INT32: return new Int32Array(count);
-    case DataType.UINT32: return new Uint32Array(count);
-    case DataType.INT64: return new BigInt64Array(count);
-    case DataType.UINT64: return new BigUint64Array(count);
-    default: throw new Error(`no typed array for ${dataTypeName(t)}`);
-  }
+  const C = INPUT_CLASS[t];
+  if (!C) throw new Error(`no typed array for ${dataTypeName(t)}`);
+  return new C(count);
 }
 
 /** A typed view of little-endian raw bytes of stored type `t` (fp16/bf16 as their uint16 bits). */
@@ -113,10 +120,11 @@ function widenHalf(t: number, v: InputData): InputData {
 }
 
 /**
- * Convert raw little-endian bytes of stored type `from` to a new typed array for input type `to`.
+ * Convert raw little-endian bytes of stored type `from` to a typed array for input type `to` — `into` when it
+ * is the right kind and length (a recycled batch array), else a new one.
  * Throws E_CALIB_DTYPE (refused or out-of-range conversion) or E_CALIB_NONFINITE (NaN/Inf in float data).
  */
-export function convertRaw(from: number, to: number, raw: Uint8Array, site: ConvertSite): InputData {
+export function convertRaw(from: number, to: number, raw: Uint8Array, site: ConvertSite, into?: InputData): InputData {
   if (!isSupportedType(to)) throw dtypeError(site, `model input type ${dataTypeName(to)} cannot be fed from calibration data`);
   if (!isSupportedType(from)) throw dtypeError(site, `stored type ${dataTypeName(from)} is not supported`);
   const srcFloat = FLOAT_TYPES.has(from);
@@ -125,7 +133,7 @@ export function convertRaw(from: number, to: number, raw: Uint8Array, site: Conv
   }
   const raw16 = viewRaw(from, raw);
   const n = raw16.length;
-  const out = allocInput(to, n);
+  const out = into && into.length === n && into.constructor === INPUT_CLASS[to] ? into : allocInput(to, n);
   // Same 16-bit float type: copy the bits, checking the exponent for Inf/NaN.
   if ((to === DataType.FLOAT16 || to === DataType.BFLOAT16) && from === to) {
     const mask = to === DataType.FLOAT16 ? 0x7c00 : 0x7f80;

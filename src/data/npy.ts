@@ -154,21 +154,17 @@ export function typeOfArray(data: InputData): number {
   return DataType.UINT64;
 }
 
-/** Encode a .npy as chunks (header, then data — a view of `data` when no reordering or swap is needed). */
-export function encodeNpy(data: InputData, dims: readonly number[], opts: NpyWriteOptions = {}): Uint8Array[] {
-  const type = opts.type ?? typeOfArray(data);
+/** The header bytes of a .npy holding `dims` of ONNX `type` (padded so the data starts 64-byte aligned, as numpy does). */
+export function npyHeaderBytes(type: number, dims: readonly number[], opts: NpyWriteOptions = {}): Uint8Array {
   const descrCode = TYPE_DESCR[type];
   if (descrCode === undefined) throw new QuantError("E_DATA_FORMAT", `.npy cannot store ${dataTypeName(type)}`);
-  const isz = itemSize(type);
-  if (data.byteLength !== product(dims) * isz) throw new RangeError(`data has ${data.byteLength} bytes, dims [${dims}] of ${dataTypeName(type)} need ${product(dims) * isz}`);
-  const order = isz === 1 ? "|" : opts.bigEndian ? ">" : "<";
+  const order = itemSize(type) === 1 ? "|" : opts.bigEndian ? ">" : "<";
   const shape = dims.length === 1 ? `(${dims[0]},)` : `(${dims.join(", ")})`;
   const dict = `{'descr': '${order}${descrCode}', 'fortran_order': ${opts.fortran ? "True" : "False"}, 'shape': ${shape}, }`;
   const enc = new TextEncoder().encode(dict);
   let version = opts.version ?? 1;
   if (version === 1 && enc.length + 11 > 0xffff) version = 2;
   const pre = version === 1 ? 10 : 12;
-  // Pad with spaces + '\n' so the data starts on a 64-byte boundary, as numpy does.
   const total = Math.ceil((pre + enc.length + 1) / 64) * 64;
   const head = new Uint8Array(total).fill(0x20);
   head.set(MAGIC, 0);
@@ -179,9 +175,18 @@ export function encodeNpy(data: InputData, dims: readonly number[], opts: NpyWri
   else dv.setUint32(8, total - pre, true);
   head.set(enc, pre);
   head[total - 1] = 0x0a;
+  return head;
+}
+
+/** Encode a .npy as chunks (header, then data — a view of `data` when no reordering or swap is needed). */
+export function encodeNpy(data: InputData, dims: readonly number[], opts: NpyWriteOptions = {}): Uint8Array[] {
+  const type = opts.type ?? typeOfArray(data);
+  const head = npyHeaderBytes(type, dims, opts);
+  const isz = itemSize(type);
+  if (data.byteLength !== product(dims) * isz) throw new RangeError(`data has ${data.byteLength} bytes, dims [${dims}] of ${dataTypeName(type)} need ${product(dims) * isz}`);
   let bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   if (opts.fortran && dims.length > 1) bytes = toFortran(bytes, dims, isz);
-  if (order === ">") {
+  if (opts.bigEndian && isz > 1) {
     if (bytes.buffer === data.buffer) bytes = bytes.slice();
     swapBytes(bytes, isz);
   }

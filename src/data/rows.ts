@@ -51,6 +51,9 @@ export class RowReader {
   private readonly out = new Scratch();
   private readonly chunk = new Scratch();
 
+  /** `chunkBytes`: bytes per read when gathering Fortran-order rows (small values exercise the chunking in tests). */
+  constructor(private readonly chunkBytes = CHUNK) {}
+
   /**
    * Rows `[start, start+count)` of `arr` as C-order, little-endian bytes. The returned view is
    * overwritten by the next call: convert it before reading again. A rank-0 array is one row.
@@ -83,7 +86,7 @@ export class RowReader {
       s *= rest[k]!;
     }
     const idx = new Array<number>(rest.length).fill(0);
-    const colsPerRead = Math.max(1, Math.floor(CHUNK / (n * isz)));
+    const colsPerRead = Math.max(1, Math.floor(this.chunkBytes / (n * isz)));
     const words = isz === 8 ? 2 : 1;
     const unit = isz === 8 ? 4 : isz;
     const dst = view(out, unit);

@@ -23,6 +23,8 @@ export interface ByteSource {
 export class FileSource implements ByteSource {
   readonly file: string;
   readonly size: number;
+  /** Bytes read so far (lets tests and benches check that reads stay within the requested rows). */
+  bytesRead = 0;
   private fd: number | undefined;
 
   constructor(path: string) {
@@ -53,6 +55,7 @@ export class FileSource implements ByteSource {
       if (n === 0) throw truncated(this.file, position + length, position + done);
       done += n;
     }
+    this.bytesRead += length;
   }
 
   close(): void {

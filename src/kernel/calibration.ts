@@ -33,11 +33,11 @@ export async function runCalibration(
   }
   if (calibrators.length === 0)
     throw new QuantError("E_CONFIG", "the quantizer needs activation ranges but the chain has no calibrator (add minmax, percentile, entropy or mse, or pass --stats-in)");
-  const { openDataset } = await import("../data/dataset.ts");
+  const { openDatasetAsync } = await import("../data/dataset.ts");
   const { modelInputs } = await import("../runtime/session.ts");
   const { calibrate } = await import("../runtime/calibrate.ts");
   if (!options.data) hooks.logger.warn("no calibration data given: using random N(0,1) samples (ranges will not match real inputs; pass --data)");
-  const dataset = openDataset(
+  const dataset = await openDatasetAsync(
     { path: options.data, samples: options.samples ?? (options.data ? undefined : 16), shapes: options.shapes, seed: options.seed },
     modelInputs(model),
   );
