@@ -43,3 +43,5 @@ export { convertOpset, MAX_OPSET, irVersionFor, type OpsetConversion } from "./o
 export { writeSafetensors } from "./data/safetensors.ts";
 export { openDataset, openDatasetAsync, type CalibrationDataset, type Batch, type ModelInputInfo, type DatasetSpec } from "./data/dataset.ts";
 export { IMAGE_PRESETS, type ImageOptions } from "./data/images.ts";
+export { modelInfo, formatInfo, type ModelInfo } from "./onnx/info.ts";
+export { cloneModel } from "./onnx/codec.ts";

@@ -38,7 +38,13 @@ export async function runCalibration(
   const { calibrate } = await import("../runtime/calibrate.ts");
   if (!options.data) hooks.logger.warn("no calibration data given: using random N(0,1) samples (ranges will not match real inputs; pass --data)");
   const dataset = await openDatasetAsync(
-    { path: options.data, samples: options.samples ?? (options.data ? undefined : 16), shapes: options.shapes, seed: options.seed },
+    {
+      path: options.data,
+      samples: options.samples ?? (options.data ? undefined : 16),
+      shapes: options.shapes,
+      seed: options.seed,
+      images: typeof options.images === "string" ? { preset: options.images } : options.images,
+    },
     modelInputs(model),
   );
   try {

@@ -45,6 +45,8 @@ export interface QuantOptions {
   /** Load ranges/states instead of running inference; save them after calibration. */
   statsIn?: string;
   statsOut?: string;
+  /** Preprocessing for a folder of images: a preset name (`imagenet`) or options (resize, crop, mean, std, layout). */
+  images?: string | Record<string, unknown>;
   /** Save with external data. */
   externalData?: boolean;
 }

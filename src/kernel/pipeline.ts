@@ -108,15 +108,14 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
     seen.add(key);
   }
 
-  const model = await enter("load", async () =>
-    typeof input.model === "string" || input.model instanceof Uint8Array ? loadModel(input.model) : input.model,
-  );
+  const loadedHere = typeof input.model === "string" || input.model instanceof Uint8Array;
+  const model = await enter("load", async () => (loadedHere ? loadModel(input.model as string | Uint8Array) : (input.model as Model)));
   const from = defaultOpset(model);
   let original: Model | undefined;
   const state = {
     get original() {
       // Decoding again from the same bytes is cheap (weights stay views) and gives an untouched copy.
-      original ??= cloneModel(model);
+      original ??= cloneModel(model, loadedHere);
       return original;
     },
     model,

@@ -8,8 +8,8 @@ import { readFileSync, statSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import { QuantError, reason } from "../kernel/errors.ts";
 import { writeFilesAtomic, type PendingFile } from "../kernel/atomic.ts";
-import { decodeModelProto } from "./proto.ts";
-import { concatChunks, encodeModelChunks, writeChunks } from "./encode-chunks.ts";
+import { decodeModelProto, encodeModelProto } from "./proto.ts";
+import { concatChunks, encodeModelChunks as encodeChunksRaw, writeChunks } from "./encode-chunks.ts";
 import { ExternalFiles, EXTERNAL, externalRef, isExternal } from "./external.ts";
 import { checkModelStructure } from "./check.ts";
 import { allTensors, type TensorSite } from "./walk.ts";
@@ -63,6 +63,8 @@ export function loadModel(source: string | Uint8Array, options: LoadOptions = {}
     proto = decodeModelProto(bytes);
   } catch (e) {
     const why = reason(e);
+    if (/max depth exceeded/.test(why))
+      throw new QuantError("E_LOAD_PARSE", "messages nested deeper than protobuf's 100-level limit (corrupt or hostile file)", { file, cause: e });
     // Well-formed protobuf whose fields do not fit ModelProto (e.g. a lone TensorProto): not a model, not corrupt.
     if (isTopLevelWireFormat(bytes))
       throw new QuantError("E_LOAD_NOT_MODEL", "a protobuf message, but not an ONNX ModelProto (its fields do not match the ModelProto schema)", { file, cause: e });
@@ -134,6 +136,15 @@ export function isTopLevelWireFormat(bytes: Uint8Array): boolean {
   return true;
 }
 
+/** Encode to chunks; encoder failures (e.g. nesting past protobuf's depth limit) become E_SAVE. */
+function encodeModelChunks(proto: Model["proto"], file?: string): { chunks: Uint8Array[]; length: number } {
+  try {
+    return encodeChunksRaw(proto);
+  } catch (e) {
+    throw new QuantError("E_SAVE", `cannot encode the model (${reason(e)})`, { file, cause: e });
+  }
+}
+
 /** Options of {@link saveModel}. */
 export interface SaveOptions {
   /**
@@ -196,7 +207,7 @@ export function saveModel(model: Model, path: string, options: SaveOptions = {})
     if (!ext) {
       for (const site of sites) if (isExternal(site.tensor)) swap(site, inlined(site.tensor, model.external!.read(site.tensor)));
       // Weights go from their buffers straight to the file (no 1-buffer copy of the whole model).
-      const { chunks, length } = encodeModelChunks(model.proto);
+      const { chunks, length } = encodeModelChunks(model.proto, path);
       if (length > PROTOBUF_LIMIT) throw new QuantError("E_SAVE", `model is ${length} bytes, over protobuf's 2 GiB limit; save it with external data`, { file: path });
       writeFilesAtomic([out], ([f]) => writeChunks(chunks, (b) => f!.write(b)));
       return { bytes: length, dataBytes: 0 };
@@ -225,7 +236,7 @@ export function saveModel(model: Model, path: string, options: SaveOptions = {})
         swap(site, externalized(t, location, offset, length));
       }
       dataBytes = data!.size;
-      const { chunks, length } = encodeModelChunks(model.proto);
+      const { chunks, length } = encodeModelChunks(model.proto, path);
       if (length > PROTOBUF_LIMIT) throw new QuantError("E_SAVE", "model proto exceeds 2 GiB even with external data", { file: path });
       writeChunks(chunks, (b) => onnx!.write(b));
       modelBytes = length;
@@ -252,10 +263,11 @@ export function serializeModel(model: Model): Uint8Array {
 export type { PendingFile };
 
 /**
- * An independent copy of a model's proto, decoded again from its source bytes (cheap: weights stay views into the
- * same buffer), sharing its external data files. Without source bytes the proto is re-encoded first.
+ * An independent copy of a model, sharing its external data files. With `fromSource` (only right for a model not
+ * edited since it was loaded) the proto is decoded again from the source bytes — cheap, weights stay views into the
+ * same buffer; otherwise the current proto is encoded and decoded.
  */
-export function cloneModel(model: Model): Model {
-  const bytes = model.source ?? encodeModelProto(model.proto);
+export function cloneModel(model: Model, fromSource = false): Model {
+  const bytes = fromSource && model.source ? model.source : encodeModelProto(model.proto);
   return { proto: decodeModelProto(bytes), path: model.path, baseDir: model.baseDir, source: bytes, external: model.external };
 }

@@ -11,8 +11,27 @@ protobuf.util.Long = Long;
 protobuf.configure();
 
 let root: protobuf.Root | undefined;
+
+/**
+ * protobufjs puts every field's default on the message prototype (`raw_data` reads `[]`, `dim_value` reads Long 0,
+ * `t` reads null even when absent). Remove them so an absent field reads `undefined`, as types.ts promises
+ * (`if (t.raw_data)` must mean "has raw_data"). Encoding checks own properties, so nothing else changes.
+ */
+function dropPrototypeDefaults(ns: protobuf.NamespaceBase): void {
+  for (const obj of ns.nestedArray) {
+    if (obj instanceof protobuf.Type) {
+      const proto = obj.ctor.prototype as Record<string, unknown>;
+      for (const f of obj.fieldsArray) delete proto[f.name];
+    }
+    if (obj instanceof protobuf.Namespace) dropPrototypeDefaults(obj);
+  }
+}
+
 function types() {
-  root ??= protobuf.parse(protoText, { keepCase: true }).root;
+  if (!root) {
+    root = protobuf.parse(protoText, { keepCase: true }).root;
+    dropPrototypeDefaults(root);
+  }
   return {
     Model: root.lookupType("onnx.ModelProto"),
     Tensor: root.lookupType("onnx.TensorProto"),
@@ -39,6 +58,12 @@ function normalizeLongs(value: unknown, depth = 0): unknown {
     if (v !== null && typeof v === "object") obj[k] = normalizeLongs(v, depth + 1);
   }
   return obj;
+}
+
+/** The reflected protobufjs type of an ONNX message (e.g. `ModelProto`), for encoders that work field by field. */
+export function messageType(name: string): protobuf.Type {
+  types();
+  return root!.lookupType(`onnx.${name}`);
 }
 
 /** Decode ModelProto bytes. Throws whatever protobufjs throws on malformed input. */

@@ -1,0 +1,5 @@
+/** Text imports of schema files (Bun `with { type: "text" }`). */
+declare module "*.proto" {
+  const text: string;
+  export default text;
+}

@@ -1,0 +1,148 @@
+/**
+ * Weights wherever exporters put them. A weight is a float (fp32/fp16/bf16/fp64) constant tensor read by a node:
+ * an initializer of the main graph or of a subgraph, or the value of a `Constant` node, possibly read through
+ * `Identity` chains (torch de-duplicates equal tensors that way) and from inside If/Loop/Scan bodies.
+ * An initializer that is also a graph input is a default the caller can override (IR ≥ 4): it is reported with
+ * `shadowed: true` and must not be quantized. Function bodies (FunctionProto) are templates shared by every call and
+ * are not searched; their weights arrive as call inputs, which are found.
+ */
+import { byteLength, isFloatWeightType } from "../tensor/dtypes.ts";
+import { elementCount, externalRef, isExternal } from "./external.ts";
+import { GraphIndex, constantTensor, isOnnxOp, type Scope } from "./graph.ts";
+import type { Model } from "./model.ts";
+import type { GraphProto, ModelProto, NodeProto, TensorProto } from "./types.ts";
+import { num } from "./types.ts";
+
+/** Where a weight's TensorProto is stored. */
+export type WeightLocation = "initializer" | "constant" | "subgraph";
+
+/** A node input that reads a weight. */
+export interface WeightConsumer {
+  readonly node: NodeProto;
+  /** Input index on `node`. */
+  readonly input: number;
+  readonly opType: string;
+  /** Graph holding `node` (differs from the weight's graph for outer-scope reads). */
+  readonly graph: GraphProto;
+  /** Identity outputs passed on the way, in order (empty when `node` reads the weight directly). */
+  readonly via: readonly string[];
+}
+
+/** A float constant tensor and everything that reads it. */
+export interface Weight {
+  /** Initializer name, or the Constant node's output name. */
+  readonly name: string;
+  /** The stored tensor (for `value_float(s)` Constants, a TensorProto made from the attribute). */
+  readonly tensor: TensorProto;
+  /** `initializer` of the main graph, `constant` node (any graph), or `subgraph` initializer. */
+  readonly location: WeightLocation;
+  /** Data lives in an external file. */
+  readonly external: boolean;
+  /** Graph (scope) holding the tensor. */
+  readonly graph: GraphProto;
+  /** Path of that graph, e.g. `main` or `main/If_0.then_branch`. */
+  readonly scope: string;
+  /** The Constant node, for location `constant`. */
+  readonly node?: NodeProto;
+  /** Every node input reading the weight, following Identity chains (an Identity that is a graph output is listed too). */
+  readonly consumers: readonly WeightConsumer[];
+  /** Read by a node inside a nested subgraph (an outer-scope reference). */
+  readonly outerScope: boolean;
+  /** A graph input has the same name, so callers can override it: not a constant, do not quantize. */
+  readonly shadowed: boolean;
+  readonly dataType: number;
+  readonly dims: readonly number[];
+  /** Bytes the tensor's data takes as stored. */
+  readonly bytes: number;
+}
+
+/** Bytes a tensor's payload takes as stored (external length, raw_data, or the typed fields' natural size). */
+export function storedByteLength(t: TensorProto): number {
+  if (isExternal(t)) return externalRef(t).length;
+  if (t.raw_data) return t.raw_data.byteLength;
+  return byteLength(t.data_type ?? 0, elementCount(t.dims));
+}
+
+/** Readers of `name` seen from `graph`, following Identity chains. */
+function followReaders(index: GraphIndex, name: string, graph: GraphProto): WeightConsumer[] {
+  const out: WeightConsumer[] = [];
+  const seen = new Set<string>();
+  const walk = (value: string, g: GraphProto, via: string[]) => {
+    if (seen.has(value)) return; // a DAG cannot loop, but a corrupt model could
+    seen.add(value);
+    for (const c of index.readers(value, g)) {
+      const opType = c.node.op_type ?? "";
+      const next = c.node.output?.[0];
+      if (isOnnxOp(c.node, "Identity") && next) {
+        if (index.isGraphOutput(next, c.graph)) out.push({ node: c.node, input: c.input, opType, graph: c.graph, via });
+        walk(next, c.graph, [...via, next]);
+      } else out.push({ node: c.node, input: c.input, opType, graph: c.graph, via });
+    }
+  };
+  walk(name, graph, []);
+  return out;
+}
+
+function make(
+  index: GraphIndex,
+  scope: Scope,
+  name: string,
+  tensor: TensorProto,
+  location: WeightLocation,
+  shadowed: boolean,
+  node?: NodeProto,
+): Weight | undefined {
+  const consumers = followReaders(index, name, scope.graph);
+  if (!consumers.length) return undefined;
+  return {
+    name,
+    tensor,
+    location,
+    external: isExternal(tensor),
+    graph: scope.graph,
+    scope: scope.site.path,
+    node,
+    consumers,
+    outerScope: consumers.some((c) => c.graph !== scope.graph),
+    shadowed,
+    dataType: tensor.data_type ?? 0,
+    dims: (tensor.dims ?? []).map((d) => num(d)),
+    bytes: storedByteLength(tensor),
+  };
+}
+
+/**
+ * Every float constant tensor read by a node, in all graphs (parents first, then stored order).
+ * Shadowed initializers are included with `shadowed: true`; filter them out before quantizing
+ * (or use {@link quantizableWeights}).
+ * @example for (const w of findWeights(model)) if (!w.shadowed) console.log(w.name, w.consumers.map((c) => c.opType));
+ */
+export function findWeights(model: Model | ModelProto, index?: GraphIndex): Weight[] {
+  const idx = index ?? new GraphIndex(model);
+  // Before IR 4 every initializer had to be listed as an input too; ORT treats them as constants then.
+  const overridable = num(idx.model.ir_version) >= 4;
+  const out: Weight[] = [];
+  for (const scope of idx.scopes) {
+    const inMain = scope.site.path === "main";
+    for (const t of scope.graph.initializer ?? []) {
+      if (!t.name || !isFloatWeightType(t.data_type ?? 0)) continue;
+      const p = scope.producers.get(t.name);
+      const shadowed = overridable && p?.kind === "input";
+      const w = make(idx, scope, t.name, t, inMain ? "initializer" : "subgraph", shadowed);
+      if (w) out.push(w);
+    }
+    for (const node of scope.graph.node ?? []) {
+      const t = constantTensor(node);
+      const name = node.output?.[0];
+      if (!t || !name || !isFloatWeightType(t.data_type ?? 0)) continue;
+      const w = make(idx, scope, name, t, "constant", false, node);
+      if (w) out.push(w);
+    }
+  }
+  return out;
+}
+
+/** The weights that may be quantized: {@link findWeights} without the shadowed ones. */
+export function quantizableWeights(model: Model | ModelProto, index?: GraphIndex): Weight[] {
+  return findWeights(model, index).filter((w) => !w.shadowed);
+}
