@@ -7,7 +7,8 @@ import type { Model } from "../onnx/model.ts";
 import { tensorDims, tensorFloat32, tensorInts } from "../onnx/tensor-data.ts";
 import type { GraphProto, NodeProto, TensorProto } from "../onnx/types.ts";
 import { num } from "../onnx/types.ts";
-import { nodeSubgraphs } from "../onnx/walk.ts";
+import { allGraphs, nodeSubgraphs } from "../onnx/walk.ts";
+import { constantTensor } from "../onnx/graph.ts";
 import { outerScopeInputs } from "../onnx/check.ts";
 import { DataType } from "../tensor/dtypes.ts";
 
@@ -27,8 +28,11 @@ const FIXED_OUTPUT_TYPE: Record<string, number> = {
 /** Ops whose output type is the type of input 1 rather than input 0. */
 const TYPE_FROM_INPUT1 = new Set(["Where", "CastLike"]);
 
-/** Index over one graph. Build it once, after the last edit it must reflect. */
-export class GraphIndex {
+/**
+ * Index over the main graph of a model for placement. A snapshot: build it before editing; `uniqueName` stays valid
+ * across the edits because it reserves every name it hands out.
+ */
+export class PlacementGraph {
   readonly graph: GraphProto;
   /** Value → the node that produces it (absent for graph inputs and initializers). */
   readonly producer = new Map<string, NodeProto>();
@@ -43,9 +47,24 @@ export class GraphIndex {
   /** Element type per value, where it could be inferred. */
   readonly types = new Map<string, number>();
   private readonly names = new Set<string>();
+  private readonly inputsOverride: boolean;
+  private readonly inputNames: Set<string>;
 
-  constructor(graph: GraphProto, private readonly model?: Model) {
+  constructor(private readonly model: Model) {
+    const graph = model.proto.graph ?? {};
     this.graph = graph;
+    // New names must not collide with any name of any graph (subgraphs see the outer names).
+    for (const { graph: g } of allGraphs(model.proto)) {
+      for (const t of g.initializer ?? []) if (t.name) this.names.add(t.name);
+      for (const v of g.input ?? []) if (v.name) this.names.add(v.name);
+      for (const n of g.node ?? []) {
+        if (n.name) this.names.add(n.name);
+        for (const o of n.output ?? []) if (o) this.names.add(o);
+      }
+    }
+    // Before IR 4 every initializer is also listed as an input, and is still a constant.
+    this.inputsOverride = num(model.proto.ir_version) >= 4;
+    this.inputNames = new Set((graph.input ?? []).map((i) => i.name ?? ""));
     this.outputs = new Set((graph.output ?? []).map((o) => o.name ?? ""));
     for (const t of graph.initializer ?? []) if (t.name) this.initializers.set(t.name, t);
     for (const v of [...(graph.input ?? []), ...(graph.output ?? []), ...(graph.value_info ?? [])]) {
@@ -84,7 +103,7 @@ export class GraphIndex {
     for (let depth = 0; depth < 64 && value; depth++) {
       const init = this.initializers.get(value);
       // An initializer that is also a graph input can be overridden at run time: not a constant.
-      if (init) return this.graph.input?.some((i) => i.name === value) ? undefined : init;
+      if (init) return this.inputsOverride && this.inputNames.has(value) ? undefined : init;
       const p = this.producer.get(value);
       if (!p) return undefined;
       if (p.op_type === "Identity" && !p.domain) value = p.input?.[0] ?? "";
@@ -97,15 +116,20 @@ export class GraphIndex {
   /** Float values of a constant value (undefined when it is not a float constant). */
   constantFloats(value: string): { data: Float32Array; dims: number[] } | undefined {
     const t = this.constantOf(value);
-    if (!t || (t.data_type !== DataType.FLOAT && t.data_type !== DataType.FLOAT16 && t.data_type !== DataType.DOUBLE)) return undefined;
-    return { data: tensorFloat32(this.model, t), dims: tensorDims(t) };
+    if (!t || !isFloatType(t.data_type)) return undefined;
+    return { data: floatsOf(this.model, t), dims: tensorDims(t) };
+  }
+
+  /** True when the value is a float constant (without decoding it). */
+  isFloatConstant(value: string): boolean {
+    return isFloatType(this.constantOf(value)?.data_type);
   }
 
   /** A scalar constant as a number (Clip bounds), or undefined. */
   constantScalar(value: string): number | undefined {
     const t = this.constantOf(value);
     if (!t || (t.dims?.length ?? 0) > 1 || (t.dims?.length === 1 && num(t.dims[0]) !== 1)) return undefined;
-    if (t.data_type === DataType.FLOAT || t.data_type === DataType.DOUBLE || t.data_type === DataType.FLOAT16) return tensorFloat32(this.model, t)[0];
+    if (isFloatType(t.data_type)) return floatsOf(this.model, t)[0];
     return tensorInts(this.model, t)[0];
   }
 
@@ -122,7 +146,7 @@ export class GraphIndex {
     const outs = node.output ?? [];
     if (node.domain && node.domain !== "ai.onnx") return;
     let t: number | undefined;
-    if (op === "Constant") t = constantTensor(node)?.data_type ?? constantAttrType(node);
+    if (op === "Constant") t = constantTensor(node)?.data_type;
     else if (op === "Cast") t = intAttr(node, "to");
     else if (op === "ConstantOfShape") t = node.attribute?.find((a) => a.name === "value")?.t?.data_type ?? DataType.FLOAT;
     else if (op === "QuantizeLinear") t = this.types.get(node.input?.[2] ?? "") ?? DataType.UINT8;
@@ -138,20 +162,24 @@ export class GraphIndex {
   }
 }
 
+function isFloatType(t: number | undefined): boolean {
+  return t === DataType.FLOAT || t === DataType.FLOAT16 || t === DataType.DOUBLE;
+}
+
+/**
+ * Float32 values of a tensor. Unaligned float raw_data is copied here: tensorFloat32's own copy path slices with
+ * `Buffer#slice`, which is a view for the Buffers readFileSync returns (reported to the codec's owner).
+ */
+function floatsOf(model: Model | undefined, t: TensorProto): Float32Array {
+  const raw = t.raw_data;
+  if (t.data_type === DataType.FLOAT && raw && raw.byteOffset % 4 !== 0) {
+    const n = tensorDims(t).reduce((a, b) => a * b, 1);
+    return new Float32Array(Uint8Array.prototype.slice.call(raw, 0, n * 4).buffer);
+  }
+  return tensorFloat32(model, t);
+}
+
 function intAttr(node: NodeProto, name: string): number | undefined {
   const a = node.attribute?.find((x) => x.name === name);
   return a?.i === undefined ? undefined : num(a.i);
-}
-
-/** The tensor of a `Constant` node's `value` attribute (other value_* forms return undefined). */
-export function constantTensor(node: NodeProto): TensorProto | undefined {
-  return node.attribute?.find((a) => a.name === "value")?.t;
-}
-
-function constantAttrType(node: NodeProto): number | undefined {
-  for (const a of node.attribute ?? []) {
-    if (a.name === "value_float" || a.name === "value_floats") return DataType.FLOAT;
-    if (a.name === "value_int" || a.name === "value_ints") return DataType.INT64;
-  }
-  return undefined;
 }

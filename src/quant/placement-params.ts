@@ -48,17 +48,30 @@ export function groupParams(range: Range, type: "uint8" | "int8", clamp?: { lo: 
   if (clamp) {
     min = Math.max(min, Math.min(clamp.lo, 0));
     max = Math.min(max, Math.max(clamp.hi, 0));
+    // An all-zero tensor fits any grid: take the Clip's own range so the Clip still folds.
+    if (min === max) {
+      min = Number.isFinite(clamp.lo) ? Math.min(clamp.lo, 0) : 0;
+      max = Number.isFinite(clamp.hi) ? Math.max(clamp.hi, 0) : 0;
+    }
   }
+  let scale: number;
+  let zeroPoint: number;
   if (clamp && clamp.lo >= 0) {
     // Relu / Clip(0, hi): zero point at the lowest code, the whole grid on [0, max].
-    let scale: number;
+    zeroPoint = qmin;
     if (Number.isFinite(clamp.hi) && max >= clamp.hi) scale = Math.fround(clamp.hi / (qmax - qmin));
-    else scale = computeScaleZeroPoint(0, max, type, false).scale;
-    if (max === 0) scale = 1;
-    for (let i = 0; i < 8 && Number.isFinite(clamp.hi) && !clipRemovable(scale, qmin, qmin, qmax, clamp.lo, clamp.hi); i++) scale = nextDown(scale);
-    return { scale, zeroPoint: qmin, range: { min: 0, max } };
+    else scale = max === 0 ? 1 : computeScaleZeroPoint(0, max, type, false).scale;
+  } else {
+    ({ scale, zeroPoint } = computeScaleZeroPoint(min, max, type, false));
+    // The side of the range that does not set the scale saturates past the data, by up to a step: keep it inside
+    // the Clip's bounds (a Clip saturating on that side would otherwise stay).
+    if (clamp) {
+      if (Number.isFinite(clamp.hi) && zeroPoint < qmax) scale = Math.min(scale, Math.fround(Math.max(clamp.hi, 0) / (qmax - zeroPoint)));
+      if (Number.isFinite(clamp.lo) && zeroPoint > qmin) scale = Math.min(scale, Math.fround(Math.min(clamp.lo, 0) / (qmin - zeroPoint)));
+      if (!(scale > 0)) scale = computeScaleZeroPoint(min, max, type, false).scale;
+    }
   }
-  let { scale, zeroPoint } = computeScaleZeroPoint(min, max, type, false);
+  // fp32 rounding of the scale may put the Q's end a hair past the Clip's bound: step the scale down.
   if (clamp) for (let i = 0; i < 8 && !clipRemovable(scale, zeroPoint, qmin, qmax, clamp.lo, clamp.hi); i++) scale = nextDown(scale);
   return { scale, zeroPoint, range: { min, max } };
 }

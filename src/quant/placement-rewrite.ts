@@ -171,9 +171,10 @@ export function applyPlacement(p: Placement, params: ReadonlyMap<string, Activat
     return dq;
   }
 
-  // Rewire every consumer of a quantized activation to its DQ output (graph outputs keep the float value).
+  // Rewire every consumer of a quantized activation to its DQ output (graph outputs and excluded nodes keep the float value).
   const original = graph.node ?? [];
   for (const n of original) {
+    if (p.floatNodes.has(n)) continue;
     const ins = n.input ?? [];
     for (let i = 0; i < ins.length; i++) {
       const dq = dqOf.get(ins[i]!);

@@ -13,7 +13,7 @@
  */
 import type { NodeProto } from "../onnx/types.ts";
 import { num } from "../onnx/types.ts";
-import { GraphIndex } from "./placement-graph.ts";
+import type { PlacementGraph } from "./placement-graph.ts";
 
 /** Ops whose activation inputs are quantized unconditionally (the integer kernels that make a model faster). */
 export const ANCHOR_OPS: ReadonlySet<string> = new Set(["Conv", "ConvTranspose", "MatMul", "Gemm"]);
@@ -28,6 +28,9 @@ export const FUSED_ACTIVATIONS: ReadonlySet<string> = new Set(["Relu", "Clip"]);
 /** The default op types of static-qdq. Softmax, LayerNormalization and normalization arithmetic stay float. */
 export const DEFAULT_OP_TYPES: readonly string[] = [...ANCHOR_OPS, ...PASS_THROUGH_OPS, ...BINARY_OPS, ...UNARY_OPS, "Concat", ...FUSED_ACTIVATIONS];
 
+/** Ops that read only the shape of their input: a Q/DQ pair in front of them costs no accuracy. */
+const SHAPE_ONLY: ReadonlySet<string> = new Set(["Shape", "Size"]);
+
 /** What the planner is allowed to do. */
 export interface PlacementPolicy {
   /** Op types that may run quantized. */
@@ -40,6 +43,12 @@ export interface PlacementPolicy {
   readonly shareConcatScales?: boolean;
   /** Quantize a Conv's output (past its Relu/Clip) even when no consumer asks, so the Conv fuses. Default true. */
   readonly fuseFriendly?: boolean;
+  /**
+   * Keep a stem Conv float: one reading a graph input with ≤ 4 channels per group, not followed by a MaxPool (ORT
+   * would move the Q above a float MaxPool and run it on uint8 NCHW, which is slow). MLAS's integer conv is slower
+   * than its fp32 NCHWc kernel for so few input channels (MobileNetV2: 0.38 ms fp32 vs 0.80 ms int8). Default false.
+   */
+  readonly floatStem?: boolean;
 }
 
 /** Roles of the inputs of an anchor op. */
@@ -61,7 +70,7 @@ export interface SkippedNode {
 
 /** The placement decided for one graph. */
 export interface Placement {
-  readonly index: GraphIndex;
+  readonly index: PlacementGraph;
   /** Activations that get a Q → DQ pair, in graph order. */
   readonly tensors: string[];
   /** Scale group of each quantized tensor (its representative); members share one scale and zero point. */
@@ -72,11 +81,13 @@ export interface Placement {
   readonly anchors: AnchorNode[];
   /** Relu/Clip whose output Q should make them disappear: tensor → clamp bounds. */
   readonly clamps: Map<string, { lo: number; hi: number }>;
+  /** Nodes kept float on request: they read the float value, never a DQ output (ORT would quantize them anyway). */
+  readonly floatNodes: ReadonlySet<NodeProto>;
   readonly skipped: SkippedNode[];
 }
 
 /** Plan the Q/DQ pairs of a graph. */
-export function planPlacement(index: GraphIndex, policy: PlacementPolicy): Placement {
+export function planPlacement(index: PlacementGraph, policy: PlacementPolicy): Placement {
   const nodes = index.graph.node ?? [];
   const shareConcat = policy.shareConcatScales ?? true;
   const fuseFriendly = policy.fuseFriendly ?? true;
@@ -92,10 +103,20 @@ export function planPlacement(index: GraphIndex, policy: PlacementPolicy): Place
     const ra = find(a), rb = find(b);
     if (ra !== rb) parent.set(rb, ra);
   };
-  const enabled = (n: NodeProto) => !n.domain && policy.opTypes.has(n.op_type ?? "") && !policy.keepNodeFloat(n);
+  // Exclusion patterns are globs: ask once per node and per tensor.
+  const floatNodes = new Set(nodes.filter((n) => policy.keepNodeFloat(n)));
+  const stems = new Set(policy.floatStem ? nodes.filter((n) => isFloatStem(index, n)) : []);
+  for (const n of stems) floatNodes.add(n);
+  const keptFloat = new Map<string, boolean>();
+  const keepTensorFloat = (t: string) => {
+    let k = keptFloat.get(t);
+    if (k === undefined) keptFloat.set(t, (k = policy.keepTensorFloat(t)));
+    return k;
+  };
+  const enabled = (n: NodeProto) => !n.domain && policy.opTypes.has(n.op_type ?? "") && !floatNodes.has(n);
   /** An activation that may carry a Q/DQ pair: float, computed at run time, visible in this graph. */
   const quantizable = (t: string | undefined): t is string =>
-    !!t && index.isFloat(t) && !index.constantOf(t) && !policy.keepTensorFloat(t);
+    !!t && index.isFloat(t) && !index.constantOf(t) && !keepTensorFloat(t);
   const mark = (t: string): boolean => {
     if (wanted.has(t)) return false;
     wanted.add(t);
@@ -105,11 +126,14 @@ export function planPlacement(index: GraphIndex, policy: PlacementPolicy): Place
   const markOutput = (t: string | undefined, allowMove = true): boolean => {
     if (!quantizable(t) || index.outputs.has(t) || index.outerReads.has(t)) return false;
     const uses = index.uses(t);
+    if (uses.every((u) => floatNodes.has(u.node))) return false; // only float readers: a Q would be dead
     if (allowMove && uses.length === 1) {
       const act = uses[0]!.node;
       const out = act.output?.[0];
       if (uses[0]!.index === 0 && FUSED_ACTIVATIONS.has(act.op_type ?? "") && enabled(act) && clampOf(index, act) &&
-        quantizable(out) && !index.outputs.has(out) && !index.outerReads.has(out)) return mark(out);
+        quantizable(out) && !index.outputs.has(out) && !index.outerReads.has(out)) {
+        return index.uses(out).every((u) => floatNodes.has(u.node)) ? false : mark(out);
+      }
     }
     return mark(t);
   };
@@ -119,7 +143,7 @@ export function planPlacement(index: GraphIndex, policy: PlacementPolicy): Place
     const op = node.op_type ?? "";
     if (node.domain || !ANCHOR_OPS.has(op)) continue;
     if (!enabled(node)) {
-      if (policy.opTypes.has(op)) skipped.push({ node, reason: "excluded" });
+      skipped.push({ node, reason: stems.has(node) ? "float stem (faster in fp32)" : floatNodes.has(node) ? "excluded" : `op type ${op} not selected` });
       continue;
     }
     const a = anchorRoles(index, node);
@@ -127,9 +151,15 @@ export function planPlacement(index: GraphIndex, policy: PlacementPolicy): Place
       skipped.push({ node, reason: a });
       continue;
     }
+    const constIn = [a.weight?.slot, a.bias].filter((s): s is number => s !== undefined).map((s) => node.input![s]!);
+    const excludedConst = constIn.find((t) => keepTensorFloat(t) || keepTensorFloat(index.constantOf(t)?.name ?? ""));
+    if (excludedConst !== undefined) {
+      skipped.push({ node, reason: `weight "${excludedConst}" is excluded` });
+      continue;
+    }
     const bad = a.activations.map((s) => node.input![s]!).find((t) => !quantizable(t));
     if (bad !== undefined) {
-      skipped.push({ node, reason: policy.keepTensorFloat(bad) ? `input "${bad}" is kept float (excluded or no range)` : `input "${bad}" is not a float32 activation` });
+      skipped.push({ node, reason: keepTensorFloat(bad) ? `input "${bad}" is kept float (excluded or no range)` : `input "${bad}" is not a float32 activation` });
       continue;
     }
     anchors.push(a);
@@ -149,7 +179,10 @@ export function planPlacement(index: GraphIndex, policy: PlacementPolicy): Place
         const x = ins[0];
         if (!quantizable(x) || !quantizable(out) || (op === "MaxPool" && node.output!.length > 1 && node.output![1])) continue;
         if (index.outputs.has(out) || index.outerReads.has(out)) continue;
-        if (wanted.has(out) || wanted.has(x)) {
+        // Pull the Q back onto the input only when nothing else reads it as a float: quantizing a value that float
+        // ops also read (a Transformer's residual stream) costs accuracy to save a float Transpose.
+        const pullBack = !wanted.has(x) && wanted.has(out) && index.uses(x).every((u) => u.node === node || SHAPE_ONLY.has(u.node.op_type ?? ""));
+        if (wanted.has(x) || pullBack) {
           changed = mark(x) || changed;
           changed = mark(out) || changed;
           union(x, out);
@@ -197,11 +230,25 @@ export function planPlacement(index: GraphIndex, policy: PlacementPolicy): Place
     }
   }
   const group = new Map(tensors.map((t) => [t, find(t)]));
-  return { index, tensors, group, needsRange: tensors.filter((t) => !derived.has(t)), anchors, clamps, skipped };
+  return { index, tensors, group, needsRange: tensors.filter((t) => !derived.has(t)), anchors, clamps, floatNodes, skipped };
+}
+
+/** A Conv on a graph input with ≤ 4 input channels per group whose (activated) output no MaxPool reads. */
+function isFloatStem(index: PlacementGraph, node: NodeProto): boolean {
+  if (node.op_type !== "Conv" || node.domain) return false;
+  const x = node.input?.[0];
+  if (!x || index.producer.has(x) || index.constantOf(x)) return false;
+  const w = node.input?.[1] ? index.constantOf(node.input[1]) : undefined;
+  const cin = w?.dims?.[1];
+  if (cin === undefined || num(cin) > 4) return false;
+  let out = node.output?.[0] ?? "";
+  const uses = index.uses(out);
+  if (uses.length === 1 && FUSED_ACTIVATIONS.has(uses[0]!.node.op_type ?? "")) out = uses[0]!.node.output?.[0] ?? "";
+  return !index.uses(out).some((u) => u.node.op_type === "MaxPool");
 }
 
 /** Graph inputs, then node outputs in node order (the order Q/DQ pairs are emitted and reported in). */
-function graphOrder(index: GraphIndex): string[] {
+function graphOrder(index: PlacementGraph): string[] {
   const out: string[] = [];
   for (const i of index.graph.input ?? []) if (i.name) out.push(i.name);
   for (const n of index.graph.node ?? []) for (const o of n.output ?? []) if (o) out.push(o);
@@ -209,7 +256,7 @@ function graphOrder(index: GraphIndex): string[] {
 }
 
 /** Clamp bounds of a Relu or a Clip with constant bounds (undefined: bounds not constant, so ORT cannot delete it). */
-export function clampOf(index: GraphIndex, node: NodeProto): { lo: number; hi: number } | undefined {
+export function clampOf(index: PlacementGraph, node: NodeProto): { lo: number; hi: number } | undefined {
   if (node.op_type === "Relu") return { lo: 0, hi: Infinity };
   if (node.op_type !== "Clip") return undefined;
   const attr = (name: string) => node.attribute?.find((a) => a.name === name)?.f;
@@ -229,10 +276,10 @@ function intAttr(node: NodeProto, name: string, fallback: number): number {
  * Input roles of an anchor op, or why it stays float. Weight axis = output channels: Conv 0, ConvTranspose 1 (only
  * for group 1), Gemm 0 when transB else 1, MatMul the last axis of a 2-D weight.
  */
-export function anchorRoles(index: GraphIndex, node: NodeProto): AnchorNode | string {
+export function anchorRoles(index: PlacementGraph, node: NodeProto): AnchorNode | string {
   const op = node.op_type!;
   const ins = node.input ?? [];
-  const isConst = (t: string | undefined) => !!t && !!index.constantFloats(t);
+  const isConst = (t: string | undefined) => !!t && index.isFloatConstant(t);
   const floatConst = (slot: number) => (isConst(ins[slot]) ? slot : undefined);
   if (op === "Conv" || op === "ConvTranspose") {
     if (!isConst(ins[1])) return "weight is not a float constant";
@@ -242,7 +289,6 @@ export function anchorRoles(index: GraphIndex, node: NodeProto): AnchorNode | st
     return { node, activations: [0], weight: { slot: 1, axis }, ...(bias !== undefined ? { bias } : {}) };
   }
   if (op === "Gemm") {
-    if (intAttr(node, "transA", 0) !== 0 && !isConst(ins[1])) return "transposed activation input";
     const activations = isConst(ins[0]) ? [] : [0];
     if (!isConst(ins[1])) activations.push(1);
     if (!activations.length) return "no activation input";
