@@ -45,3 +45,4 @@ export { openDataset, openDatasetAsync, type CalibrationDataset, type Batch, typ
 export { IMAGE_PRESETS, type ImageOptions } from "./data/images.ts";
 export { modelInfo, formatInfo, type ModelInfo } from "./onnx/info.ts";
 export { cloneModel } from "./onnx/codec.ts";
+export { HistogramObserver, HistogramSet, DEFAULT_BINS, checkBins, type HistogramSide, type HistogramJSON } from "./tensor/histogram.ts";
