@@ -46,3 +46,4 @@ export { IMAGE_PRESETS, type ImageOptions } from "./data/images.ts";
 export { modelInfo, formatInfo, type ModelInfo } from "./onnx/info.ts";
 export { cloneModel } from "./onnx/codec.ts";
 export { HistogramObserver, HistogramSet, DEFAULT_BINS, checkBins, type HistogramSide, type HistogramJSON } from "./tensor/histogram.ts";
+export { weightSensitivity, type SensitivityCandidate, type SensitivityOptions } from "./quant/sensitivity.ts";

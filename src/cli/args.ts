@@ -25,7 +25,7 @@ export const weightArgs = {
   bits: { type: "string", alias: "b", description: "Weight bit width: 8 | 4 (default 8)", valueHint: "8|4" },
   "per-channel": { type: "boolean", description: "Per-channel weights (axis chosen by the consumer op)" },
   "block-size": { type: "string", description: "Block-wise weights along the reduction axis (opset 21)", valueHint: "N" },
-  symmetric: { type: "boolean", description: "Symmetric weights (zero point 0)" },
+  symmetric: { type: "boolean", description: "Symmetric weights, zero point 0 (the default; --no-symmetric for asymmetric)" },
   "native-int4": { type: "boolean", description: "Store INT4 as opset-21 Int4/UInt4 (two per byte)" },
   "weight-type": { type: "string", description: "8-bit weight type: int8 | uint8" },
   "clip-search": { type: "boolean", description: "Search clipping per channel/block minimizing reconstruction MSE" },
@@ -44,6 +44,7 @@ export const calibArgs = {
   percentile: { type: "string", description: "Percentile for --method percentile (default 99.99)", valueHint: "P" },
   samples: { type: "string", alias: "n", description: "Use at most N calibration samples", valueHint: "N" },
   "batch-size": { type: "string", description: "Samples per inference batch (default 1)", valueHint: "B" },
+  "image-preset": { type: "string", description: "Preprocessing for an image folder: imagenet | inception | unit", valueHint: "NAME" },
   "activation-type": { type: "string", description: "Activation type: uint8 | int8 (default uint8)" },
   shape: { type: "string", description: "Input shape for random data, e.g. 1x3x224x224 or input=1x3x224x224 (repeatable)", valueHint: "SHAPE" },
   seed: { type: "string", description: "Seed for random data (default 0)" },
@@ -116,6 +117,7 @@ export function optionsFromArgs(args: Record<string, unknown>, raw: readonly str
   }
   if (str("samples") !== undefined) o.samples = int(args.samples, "samples");
   if (str("batch-size") !== undefined) o.batchSize = int(args["batch-size"], "batch-size");
+  if (str("image-preset") !== undefined) o.images = str("image-preset");
   if (str("activation-type") !== undefined) o.activationType = str("activation-type") as "uint8" | "int8";
   const shapes = parseShapes(repeated(raw, "shape"));
   if (shapes) o.shapes = shapes;

@@ -90,6 +90,11 @@ export function formatJob(r: JobReport, detailed = false): string {
     lines.push(`  per-layer weight SQNR (${detailed ? "all" : "worst 5"}):`);
     for (const e of show) lines.push(`    ${e.sqnrDb!.toFixed(1).padStart(6)} dB  ${e.tensor}${e.opType ? ` (${e.opType}` : ""}${e.granularity ? `, ${e.type} ${e.granularity})` : e.opType ? ")" : ""}`);
   }
+  const kept8 = r.tensors.filter((e) => e.action === "quantized" && e.reason?.startsWith("kept at 8 bits"));
+  if (kept8.length) {
+    lines.push(`  kept at 8 bits (${kept8.length}):`);
+    for (const e of kept8) lines.push(`    ${e.tensor}: ${e.reason!.replace(/^kept at 8 bits: /, "")}`);
+  }
   for (const d of r.diagnostics.filter((d) => d.level !== "info")) lines.push(`  ${d.level}: ${d.code}${d.target ? ` (${d.target})` : ""}: ${d.message}`);
   return lines.join("\n");
 }

@@ -1,0 +1,86 @@
+/**
+ * How much each weight, quantized alone, disturbs the model's outputs — measured in onnxruntime-node, not guessed.
+ * The candidates become graph inputs of one probe session, so every measurement is one run with that weight's
+ * dequantized values fed instead of the originals: (candidates + 1) × samples runs, one session.
+ */
+import type { GraphProto } from "../onnx/types.ts";
+import type { Model } from "../onnx/model.ts";
+import { cloneModel } from "../onnx/codec.ts";
+import { valueInfo } from "../onnx/builder.ts";
+import { openDatasetAsync } from "../data/dataset.ts";
+import { RuntimeSession, modelInputs, type TensorMap } from "../runtime/session.ts";
+import { DataType } from "../tensor/dtypes.ts";
+import { QuantError } from "../kernel/errors.ts";
+
+/** A weight to probe: its original and its dequantized values (float32, main-graph initializer). */
+export interface SensitivityCandidate {
+  name: string;
+  dims: readonly number[];
+  original: Float32Array;
+  dequantized: Float32Array;
+}
+
+/** Options of {@link weightSensitivity}. */
+export interface SensitivityOptions {
+  /** Calibration data (as for `calibrate`); random N(0,1) of the declared shapes otherwise. */
+  data?: string;
+  samples?: number;
+  shapes?: Record<string, number[]>;
+  seed?: number;
+  /**
+   * Time budget in ms: after the first reference run the probe estimates its cost and uses fewer samples to fit, or
+   * throws when even one sample would take over 2.5× the budget. Default: no budget.
+   */
+  budgetMs?: number;
+}
+
+/**
+ * Noise-to-signal ratio of the model's outputs (Σ(y−ŷ)² / Σy² over all outputs and samples) when only that weight
+ * is replaced by its dequantized values. Candidates must be float32 initializers of the main graph.
+ */
+export async function weightSensitivity(model: Model, candidates: readonly SensitivityCandidate[], opts: SensitivityOptions = {}): Promise<Map<string, number>> {
+  const probe = cloneModel(model);
+  const g = probe.proto.graph as GraphProto;
+  const names = new Set(candidates.map((c) => c.name));
+  g.initializer = (g.initializer ?? []).filter((t) => !names.has(t.name ?? ""));
+  for (const c of candidates) (g.input ??= []).push(valueInfo(c.name, DataType.FLOAT, c.dims));
+  const session = await RuntimeSession.create(probe);
+  const dataset = await openDatasetAsync({ path: opts.data, samples: opts.samples ?? 4, shapes: opts.shapes, seed: opts.seed ?? 0 }, modelInputs(model));
+  const noise = new Map<string, number>(candidates.map((c) => [c.name, 0]));
+  let signal = 0;
+  try {
+    const weights: TensorMap = {};
+    for (const c of candidates) weights[c.name] = session.tensor(c.original, c.dims, DataType.FLOAT);
+    let n = Math.min(dataset.count, opts.samples ?? 4);
+    for (let i = 0; i < n; i++) {
+      const batch = dataset.batch(i, 1);
+      const feeds: TensorMap = { ...weights };
+      for (const [name, b] of Object.entries(batch)) feeds[name] = session.tensor(b.data, b.dims, b.elemType);
+      const t0 = performance.now();
+      const ref = await session.run(feeds);
+      if (i === 0 && opts.budgetMs) {
+        const perSample = (performance.now() - t0) * (candidates.length + 1);
+        if (perSample > 2.5 * opts.budgetMs) throw new QuantError("E_RUNTIME", `measuring would take about ${(perSample / 1000).toFixed(1)} s per sample`);
+        n = Math.max(1, Math.min(n, Math.floor(opts.budgetMs / perSample)));
+      }
+      const refData = Object.values(ref).map((t) => Float32Array.from(t.data as Float32Array));
+      for (const r of refData) for (let k = 0; k < r.length; k++) signal += r[k]! * r[k]!;
+      for (const c of candidates) {
+        const out = await session.run({ ...feeds, [c.name]: session.tensor(c.dequantized, c.dims, DataType.FLOAT) });
+        let e = 0;
+        Object.values(out).forEach((t, j) => {
+          const a = t.data as Float32Array;
+          const r = refData[j]!;
+          for (let k = 0; k < r.length; k++) e += (a[k]! - r[k]!) ** 2;
+        });
+        noise.set(c.name, noise.get(c.name)! + e);
+      }
+      dataset.release?.(batch);
+    }
+  } finally {
+    dataset.close();
+    await session.release();
+  }
+  for (const [k, v] of noise) noise.set(k, signal > 0 ? v / signal : 0);
+  return noise;
+}
