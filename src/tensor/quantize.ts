@@ -1,0 +1,544 @@
+/**
+ * Weight quantization math: range → (scale, zero point) per group, and the bulk quantize / dequantize kernels.
+ *
+ * Semantics are ONNX QuantizeLinear / DequantizeLinear (opset 21 for blocks), bit for bit as ONNX Runtime computes them:
+ * `q = saturate(round_half_to_even(fp32(x / scale)) + zero_point)`, `y = fp32((q - zero_point) * scale)`.
+ *
+ * A tensor of `dims` is seen as `[outer, C, inner]` around the quantization axis; a group is one scale/zero point:
+ * per-tensor → one group; per-channel → group `c`; block → group `(o * blocks + floor(c / blockSize)) * inner + i`,
+ * which is the row-major index into the scale tensor ONNX wants. All loops stride over that view: no transposes, no copies.
+ */
+import { QuantError } from "../kernel/errors.ts";
+import { clipSearchParams } from "./clip-search.ts"; // cycle is safe: both modules only declare functions at top level
+
+/** Integer storage types a weight can be quantized to. */
+export type QuantType = "int8" | "uint8" | "int4" | "uint4" | "int16" | "uint16";
+
+/** Which elements share one scale/zero point. Block semantics are DequantizeLinear opset 21 (`axis` + `block_size`). */
+export type Granularity =
+  | { kind: "tensor" }
+  | { kind: "channel"; axis: number }
+  | { kind: "block"; axis: number; blockSize: number };
+
+/** How to quantize one weight. `clipSearch` picks each group's range by reconstruction MSE instead of min/max. */
+export interface QuantSpec {
+  type: QuantType;
+  symmetric: boolean;
+  granularity: Granularity;
+  clipSearch?: boolean;
+  /**
+   * Symmetric only: let a group's scale be negative, which mirrors the grid so the longer half of `[-8, 7]` (or
+   * `[-128, 127]`) faces the side with the larger magnitude, as ONNX Runtime's MatMulNBits quantizer does (scale =
+   * signed max-abs / −8). Valid ONNX (DequantizeLinear is `(q − zp) · scale`) and worth ~0.5 dB of weight SQNR at 4 bits
+   * (nothing at 8), but off by default: some backends (WebNN) and integer kernels assume positive scales, and on
+   * digits_transformer's logits it did not pay off (INT4 block 32: 26.9 vs 27.4 dB plain, 27.5 vs 27.8 dB with clip search,
+   * although each layer's own output error is lower with it: the end-to-end figure swings ±0.5 dB with error cancellations).
+   */
+  signedScale?: boolean;
+}
+
+/** A quantized weight: integer values (4-bit types unpacked, one per element) and its DequantizeLinear parameters. */
+export interface QuantizedWeights {
+  values: Int8Array | Uint8Array | Int16Array | Uint16Array;
+  /** One finite non-zero scale per group; positive unless {@link QuantSpec.signedScale} chose a mirrored grid. */
+  scale: Float32Array;
+  /** Same length as `scale`; always inside the type's range. */
+  zeroPoint: Int32Array;
+  /** Dims of the scale/zero-point tensors: `[]` per-tensor, `[C]` per-channel, input dims with `dims[axis] = ceil(D / blockSize)` for blocks. */
+  paramDims: number[];
+  /** Normalized (non-negative) axis, for per-channel and block. */
+  axis?: number;
+  blockSize?: number;
+  type: QuantType;
+}
+
+/** A tensor seen as `[outer, channels, inner]` around the quantization axis, plus how elements map to groups. */
+export interface GroupLayout {
+  kind: Granularity["kind"];
+  outer: number;
+  channels: number;
+  inner: number;
+  /** Channels per block (block kind); `channels` otherwise. */
+  blockSize: number;
+  /** Blocks along the axis (block kind); 1 otherwise. */
+  blocks: number;
+  /** Number of scale/zero-point pairs. */
+  groups: number;
+  /** Normalized axis (-1 for per-tensor). */
+  axis: number;
+  paramDims: number[];
+}
+
+const RANGES: Record<QuantType, { qmin: number; qmax: number }> = {
+  int8: { qmin: -128, qmax: 127 },
+  uint8: { qmin: 0, qmax: 255 },
+  int4: { qmin: -8, qmax: 7 },
+  uint4: { qmin: 0, qmax: 15 },
+  int16: { qmin: -32768, qmax: 32767 },
+  uint16: { qmin: 0, qmax: 65535 },
+};
+
+/** Smallest scale we emit: the smallest normal float32 (a zero or subnormal scale would make x / scale Inf or NaN). */
+const MIN_SCALE = 2 ** -126;
+/** Largest finite float32: an end code's value (q − zp)·scale must stay below it. */
+const FLT_MAX = 3.4028234663852886e38;
+/** Adding and subtracting 1.5·2^52 rounds a double to an integer, half to even (IEEE default), without a branch. */
+const RNE = 6755399441055744;
+
+/**
+ * Integer range of `type`. Symmetric quantization uses the full range too (`[-128, 127]` for int8, `[-8, 7]` for int4):
+ * "balanced" here means the zero point is the middle code (0 for signed types, 2^(bits-1) for unsigned ones, as ONNX Runtime
+ * does for symmetric uint8), not that the range is narrowed. The scale then maps each side to its own end of the grid, with
+ * half a step of slack (see {@link scaleForRange}); narrowing int8 to [-127, 127] or int4 to [-7, 7] only coarsens the step.
+ */
+export function qrange(type: QuantType, symmetric: boolean): { qmin: number; qmax: number } {
+  void symmetric;
+  const r = RANGES[type];
+  if (!r) throw new QuantError("E_QUANT_OPTIONS", `unknown quantization type "${String(type)}"; use int8, uint8, int4, uint4, int16 or uint16`);
+  return { qmin: r.qmin, qmax: r.qmax };
+}
+
+/** Zero point of symmetric quantization: the middle code of the range (0 for signed types). */
+export function symmetricZeroPoint(qmin: number, qmax: number): number {
+  return qmin < 0 ? 0 : (qmax + 1) / 2;
+}
+
+/**
+ * Zero point for the range `[min, max]` (already widened to include 0). Asymmetric: the integer that lets the smallest scale
+ * cover both ends (each end may land up to half a step past its code: it still reconstructs within scale/2).
+ */
+export function zeroPointForRange(min: number, max: number, qmin: number, qmax: number, symmetric: boolean): number {
+  if (symmetric) return symmetricZeroPoint(qmin, qmax);
+  const a = -min;
+  const b = max;
+  if (a + b === 0) return qmin < 0 ? 0 : qmin;
+  // s(zp) = max(a / (zp - qmin + 0.5), b / (qmax - zp + 0.5)) is minimal where both terms meet; try the integers around it.
+  const real = (a * (qmax + 0.5) + b * (qmin - 0.5)) / (a + b);
+  const lo = Math.min(qmax, Math.max(qmin, Math.floor(real)));
+  const hi = Math.min(qmax, Math.max(qmin, lo + 1));
+  return idealScale(min, max, hi, qmin, qmax) < idealScale(min, max, lo, qmin, qmax) ? hi : lo;
+}
+
+/** {@link scaleForRange} before fp32 rounding: `max(max / (qmax - zp + 0.5), min / (qmin - zp - 0.5))`. For searches. */
+export function idealScale(min: number, max: number, zp: number, qmin: number, qmax: number): number {
+  const up = max > 0 ? max / (qmax - zp + 0.5) : 0;
+  const down = min < 0 ? min / (qmin - zp - 0.5) : 0;
+  return up > down ? up : down;
+}
+
+/**
+ * Smallest float32 scale such that, with zero point `zp`, `min` and `max` land no more than half a step outside
+ * `[qmin, qmax]`, i.e. every value in `[min, max]` reconstructs within scale/2 (the end value saturates onto the last code,
+ * exactly half a step away). This is one step finer than mapping the ends onto the codes themselves
+ * (e.g. absmax/127.5 instead of absmax/127 for int8, absmax/7.5 or /8.5 instead of /7 for int4) at the same worst-case error.
+ */
+export function scaleForRange(min: number, max: number, zp: number, qmin: number, qmax: number): number {
+  let s = Math.fround(Math.max(idealScale(min, max, zp, qmin, qmax), MIN_SCALE));
+  // fp32 rounding of s (and of x / s at run time) must not push an end past the half step.
+  while ((max > 0 && Math.fround(max / s) > qmax - zp + 0.5) || (min < 0 && Math.fround(min / s) < qmin - zp - 0.5)) s = nextUp(s);
+  // Within a step of ±FLT_MAX the end code's value would overflow to Inf: cap the scale (the end values then lose a
+  // little more than half a step; weights that large are not real).
+  const hiEnd = max > 0 ? qmax - zp : 0;
+  const loEnd = min < 0 ? zp - qmin : 0;
+  const end = Math.max(hiEnd, loEnd);
+  if (!Number.isFinite(Math.fround(end * s))) {
+    s = Math.fround(FLT_MAX / end);
+    while (!Number.isFinite(Math.fround(end * s))) s = nextDown(s);
+  }
+  return s;
+}
+
+/**
+ * Scale and zero point for values in `[min, max]`. The range is widened to include 0, so 0.0 is always exact.
+ * All-zero → scale 1; a constant `c` → a scale that maps `c` onto a code exactly (reconstructs `c` bit for bit when fp32 allows).
+ */
+export function computeScaleZeroPoint(
+  min: number, max: number, type: QuantType, symmetric: boolean, signedScale = false,
+): { scale: number; zeroPoint: number } {
+  const { qmin, qmax } = qrange(type, symmetric);
+  if (!Number.isFinite(min) || !Number.isFinite(max)) throw new QuantError("E_QUANT_NONFINITE", `range [${min}, ${max}] is not finite`);
+  const zeroPoint = groupZeroPoint(min, max, qmin, qmax, symmetric);
+  return { scale: groupScale(min, max, zeroPoint, qmin, qmax, symmetric && signedScale), zeroPoint };
+}
+
+/** Zero point of one group given its true min/max (an empty group has min > max). */
+function groupZeroPoint(min: number, max: number, qmin: number, qmax: number, symmetric: boolean): number {
+  if (symmetric) return symmetricZeroPoint(qmin, qmax);
+  if (!(min <= max) || (min === 0 && max === 0)) return 0; // empty or all zero: any code works, 0 is one for every type
+  if (min === max) return min > 0 ? qmin : qmax; // constant: 0 takes the near end of the grid, the constant the far one
+  return zeroPointForRange(Math.min(min, 0), Math.max(max, 0), qmin, qmax, false);
+}
+
+/** Scale of one group given its true min/max and zero point; `signed` lets it be negative (mirrored grid) when that is finer. */
+function groupScale(min: number, max: number, zp: number, qmin: number, qmax: number, signed: boolean): number {
+  if (!(min <= max) || (min === 0 && max === 0)) return 1;
+  if (min === max) return exactScale(min, min > 0 ? qmax - zp : qmin - zp);
+  const a = Math.min(min, 0);
+  const b = Math.max(max, 0);
+  const s = scaleForRange(a, b, zp, qmin, qmax);
+  if (!signed) return s;
+  // Scale −t on x is scale t on −x (fp32 division is sign-symmetric), so the mirrored grid is the plain one on [−b, −a].
+  const t = scaleForRange(-b, -a, zp, qmin, qmax);
+  return t < s ? -t : s;
+}
+
+const bits32 = new Float32Array(1);
+const bitsU32 = new Uint32Array(bits32.buffer);
+/** Next float32 above a positive float32. */
+function nextUp(s: number): number {
+  bits32[0] = s;
+  bitsU32[0] += 1;
+  return bits32[0]!;
+}
+/** Next float32 below a positive float32. */
+function nextDown(s: number): number {
+  bits32[0] = s;
+  bitsU32[0] -= 1;
+  return bits32[0]!;
+}
+
+/** A float32 scale `s` with `fp32(c / s)` rounding to code `u` and `fp32(u * s) === c`, if fp32 has one; else the nearest. */
+function exactScale(c: number, u: number): number {
+  const s = Math.fround(c / u);
+  for (let k = 0; k < 5; k++) {
+    bits32[0] = s;
+    bitsU32[0] += ((k + 1) >> 1) * (k & 1 ? 1 : -1); // s, one ulp up, one down, two up, two down
+    const t = bits32[0]!;
+    if (Math.fround(u * t) === c && roundHalfEven(Math.fround(c / t)) === u) return Math.max(t, MIN_SCALE);
+  }
+  return Math.max(s, MIN_SCALE);
+}
+
+/** Round half to even, as ONNX QuantizeLinear rounds. Exact for |v| < 2^51. */
+export function roundHalfEven(v: number): number {
+  return v + RNE - RNE;
+}
+
+/** Splits `dims` around the quantization axis and sizes the parameter tensors. Throws E_QUANT_OPTIONS on a bad axis/block. */
+export function groupLayout(dims: readonly number[], granularity: Granularity, name?: string): GroupLayout {
+  const rank = dims.length;
+  if (granularity.kind === "tensor") {
+    const n = dims.reduce((a, b) => a * b, 1);
+    return { kind: "tensor", outer: 1, channels: 1, inner: n, blockSize: 1, blocks: 1, groups: 1, axis: -1, paramDims: [] };
+  }
+  const axis = granularity.axis < 0 ? granularity.axis + rank : granularity.axis;
+  if (!Number.isInteger(axis) || axis < 0 || axis >= rank) {
+    throw new QuantError("E_QUANT_OPTIONS", `axis ${granularity.axis} is out of range for a rank-${rank} tensor`, { target: name });
+  }
+  const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
+  const channels = dims[axis]!;
+  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  if (granularity.kind === "channel") {
+    return { kind: "channel", outer, channels, inner, blockSize: channels, blocks: 1, groups: channels, axis, paramDims: [channels] };
+  }
+  const b = granularity.blockSize;
+  if (!Number.isInteger(b) || b < 1) throw new QuantError("E_QUANT_OPTIONS", `block size must be a positive integer, got ${b}`, { target: name });
+  const blocks = Math.ceil(channels / b);
+  const paramDims = dims.slice();
+  paramDims[axis] = blocks;
+  return { kind: "block", outer, channels, inner, blockSize: b, blocks, groups: outer * blocks * inner, axis, paramDims };
+}
+
+/**
+ * A pass over the tensor as blocks of `rows × cols` contiguous elements from `start`. `rows`: row r is all in group
+ * `g + r·gRow`. `cols`: column i is in group `g + i` (every row). Classes, not closures, so hot loops use locals only.
+ */
+interface RunKernel {
+  rows(g: number, gRow: number, start: number, rows: number, cols: number): void;
+  cols(g: number, start: number, rows: number, cols: number): void;
+}
+
+/** Up to this many columns, `cols` runs go column by column (strided, in cache) rather than row by row. */
+const NARROW = 64;
+
+/** Drives a kernel over the layout with few, long calls whatever the axis (per-channel on the last axis: one call). */
+function forEachRun(l: GroupLayout, k: RunKernel): void {
+  const { outer, channels: C, inner, blockSize: B, blocks } = l;
+  if (l.kind === "tensor") return k.rows(0, 0, 0, 1, inner);
+  if (l.kind === "channel") {
+    if (inner === 1) return k.cols(0, 0, outer, C);
+    for (let o = 0; o < outer; o++) k.rows(0, 1, o * C * inner, C, inner);
+    return;
+  }
+  const full = Math.floor(C / B); // whole blocks per row of the axis; then maybe one partial block
+  for (let o = 0; o < outer; o++) {
+    if (inner === 1) {
+      if (full > 0) k.rows(o * blocks, 1, o * C, full, B);
+      if (full < blocks) k.rows(o * blocks + full, 0, o * C + full * B, 1, C - full * B);
+      continue;
+    }
+    for (let b = 0; b < blocks; b++) k.cols((o * blocks + b) * inner, (o * C + b * B) * inner, Math.min(B, C - b * B), inner);
+  }
+}
+
+class MinMaxKernel implements RunKernel {
+  readonly min: Float32Array;
+  readonly max: Float32Array;
+  /** Σ v·0 over everything: NaN iff some value is NaN or ±Inf (a sum is cheaper than a branch per element). */
+  nan = 0;
+  constructor(readonly data: Float32Array, groups: number) {
+    this.min = new Float32Array(groups).fill(Infinity);
+    this.max = new Float32Array(groups).fill(-Infinity);
+  }
+  rows(g: number, gRow: number, start: number, rows: number, cols: number): void {
+    const { data: d, min, max } = this;
+    let nan = 0;
+    for (let r = 0, j = start; r < rows; r++, g += gRow) {
+      let mn = min[g]!;
+      let mx = max[g]!;
+      for (const end = j + cols; j < end; j++) {
+        const v = d[j]!;
+        mn = v < mn ? v : mn;
+        mx = v > mx ? v : mx;
+        nan += v * 0;
+      }
+      min[g] = mn;
+      max[g] = mx;
+    }
+    this.nan += nan;
+  }
+  cols(g: number, start: number, rows: number, cols: number): void {
+    const { data: d, min, max } = this;
+    let nan = 0;
+    if (cols <= NARROW) {
+      // Narrow block (e.g. a conv's 3×3 taps): column by column with local accumulators; the block sits in L1.
+      for (let i = 0; i < cols; i++) {
+        let mn = min[g + i]!;
+        let mx = max[g + i]!;
+        for (let r = 0, j = start + i; r < rows; r++, j += cols) {
+          const v = d[j]!;
+          mn = v < mn ? v : mn;
+          mx = v > mx ? v : mx;
+          nan += v * 0;
+        }
+        min[g + i] = mn;
+        max[g + i] = mx;
+      }
+    } else {
+      for (let r = 0, j = start; r < rows; r++) {
+        for (let k = g, end = j + cols; j < end; j++, k++) {
+          const v = d[j]!;
+          if (v < min[k]!) min[k] = v;
+          if (v > max[k]!) max[k] = v;
+          nan += v * 0;
+        }
+      }
+    }
+    this.nan += nan;
+  }
+}
+
+/** True min and max of every group in one pass (empty groups keep min=+Inf, max=-Inf). Throws E_QUANT_NONFINITE on NaN/Inf. */
+export function groupMinMax(data: Float32Array, l: GroupLayout, name?: string): { min: Float32Array; max: Float32Array } {
+  const k = new MinMaxKernel(data, l.groups);
+  forEachRun(l, k);
+  if (k.nan !== 0) {
+    throw new QuantError("E_QUANT_NONFINITE", `weight ${name ? `"${name}" ` : ""}contains NaN or Inf; fix the model or exclude this tensor`, { target: name });
+  }
+  return { min: k.min, max: k.max };
+}
+
+/** Storage array for `n` values of `type` (4-bit types unpacked, one per byte). */
+export function allocValues(type: QuantType, n: number): Int8Array | Uint8Array | Int16Array | Uint16Array {
+  switch (type) {
+    case "int8": case "int4": return new Int8Array(n);
+    case "uint8": case "uint4": return new Uint8Array(n);
+    case "int16": return new Int16Array(n);
+    case "uint16": return new Uint16Array(n);
+  }
+  throw new QuantError("E_QUANT_OPTIONS", `unknown quantization type "${String(type)}"`);
+}
+
+class QuantizeKernel implements RunKernel {
+  readonly inv: Float64Array;
+  /** True when |x / s| < 2^30 for every x of every group: codes can be rounded and `| 0`-converted first, then clamped as integers (faster). */
+  readonly small: boolean;
+  /** Every group has the same zero point (symmetric quantization). */
+  readonly sameZp: boolean;
+  constructor(
+    readonly data: Float32Array, readonly scale: Float32Array, readonly zeroPoint: Int32Array,
+    readonly qmin: number, readonly qmax: number, readonly out: Int8Array | Uint8Array | Int16Array | Uint16Array,
+    min?: Float32Array, max?: Float32Array,
+  ) {
+    this.inv = new Float64Array(scale.length);
+    let small = min !== undefined && max !== undefined;
+    for (let g = 0; g < scale.length; g++) {
+      this.inv[g] = 1 / scale[g]!;
+      if (small && min![g]! <= max![g]!) small = Math.max(-min![g]!, max![g]!) * Math.abs(this.inv[g]!) < 2 ** 30;
+    }
+    this.small = small;
+    this.sameZp = zeroPoint.every((z) => z === zeroPoint[0]);
+  }
+  rows(g: number, gRow: number, start: number, rows: number, cols: number): void {
+    const { data: d, out, inv: invs, zeroPoint, qmin, qmax, small } = this;
+    for (let r = 0, j = start; r < rows; r++, g += gRow) {
+      const inv = invs[g]!;
+      const z = zeroPoint[g]!;
+      const lo = qmin - z;
+      const hi = qmax - z;
+      const end = j + cols;
+      if (small) {
+        for (; j < end; j++) {
+          let i = (Math.fround(d[j]! * inv) + RNE - RNE) | 0;
+          i = i < lo ? lo : i;
+          out[j] = (i > hi ? hi : i) + z;
+        }
+      } else {
+        for (; j < end; j++) {
+          let v = Math.fround(d[j]! * inv);
+          v = v < lo ? lo : v; // clamping before rounding, as MLAS does: same result, safe for any magnitude
+          v = v > hi ? hi : v;
+          out[j] = ((v + RNE - RNE) | 0) + z;
+        }
+      }
+    }
+  }
+  cols(g: number, start: number, rows: number, cols: number): void {
+    if (cols <= NARROW) {
+      for (let i = 0; i < cols; i++) this.rowsStrided(g + i, start + i, rows, cols);
+      return;
+    }
+    const { data: d, out, inv, zeroPoint, qmin, qmax } = this;
+    if (this.small && this.sameZp) {
+      // Symmetric per-channel on the last axis (MatMul weights): one zero point, integer clamp.
+      const z = zeroPoint[0]!;
+      const lo = qmin - z;
+      const hi = qmax - z;
+      for (let r = 0, j = start; r < rows; r++) {
+        for (let k = g, end = j + cols; j < end; j++, k++) {
+          let i = (Math.fround(d[j]! * inv[k]!) + RNE - RNE) | 0;
+          i = i < lo ? lo : i;
+          out[j] = (i > hi ? hi : i) + z;
+        }
+      }
+      return;
+    }
+    for (let r = 0, j = start; r < rows; r++) {
+      for (let k = g, end = j + cols; j < end; j++, k++) {
+        const z = zeroPoint[k]!;
+        let v = Math.fround(d[j]! * inv[k]!);
+        v = v < qmin - z ? qmin - z : v;
+        v = v > qmax - z ? qmax - z : v;
+        out[j] = ((v + RNE - RNE) | 0) + z;
+      }
+    }
+  }
+  /** `count` elements of group `g`, `stride` apart from `start`. */
+  private rowsStrided(g: number, start: number, count: number, stride: number): void {
+    const { data: d, out } = this;
+    const inv = this.inv[g]!;
+    const z = this.zeroPoint[g]!;
+    const lo = this.qmin - z;
+    const hi = this.qmax - z;
+    const end = start + count * stride;
+    if (this.small) {
+      for (let j = start; j < end; j += stride) {
+        let i = (Math.fround(d[j]! * inv) + RNE - RNE) | 0;
+        i = i < lo ? lo : i;
+        out[j] = (i > hi ? hi : i) + z;
+      }
+    } else {
+      for (let j = start; j < end; j += stride) {
+        let v = Math.fround(d[j]! * inv);
+        v = v < lo ? lo : v;
+        v = v > hi ? hi : v;
+        out[j] = ((v + RNE - RNE) | 0) + z;
+      }
+    }
+  }
+}
+
+/**
+ * QuantizeLinear over a whole tensor with per-group parameters: `out[j] = saturate(round_half_even(fp32(x / scale)) + zp)`.
+ * `x · (1/s)` in double, rounded to fp32, equals the fp32 division `x / s` for float32 x and s (the double product is within
+ * 2^-52 of the quotient, which is never within 2^-49 of an fp32 rounding boundary: that would take a 25-bit odd
+ * significand), so a reciprocal is used, bit for bit. Pass the groups' `min`/`max` when known: it enables a faster clamp.
+ */
+export function quantizeLinear(
+  data: Float32Array, l: GroupLayout, scale: Float32Array, zeroPoint: Int32Array, qmin: number, qmax: number,
+  out: Int8Array | Uint8Array | Int16Array | Uint16Array, min?: Float32Array, max?: Float32Array,
+): void {
+  forEachRun(l, new QuantizeKernel(data, scale, zeroPoint, qmin, qmax, out, min, max));
+}
+
+class DequantizeKernel implements RunKernel {
+  constructor(readonly values: ArrayLike<number>, readonly scale: Float32Array, readonly zeroPoint: Int32Array, readonly out: Float32Array) {}
+  rows(g: number, gRow: number, start: number, rows: number, cols: number): void {
+    const { values, out, scale, zeroPoint } = this;
+    for (let r = 0, j = start; r < rows; r++, g += gRow) {
+      const s = scale[g]!;
+      const z = zeroPoint[g]!;
+      for (const end = j + cols; j < end; j++) out[j] = (values[j]! - z) * s; // exact in double, one fp32 rounding like the runtime
+    }
+  }
+  cols(g: number, start: number, rows: number, cols: number): void {
+    const { values, out, scale, zeroPoint } = this;
+    for (let r = 0, j = start; r < rows; r++) {
+      for (let k = g, end = j + cols; j < end; j++, k++) out[j] = (values[j]! - zeroPoint[k]!) * scale[k]!;
+    }
+  }
+}
+
+/** DequantizeLinear over a whole tensor: `out[j] = fp32((q - zp) * scale)`. */
+export function dequantizeLinear(values: ArrayLike<number>, l: GroupLayout, scale: Float32Array, zeroPoint: Int32Array, out: Float32Array): void {
+  forEachRun(l, new DequantizeKernel(values, scale, zeroPoint, out));
+}
+
+/**
+ * Quantizes a float32 weight of shape `dims`: one min/max pass, per-group parameters (optionally refined by clip search),
+ * one quantize pass. Throws E_QUANT_NONFINITE (naming `name`) on NaN/Inf, E_QUANT_OPTIONS on a bad axis, block or shape.
+ */
+export function quantizeWeights(data: Float32Array, dims: readonly number[], spec: QuantSpec, name?: string): QuantizedWeights {
+  const { qmin, qmax } = qrange(spec.type, spec.symmetric);
+  const l = groupLayout(dims, spec.granularity, name);
+  if (l.outer * l.channels * l.inner !== data.length) {
+    throw new QuantError("E_QUANT_OPTIONS", `dims [${dims.join(",")}] do not match ${data.length} elements`, { target: name });
+  }
+  const { min, max } = groupMinMax(data, l, name);
+  const scale = new Float32Array(l.groups);
+  const zeroPoint = new Int32Array(l.groups);
+  const signed = spec.symmetric && spec.signedScale === true;
+  for (let g = 0; g < l.groups; g++) {
+    const zp = groupZeroPoint(min[g]!, max[g]!, qmin, qmax, spec.symmetric);
+    zeroPoint[g] = zp;
+    scale[g] = groupScale(min[g]!, max[g]!, zp, qmin, qmax, signed);
+  }
+  if (spec.clipSearch) clipSearchParams(data, l, min, max, qmin, qmax, spec.symmetric, signed, scale, zeroPoint);
+  const values = allocValues(spec.type, data.length);
+  quantizeLinear(data, l, scale, zeroPoint, qmin, qmax, values, min, max);
+  const q: QuantizedWeights = { values, scale, zeroPoint, paramDims: l.paramDims, type: spec.type };
+  if (l.kind !== "tensor") q.axis = l.axis;
+  if (l.kind === "block") q.blockSize = l.blockSize;
+  return q;
+}
+
+/** Layout of a quantized weight, recovered from its parameters. */
+export function layoutOf(q: QuantizedWeights, dims: readonly number[]): GroupLayout {
+  if (q.blockSize !== undefined) return groupLayout(dims, { kind: "block", axis: q.axis ?? 0, blockSize: q.blockSize });
+  if (q.axis !== undefined) return groupLayout(dims, { kind: "channel", axis: q.axis });
+  return groupLayout(dims, { kind: "tensor" });
+}
+
+/** Float32 reconstruction of a quantized weight, exactly as DequantizeLinear computes it. */
+export function dequantizeWeights(q: QuantizedWeights, dims: readonly number[]): Float32Array {
+  const out = new Float32Array(q.values.length);
+  dequantizeLinear(q.values, layoutOf(q, dims), q.scale, q.zeroPoint, out);
+  return out;
+}
+
+/** Signal-to-quantization-noise ratio in dB: `10·log10(Σx² / Σ(x−y)²)`; Infinity when `test` equals `reference`. */
+export function sqnrDb(reference: Float32Array, test: Float32Array): number {
+  if (reference.length !== test.length) {
+    throw new QuantError("E_QUANT_OPTIONS", `SQNR of arrays of different lengths (${reference.length} vs ${test.length})`);
+  }
+  let signal = 0;
+  let noise = 0;
+  for (let i = 0; i < reference.length; i++) {
+    const x = reference[i]!;
+    const d = x - test[i]!;
+    signal += x * x;
+    noise += d * d;
+  }
+  if (noise === 0) return Infinity;
+  return 10 * Math.log10(signal / noise);
+}
