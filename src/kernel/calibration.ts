@@ -26,10 +26,10 @@ export async function runCalibration(
 ): Promise<{ ranges: RangeMap; states: { plugin: string; state: CalibratorState }[]; unobservable: string[] }> {
   const stats = await import("../runtime/stats.ts");
   if (options.statsIn) {
-    const loaded = stats.readStats(options.statsIn, calibrators, (p: Plugin) => hooks.ctxOf(p));
-    const missing = tensors.filter((t) => !loaded.ranges.has(t));
+    const loaded = stats.loadStats(options.statsIn, calibrators, (p: Plugin) => hooks.ctxOf(p));
+    const missing = tensors.filter((t) => !loaded.ranges.has(t) && !loaded.unobservable.includes(t));
     if (missing.length) hooks.logger.warn(`${missing.length} activation(s) have no range in ${options.statsIn}; they stay float (first: ${missing[0]})`);
-    return { ranges: loaded.ranges, states: loaded.states, unobservable: [] };
+    return { ranges: loaded.ranges, states: loaded.states, unobservable: loaded.unobservable };
   }
   if (calibrators.length === 0)
     throw new QuantError("E_CONFIG", "the quantizer needs activation ranges but the chain has no calibrator (add minmax, percentile, entropy or mse, or pass --stats-in)");
@@ -55,7 +55,7 @@ export async function runCalibration(
       onProgress: hooks.progress,
     });
     const named = states.map((s) => ({ plugin: s.plugin.name, state: s.state }));
-    if (options.statsOut) stats.writeStats(options.statsOut, named);
+    if (options.statsOut) stats.saveStats(options.statsOut, { ranges: out.ranges, calibrators: states, samples: out.stats.samples, unobservable: out.unobservable, model });
     return { ranges: out.ranges, states: named, unobservable: out.unobservable };
   } finally {
     dataset.close();
