@@ -54,8 +54,10 @@ interface Choice {
   note?: string;
 }
 
+/** Does a consumer of the weight produce a main-graph output (a classifier head)? */
 function feedsGraphOutput(index: GraphIndex, w: Weight): boolean {
-  return w.consumers.some((c) => (c.node.output ?? []).some((o) => index.isGraphOutput(o, c.graph)));
+  const main = index.main.graph;
+  return w.consumers.some((c) => c.graph === main && (c.node.output ?? []).some((o) => index.isGraphOutput(o, main)));
 }
 
 /** `weight-only` quantizer factory. */

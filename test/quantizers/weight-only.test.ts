@@ -1,0 +1,103 @@
+/**
+ * Weights wherever exporters put them get quantized in their own scope, and the result still runs in
+ * onnxruntime-node with outputs close to the float model's.
+ */
+import { describe, expect, test } from "bun:test";
+import * as ort from "onnxruntime-node";
+import { allGraphs, encodeModelProto, loadModel, runPipeline, serializeModel, type ModelProto } from "../../src/index.ts";
+import normalize from "../../plugins/passes/normalize.ts";
+import weightOnly from "../../plugins/quantizers/weight-only.ts";
+import int8 from "../../plugins/packers/int8.ts";
+import int4 from "../../plugins/packers/int4.ts";
+import { constantModel, identityModel, ifModel, loopModel, randf } from "../onnx/fixtures.ts";
+
+async function outputs(bytes: Uint8Array, feeds: Record<string, ort.Tensor>) {
+  const s = await ort.InferenceSession.create(bytes);
+  const out = await s.run(feeds);
+  return out[s.outputNames[0]!]!.data as Float32Array;
+}
+
+function sqnr(a: Float32Array, b: Float32Array) {
+  let s = 0, n = 0;
+  for (let i = 0; i < a.length; i++) (s += a[i]! ** 2), (n += (a[i]! - b[i]!) ** 2);
+  return 10 * Math.log10(s / n);
+}
+
+/** Quantize, then: which graphs got DequantizeLinear nodes (by path), the quantized names, and the output SQNR. */
+async function check(proto: ModelProto, feeds: Record<string, ort.Tensor>, options = {}) {
+  const bytes = encodeModelProto(proto);
+  const r = await runPipeline({ model: loadModel(bytes), plugins: [normalize(), weightOnly(), int8(), int4()], options: { perChannel: true, ...options } });
+  const q = serializeModel(r.model);
+  const dq: Record<string, string[]> = {};
+  for (const site of allGraphs(r.model.proto))
+    for (const n of site.graph.node ?? []) if (n.op_type === "DequantizeLinear") (dq[site.path] ??= []).push(n.output![0]!);
+  const quantized = r.entries.filter((e) => e.action === "quantized").map((e) => e.tensor).sort();
+  return { dq, quantized, sqnr: sqnr(await outputs(bytes, feeds), await outputs(q, feeds)), entries: r.entries };
+}
+
+const x = () => new ort.Tensor("float32", randf(8, 42), [2, 4]);
+
+describe("weight-only quantizer: weights wherever they live", () => {
+  test("Constant-node weights (value) are quantized in place; value_float/value_floats scalars and shapes are not weights", async () => {
+    const r = await check(constantModel(), { x: x() });
+    expect(r.quantized).toEqual(["Wc"]);
+    expect(r.dq).toEqual({ main: ["Wc"] });
+    expect(r.sqnr).toBeGreaterThan(35);
+  });
+
+  test("a weight behind Identity chains is quantized once, consumers untouched", async () => {
+    const m = identityModel();
+    m.graph!.output = m.graph!.output!.filter((o) => o.name !== "w_out");
+    m.graph!.node = m.graph!.node!.filter((n) => n.name !== "id_out");
+    const r = await check(m, { x: x() });
+    expect(r.quantized).toEqual(["W"]);
+    expect(r.dq).toEqual({ main: ["W"] });
+    expect(r.sqnr).toBeGreaterThan(35);
+  });
+
+  test("a weight that is also a graph output (through Identity) stays float", async () => {
+    const r = await check(identityModel(), { x: x() });
+    expect(r.quantized).toEqual([]);
+    expect(r.entries.find((e) => e.tensor === "W")!.reason).toContain("Identity");
+  });
+
+  test("If: the outer weight read inside a branch and the branch's own initializer are quantized, each in its scope", async () => {
+    for (const cond of [true, false]) {
+      const r = await check(ifModel(), { x: x(), cond: new ort.Tensor("bool", [cond], []) });
+      expect(r.quantized).toEqual(["W", "W2"]);
+      expect(r.dq).toEqual({ main: ["W"], "main/if.else_branch": ["W2"] });
+      expect(r.sqnr).toBeGreaterThan(35);
+    }
+  });
+
+  test("Loop: the outer weight read by an If nested in the body is quantized; INT4 block-wise works there too", async () => {
+    const r = await check(loopModel(), { x: x() });
+    expect(r.quantized).toEqual(["W"]);
+    expect(r.dq).toEqual({ main: ["W"] });
+    expect(r.sqnr).toBeGreaterThan(30);
+    const r4 = await check(loopModel(), { x: x() }, { bits: 4, blockSize: 2, nativeInt4: true });
+    expect(r4.entries.find((e) => e.tensor === "W")).toMatchObject({ type: "int4", granularity: "block 2 axis 0" });
+    expect(r4.sqnr).toBeGreaterThan(15);
+  });
+
+  test("--exclude (glob), --min-elements and --layer-bits select per layer", async () => {
+    const r = await check(ifModel(), { x: x(), cond: new ort.Tensor("bool", [true], []) }, { exclude: ["W2*"] });
+    expect(r.quantized).toEqual(["W"]);
+    expect(r.entries.find((e) => e.tensor === "W2")!.reason).toBe("excluded (W2*)");
+    const small = await check(ifModel(), { x: x(), cond: new ort.Tensor("bool", [true], []) }, { minElements: 13 });
+    expect(small.quantized).toEqual([]);
+    const mixed = await check(ifModel(), { x: x(), cond: new ort.Tensor("bool", [true], []) }, { layerBits: { W2: 4 }, nativeInt4: true });
+    expect(mixed.entries.filter((e) => e.action === "quantized").map((e) => [e.tensor, e.type])).toEqual([["W", "int8"], ["W2", "int4"]]);
+  });
+
+  test("NaN in a weight is an error naming the tensor", async () => {
+    const m = constantModel();
+    const t = m.graph!.node![0]!.attribute![0]!.t!;
+    const f = new Float32Array(12);
+    f[3] = NaN;
+    t.raw_data = new Uint8Array(f.buffer);
+    const err = await runPipeline({ model: loadModel(encodeModelProto(m)), plugins: [normalize(), weightOnly(), int8()] }).catch((e) => e);
+    expect(err.code).toBe("E_QUANT_NONFINITE");
+    expect(err.site.target).toBe("Wc");
+  });
+});
