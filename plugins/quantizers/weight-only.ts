@@ -79,8 +79,12 @@ export default function weightOnly(opts: WeightOnlyOptions = {}) {
       const index = new GraphIndex(model);
       const entries: ReportEntry[] = [];
       const weights = findWeights(model, index);
-      if ((model.proto.graph?.node ?? []).some((n) => QUANT_OPS.has(n.op_type ?? "") || /^QLinear|MatMulNBits|Integer$/.test(n.op_type ?? "")))
-        ctx.logger.info("the model is already quantized: existing quantized weights are kept as they are");
+      // Weights already behind a DequantizeLinear (an already-quantized model) are reported, never quantized again.
+      for (const scope of index.scopes)
+        for (const n of scope.graph.node ?? [])
+          if (isOnnxOp(n, "DequantizeLinear") && n.input?.[0] && scope.producers.get(n.input[0])?.kind === "initializer")
+            entries.push({ tensor: n.output?.[0] ?? n.input[0], action: "skipped", reason: "already quantized", kind: "weight", opType: "DequantizeLinear" });
+      if (entries.length) ctx.logger.info(`the model is already quantized: ${entries.length} quantized weight(s) are kept as they are`);
 
       const gran = (roles: WeightRole[], b: number): Granularity => {
         if (blockSize && b) {
@@ -107,7 +111,8 @@ export default function weightOnly(opts: WeightOnlyOptions = {}) {
         ctx.progress(i, weights.length, "weights");
         const skip = (reason: string) =>
           entries.push({ tensor: w.name, action: "skipped", reason, kind: "weight", elements: w.dims.reduce((a, b) => a * b, 1), opType: w.consumers[0]?.opType });
-        if (w.consumers.some((c) => QUANT_OPS.has(c.opType))) return skip("already quantized");
+        const qc = w.consumers.find((c) => QUANT_OPS.has(c.opType));
+        if (qc) return skip(qc.input > 0 ? "quantization parameter" : "already quantized");
         if (w.shadowed) return skip("a graph input of the same name can override it");
         const roles: WeightRole[] = [];
         let bad: string | undefined;

@@ -55,6 +55,18 @@ describe("quant quantize", () => {
     expect(rep.bytes.ratio).toBeLessThan(0.3);
     expect(await runs(out)).toBe(10);
   });
+  test("an already quantized model: its quantized weights are never quantized again, and the CLI says so", () => {
+    const d = tmp();
+    const once = join(d, "once.onnx");
+    expect(quant(["quantize", EXAMPLE, "-o", once, "--per-channel"]).code).toBe(0);
+    const r = quant(["quantize", once, "-o", join(d, "twice.onnx"), "--per-channel", "--format", "json"]);
+    expect(r.code).toBe(0);
+    const rep = JSON.parse(r.stdout);
+    expect(rep.alreadyQuantized).toBe(true);
+    expect(rep.weights.quantized).toBe(0);
+    expect(rep.skippedReasons["already quantized"]).toBe(7);
+    expect(quant(["quantize", once, "-o", join(d, "t2.onnx")]).stdout).toContain("the model is already quantized");
+  });
   test("bad flags exit 2 with E_USAGE; nothing is written", () => {
     const d = tmp();
     const r = quant(["quantize", EXAMPLE, "-o", join(d, "q.onnx"), "--bits", "3"]);
