@@ -1,0 +1,234 @@
+/**
+ * The onnxruntime-node adapter: sessions made from a `Model` (bytes for inline models, a temporary folder for models
+ * with external data), session options (single-thread presets for benchmarks), typed feeds from calibration batches,
+ * and the model's data inputs. onnxruntime-node is loaded on first use, so commands that never run a model never pay
+ * for loading it.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type * as Ort from "onnxruntime-node";
+import { QuantError, reason } from "../kernel/errors.ts";
+import { saveModel, serializeModel } from "../onnx/codec.ts";
+import { isExternal } from "../onnx/external.ts";
+import type { Model } from "../onnx/model.ts";
+import { num } from "../onnx/types.ts";
+import { allTensors } from "../onnx/walk.ts";
+import { DataType, dataTypeName } from "../tensor/dtypes.ts";
+import type { Batch, ModelInputInfo } from "../data/dataset.ts";
+
+/** The onnxruntime-node module. */
+export type OrtModule = typeof Ort;
+/** An ORT tensor. */
+export type OrtTensor = Ort.Tensor;
+/** Feeds or outputs of a run, by name. */
+export type TensorMap = Record<string, Ort.Tensor>;
+
+let ortModule: OrtModule | undefined;
+/** onnxruntime-node, imported on first use. */
+export async function loadOrt(): Promise<OrtModule> {
+  return (ortModule ??= await import("onnxruntime-node"));
+}
+
+/** How a session runs. Unset fields keep onnxruntime's defaults (all cores, all optimizations). */
+export interface RuntimeOptions {
+  /** intraOpNumThreads (threads inside one op). */
+  intraOpThreads?: number;
+  /** interOpNumThreads (ops run in parallel in `parallel` mode). */
+  interOpThreads?: number;
+  /** Graph optimizations; `all` includes the layout (NCHWc) transforms that make CNNs fast on x86. */
+  optimization?: "disabled" | "basic" | "extended" | "layout" | "all";
+  executionMode?: "sequential" | "parallel";
+  /** Save onnxruntime's optimized graph here (to see what it fused). */
+  optimizedModelFilePath?: string;
+  /** onnxruntime's log level: 0 verbose … 4 fatal. Default 3 (errors only), so its warnings do not reach users. */
+  logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
+}
+
+/** One thread, sequential, all optimizations: how speed targets are measured (and both sides of every ratio). */
+export const SINGLE_THREAD: Readonly<RuntimeOptions> = Object.freeze({ intraOpThreads: 1, interOpThreads: 1, executionMode: "sequential", optimization: "all" });
+
+/** onnxruntime-node SessionOptions for {@link RuntimeOptions}. */
+export function ortSessionOptions(o: RuntimeOptions = {}): Ort.InferenceSession.SessionOptions {
+  return {
+    graphOptimizationLevel: o.optimization ?? "all",
+    logSeverityLevel: o.logSeverityLevel ?? 3,
+    ...(o.intraOpThreads !== undefined ? { intraOpNumThreads: o.intraOpThreads } : {}),
+    ...(o.interOpThreads !== undefined ? { interOpNumThreads: o.interOpThreads } : {}),
+    ...(o.executionMode ? { executionMode: o.executionMode } : {}),
+    ...(o.optimizedModelFilePath ? { optimizedModelFilePath: o.optimizedModelFilePath } : {}),
+  };
+}
+
+/** ORT's type string for an ONNX element type; throws for types onnxruntime-node cannot feed or fetch (bfloat16, float8, …). */
+export function ortType(elemType: number): Ort.Tensor.Type {
+  const t = ORT_TYPES[elemType];
+  if (!t) throw new QuantError("E_RUNTIME", `onnxruntime-node cannot exchange ${dataTypeName(elemType)} tensors`);
+  return t;
+}
+
+const ORT_TYPES: Record<number, Ort.Tensor.Type> = {
+  [DataType.FLOAT]: "float32",
+  [DataType.DOUBLE]: "float64",
+  [DataType.FLOAT16]: "float16",
+  [DataType.INT8]: "int8",
+  [DataType.UINT8]: "uint8",
+  [DataType.INT16]: "int16",
+  [DataType.UINT16]: "uint16",
+  [DataType.INT32]: "int32",
+  [DataType.UINT32]: "uint32",
+  [DataType.INT64]: "int64",
+  [DataType.UINT64]: "uint64",
+  [DataType.BOOL]: "bool",
+};
+
+/**
+ * The data inputs of a model: graph inputs that are not initializers (an input with an initializer of the same name is
+ * optional — its initializer is the default — and is not listed). Shapes: numbers, symbolic names, null for unknown
+ * dims; `[]` for a scalar or an input without shape information.
+ */
+export function modelInputs(model: Model): ModelInputInfo[] {
+  const g = model.proto.graph;
+  const inits = new Set((g?.initializer ?? []).map((t) => t.name));
+  const out: ModelInputInfo[] = [];
+  for (const v of g?.input ?? []) {
+    if (!v.name || inits.has(v.name)) continue;
+    const tt = v.type?.tensor_type;
+    const shape = (tt?.shape?.dim ?? []).map((d) => (d.dim_param ? d.dim_param : d.dim_value !== undefined && d.dim_value !== null ? num(d.dim_value) : null));
+    out.push({ name: v.name, elemType: tt?.elem_type ?? DataType.UNDEFINED, shape });
+  }
+  return out;
+}
+
+/**
+ * The fixed leading (batch) dimension shared by the inputs that have one, or undefined when every input's leading dim
+ * is symbolic or unknown. A model exported with batch 1 must be fed one sample per run.
+ */
+export function fixedBatch(inputs: readonly ModelInputInfo[]): number | undefined {
+  let fixed: number | undefined;
+  for (const i of inputs) {
+    const d = i.shape[0];
+    if (typeof d === "number" && d > 0) fixed = fixed === undefined ? d : Math.min(fixed, d);
+  }
+  return fixed;
+}
+
+/** True when any tensor of the model lives in external data. */
+function hasExternalData(model: Model): boolean {
+  return allTensors(model.proto).some((s) => isExternal(s.tensor));
+}
+
+/**
+ * What to hand onnxruntime for a Model: its bytes when the data is inline, else the path of a copy saved (streamed,
+ * with external data) to a temporary folder — `cleanup()` removes it.
+ */
+export function modelSource(source: Model | Uint8Array | string): { source: Uint8Array | string; file?: string; tempDir?: string; cleanup(): void } {
+  if (typeof source === "string") return { source, file: source, cleanup() {} };
+  if (source instanceof Uint8Array) return { source, cleanup() {} };
+  if (!hasExternalData(source)) return { source: serializeModel(source), file: source.path, cleanup() {} };
+  const tempDir = mkdtempSync(join(tmpdir(), "quant-session-"));
+  const cleanup = () => rmSync(tempDir, { recursive: true, force: true });
+  try {
+    const path = join(tempDir, "model.onnx");
+    saveModel(source, path, { externalData: true });
+    return { source: path, file: source.path, tempDir, cleanup };
+  } catch (e) {
+    cleanup();
+    throw e;
+  }
+}
+
+/** A live onnxruntime session over a model, with its temporary files. Call {@link RuntimeSession.release} when done. */
+export class RuntimeSession {
+  private constructor(
+    readonly ort: OrtModule,
+    readonly session: Ort.InferenceSession,
+    private tempDir: string | undefined,
+  ) {}
+
+  /**
+   * Create a session from a Model (inline models go over as bytes; models with external data are saved to a temporary
+   * folder, streamed, and loaded from there), from bytes, or from a path.
+   * @example const s = await RuntimeSession.create(model, SINGLE_THREAD);
+   */
+  static async create(source: Model | Uint8Array | string, options: RuntimeOptions = {}): Promise<RuntimeSession> {
+    const ort = await loadOrt();
+    const src = modelSource(source);
+    try {
+      const arg = src.source;
+      const session = typeof arg === "string" ? await ort.InferenceSession.create(arg, ortSessionOptions(options)) : await ort.InferenceSession.create(arg, ortSessionOptions(options));
+      return new RuntimeSession(ort, session, src.tempDir);
+    } catch (e) {
+      src.cleanup();
+      if (e instanceof QuantError) throw e;
+      throw new QuantError("E_RUNTIME", `onnxruntime-node cannot load the model: ${ortReason(e)}`, { file: src.file, cause: e });
+    }
+  }
+
+  get inputNames(): readonly string[] {
+    return this.session.inputNames;
+  }
+  get outputNames(): readonly string[] {
+    return this.session.outputNames;
+  }
+
+  /** Run once; `fetches` limits the outputs. Errors become `E_RUNTIME` with onnxruntime's first line. */
+  async run(feeds: TensorMap, fetches?: readonly string[]): Promise<TensorMap> {
+    try {
+      return (fetches ? await this.session.run(feeds, fetches) : await this.session.run(feeds)) as TensorMap;
+    } catch (e) {
+      throw new QuantError("E_RUNTIME", `onnxruntime-node failed to run the model: ${ortReason(e)}`, { cause: e });
+    }
+  }
+
+  /** Run on a calibration batch (see {@link RuntimeSession.feeds}). */
+  runBatch(batch: Batch): Promise<TensorMap> {
+    return this.run(this.feeds(batch));
+  }
+
+  /** An ORT tensor over `data` (no copy). */
+  tensor(data: Batch[string]["data"], dims: readonly number[], elemType: number): Ort.Tensor {
+    return toOrtTensor(this.ort, data, dims, elemType);
+  }
+
+  /**
+   * Feeds for this session from a calibration batch: every input the session takes (onnxruntime-node neither lists nor
+   * accepts graph inputs that have an initializer default: those keep their default). A missing input is an error.
+   */
+  feeds(batch: Batch): TensorMap {
+    const feeds: TensorMap = {};
+    for (const name of this.session.inputNames) {
+      const b = batch[name];
+      if (!b)
+        throw new QuantError("E_CALIB_SHAPE", `model input "${name}" has no calibration data (the data has ${Object.keys(batch).map((k) => `"${k}"`).join(", ") || "no inputs"})`, { target: name });
+      feeds[name] = this.tensor(b.data, b.dims, b.elemType);
+    }
+    return feeds;
+  }
+
+  /** Release the native session and delete temporary files. Safe to call twice. */
+  async release(): Promise<void> {
+    try {
+      await this.session.release();
+    } catch {
+      // already released
+    }
+    if (this.tempDir) rmSync(this.tempDir, { recursive: true, force: true });
+    this.tempDir = undefined;
+  }
+}
+
+/** An ORT tensor over typed data (a view, no copy). */
+export function toOrtTensor(ort: OrtModule, data: Batch[string]["data"], dims: readonly number[], elemType: number): Ort.Tensor {
+  const type = ortType(elemType);
+  try {
+    return new ort.Tensor(type, data as Float32Array, dims);
+  } catch (e) {
+    throw new QuantError("E_CALIB_DTYPE", `cannot make a ${type} tensor of dims [${dims.join(", ")}] from ${data.constructor.name}(${data.length}): ${reason(e)}`, { cause: e });
+  }
+}
+
+/** The first meaningful line of an onnxruntime error. */
+export function ortReason(e: unknown): string {
+  return reason(e).replace(/^\[ErrorCode:\w+\]\s*/, "").replace(/^.*?\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*\w+\s*:\s*/, "");
+}
