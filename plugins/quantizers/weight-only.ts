@@ -10,7 +10,7 @@
  */
 import {
   GraphIndex, QuantError, defineQuantizer, dequantizeWeights, findWeights, layerBitsFor, matchesAny, quantizeWeights,
-  replaceWithDequantize, sqnrDb, tensorFloat32, weightRole, agreedAxis, DataType, isOnnxOp, weightSensitivity,
+  replaceWithDequantize, quantizedSqnrDb, tensorFloat32, weightRole, agreedAxis, DataType, isOnnxOp, weightSensitivity,
   type Granularity, type Model, type PendingTensor, type PluginContext, type QuantType, type QuantizedWeights,
   type ReportEntry, type Weight, type WeightRole,
 } from "../../src/index.ts";
@@ -101,7 +101,7 @@ export default function weightOnly(opts: WeightOnlyOptions = {}) {
       const run = (c: Pick<Choice, "w" | "data" | "roles">, b: number) => {
         const granularity = gran(c.roles, b);
         const q = quantizeWeights(c.data, c.w.dims, { type: typeFor(b), symmetric, granularity, clipSearch }, c.w.name);
-        return { q, granularity, sqnr: sqnrDb(c.data, dequantizeWeights(q, c.w.dims)) };
+        return { q, granularity, sqnr: quantizedSqnrDb(c.data, q, c.w.dims) };
       };
 
       // 1. Select and quantize at the requested bits.

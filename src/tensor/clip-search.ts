@@ -15,7 +15,7 @@
  * Speed: candidates are scored four per pass over the group (independent accumulators keep the FPU busy and the data is
  * read once), with no allocation per group or candidate. Non-contiguous groups are gathered into one scratch buffer.
  */
-import type { GroupLayout } from "./quantize.ts";
+import type { GroupLayout } from "./kernels.ts";
 import { idealScale, zeroPointForRange } from "./quantize.ts";
 
 /** Knobs of the search; the defaults are what `quantizeWeights` uses. */
