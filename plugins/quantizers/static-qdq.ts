@@ -7,7 +7,6 @@
  * The placement rules are in src/quant/placement.ts; ranges → scales (Relu/Clip-aware) in placement-params.ts.
  * Main graph only: nodes holding If/Loop/Scan bodies are reported and their bodies stay float.
  */
-// The placement modules are not re-exported by src/index.ts yet; they are internal to this quantizer.
 import { QuantError, defineQuantizer, matchesAny, type Model, type NodeProto, type PluginContext, type QuantizeResult, type RangeMap, type ReportEntry } from "../../src/index.ts";
 import { PlacementGraph } from "../../src/quant/placement-graph.ts";
 import { DEFAULT_OP_TYPES, FUSED_ACTIVATIONS, PASS_THROUGH_OPS, planPlacement, type Placement } from "../../src/quant/placement.ts";
@@ -59,7 +58,7 @@ function resolve(opts: StaticQdqOptions, ctx: PluginContext): Resolved {
   return {
     activationType: opts.activationType ?? o.activationType ?? "uint8",
     weightType: opts.weightType ?? o.weightType ?? "int8",
-    perChannel: opts.perChannel ?? true,
+    perChannel: opts.perChannel ?? o.perChannel ?? true,
     symmetricWeights: opts.symmetricWeights ?? o.symmetric ?? true,
     opTypes,
     exclude: [...(o.exclude ?? []), ...(opts.exclude ?? [])],

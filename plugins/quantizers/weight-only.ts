@@ -71,7 +71,7 @@ export default function weightOnly(opts: WeightOnlyOptions = {}) {
       const explicitOps = opts.opTypes ?? o.opTypes;
       const opTypes = new Set(explicitOps ?? DEFAULT_OPS);
       const blockSize = opts.blockSize ?? o.blockSize;
-      const perChannel = opts.perChannel ?? o.perChannel;
+      const perChannel = opts.perChannel ?? o.perChannel ?? false;
       // Symmetric by default: integer kernels want zp 0, and on the corpus it is as accurate or better (digits_cnn
       // INT8 per-channel: 40.0 dB symmetric vs 36.4 dB asymmetric logits SQNR).
       const symmetric = opts.symmetric ?? o.symmetric ?? true;

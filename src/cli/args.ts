@@ -23,7 +23,7 @@ export const configArgs = {
 /** Weight quantization flags (quantize, calibrate, batch). */
 export const weightArgs = {
   bits: { type: "string", alias: "b", description: "Weight bit width: 8 | 4 (default 8)", valueHint: "8|4" },
-  "per-channel": { type: "boolean", description: "Per-channel weights (axis chosen by the consumer op)" },
+  "per-channel": { type: "boolean", description: "Per-channel weights, axis chosen by the consumer op (default for calibrate; --no-per-channel for per-tensor)" },
   "block-size": { type: "string", description: "Block-wise weights along the reduction axis (opset 21)", valueHint: "N" },
   symmetric: { type: "boolean", description: "Symmetric weights, zero point 0 (the default; --no-symmetric for asymmetric)" },
   "native-int4": { type: "boolean", description: "Store INT4 as opset-21 Int4/UInt4 (two per byte)" },

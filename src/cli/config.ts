@@ -35,7 +35,7 @@ export default defineCommand({
 
 Examples:
   quant config quant.config.yaml
-  quant config examples/configs/resnet18.yaml --dry-run
+  quant config examples/configs/seed.yaml --dry-run
   quant config quant.config.ts --format json`,
   },
   args: {
@@ -61,7 +61,7 @@ Examples:
           lines.push(`  ${j.skip ? "[skip: output exists] " : ""}${j.input}\n    → ${j.output}`);
           lines.push(`    chain: ${j.chain.map((p) => `${p.name}${Object.keys(p.options).length ? JSON.stringify(p.options) : ""}`).join(" → ")}`);
           const o = j.options;
-          lines.push(`    bits ${o.bits}, ${o.blockSize ? `block ${o.blockSize}` : o.perChannel ? "per-channel" : "per-tensor"}${o.symmetric ? ", symmetric" : ""}${o.nativeInt4 ? ", native int4" : ""}${o.exclude.length ? `, exclude ${o.exclude.join(",")}` : ""}`);
+          lines.push(`    bits ${o.bits}, ${o.blockSize ? `block ${o.blockSize}` : (o.perChannel ?? mode === "static") ? "per-channel" : "per-tensor"}${o.symmetric === false ? ", asymmetric" : ", symmetric"}${o.nativeInt4 ? ", native int4" : ""}${o.exclude.length ? `, exclude ${o.exclude.join(",")}` : ""}`);
         }
         process.stdout.write(`${lines.join("\n")}\n`);
       }

@@ -7,8 +7,8 @@
 export interface QuantOptions {
   /** Default weight bit width. */
   bits: 8 | 4;
-  /** Per-channel weight quantization (axis chosen by the consumer op). */
-  perChannel: boolean;
+  /** Per-channel weight quantization (axis chosen by the consumer op). Unset: the quantizer's default (weight-only: per-tensor, static-qdq: per-channel). */
+  perChannel?: boolean;
   /** Block-wise weight quantization along the reduction axis (opset 21). */
   blockSize?: number;
   /** Symmetric weights (zero point 0). Undefined lets the quantizer pick its default. */
@@ -54,7 +54,6 @@ export interface QuantOptions {
 /** Defaults for every option. */
 export const defaultOptions: QuantOptions = {
   bits: 8,
-  perChannel: false,
   nativeInt4: false,
   activationType: "uint8",
   clipSearch: false,
