@@ -10,7 +10,7 @@
  */
 import {
   GraphIndex, QuantError, defineQuantizer, dequantizeWeights, findWeights, layerBitsFor, matchesAny, quantizeWeights,
-  replaceWithDequantize, quantizedSqnrDb, tensorFloat32, weightRole, agreedAxis, DataType, isOnnxOp, weightSensitivity,
+  replaceWithDequantize, tensorFloat32, weightRole, agreedAxis, DataType, isOnnxOp, weightSensitivity,
   type Granularity, type Model, type PendingTensor, type PluginContext, type QuantType, type QuantizedWeights,
   type ReportEntry, type Weight, type WeightRole,
 } from "../../src/index.ts";
@@ -100,8 +100,8 @@ export default function weightOnly(opts: WeightOnlyOptions = {}) {
       const typeFor = (b: number): QuantType => (o.weightType === "uint8" ? (b === 4 ? "uint4" : "uint8") : b === 4 ? "int4" : "int8");
       const run = (c: Pick<Choice, "w" | "data" | "roles">, b: number) => {
         const granularity = gran(c.roles, b);
-        const q = quantizeWeights(c.data, c.w.dims, { type: typeFor(b), symmetric, granularity, clipSearch }, c.w.name);
-        return { q, granularity, sqnr: quantizedSqnrDb(c.data, q, c.w.dims) };
+        const q = quantizeWeights(c.data, c.w.dims, { type: typeFor(b), symmetric, granularity, clipSearch, measure: true }, c.w.name);
+        return { q, granularity, sqnr: q.sqnrDb! };
       };
 
       // 1. Select and quantize at the requested bits.

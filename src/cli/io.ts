@@ -2,7 +2,8 @@
  * CLI output: logs and progress on stderr (so `--format json` keeps stdout pure JSON), one-line errors,
  * and exit codes.
  */
-import { createConsola, type ConsolaInstance } from "consola";
+import type { ConsolaInstance } from "consola";
+import { createLogger } from "../kernel/logger.ts";
 import { isQuantError, reason } from "../kernel/errors.ts";
 import type { EventSink } from "../kernel/events.ts";
 
@@ -15,12 +16,7 @@ export interface GlobalFlags {
 
 /** A consola instance writing to stderr only. */
 export function makeLogger(flags: GlobalFlags): ConsolaInstance {
-  return createConsola({
-    level: flags.quiet ? 0 : flags.debug ? 4 : 3,
-    stdout: process.stderr,
-    stderr: process.stderr,
-    formatOptions: { date: false, colors: process.stderr.isTTY === true },
-  });
+  return createLogger(flags.quiet ? 0 : flags.debug ? 4 : 3);
 }
 
 /** True when the command must print JSON on stdout. */

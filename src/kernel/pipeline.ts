@@ -4,7 +4,8 @@
  * Plugins of each kind run in chain order; data moves only through return values. Every hook call is wrapped so a
  * failure names the plugin, the phase and the tensor/node it was working on.
  */
-import { consola, type ConsolaInstance } from "consola";
+import type { ConsolaInstance } from "consola";
+import { defaultLogger } from "./logger.ts";
 import { QuantError, isQuantError, reason } from "./errors.ts";
 import { writeFileAtomic } from "./atomic.ts";
 import { defaultOptions, type QuantOptions } from "./options.ts";
@@ -55,7 +56,7 @@ export function defaultOpset(model: Model): number {
  */
 export async function runPipeline(input: RunInput): Promise<RunResult> {
   const options: QuantOptions = { ...defaultOptions, ...input.options };
-  const root = input.logger ?? consola;
+  const root = input.logger ?? defaultLogger;
   const emit: EventSink = input.onEvent ?? (() => {});
   const timings: Partial<Record<Phase, number>> = {};
   let phase: Phase = "load";

@@ -10,9 +10,9 @@
  */
 import { QuantError } from "../kernel/errors.ts";
 import { clipSearchParams } from "./clip-search.ts";
-import { RNE, allocValues, dequantizeLinear, groupLayout, groupMinMax, quantizeLinear, reconstructionError, type GroupLayout } from "./kernels.ts";
+import { RNE, allocValues, dequantizeLinear, groupLayout, groupMinMax, quantizeLinear, quantizeLinearMeasured, reconstructionError, type GroupLayout } from "./kernels.ts";
 
-export { allocValues, dequantizeLinear, groupLayout, groupMinMax, quantizeLinear, reconstructionError, type GroupLayout } from "./kernels.ts";
+export { allocValues, dequantizeLinear, groupLayout, groupMinMax, quantizeLinear, quantizeLinearMeasured, reconstructionError, type GroupLayout } from "./kernels.ts";
 
 /** Integer storage types a weight can be quantized to. */
 export type QuantType = "int8" | "uint8" | "int4" | "uint4" | "int16" | "uint16";
@@ -29,6 +29,8 @@ export interface QuantSpec {
   symmetric: boolean;
   granularity: Granularity;
   clipSearch?: boolean;
+  /** Also measure the reconstruction SQNR (`QuantizedWeights.sqnrDb`) during the quantize pass (on a sample of pieces above 262,144 elements). */
+  measure?: boolean;
   /**
    * Symmetric only: let a group's scale be negative, which mirrors the grid so the longer half of `[-8, 7]` (or
    * `[-128, 127]`) faces the side with the larger magnitude, as ONNX Runtime's MatMulNBits quantizer does (scale =
@@ -53,6 +55,8 @@ export interface QuantizedWeights {
   axis?: number;
   blockSize?: number;
   type: QuantType;
+  /** Reconstruction SQNR in dB, when the spec asked to `measure` it. */
+  sqnrDb?: number;
 }
 
 
@@ -220,8 +224,11 @@ export function quantizeWeights(data: Float32Array, dims: readonly number[], spe
   }
   if (spec.clipSearch) clipSearchParams(data, l, min, max, qmin, qmax, spec.symmetric, signed, scale, zeroPoint);
   const values = allocValues(spec.type, data.length);
-  quantizeLinear(data, l, scale, zeroPoint, qmin, qmax, values, min, max);
   const q: QuantizedWeights = { values, scale, zeroPoint, paramDims: l.paramDims, type: spec.type };
+  if (spec.measure) {
+    const { signal, noise } = quantizeLinearMeasured(data, l, scale, zeroPoint, qmin, qmax, values, min, max);
+    q.sqnrDb = noise === 0 ? Infinity : 10 * Math.log10(signal / noise);
+  } else quantizeLinear(data, l, scale, zeroPoint, qmin, qmax, values, min, max);
   if (l.kind !== "tensor") q.axis = l.axis;
   if (l.kind === "block") q.blockSize = l.blockSize;
   return q;
