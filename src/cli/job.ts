@@ -7,7 +7,6 @@ import type { ConsolaInstance } from "consola";
 import { runPipeline, type RunResult } from "../kernel/pipeline.ts";
 import type { EventSink } from "../kernel/events.ts";
 import { jobPlugins, type JobPlan } from "../config/plan.ts";
-import { specName } from "../config/merge.ts";
 import { fmtBytes } from "./io.ts";
 
 /** The stable JSON report of one job. */
@@ -54,7 +53,7 @@ export async function runJob(job: JobPlan, logger: ConsolaInstance, onEvent?: Ev
     output: job.output,
     ok: true,
     seconds: (performance.now() - t0) / 1000,
-    chain: job.chain.map((s) => specName(s)),
+    chain: plugins.map((p) => p.name),
     opset: result.opset,
     bytes: { input: inBytes, output: outBytes, ratio: inBytes ? outBytes / inBytes : 0 },
     weights: {

@@ -45,6 +45,14 @@ function optionsOf(c: Partial<QuantConfig>): Partial<QuantOptions> {
   return rest;
 }
 
+/** Paths in options that come from a config file are relative to that file's folder. */
+const PATH_KEYS = ["data", "statsIn", "statsOut"] as const;
+function resolvePaths<T extends Partial<QuantOptions>>(o: T, cwd: string): T {
+  const out = { ...o };
+  for (const k of PATH_KEYS) if (typeof out[k] === "string") (out as Record<string, unknown>)[k] = resolve(cwd, out[k] as string);
+  return out;
+}
+
 /** Validate and coerce option values that come from files or the CLI as strings. */
 export function checkOptions(o: QuantOptions): QuantOptions {
   const bits = Number(o.bits);
@@ -70,7 +78,7 @@ export function checkOptions(o: QuantOptions): QuantOptions {
 
 /** Build one job from a loaded config plus an explicit input/output (CLI) or a `models` entry. */
 export function planJob(loaded: LoadedConfig, mode: Mode, input: string, output: string, extra: Partial<QuantOptions> = {}): JobPlan {
-  const options = checkOptions({ ...defaultOptions, ...optionsOf(loaded.config), ...extra, output });
+  const options = checkOptions({ ...defaultOptions, ...resolvePaths(optionsOf(loaded.config), loaded.cwd), ...extra, output });
   let chain = loaded.config.plugins ?? defaultChain(mode, options);
   // --method on the command line swaps the chain's calibrators for the named one.
   if (extra.method && loaded.config.plugins) {
@@ -94,7 +102,7 @@ export function planConfigJobs(loaded: LoadedConfig, mode: Mode): JobPlan[] {
   for (const m of loaded.config.models ?? []) {
     if (!m.input || !m.output) throw new QuantError("E_CONFIG", "each models entry needs input and output");
     const { input, output, ...over } = m;
-    jobs.push(planJob(loaded, mode, at(input), at(output), over));
+    jobs.push(planJob(loaded, mode, at(input), at(output), resolvePaths(over, loaded.cwd)));
   }
   const b = loaded.config.batch;
   if (b) {
