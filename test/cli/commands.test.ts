@@ -3,7 +3,7 @@ import { copyFileSync, existsSync, mkdtempSync, readdirSync, writeFileSync } fro
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
-import { saveModel } from "../../src/index.ts";
+import { saveModel, writeNpy } from "../../src/index.ts";
 import { ROOT } from "../helpers/corpus.ts";
 import { mlpModel } from "../helpers/models.ts";
 import { quant } from "./helpers.ts";
@@ -80,6 +80,39 @@ describe("quant quantize", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("E_OPSET");
     expect(readdirSync(d)).toEqual([]);
+  });
+});
+
+describe("quant calibrate", () => {
+  test("calibrates on the example's data, JSON report with activations, loadable output", async () => {
+    const d = tmp();
+    const out = join(d, "q.onnx");
+    const r = quant(["calibrate", EXAMPLE, "--data", join(ROOT, "examples/digits_cnn_calib.npy"), "-o", out, "--method", "percentile", "--percentile", "99.9", "--format", "json"]);
+    expect(r.code).toBe(0);
+    const rep = JSON.parse(r.stdout);
+    expect(rep.chain).toEqual(["normalize", "fold-batchnorm", "percentile", "static-qdq", "int8", "onnx", "connectivity"]);
+    expect(rep.activations.quantized).toBeGreaterThan(0);
+    expect(await runs(out)).toBe(10);
+  });
+  test("data that does not fit the model input: E_CALIB_SHAPE naming the input, exit 1, nothing written", () => {
+    const d = tmp();
+    const bad = join(d, "bad.npy");
+    writeNpy(bad, new Float32Array(2 * 3 * 5 * 5), [2, 3, 5, 5]);
+    const r = quant(["calibrate", EXAMPLE, "--data", bad, "-o", join(d, "q.onnx")]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("E_CALIB_SHAPE");
+    expect(r.stderr).toContain("image");
+    expect(readdirSync(d)).toEqual(["bad.npy"]);
+  });
+  test("NaN in the data: E_CALIB_NONFINITE, exit 1", () => {
+    const d = tmp();
+    const bad = join(d, "nan.npy");
+    const x = new Float32Array(2 * 1024);
+    x[1500] = NaN;
+    writeNpy(bad, x, [2, 1, 32, 32]);
+    const r = quant(["calibrate", EXAMPLE, "--data", bad, "-o", join(d, "q.onnx")]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("E_CALIB_NONFINITE");
   });
 });
 

@@ -4,7 +4,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import * as ort from "onnxruntime-node";
-import { allGraphs, encodeModelProto, loadModel, runPipeline, serializeModel, type ModelProto } from "../../src/index.ts";
+import { DataType, GraphBuilder, allGraphs, encodeModelProto, loadModel, runPipeline, serializeModel, type ModelProto } from "../../src/index.ts";
 import normalize from "../../plugins/passes/normalize.ts";
 import weightOnly from "../../plugins/quantizers/weight-only.ts";
 import int8 from "../../plugins/packers/int8.ts";
@@ -99,5 +99,74 @@ describe("weight-only quantizer: weights wherever they live", () => {
     const err = await runPipeline({ model: loadModel(encodeModelProto(m)), plugins: [normalize(), weightOnly(), int8()] }).catch((e) => e);
     expect(err.code).toBe("E_QUANT_NONFINITE");
     expect(err.site.target).toBe("Wc");
+  });
+});
+
+describe("weight-only quantizer: axes from consumers", () => {
+  async function entryFor(build: (b: GraphBuilder) => void, options = {}) {
+    const b = new GraphBuilder();
+    build(b);
+    const r = await runPipeline({ model: loadModel(encodeModelProto(b.model({ opset: 13 }))), plugins: [weightOnly(), int8()], options: { perChannel: true, ...options } });
+    return r.entries.find((e) => e.tensor === "W")!;
+  }
+  test("Conv axis 0, MatMul [K,N] axis 1, Gemm transB=1 axis 0, Gather rows axis 0", async () => {
+    expect((await entryFor((b) => {
+      b.input("x", DataType.FLOAT, [1, 3, 4, 4]);
+      b.initializer("W", DataType.FLOAT, [8, 3, 3, 3], randf(216, 1));
+      b.node("Conv", ["x", "W"], {}, ["y"]);
+      b.output("y");
+    })).granularity).toBe("per-channel axis 0");
+    expect((await entryFor((b) => {
+      b.input("x", DataType.FLOAT, [2, 4]);
+      b.initializer("W", DataType.FLOAT, [4, 6], randf(24, 1));
+      b.node("MatMul", ["x", "W"], {}, ["y"]);
+      b.output("y");
+    })).granularity).toBe("per-channel axis 1");
+    expect((await entryFor((b) => {
+      b.input("x", DataType.FLOAT, [2, 4]);
+      b.initializer("W", DataType.FLOAT, [6, 4], randf(24, 1));
+      b.node("Gemm", ["x", "W"], { transB: 1 }, ["y"]);
+      b.output("y");
+    })).granularity).toBe("per-channel axis 0");
+    expect((await entryFor((b) => {
+      b.input("ids", DataType.INT64, [3]);
+      b.initializer("W", DataType.FLOAT, [10, 4], randf(40, 1));
+      b.node("Gather", ["W", "ids"], {}, ["y"]);
+      b.output("y");
+    })).granularity).toBe("per-channel axis 0");
+  });
+  test("block-wise runs along the reduction axis: MatMul K (axis 0), Gemm transB=1 K (axis 1), Conv C_in (axis 1)", async () => {
+    const opts = { blockSize: 2, bits: 4 as const, nativeInt4: true };
+    const mm = await entryFor((b) => {
+      b.input("x", DataType.FLOAT, [2, 4]);
+      b.initializer("W", DataType.FLOAT, [4, 6], randf(24, 1));
+      b.node("MatMul", ["x", "W"], {}, ["y"]);
+      b.output("y");
+    }, { ...opts, layerBits: { W: 4 } });
+    expect(mm.granularity).toBe("block 2 axis 0");
+    const gemm = await entryFor((b) => {
+      b.input("x", DataType.FLOAT, [2, 4]);
+      b.initializer("W", DataType.FLOAT, [6, 4], randf(24, 1));
+      b.node("Gemm", ["x", "W"], { transB: 1 }, ["y"]);
+      b.output("y");
+    }, { ...opts, layerBits: { W: 4 } });
+    expect(gemm.granularity).toBe("block 2 axis 1");
+    const conv = await entryFor((b) => {
+      b.input("x", DataType.FLOAT, [1, 4, 4, 4]);
+      b.initializer("W", DataType.FLOAT, [8, 4, 3, 3], randf(288, 1));
+      b.node("Conv", ["x", "W"], {}, ["y"]);
+      b.output("y");
+    }, { ...opts, layerBits: { W: 4 } });
+    expect(conv.granularity).toBe("block 2 axis 1");
+  });
+  test("a weight shared by consumers that disagree on the axis is quantized once, per-tensor", async () => {
+    const e = await entryFor((b) => {
+      b.input("x", DataType.FLOAT, [2, 4]);
+      b.initializer("W", DataType.FLOAT, [4, 4], randf(16, 1));
+      const a = b.node("MatMul", ["x", "W"]); // channels on axis 1
+      b.node("Gemm", [a, "W"], { transB: 1 }, ["y"]); // channels on axis 0
+      b.output("y");
+    });
+    expect(e).toMatchObject({ action: "quantized", granularity: "per-tensor" });
   });
 });
