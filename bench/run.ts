@@ -1,0 +1,18 @@
+/**
+ * Runs every benchmark in turn and prints their figures (nothing here passes or fails on time).
+ *   bun bench/run.ts [--quick]      --quick skips the >2 GiB external-data case and uses fewer runs
+ */
+const quick = process.argv.includes("--quick");
+const benches: [string, string[]][] = [
+  ["cli-speed.ts", quick ? ["--runs", "3"] : []],
+  ["quantize-throughput.ts", quick ? ["--rounds", "3"] : []],
+  ["io.ts", quick ? ["--small"] : []],
+  ["calibrators.ts", []],
+  ["static-speed.ts", quick ? ["--runs", "30"] : []],
+  ["calibrate-cost.ts", quick ? ["--rounds", "1"] : []],
+];
+for (const [file, args] of benches) {
+  console.log(`\n## bench/${file} ${args.join(" ")}\n`);
+  const p = Bun.spawnSync([process.execPath, `${import.meta.dir}/${file}`, ...args], { stdout: "inherit", stderr: "inherit" });
+  if (p.exitCode !== 0) console.log(`(bench/${file} exited with ${p.exitCode})`);
+}
