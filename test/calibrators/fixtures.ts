@@ -2,18 +2,9 @@
 import { computeScaleZeroPoint } from "../../src/tensor/quantize.ts";
 import type { CalibratorPlugin, PluginContext, RangeMap } from "../../src/index.ts";
 import { defaultOptions } from "../../src/index.ts";
+import { rng } from "../helpers/random.ts";
+export { rng };
 
-/** A seeded uniform [0, 1) generator (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** `n` samples of N(0, 1) (Box–Muller). */
 export function normal(n: number, seed: number): Float32Array {

@@ -1,18 +1,8 @@
 /** Small models built in code for tests that must pass on a fresh clone. */
 import { DataType, GraphBuilder, encodeModelProto, loadModel, type Model } from "../../src/index.ts";
+import { randomFloats } from "./random.ts";
+export { randomFloats };
 
-/** Deterministic pseudo-random floats in [-1, 1). */
-export function randomFloats(n: number, seed = 1): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = ((s >>> 0) / 2 ** 32) * 2 - 1;
-  }
-  return out;
-}
 
 /** x[1,8] → MatMul(W[8,16]) → Add(b) → Relu → MatMul(W2[16,4]) → y[1,4]. */
 export function mlpModel(opset = 13): Model {

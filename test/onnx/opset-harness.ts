@@ -11,18 +11,9 @@ import type { Model } from "../../src/onnx/model.ts";
 import { convertOpset, irVersionFor, type OpsetConversion } from "../../src/onnx/opset/index.ts";
 import { num, type ModelProto } from "../../src/onnx/types.ts";
 import { DataType } from "../../src/tensor/dtypes.ts";
+import { rng } from "../helpers/random.ts";
+export { rng };
 
-/** Deterministic uniform numbers in [0, 1) (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Float32 tensor of uniform values in [lo, hi). */
 export function randomTensor(dims: number[], seed: number, lo = -3, hi = 3): ort.Tensor {

@@ -7,18 +7,9 @@ import type { ModelProto } from "../../src/onnx/types.ts";
 import { num } from "../../src/onnx/types.ts";
 import { encodeModelProto } from "../../src/onnx/proto.ts";
 import { DataType } from "../../src/tensor/dtypes.ts";
+import { rng } from "../helpers/random.ts";
+export { rng };
 
-/** A seeded PRNG (mulberry32) giving floats in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Random feeds for the main graph's real inputs (initializer-backed inputs are left at their defaults). */
 export function randomFeeds(model: ModelProto, seed = 1, symbolicDim = 2): Record<string, ort.Tensor> {

@@ -8,6 +8,8 @@ import { defaultOptions } from "../../src/kernel/options.ts";
 import type { Model } from "../../src/onnx/model.ts";
 import { DataType } from "../../src/tensor/dtypes.ts";
 import { RuntimeSession } from "../../src/runtime/session.ts";
+import { randomFloats } from "../helpers/random.ts";
+export { randomFloats };
 
 type Data = Float32Array | Int32Array | BigInt64Array | Uint8Array;
 
@@ -31,18 +33,6 @@ export function memoryDataset(inputs: Record<string, { data: Data; sampleDims: n
   };
 }
 
-/** Deterministic pseudo-random floats in [-scale, scale). */
-export function randomFloats(n: number, seed = 1, scale = 1): Float32Array {
-  const a = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    a[i] = ((s >>> 0) / 2 ** 32) * 2 * scale - scale;
-  }
-  return a;
-}
 
 /** A plugin context for tests. */
 export const ctx: PluginContext = {
