@@ -119,12 +119,14 @@ async function main() {
   for (let i = 0; i < 3; i++) await plain.run(feeds[i % SAMPLES]!);
 
   type Row = { name: string; wall: number[]; loop: number[]; cpu: number[]; ratio: number[]; loopRatio: number[]; cpuRatio: number[]; fused?: boolean; pipelined?: boolean; observed?: number };
-  const configs: { name: string; set: string; method: string; fused: boolean; pipeline: boolean }[] = [];
+  const configs: { name: string; set: string; method: string; fused: boolean; pipeline: boolean; batch: number; whole?: boolean }[] = [];
   for (const m of METHODS) {
-    configs.push({ name: `${m} static`, set: "static", method: m, fused: true, pipeline: true });
-    if (m === "minmax") configs.push({ name: "minmax static, no fused graph", set: "static", method: m, fused: false, pipeline: true });
-    if (m === "percentile") configs.push({ name: "percentile static, no worker", set: "static", method: m, fused: true, pipeline: false });
-    configs.push({ name: `${m} all`, set: "all", method: m, fused: true, pipeline: true });
+    const c = { set: "static", method: m, fused: true, pipeline: true, batch: 1 };
+    configs.push({ ...c, name: `${m} static` });
+    if (m === "minmax") configs.push({ ...c, name: "minmax static, no fused graph", fused: false });
+    if (m === "percentile") configs.push({ ...c, name: "percentile static, no worker", pipeline: false });
+    if (m === "minmax" || m === "percentile") configs.push({ ...c, name: `${m} static, whole batches of 8`, batch: 8, whole: true });
+    configs.push({ ...c, name: `${m} all`, set: "all" });
   }
   const rows: Row[] = configs.map((c) => ({ name: c.name, wall: [], loop: [], cpu: [], ratio: [], loopRatio: [], cpuRatio: [] }));
   const plainRow = { wall: [] as number[], runs: [] as number[], cpu: [] as number[] };
@@ -147,7 +149,7 @@ async function main() {
       const plugin = FACTORIES[c.method]!();
       const c1 = process.cpuUsage();
       const t1 = performance.now();
-      const r = await calibrate(model, sets[c.set]!, [{ plugin, state: plugin.create(ctx) }], data, { runtime: SINGLE_THREAD, fused: c.fused, pipeline: c.pipeline });
+      const r = await calibrate(model, sets[c.set]!, [{ plugin, state: plugin.create(ctx) }], data, { runtime: SINGLE_THREAD, fused: c.fused, pipeline: c.pipeline, batchSize: c.batch, wholeBatches: c.whole });
       const wall = performance.now() - t1;
       const cpu = cpuMs(c1);
       const loop = wall - r.stats.setupSeconds * 1000;

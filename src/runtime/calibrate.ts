@@ -3,15 +3,19 @@
  * each batch's observations handed to every calibrator and dropped. Nothing is accumulated here, so memory does not
  * grow with the number of samples; what the calibrators keep is their own (bounded) state.
  *
- * Batching: models whose inputs have a fixed leading dim (exported with batch 1) are run that many samples at a time
- * whatever `batchSize` says. Making the dim symbolic instead would be faster, but exporters bake the batch into
- * Reshape targets and the like, so a batched run could fail or, worse, mix samples silently; and per-sample runs give
- * every `--batch-size` bit-identical observations.
+ * Batching: `batchSize` samples are read from the dataset at a time, but onnxruntime runs them one sample per run.
+ * Results then cannot depend on `--batch-size`: onnxruntime's kernels do not promise bit-identical values across batch
+ * sizes, and on digits_transformer 18 of 118 tensors' ranges move by an ulp between batch 1 and 8 (ReduceMean and
+ * what follows), which would change the quantized model's bytes. On one thread per-sample runs cost little (on
+ * mobilenet_v2 batch 8 is even slower than batch 1: activations stop fitting in cache); `wholeBatches` runs whole
+ * batches when speed matters more than that. A model whose inputs have a fixed leading dim k > 1 runs k at a time;
+ * exported with batch 1, it runs one at a time (making the dim symbolic would be unsafe: exporters bake the batch
+ * into Reshape targets, so batched runs could fail or silently mix samples).
  */
 import { QuantError, isQuantError, reason } from "../kernel/errors.ts";
 import type { CalibratorPlugin, CalibratorState, Observation, RangeMap } from "../kernel/types.ts";
 import type { Model } from "../onnx/model.ts";
-import type { CalibrationDataset } from "../data/dataset.ts";
+import type { Batch, CalibrationDataset } from "../data/dataset.ts";
 import { observationModel, type ObservationModel } from "./observe.ts";
 import { openRunner, type Outputs, type RunnerOptions } from "./runner.ts";
 import { fixedBatch, modelInputs } from "./session.ts";
@@ -24,8 +28,10 @@ export interface CalibratorEntry {
 
 /** Options of {@link calibrate} (plus how batches run: `runtime` session options, `fused`, `pipeline`, `log`). */
 export interface CalibrateOptions extends RunnerOptions {
-  /** Samples per run for models with a dynamic batch dim (default 1). */
+  /** Samples read from the dataset at a time (default 1); see the module comment for how they run. */
   batchSize?: number;
+  /** Run whole batches in onnxruntime (faster for tiny models; results may then differ by an ulp across batch sizes). */
+  wholeBatches?: boolean;
   /** Samples to use (default: all the dataset has). */
   samples?: number;
   /** Called after every run with samples done and the total. */
@@ -34,8 +40,9 @@ export interface CalibrateOptions extends RunnerOptions {
 
 /** What a calibration run did. */
 export interface CalibrationStats {
-  /** Runs of the model (batches). */
+  /** Batches read from the dataset, and runs of the model. */
   batches: number;
+  runs: number;
   samples: number;
   /** Wall time of the whole call, and of building the observation model and sessions. */
   seconds: number;
@@ -93,7 +100,7 @@ export async function calibrate(
     const g = obs.model.proto.graph!;
     g.initializer = (g.initializer ?? []).filter((t) => !given.has(t.name!));
   }
-  const stats: CalibrationStats = { batches: 0, samples: 0, seconds: 0, setupSeconds: 0, mode, fused: false, pipelined: false };
+  const stats: CalibrationStats = { batches: 0, runs: 0, samples: 0, seconds: 0, setupSeconds: 0, mode, fused: false, pipelined: false };
   const reasons: Record<string, string> = {};
   for (const u of obs.unobservable) reasons[u.tensor] = u.reason;
   if (obs.observed.length) {
@@ -102,29 +109,41 @@ export async function calibrate(
     stats.pipelined = runner.pipelined;
     // A fixed batch dim runs full batches only; a tail shorter than it is left out.
     const end = fixed ? total - (total % fixed) : total;
-    const batches: [number, number][] = [];
-    for (let s = 0; s < end; s += step) batches.push([s, Math.min(step, end - s)]);
     const garbage = new GarbageBudget();
-    const launch = (i: number) => {
-      const batch = dataset.batch(...batches[i]!);
-      for (const k in batch) garbage.bytes += batch[k]!.data.byteLength;
-      return runner.run(batch);
-    };
+    const perSample = !fixed && !options.wholeBatches;
+    /** The runs, in order: dataset batches read lazily, split into one-sample views unless batches run whole. */
+    function* runs(): Generator<{ batch: Batch; first: number; n: number }> {
+      for (let s = 0; s < end; s += step) {
+        const n = Math.min(step, end - s);
+        const batch = dataset.batch(s, n);
+        stats.batches++;
+        // A batch in a buffer of its own is garbage after its run; a view into a larger buffer is the dataset's to keep.
+        for (const k in batch) {
+          const d = batch[k]!.data;
+          if (d.byteOffset === 0 && d.byteLength === d.buffer.byteLength) garbage.bytes += d.byteLength;
+        }
+        if (!perSample || n === 1) yield { batch, first: s, n };
+        else for (let i = 0; i < n; i++) yield { batch: sampleOf(batch, i, n), first: s + i, n: 1 };
+      }
+    }
+    const it = runs();
+    let cur = it.next();
     let pending: Promise<Outputs> | undefined;
     try {
-      pending = batches.length ? launch(0) : undefined;
-      for (let i = 0; i < batches.length; i++) {
+      pending = cur.done ? undefined : runner.run(cur.value.batch);
+      while (!cur.done) {
         const out = await pending!;
-        const more = i + 1 < batches.length;
-        // Pipelined: the worker computes the next batch while the calibrators work on this one.
-        pending = runner.pipelined && more ? launch(i + 1) : undefined;
-        const [first, n] = batches[i]!;
+        const next = it.next();
+        // Pipelined: the worker computes the next run while the calibrators work on this one.
+        pending = runner.pipelined && !next.done ? runner.run(next.value.batch) : undefined;
+        const { first, n } = cur.value;
         feed(out, obs, calibrators, first, n);
         garbage.collect(out);
-        if (!runner.pipelined && more) pending = launch(i + 1);
-        stats.batches++;
+        if (!runner.pipelined && !next.done) pending = runner.run(next.value.batch);
+        stats.runs++;
         stats.samples += n;
         options.onProgress?.(first + n, end);
+        cur = next;
       }
     } finally {
       await pending?.catch(() => undefined);
@@ -137,22 +156,32 @@ export async function calibrate(
   return { ranges, unobservable: obs.unobservable.map((u) => u.tensor), reasons, stats };
 }
 
+/** Sample `i` of an `n`-sample batch, as views (no copy). */
+function sampleOf(batch: Batch, i: number, n: number): Batch {
+  const out: Batch = {};
+  for (const k in batch) {
+    const b = batch[k]!;
+    const per = b.data.length / n;
+    out[k] = { data: b.data.subarray(i * per, (i + 1) * per) as Batch[string]["data"], dims: [1, ...b.dims.slice(1)], elemType: b.elemType };
+  }
+  return out;
+}
+
 /**
- * Collects garbage once the batches' dropped outputs add up to a budget. The collector frees big typed arrays lazily,
- * so without this the resident set drifts up with the number of batches before it settles; with it, dropped outputs
- * never exceed the budget whatever the sample count.
+ * Collects garbage once the dropped inputs and outputs of the runs add up to a budget: 32 MiB plus two runs' worth. The
+ * collector frees big typed arrays lazily, so without this the resident set drifts up for a long while before it
+ * settles; with it, it settles within the first few dozen samples whatever the sample count.
  */
 export class GarbageBudget {
   /** Bytes dropped since the last collection (batches' inputs are added by the caller). */
   bytes = 0;
-  constructor(private readonly budget = 256 << 20) {}
+  constructor(private readonly base = 32 << 20) {}
   /** Count a run's outputs as dropped, and collect if over budget. */
   collect(out: Outputs): void {
-    for (const k in out) {
-      const d = out[k]!.data as ArrayBufferView;
-      this.bytes += d.byteLength ?? 0;
-    }
-    if (this.bytes >= this.budget) {
+    let run = 0;
+    for (const k in out) run += (out[k]!.data as ArrayBufferView).byteLength ?? 0;
+    this.bytes += run;
+    if (this.bytes >= this.base + 2 * run) {
       this.bytes = 0;
       if (typeof Bun !== "undefined") Bun.gc(true);
     }

@@ -20,9 +20,9 @@ import type { Model } from "../onnx/model.ts";
 import type { GraphProto, ModelProto, NodeProto, ValueInfoProto } from "../onnx/types.ts";
 import { AttributeType } from "../onnx/types.ts";
 import { valueInfo } from "../onnx/builder.ts";
-import { makeTensor, tensorDims } from "../onnx/tensor-data.ts";
+import { makeTensor } from "../onnx/tensor-data.ts";
 import { DataType, dataTypeName } from "../tensor/dtypes.ts";
-import { RuntimeSession, ortReason } from "./session.ts";
+import { NOT_EXCHANGEABLE, valueTypes, type ValueType } from "./value-types.ts";
 
 /** `minmax`: only per-batch min/max leave the graph; `values`: the tensors too. */
 export type ObserveMode = "minmax" | "values";
@@ -59,24 +59,17 @@ export interface ObservationModel {
 
 const FLOAT_TYPES: ReadonlySet<number> = new Set([DataType.FLOAT, DataType.FLOAT16, DataType.DOUBLE, DataType.BFLOAT16]);
 
-/** Element type and rank (when known) of a value. */
-export interface ValueType {
-  readonly type: number;
-  readonly rank?: number;
-}
-
-/** What `tensors` are in `model`: main-graph values with their element type (when declared), or why not observable. */
+/** Which of `tensors` are main-graph values, and why the others cannot be observed. */
 function classify(index: GraphIndex, tensors: readonly string[]) {
   const main = index.main;
-  const known = new Map<string, ValueType | undefined>();
+  const names: string[] = [];
   const unobservable: Unobservable[] = [];
   const seen = new Set<string>();
   for (const t of tensors) {
     if (!t || seen.has(t)) continue;
     seen.add(t);
     if (main.producers.has(t)) {
-      const type = index.elemTypeOf(t);
-      known.set(t, type ? { type, rank: index.shapeOf(t)?.length } : undefined);
+      names.push(t);
       continue;
     }
     const inner = index.scopes.find((s) => s !== main && s.producers.has(t));
@@ -85,91 +78,23 @@ function classify(index: GraphIndex, tensors: readonly string[]) {
       reason: inner ? `computed inside the subgraph ${inner.site.path}, which onnxruntime cannot expose` : "not a tensor of the model's main graph",
     });
   }
-  return { known, unobservable };
-}
-
-const ORT_TO_ONNX: Record<string, number> = {
-  float32: DataType.FLOAT, float16: DataType.FLOAT16, float64: DataType.DOUBLE, int8: DataType.INT8, uint8: DataType.UINT8,
-  int16: DataType.INT16, uint16: DataType.UINT16, int32: DataType.INT32, uint32: DataType.UINT32, int64: DataType.INT64,
-  uint64: DataType.UINT64, bool: DataType.BOOL, string: DataType.STRING, int4: DataType.INT4, uint4: DataType.UINT4,
-};
-/** Marks a value onnxruntime-node cannot describe (bfloat16, float8, sequences, maps). */
-const NOT_EXCHANGEABLE = -1;
-
-/**
- * A light copy of the main graph for type probing: the requested values are untyped outputs (onnxruntime infers their
- * types), and initializers become typed inputs so no weight bytes are loaded.
- */
-function probeProto(proto: ModelProto, names: readonly string[], withWeights: boolean): ModelProto {
-  const g = proto.graph!;
-  const graph: GraphProto = { ...g, output: names.map((name) => ({ name })) };
-  if (!withWeights) {
-    const declared = new Set((g.input ?? []).map((v) => v.name));
-    const inputs: ValueInfoProto[] = [...(g.input ?? [])];
-    for (const t of g.initializer ?? []) if (t.name && !declared.has(t.name)) inputs.push(valueInfo(t.name, t.data_type ?? 0, tensorDims(t)));
-    graph.input = inputs;
-    graph.initializer = [];
-  }
-  return { ...proto, graph };
-}
-
-/** Ask onnxruntime for the element types (and ranks) of `names`. Values it cannot describe are bisected out and marked. */
-async function probeTypes(model: Model, names: readonly string[], withWeights: boolean): Promise<Map<string, ValueType>> {
-  const out = new Map<string, ValueType>();
-  if (!names.length) return out;
-  let session: RuntimeSession | undefined;
-  try {
-    session = await RuntimeSession.create({ ...model, proto: probeProto(model.proto, names, withWeights) }, { optimization: "disabled", intraOpThreads: 1 });
-  } catch (e) {
-    // The JS side of onnxruntime-node throws on output types it has no name for (bfloat16, float8).
-    if (/Unsupported data type/i.test(ortReason((e as Error).cause ?? e))) {
-      if (names.length === 1) return out.set(names[0]!, { type: NOT_EXCHANGEABLE });
-      const half = names.length >> 1;
-      for (const part of [names.slice(0, half), names.slice(half)]) for (const [k, v] of await probeTypes(model, part, withWeights)) out.set(k, v);
-      return out;
-    }
-    throw e;
-  }
-  try {
-    // An empty shape means "unknown" as well as "scalar": leave the rank unknown then.
-    for (const m of session.session.outputMetadata)
-      out.set(m.name, m.isTensor ? { type: ORT_TO_ONNX[m.type] ?? NOT_EXCHANGEABLE, ...(m.shape.length ? { rank: m.shape.length } : {}) } : { type: NOT_EXCHANGEABLE });
-  } finally {
-    await session.release();
-  }
-  return out;
-}
-
-/**
- * Element types and ranks of main-graph values whose type the model does not declare, inferred by onnxruntime itself
- * (a session without weights, optimizations off). Falls back to a probe with the weights when the light one does not load.
- */
-export async function inferTypes(model: Model, names: readonly string[]): Promise<Map<string, ValueType>> {
-  try {
-    return await probeTypes(model, names, false);
-  } catch {
-    try {
-      return await probeTypes(model, names, true);
-    } catch (e) {
-      throw new QuantError("E_RUNTIME", `cannot infer the types of the tensors to observe: ${ortReason(e)}`, { file: model.path, cause: e });
-    }
-  }
+  return { names, unobservable };
 }
 
 const intAttr = (name: string, i: number) => ({ name, type: AttributeType.INT, i });
 
 /**
- * Build the observation model for `tensors`. Types the model does not declare are inferred by onnxruntime.
+ * Build the observation model for `tensors`. Types the model does not declare are derived (value-types.ts).
  * @example const obs = await observationModel(model, ["relu_out"], "minmax");
  */
 export async function observationModel(model: Model, tensors: readonly string[], mode: ObserveMode): Promise<ObservationModel> {
   if (!model.proto.graph) throw new QuantError("E_GRAPH", "model has no graph", { file: model.path });
   const index = new GraphIndex(model);
-  const { known, unobservable } = classify(index, tensors);
-  const unknown = [...known].filter(([, t]) => !t).map(([n]) => n);
-  for (const [n, t] of await inferTypes(model, unknown)) known.set(n, t);
+  const { names, unobservable } = classify(index, tensors);
+  const known = await valueTypes(model, index, names);
   const types = new Map<string, ValueType>();
-  for (const [name, t] of known) {
+  for (const name of names) {
+    const t = known.get(name);
     if (t && FLOAT_TYPES.has(t.type)) types.set(name, t);
     else
       unobservable.push({
@@ -258,8 +183,16 @@ export function buildObservation(
     packed.push(valueInfo(output, DataType.FLOAT, [inputs.length, ...new Array<number>(rank - 1).fill(1)]));
   }
   outputs.unshift(...packed);
-  // The original outputs are dropped and so are the nodes only they needed: onnxruntime runs every node it is given.
-  const proto: ModelProto = { ...model.proto, graph: { ...g, node: live(nodes, outputs), initializer, output: outputs } };
+  // The original outputs are dropped and so are the nodes only they needed (onnxruntime runs every node it is given),
+  // and the initializers only those nodes read.
+  const kept = live(nodes, outputs);
+  const read = new Set<string>(outputs.map((o) => o.name!));
+  const memo = new Map<GraphProto, Set<string>>();
+  for (const n of kept) for (const d of nodeDependencies(n, memo)) read.add(d);
+  // An initializer that is also a graph input is that input's default: dropping it would make the input required.
+  for (const v of g.input ?? []) if (v.name) read.add(v.name);
+  const used = initializer.filter((t) => read.has(t.name!));
+  const proto: ModelProto = { ...model.proto, graph: { ...g, node: kept, initializer: used, output: outputs } };
   return { model: { ...model, proto }, mode, observed, packed: packed.map((v) => v.name!) };
 }
 

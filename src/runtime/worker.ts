@@ -45,9 +45,11 @@ self.onmessage = async (e: MessageEvent<WorkerRequest>) => {
         if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && !transfer.includes(data.buffer as ArrayBuffer)) transfer.push(data.buffer as ArrayBuffer);
       }
       post({ kind: "out", id: m.id, outputs }, transfer);
-      for (const f of Object.values(m.feeds)) churn += f.data.byteLength;
-      for (const o of Object.values(outputs)) churn += o.data.byteLength;
-      if (churn >= 256 << 20) {
+      let run = 0;
+      for (const f of Object.values(m.feeds)) run += f.data.byteLength;
+      for (const o of Object.values(outputs)) run += o.data.byteLength;
+      churn += run;
+      if (churn >= (32 << 20) + 2 * run) {
         churn = 0;
         Bun.gc(true);
       }

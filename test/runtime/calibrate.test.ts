@@ -19,7 +19,7 @@ describe("calibrate", () => {
     const tensors = ["x", "conv", "relu", "flat", "y"];
     const { ranges, unobservable, stats } = await calibrate(model, tensors, entries(testMinMax), memoryDataset({ x: { data: x, sampleDims: X } }, n), { batchSize: 3 });
     expect(unobservable).toEqual([]);
-    expect(stats).toMatchObject({ batches: 4, samples: 10, mode: "minmax" });
+    expect(stats).toMatchObject({ batches: 4, runs: 10, samples: 10, mode: "minmax" });
     const ref = await exposeAndRun(model, tensors.filter((t) => t !== "x"), { x: { data: x, dims: [n, ...X] } });
     for (const t of tensors) expect(ranges.get(t)).toEqual(minMaxOf(t === "x" ? x : ref[t]!));
     expect(ranges.get("relu")!.min).toBe(0);
@@ -35,7 +35,7 @@ describe("calibrate", () => {
     const a = await calibrate(model, tensors, entries(testMinMax), ds(), { batchSize: 2 });
     const vals = entries(testValues);
     const b = await calibrate(model, tensors, vals, ds(), { batchSize: 2 });
-    expect(b.stats).toMatchObject({ mode: "values", pipelined: true, batches: 4 });
+    expect(b.stats).toMatchObject({ mode: "values", pipelined: true, batches: 4, runs: 7 });
     expect([...b.ranges]).toEqual([...a.ranges]);
     const st = vals[0]!.state as ValuesMinMax;
     expect(st.mismatches).toBe(0); // in-graph min/max == JS min/max of the streamed values, every batch
@@ -56,6 +56,14 @@ describe("calibrate", () => {
       }),
       { numRuns: 6 },
     );
+  });
+
+  test("wholeBatches runs each dataset batch in one go, with the same ranges on this model", async () => {
+    const x = convData(10, 15);
+    const run = (wholeBatches: boolean) => calibrate(convReluMatMul(), ["conv", "relu", "y"], entries(testMinMax), memoryDataset({ x: { data: x, sampleDims: X } }, 10), { batchSize: 4, wholeBatches });
+    const [a, b] = [await run(false), await run(true)];
+    expect([a.stats.runs, b.stats.runs]).toEqual([10, 3]);
+    expect([...b.ranges]).toEqual([...a.ranges]);
   });
 
   test("a model with a fixed batch of 1 runs one sample at a time even with batchSize 4", async () => {
@@ -188,5 +196,14 @@ describe("calibrate", () => {
     expect(r.ranges.size).toBe(0);
     expect(r.unobservable).toEqual(["xshape"]);
     expect(ds.calls).toEqual([]);
+  });
+});
+
+describe("calibrate: pruning keeps optional inputs optional", () => {
+  test("observing only the Add before the optional input's consumer still runs without that input", async () => {
+    const a = randomFloats(8, 71), b = randomFloats(8, 72);
+    const r = await calibrate(twoInputs(), ["s"], entries(testMinMax), memoryDataset({ a: { data: a, sampleDims: [4] }, b: { data: b, sampleDims: [4] } }, 2), {});
+    const s = new Float32Array(8).map((_, i) => a[i]! + b[i]!);
+    expect(r.ranges.get("s")).toEqual(minMaxOf(s));
   });
 });

@@ -3,9 +3,9 @@ import { loadModel } from "../../src/onnx/codec.ts";
 import type { NodeProto } from "../../src/onnx/types.ts";
 import { AttributeType } from "../../src/onnx/types.ts";
 import { calibrate } from "../../src/runtime/calibrate.ts";
-import { bypassReorders, createObservationSessions } from "../../src/runtime/fused.ts";
+import { bypassReorders, createObservationSession, nchwcBlock } from "../../src/runtime/fused.ts";
 import { observationModel } from "../../src/runtime/observe.ts";
-import { SINGLE_THREAD } from "../../src/runtime/session.ts";
+import { RuntimeSession, SINGLE_THREAD } from "../../src/runtime/session.ts";
 import { fillNormal, sampleRng } from "../../src/data/random.ts";
 import { corpus, hasCorpus } from "../helpers/corpus.ts";
 import { convReluMatMul } from "./models.ts";
@@ -33,7 +33,7 @@ describe("bypassReorders", () => {
       reduce("ReduceMin", "c3", "user_min"), // not ours: untouched
     ];
     const ours = new Set(["c1_min", "c1_max", "c2_min", "c3_max"]);
-    const r = bypassReorders(nodes, ours, new Set());
+    const r = bypassReorders(nodes, ours, new Set(), 16);
     expect(r.rewired).toBe(3);
     expect(r.removed).toBe(1);
     expect(r.nodes.map((n) => `${n.op_type}(${n.input![0]})`)).toEqual([
@@ -42,26 +42,38 @@ describe("bypassReorders", () => {
   });
 
   test("a reorder feeding a graph output stays", () => {
-    const r = bypassReorders([reorder("a_nchwc", "a", 16), reduce("ReduceMax", "a", "a_max")], new Set(["a_max"]), new Set(["a"]));
+    const r = bypassReorders([reorder("a_nchwc", "a", 16), reduce("ReduceMax", "a", "a_max")], new Set(["a_max"]), new Set(["a"]), 16);
     expect(r.removed).toBe(0);
     expect(r.rewired).toBe(1);
+  });
+
+  test("the block size decides: 16 channels pass with blocks of 8 or 16, not 32; no NCHWc (0) bypasses nothing", () => {
+    const nodes = () => [reorder("a_nchwc", "a", 16), reduce("ReduceMax", "a", "a_max")];
+    expect(bypassReorders(nodes(), new Set(["a_max"]), new Set(), 8).removed).toBe(1);
+    expect(bypassReorders(nodes(), new Set(["a_max"]), new Set(), 64).removed).toBe(0);
+    expect(bypassReorders(nodes(), new Set(["a_max"]), new Set(), 0).removed).toBe(0);
+  });
+
+  test("this CPU's NCHWc block is detected (x86-64: 8 with AVX2 or 16 with AVX-512, both reported as 16; elsewhere none)", async () => {
+    expect(await nchwcBlock()).toBe(process.arch === "x64" ? 16 : 0);
   });
 });
 
 describe("fused observation", () => {
   test("the conv model's reorders go away and the fused session gives the plain session's min/max", async () => {
     const obs = await observationModel(convReluMatMul(), ["conv", "relu"], "minmax");
-    const { plain, fused, removed } = await createObservationSessions(obs, SINGLE_THREAD);
+    const { session: fused, fused: isFused, removed } = await createObservationSession(obs, SINGLE_THREAD);
+    const plain = await RuntimeSession.create(obs.model, SINGLE_THREAD);
     try {
       expect(removed).toBeGreaterThan(0);
-      expect(fused).toBeDefined();
+      expect(isFused).toBe(true);
       const x = randomFloats(3 * 72, 17, 2);
       const a = await plain.run({ x: plain.tensor(x, [3, 2, 6, 6], 1) });
-      const b = await fused!.run({ x: fused!.tensor(x, [3, 2, 6, 6], 1) });
+      const b = await fused.run({ x: fused.tensor(x, [3, 2, 6, 6], 1) });
       for (const k of obs.packed) expect(Array.from(b[k]!.data as Float32Array)).toEqual(Array.from(a[k]!.data as Float32Array));
     } finally {
       await plain.release();
-      await fused?.release();
+      await fused.release();
     }
   });
 

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { GraphIndex } from "../../src/onnx/graph.ts";
-import { observationModel, buildObservation, inferTypes } from "../../src/runtime/observe.ts";
+import { observationModel, buildObservation } from "../../src/runtime/observe.ts";
+import { localTypes, ortTypes } from "../../src/runtime/value-types.ts";
 import { RuntimeSession } from "../../src/runtime/session.ts";
 import { DataType } from "../../src/tensor/dtypes.ts";
 import { convReluMatMul, ifModel, twoInputs } from "./models.ts";
@@ -27,9 +28,10 @@ describe("observationModel", () => {
     expect(obs.observed.map((o) => [o.output, o.index])).toEqual([[obs.packed[1], 0], [obs.packed[1], 2], [obs.packed[0], 0]]);
     const concat = nodes.at(-1)!;
     expect(concat.input).toEqual(["conv", "relu"].flatMap((t) => [obs.observed.find((o) => o.tensor === t)!.min, obs.observed.find((o) => o.tensor === t)!.max]));
-    // The original is untouched and the weights are shared, not copied.
+    // The original is untouched and the weights are shared, not copied; w2 (MatMul's) is not needed any more.
     expect(model.proto.graph!.node!.length).toBe(6);
     expect(obs.model.proto.graph!.initializer![0]).toBe(model.proto.graph!.initializer![0]!);
+    expect(obs.model.proto.graph!.initializer!.map((t) => t.name)).toEqual(["w", "bias"]);
     expect(model.proto.graph!.initializer!.length).toBe(3);
   });
 
@@ -54,9 +56,16 @@ describe("observationModel", () => {
     expect(why.nope).toContain("not a tensor");
   });
 
-  test("infers undeclared types with onnxruntime (int64 Shape output, float Conv output)", async () => {
-    const types = await inferTypes(convReluMatMul(), ["conv", "xshape", "flat"]);
-    expect(Object.fromEntries(types)).toEqual({ conv: { type: DataType.FLOAT, rank: 4 }, xshape: { type: DataType.INT64, rank: 1 }, flat: { type: DataType.FLOAT, rank: 2 } });
+  test("derives undeclared types locally, and onnxruntime agrees (int64 Shape output, float Conv output)", async () => {
+    const model = convReluMatMul();
+    const expected = { conv: { type: DataType.FLOAT, rank: 4 }, xshape: { type: DataType.INT64, rank: 1 }, flat: { type: DataType.FLOAT, rank: 2 }, gap: { type: DataType.FLOAT, rank: 4 } };
+    expect(Object.fromEntries(await ortTypes(model, Object.keys(expected)))).toEqual(expected);
+    expect(Object.fromEntries(localTypes(new GraphIndex(model), Object.keys(expected)))).toEqual(expected);
+    // A node type the local pass does not know leaves its outputs (and what follows) to onnxruntime.
+    const odd = convReluMatMul();
+    odd.proto.graph!.node![1]!.op_type = "Shrink";
+    expect(localTypes(new GraphIndex(odd), ["conv", "relu", "gap"])).toEqual(new Map([["conv", { type: DataType.FLOAT, rank: 4 }]]));
+    expect(Object.fromEntries(await ortTypes(odd, ["relu", "gap"]))).toEqual({ relu: { type: DataType.FLOAT, rank: 4 }, gap: { type: DataType.FLOAT, rank: 4 } });
     const obs = await observationModel(convReluMatMul(), ["xshape"], "values");
     expect(obs.observed).toEqual([]);
     expect(obs.unobservable[0]!.reason).toContain("INT64");
@@ -94,7 +103,7 @@ describe("observationModel", () => {
     const x = randomFloats(2 * 72, 5, 3);
     const out = await s.run({ x: s.tensor(x, [2, 2, 6, 6], DataType.FLOAT) });
     await s.release();
-    const ref = await exposeAndRun(model, ["conv"], { x: { data: x, dims: [2, 2, 6, 6] } });
+    const ref = await exposeAndRun(model, ["conv"], { x: { data: x, dims: [2, 2, 6, 6] } }, "disabled"); // same Conv kernel as above
     expect(out[obs.packed[0]!]!.dims).toEqual([2, 1, 1, 1]);
     expect(Array.from(out[obs.packed[0]!]!.data as Float32Array)).toEqual([minMaxOf(ref.conv!).min, minMaxOf(ref.conv!).max]);
   });

@@ -73,6 +73,10 @@ describe("RuntimeSession", () => {
     const s = await RuntimeSession.create(bytes);
     expect(s.inputNames).toEqual(["x"]);
     expect(s.outputNames).toEqual(["y", "xshape"]);
+    // A fetch subset returns exactly those outputs, under their names.
+    const part = await s.run({ x: s.tensor(new Float32Array(72), [1, 2, 6, 6], DataType.FLOAT) }, ["xshape"]);
+    expect(Object.keys(part)).toEqual(["xshape"]);
+    expect(Array.from(part.xshape!.data as BigInt64Array)).toEqual([1n, 2n, 6n, 6n]);
     await expect(s.run({ x: s.tensor(new Float32Array(3), [1, 3], DataType.FLOAT) })).rejects.toMatchObject({ code: "E_RUNTIME" });
     await s.release();
     const b = new GraphBuilder();
