@@ -25,8 +25,9 @@ import { GraphBuilder } from "../src/onnx/builder.ts";
 import { externalRef } from "../src/onnx/external.ts";
 import { formatBytes } from "../src/onnx/info.ts";
 import { DataType } from "../src/tensor/dtypes.ts";
+import { CORPUS_DIR } from "../test/helpers/corpus.ts";
 
-const RESNET = "/work/shared/models/resnet18.onnx";
+const RESNET = `${CORPUS_DIR}/resnet18.onnx`;
 const N = 8192; // 8192² fp32 = 256 MiB per weight
 const LAYERS = 9; // 2.25 GiB in all
 

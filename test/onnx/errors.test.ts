@@ -10,10 +10,11 @@ import { GraphBuilder } from "../../src/onnx/builder.ts";
 import { DataType } from "../../src/tensor/dtypes.ts";
 import { ifModel } from "./fixtures.ts";
 import { rng } from "./ort.ts";
+import { CORPUS_DIR } from "../helpers/corpus.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "quant-err-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const cnn = readFileSync("/work/shared/models/digits_cnn.onnx");
+const cnn = readFileSync(`${CORPUS_DIR}/digits_cnn.onnx`);
 
 /** The QuantError a load throws (fails the test when it throws something else or nothing). */
 function loadError(src: string | Uint8Array): QuantError {

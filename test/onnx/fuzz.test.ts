@@ -9,8 +9,9 @@ import { readFileSync } from "node:fs";
 import { loadModel } from "../../src/onnx/codec.ts";
 import { modelInfo } from "../../src/onnx/info.ts";
 import { isQuantError } from "../../src/kernel/errors.ts";
+import { CORPUS_DIR } from "../helpers/corpus.ts";
 
-const models = ["digits_cnn.onnx", "digits_transformer.onnx"].map((f) => ({ name: f, bytes: readFileSync(`/work/shared/models/${f}`) }));
+const models = ["digits_cnn.onnx", "digits_transformer.onnx"].map((f) => ({ name: f, bytes: readFileSync(`${CORPUS_DIR}/${f}`) }));
 
 /** Positions of every length prefix in the file (recursing into fields that parse as messages). */
 function lengthPrefixes(b: Uint8Array): { at: number; width: number }[] {

@@ -7,6 +7,7 @@ import type { GraphProto, ModelProto, NodeProto } from "../../src/onnx/types.ts"
 import { DataType } from "../../src/tensor/dtypes.ts";
 import { chainModel, constantModel, functionModel, identityModel, ifModel, loopModel } from "./fixtures.ts";
 import { expectSameOutputs, randomFeeds, rng, run } from "./ort.ts";
+import { CORPUS_DIR } from "../helpers/corpus.ts";
 
 const sub = (m: ModelProto, node: string, attr: string): GraphProto =>
   m.graph!.node!.find((n) => n.name === node)!.attribute!.find((a) => a.name === attr)!.g!;
@@ -73,7 +74,7 @@ describe("GraphIndex: producers and consumers", () => {
 
 describe("GraphIndex: order, names, shapes, opsets", () => {
   test("topoOrder keeps a sorted graph as is and sorts a shuffled one", () => {
-    const m = loadModel("/work/shared/models/digits_transformer.onnx");
+    const m = loadModel(`${CORPUS_DIR}/digits_transformer.onnx`);
     const g = m.proto.graph!;
     const original = [...g.node!];
     expect(new GraphIndex(m).topoOrder()).toEqual(original);
@@ -117,7 +118,7 @@ describe("GraphIndex: order, names, shapes, opsets", () => {
   });
 
   test("shapeOf / elemTypeOf from inputs, initializers, Constant nodes and value_info", () => {
-    const cnn = new GraphIndex(loadModel("/work/shared/models/digits_cnn.onnx"));
+    const cnn = new GraphIndex(loadModel(`${CORPUS_DIR}/digits_cnn.onnx`));
     expect(cnn.shapeOf("image")).toEqual(["N", 1, 32, 32]);
     expect(cnn.elemTypeOf("image")).toBe(DataType.FLOAT);
     const w = cnn.main.graph.initializer![0]!;
@@ -152,7 +153,7 @@ describe("GraphIndex: order, names, shapes, opsets", () => {
     expect(opsetVersion(f, "ai.onnx")).toBe(13);
     expect(opsetVersion(f, "local")).toBe(1);
     expect(opsetVersion(f, "com.microsoft")).toBeUndefined();
-    expect(opsetVersion(loadModel("/work/shared/models/digits_transformer.onnx").proto)).toBe(14);
+    expect(opsetVersion(loadModel(`${CORPUS_DIR}/digits_transformer.onnx`).proto)).toBe(14);
   });
 });
 

@@ -8,11 +8,12 @@ import { encodeModelProto } from "../../src/onnx/proto.ts";
 import { GraphBuilder } from "../../src/onnx/builder.ts";
 import { DataType } from "../../src/tensor/dtypes.ts";
 import { chainModel, functionModel, ifModel, shadowedModel } from "./fixtures.ts";
+import { CORPUS_DIR } from "../helpers/corpus.ts";
 
 describe("modelInfo", () => {
   test("mobilenet_v2: IR, opsets, producer, op counts, io, weights by type and place", () => {
-    const info = modelInfo(loadModel("/work/shared/models/mobilenet_v2.onnx"));
-    expect(info.file).toBe("/work/shared/models/mobilenet_v2.onnx");
+    const info = modelInfo(loadModel(`${CORPUS_DIR}/mobilenet_v2.onnx`));
+    expect(info.file).toBe(`${CORPUS_DIR}/mobilenet_v2.onnx`);
     expect(info.irVersion).toBe(7);
     expect(info.opsets).toEqual([{ domain: "ai.onnx", version: 13 }]);
     expect(info.producer).toEqual({ name: "pytorch", version: "1.13.0" });
@@ -71,9 +72,9 @@ describe("modelInfo", () => {
   });
 
   test("formatInfo: one fact per line, aligned", () => {
-    const text = formatInfo(modelInfo(loadModel("/work/shared/models/squeezenet1_1.onnx")));
+    const text = formatInfo(modelInfo(loadModel(`${CORPUS_DIR}/squeezenet1_1.onnx`)));
     const lines = text.split("\n");
-    expect(lines[0]).toBe("file         /work/shared/models/squeezenet1_1.onnx");
+    expect(lines[0]).toBe(`file         ${CORPUS_DIR}/squeezenet1_1.onnx`);
     expect(lines).toContain("opsets       ai.onnx 13");
     expect(lines).toContain("inputs       input  FLOAT [N, 3, 224, 224]");
     expect(lines).toContain("weights      34 tensors, 4.70 MiB");

@@ -9,8 +9,9 @@ import { allTensors } from "../../src/onnx/walk.ts";
 import { tensorBytes, tensorFloat32 } from "../../src/onnx/tensor-data.ts";
 import { expectSameOutputs, randomFeeds, run } from "./ort.ts";
 import * as fx from "./fixtures.ts";
+import { CORPUS_DIR } from "../helpers/corpus.ts";
 
-const MODELS = "/work/shared/models";
+const MODELS = CORPUS_DIR;
 const corpus = readdirSync(MODELS).filter((f) => f.endsWith(".onnx")).sort();
 const dir = mkdtempSync(join(tmpdir(), "quant-rt-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -8,6 +8,7 @@ import { encodeModelProto } from "../../src/onnx/proto.ts";
 import { GraphBuilder } from "../../src/onnx/builder.ts";
 import { DataType } from "../../src/tensor/dtypes.ts";
 import { chainModel, constantModel, functionModel, identityModel, ifModel, loopModel, shadowedModel } from "./fixtures.ts";
+import { CORPUS_DIR } from "../helpers/corpus.ts";
 
 /** Bytes of resnet18's 26 fp32 weights (11.68 M parameters × 4). */
 const R18_BYTES = 46_723_488;
@@ -125,16 +126,16 @@ describe("findWeights", () => {
   });
 
   test("corpus: torch's Identity de-duplication in squeezenet / resnet18 and Constant scalars in mobilenet", () => {
-    const sq = findWeights(loadModel("/work/shared/models/squeezenet1_1.onnx"));
+    const sq = findWeights(loadModel(`${CORPUS_DIR}/squeezenet1_1.onnx`));
     expect(sq.length).toBe(34);
     expect(sq.filter((w) => w.consumers.some((c) => c.via.length)).length).toBe(7);
     // 18 Identity outputs feed Convs: every Conv weight/bias input is reached.
     expect(sq.reduce((n, w) => n + w.consumers.length, 0)).toBe(26 * 2);
     expect(new Set(sq.flatMap((w) => w.consumers.map((c) => c.opType)))).toEqual(new Set(["Conv"]));
-    const mb = findWeights(loadModel("/work/shared/models/mobilenet_v2.onnx"));
+    const mb = findWeights(loadModel(`${CORPUS_DIR}/mobilenet_v2.onnx`));
     expect(mb.filter((w) => w.location === "constant").length).toBe(70);
     expect(mb.filter((w) => w.location === "constant").every((w) => w.dims.length === 0 && w.consumers[0]!.opType === "Clip")).toBe(true);
-    const r18 = findWeights(loadModel("/work/shared/models/resnet18.onnx"));
+    const r18 = findWeights(loadModel(`${CORPUS_DIR}/resnet18.onnx`));
     expect(r18.length).toBe(26);
     expect(r18.filter((w) => w.consumers.some((c) => c.via.length)).length).toBe(4);
     expect(r18.reduce((n, w) => n + w.consumers.length, 0)).toBe(42); // 20 Conv × (W, B) + Gemm W + Gemm B

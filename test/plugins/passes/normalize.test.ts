@@ -11,6 +11,7 @@ import { DataType } from "../../../src/tensor/dtypes.ts";
 import { GraphBuilder } from "../../../src/onnx/builder.ts";
 import { constantModel, identityModel, ifModel, loopModel, shadowedModel, randf } from "../../onnx/fixtures.ts";
 import { expectSameOutputs, randomFeeds, run } from "../../onnx/ort.ts";
+import { CORPUS_DIR } from "../../helpers/corpus.ts";
 
 const ops = (m: ModelProto) => m.graph!.node!.map((n) => n.op_type);
 
@@ -157,7 +158,7 @@ describe("normalizeModel", () => {
     ["digits_transformer.onnx", { constantsPromoted: 70, identitiesRemoved: 0 }],
   ] as const) {
     test(`${file}: ${JSON.stringify(counts)}, identical ORT outputs, every weight read directly`, async () => {
-      const path = `/work/shared/models/${file}`;
+      const path = `${CORPUS_DIR}/${file}`;
       const model = loadModel(path);
       expect(normalizeModel(model)).toEqual(counts);
       const feeds = randomFeeds(model.proto, 9);
