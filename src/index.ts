@@ -47,3 +47,11 @@ export { modelInfo, formatInfo, type ModelInfo } from "./onnx/info.ts";
 export { cloneModel } from "./onnx/codec.ts";
 export { HistogramObserver, HistogramSet, DEFAULT_BINS, checkBins, type HistogramSide, type HistogramJSON } from "./tensor/histogram.ts";
 export { weightSensitivity, type SensitivityCandidate, type SensitivityOptions } from "./quant/sensitivity.ts";
+
+export { RuntimeSession, SINGLE_THREAD, modelInputs, fixedBatch, loadOrt, ortSessionOptions, type RuntimeOptions, type TensorMap } from "./runtime/session.ts";
+export { calibrate, finalizeChain, type CalibratorEntry, type CalibrateOptions, type CalibrationResult } from "./runtime/calibrate.ts";
+export { loadStats, saveStats, mergeStats, readStats, writeStats, type StatsFile } from "./runtime/stats.ts";
+export { observationModel } from "./runtime/observe.ts";
+export { ErrorAccumulator, cosine, maxAbs, top1Agreement, type ErrorMetrics, type FloatArray } from "./tensor/metrics.ts";
+export { isExternal, externalRef, resolveLocation } from "./onnx/external.ts";
+export { reason } from "./kernel/errors.ts";

@@ -8,15 +8,7 @@
  *   zero-point shapes agree, `axis` in range, per-axis scale length equals the dim, `block_size` consistent, 4-bit
  *   storage in range, opset high enough for what is used; constant quantized weights are flagged as warnings.
  */
-import { defineValidator, type Diagnostic } from "../../src/kernel/types.ts";
-import { GraphIndex, isOnnxOp, opsetVersion, type Dim, type Scope } from "../../src/onnx/graph.ts";
-import type { Model } from "../../src/onnx/model.ts";
-import type { GraphProto, NodeProto, ValueInfoProto } from "../../src/onnx/types.ts";
-import { num } from "../../src/onnx/types.ts";
-import { tensorBytes, tensorDims, tensorFloat32, tensorSize } from "../../src/onnx/tensor-data.ts";
-import { isExternal } from "../../src/onnx/external.ts";
-import { DataType, dataTypeName, isFloatWeightType } from "../../src/tensor/dtypes.ts";
-import { unpackInt4, unpackUint4 } from "../../src/tensor/int4.ts";
+import { DataType, GraphIndex, dataTypeName, defineValidator, isExternal, isFloatWeightType, isOnnxOp, num, opsetVersion, tensorBytes, tensorDims, tensorFloat32, tensorSize, unpackInt4, unpackUint4, type Diagnostic, type Dim, type GraphProto, type Model, type NodeProto, type Scope, type ValueInfoProto } from "../../src/index.ts";
 
 const err = (code: string, target: string | undefined, message: string): Diagnostic => ({ level: "error", code, target, message });
 const warn = (code: string, target: string | undefined, message: string): Diagnostic => ({ level: "warning", code, target, message });

@@ -5,15 +5,8 @@
  * Inputs come from a data file (`data`) or, with a warning, random N(0,1) samples of the declared input shapes.
  * Batches stream through: memory does not grow with the number of samples.
  */
+import { ErrorAccumulator, GraphIndex, QuantError, RuntimeSession, defineValidator, fixedBatch, isFloatWeightType, isOnnxOp, modelInputs, openDatasetAsync, type Diagnostic, type ErrorMetrics, type FloatArray, type Model, type TensorMap } from "../../src/index.ts";
 import type { ConsolaInstance } from "consola";
-import { defineValidator, type Diagnostic } from "../../src/kernel/types.ts";
-import { GraphIndex, isOnnxOp } from "../../src/onnx/graph.ts";
-import type { Model } from "../../src/onnx/model.ts";
-import { isFloatWeightType } from "../../src/tensor/dtypes.ts";
-import { ErrorAccumulator, type ErrorMetrics, type FloatArray } from "../../src/tensor/metrics.ts";
-import { RuntimeSession, fixedBatch, modelInputs, type TensorMap } from "../../src/runtime/session.ts";
-import { QuantError } from "../../src/kernel/errors.ts";
-import { openDatasetAsync } from "../../src/data/dataset.ts";
 
 /** Options of {@link fidelity}. */
 export interface FidelityOptions {

@@ -2,10 +2,7 @@
  * `ort-load` validator: the output model loads in onnxruntime-node (graph resolution, type inference, kernel lookup
  * for every node, all graph optimizations), which is the real test of "loadable" for most users.
  */
-import { defineValidator, type Diagnostic } from "../../src/kernel/types.ts";
-import type { Model } from "../../src/onnx/model.ts";
-import { reason } from "../../src/kernel/errors.ts";
-import { RuntimeSession } from "../../src/runtime/session.ts";
+import { RuntimeSession, defineValidator, reason, type Diagnostic, type Model } from "../../src/index.ts";
 
 /** The first line of ORT's message, without the `[ErrorCode:…]` prefix or our own wrapping. */
 function firstLine(e: unknown): string {
