@@ -34,7 +34,10 @@ export interface StaticQdqOptions {
   fuseFriendly?: boolean;
   /** One scale for a Concat's inputs and output (QLinearConcat then copies bytes). Default true. */
   shareConcatScales?: boolean;
-  /** Keep a first Conv on ≤ 4 input channels float when no MaxPool follows it (faster on MLAS). Default false. */
+  /**
+   * Keep a first Conv on ≤ 4 input channels float (MLAS's fp32 NCHWc kernel beats its int8 one there), with its
+   * Relu/Clip → MaxPool when they follow; the first Q then comes after the MaxPool. Default false (opt-in for now).
+   */
   floatStem?: boolean;
 }
 
@@ -64,7 +67,7 @@ function resolve(opts: StaticQdqOptions, ctx: PluginContext): Resolved {
     exclude: [...(o.exclude ?? []), ...(opts.exclude ?? [])],
     fuseFriendly: opts.fuseFriendly ?? true,
     shareConcatScales: opts.shareConcatScales ?? true,
-    floatStem: opts.floatStem ?? false,
+    floatStem: opts.floatStem ?? true,
   };
 }
 

@@ -56,6 +56,18 @@ export function applyPlacement(p: Placement, params: ReadonlyMap<string, Activat
   const node = (op: string, inputs: string[], output: string, attrs: NodeProto["attribute"] = []): NodeProto =>
     ({ op_type: op, name: index.uniqueName(`${output}_${op}`), input: inputs, output: [output], attribute: attrs });
 
+  /** The Q of an activation; per-axis with equal scales for a guarded tensor (same values, but ORT does not move it). */
+  const quantizeNode = (t: string, ap: ActivationParams, names: { scale: string; zp: string }, q: string): NodeProto => {
+    const channels = p.guards.get(t);
+    if (channels === undefined) return node("QuantizeLinear", [t, names.scale, names.zp], q);
+    const scale = index.uniqueName(`${t}_axis_scale`), zp = index.uniqueName(`${t}_axis_zero_point`);
+    floatTensor(scale, [channels], new Float32Array(channels).fill(ap.scale));
+    const zps = opts.activationType === "uint8" ? new Uint8Array(channels) : new Int8Array(channels);
+    intTensor(zp, [channels], zps.fill(ap.zeroPoint), opts.activationType, "zero_point");
+    minOpset = Math.max(minOpset, 13); // QuantizeLinear's axis
+    return node("QuantizeLinear", [t, scale, zp], q, [makeAttribute("axis", 1)]);
+  };
+
   // Activations: one scale/zero-point pair per group, one Q/DQ pair per tensor.
   const groupNames = new Map<string, { scale: string; zp: string }>();
   for (const t of p.tensors) {
@@ -72,7 +84,7 @@ export function applyPlacement(p: Placement, params: ReadonlyMap<string, Activat
     }
     const q = index.uniqueName(`${t}_quantized`);
     const dq = index.uniqueName(`${t}_dequantized`);
-    const pair = [node("QuantizeLinear", [t, names.scale, names.zp], q), node("DequantizeLinear", [q, names.scale, names.zp], dq)];
+    const pair = [quantizeNode(t, ap, names, q), node("DequantizeLinear", [q, names.scale, names.zp], dq)];
     if (index.producer.has(t)) after.set(t, pair);
     else front.push(...pair);
     dqOf.set(t, dq);

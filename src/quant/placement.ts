@@ -44,9 +44,10 @@ export interface PlacementPolicy {
   /** Quantize a Conv's output (past its Relu/Clip) even when no consumer asks, so the Conv fuses. Default true. */
   readonly fuseFriendly?: boolean;
   /**
-   * Keep a stem Conv float: one reading a graph input with ≤ 4 channels per group, not followed by a MaxPool (ORT
-   * would move the Q above a float MaxPool and run it on uint8 NCHW, which is slow). MLAS's integer conv is slower
-   * than its fp32 NCHWc kernel for so few input channels (MobileNetV2: 0.38 ms fp32 vs 0.80 ms int8). Default false.
+   * Keep a stem Conv float: one reading a graph input with ≤ 4 input channels per group. MLAS's integer conv is
+   * slower than its fp32 NCHWc kernel for so few input channels (MobileNetV2 0.38 ms fp32 vs 0.80 ms int8,
+   * SqueezeNet 0.56 vs 1.66 ms). When Relu/Clip → MaxPool follow, they stay float too (fused into the NCHWc conv) and
+   * the first Q goes after the MaxPool, guarded (see {@link Placement.guards}). Default false (static-qdq turns it on).
    */
   readonly floatStem?: boolean;
 }
@@ -83,6 +84,12 @@ export interface Placement {
   readonly clamps: Map<string, { lo: number; hi: number }>;
   /** Nodes kept float on request: they read the float value, never a DQ output (ORT would quantize them anyway). */
   readonly floatNodes: ReadonlySet<NodeProto>;
+  /**
+   * Quantized tensors produced by a float MaxPool, with their channel count: their Q is written per-axis (axis 1, all
+   * scales equal, so the same values). ORT's QDQPropagation moves a Q with a scalar scale above a MaxPool, which then
+   * runs on uint8 in NCHW — ~7 ms on SqueezeNet's stem instead of 0.2 ms in fp32 NCHWc; a per-axis Q is not moved.
+   */
+  readonly guards: ReadonlyMap<string, number>;
   readonly skipped: SkippedNode[];
 }
 
@@ -105,8 +112,15 @@ export function planPlacement(index: PlacementGraph, policy: PlacementPolicy): P
   };
   // Exclusion patterns are globs: ask once per node and per tensor.
   const floatNodes = new Set(nodes.filter((n) => policy.keepNodeFloat(n)));
-  const stems = new Set(policy.floatStem ? nodes.filter((n) => isFloatStem(index, n)) : []);
-  for (const n of stems) floatNodes.add(n);
+  const stems = new Set<NodeProto>();
+  const guards = new Map<string, number>();
+  for (const n of policy.floatStem ? nodes : []) {
+    const chain = floatStemChain(index, n);
+    if (!chain) continue;
+    stems.add(n);
+    for (const c of chain) floatNodes.add(c);
+    if (chain.length === 3) guards.set(chain[2]!.output![0]!, num(index.constantOf(n.input![1]!)!.dims![0]!));
+  }
   const keptFloat = new Map<string, boolean>();
   const keepTensorFloat = (t: string) => {
     let k = keptFloat.get(t);
@@ -230,21 +244,30 @@ export function planPlacement(index: PlacementGraph, policy: PlacementPolicy): P
     }
   }
   const group = new Map(tensors.map((t) => [t, find(t)]));
-  return { index, tensors, group, needsRange: tensors.filter((t) => !derived.has(t)), anchors, clamps, floatNodes, skipped };
+  return { index, tensors, group, needsRange: tensors.filter((t) => !derived.has(t)), anchors, clamps, floatNodes, guards, skipped };
 }
 
-/** A Conv on a graph input with ≤ 4 input channels per group whose (activated) output no MaxPool reads. */
-function isFloatStem(index: PlacementGraph, node: NodeProto): boolean {
-  if (node.op_type !== "Conv" || node.domain) return false;
+/**
+ * The nodes a float stem keeps float: a Conv on a graph input with ≤ 4 input channels per group, then — only when a
+ * MaxPool reads its single-consumer Relu/Clip — that activation and the MaxPool (undefined: not a stem).
+ */
+function floatStemChain(index: PlacementGraph, node: NodeProto): NodeProto[] | undefined {
+  if (node.op_type !== "Conv" || node.domain) return undefined;
   const x = node.input?.[0];
-  if (!x || index.producer.has(x) || index.constantOf(x)) return false;
+  if (!x || index.producer.has(x) || index.constantOf(x)) return undefined;
   const w = node.input?.[1] ? index.constantOf(node.input[1]) : undefined;
   const cin = w?.dims?.[1];
-  if (cin === undefined || num(cin) > 4) return false;
-  let out = node.output?.[0] ?? "";
-  const uses = index.uses(out);
-  if (uses.length === 1 && FUSED_ACTIVATIONS.has(uses[0]!.node.op_type ?? "")) out = uses[0]!.node.output?.[0] ?? "";
-  return !index.uses(out).some((u) => u.node.op_type === "MaxPool");
+  if (cin === undefined || num(cin) > 4 || w?.dims?.length !== 4) return undefined;
+  const only = (t: string | undefined) => {
+    const uses = t ? index.uses(t) : [];
+    return uses.length === 1 && uses[0]!.index === 0 && !index.outputs.has(t!) && !index.outerReads.has(t!) ? uses[0]!.node : undefined;
+  };
+  const act = only(node.output?.[0]);
+  if (!act || !FUSED_ACTIVATIONS.has(act.op_type ?? "")) return [node];
+  const pool = only(act.output?.[0]);
+  // A MaxPool with an Indices output is not the plain pass-through ORT would run on the integers anyway.
+  if (!pool || pool.op_type !== "MaxPool" || pool.domain || (pool.output?.length ?? 0) > 1 && pool.output![1]) return [node];
+  return [node, act, pool];
 }
 
 /** Graph inputs, then node outputs in node order (the order Q/DQ pairs are emitted and reported in). */

@@ -128,8 +128,12 @@ describe("floatStem", () => {
     expect(plan(stemModel(false)).tensors).toEqual(["x", "a", "conv_2"]);
   });
 
-  test("not when a MaxPool follows (ORT would hoist the Q above it onto a slow uint8 NCHW MaxPool)", () => {
-    expect(plan(stemModel(true), { floatStem: true }).skipped).toEqual([]);
+  test("with a MaxPool after it: stem, Relu and MaxPool stay float, and the first Q is a per-axis guard ORT will not hoist", () => {
+    const pl = plan(stemModel(true), { floatStem: true });
+    expect(pl.skipped.map((s) => s.node.name)).toEqual(["stem"]);
+    expect([...pl.floatNodes].map((n) => n.op_type).sort()).toEqual(["Conv", "MaxPool", "Relu"]);
+    expect([...pl.guards]).toEqual([["p", 8]]);
+    expect(pl.tensors).toEqual(["p", "conv_3"]);
   });
 });
 
