@@ -1,9 +1,10 @@
 /**
- * Speed of static-qdq's output against fp32 in onnxruntime-node, the way the targets are judged: one thread, batch 1,
- * the same input, interleaved runs, medians. Each CNN is calibrated (minmax) on 16 random N(0,1) images.
+ * Speed of `quant calibrate`'s output against fp32 in onnxruntime-node, the way the targets are judged: one thread,
+ * batch 1, the same input, interleaved runs, medians. Each CNN goes through the real pipeline (the default static
+ * chain: normalize, fold-batchnorm, minmax, static-qdq, int8), calibrated on 16 random N(0,1) images.
  * Prints fp32 ms, quantized ms, speedup, what ORT fused (QLinearConv of all Convs) and the logits SQNR on fresh inputs.
  *
- *   bun bench/static-speed.ts [--runs 100] [--warmup 10] [--samples 16] [--float-stem] [model …]
+ *   bun bench/static-speed.ts [--runs 100] [--warmup 10] [--samples 16] [--no-float-stem] [model …]
  *
  * Targets (issue 5): squeezenet1_1 ≥ 1.8×, mobilenet_v2 ≥ 1.8×, resnet18 ≥ 2.5×. ONNX Runtime's own quantize_static
  * output is 0.72× / 0.68× on the CI machine. Timings on a shared machine are noisy: compare the ratio, not the ms.
@@ -13,18 +14,15 @@ import { parseArgs } from "node:util";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { consola } from "consola";
 import * as ort from "onnxruntime-node";
-import { DataType, decodeModelProto, defaultOptions, loadModel, serializeModel, valueInfo, type PluginContext, type RangeMap } from "../src/index.ts";
+import { decodeModelProto, loadModel, resolveChain, runPipeline, serializeModel } from "../src/index.ts";
 import { fillNormal, sampleRng } from "../src/data/random.ts";
-import staticQdq from "../plugins/quantizers/static-qdq.ts";
-import int8 from "../plugins/packers/int8.ts";
 
 const { values, positionals } = parseArgs({
   args: Bun.argv.slice(2),
   options: {
     runs: { type: "string", default: "100" }, warmup: { type: "string", default: "10" }, samples: { type: "string", default: "16" },
-    "float-stem": { type: "boolean", default: false },
+    "no-float-stem": { type: "boolean", default: false },
   },
   allowPositionals: true,
 });
@@ -33,39 +31,8 @@ const TARGET: Record<string, number> = { squeezenet1_1: 1.8, mobilenet_v2: 1.8, 
 const CORPUS = process.env.QUANT_CORPUS ?? resolve(import.meta.dir, "../../shared/models");
 const DIMS = [1, 3, 224, 224];
 
-const ctx: PluginContext = { logger: consola.withTag("static-qdq"), options: { ...defaultOptions }, progress() {}, at() {} };
-
-// Self-contained on purpose (plain onnxruntime-node): the benchmark must keep measuring while src/runtime evolves.
+// Timing and fusion checks use plain onnxruntime-node, independent of the code under test.
 const SESSION: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: "sequential", graphOptimizationLevel: "all", logSeverityLevel: 3 };
-
-/** Min/max of `tensors` over `samples` random N(0,1) images (each tensor exposed as an output, one image at a time). */
-async function minmax(path: string, tensors: string[], samples: number): Promise<RangeMap> {
-  const m = loadModel(path);
-  const g = m.proto.graph!;
-  const have = new Set([...g.output!.map((o) => o.name), ...g.input!.map((i) => i.name)]);
-  for (const t of tensors) if (!have.has(t)) g.output!.push(valueInfo(t, DataType.FLOAT));
-  const s = await ort.InferenceSession.create(serializeModel(m), { ...SESSION, graphOptimizationLevel: "basic" });
-  const ranges: RangeMap = new Map();
-  const x = new Float32Array(DIMS.reduce((a, b) => a * b, 1));
-  for (let i = 0; i < samples; i++) {
-    fillNormal(x, sampleRng(0, s.inputNames[0]!, i));
-    const feed = { [s.inputNames[0]!]: new ort.Tensor("float32", x, DIMS) };
-    const out = { ...(await s.run(feed)), ...feed };
-    for (const t of tensors) {
-      const d = out[t]!.data as Float32Array;
-      let mn = Infinity, mx = -Infinity;
-      for (let j = 0; j < d.length; j++) {
-        const v = d[j]!;
-        if (v < mn) mn = v;
-        if (v > mx) mx = v;
-      }
-      const r = ranges.get(t);
-      ranges.set(t, r ? { min: Math.min(r.min, mn), max: Math.max(r.max, mx) } : { min: mn, max: mx });
-    }
-  }
-  await s.release();
-  return ranges;
-}
 
 /** Op types of ORT's optimized graph, as `domain.op` outside the default domain. */
 async function optimizedOps(bytes: Uint8Array): Promise<Record<string, number>> {
@@ -118,18 +85,12 @@ function sqnrDb(ref: Float32Array, got: Float32Array): number {
 const rows: string[][] = [];
 for (const name of MODELS) {
   const path = resolve(CORPUS, `${name}.onnx`);
-  const plugin = staticQdq({ floatStem: values["float-stem"] });
-  const model = loadModel(path);
   const t0 = performance.now();
-  const tensors = await plugin.activations!(model, ctx);
-  const ranges = await minmax(path, tensors, Number(values.samples));
-  const t1 = performance.now();
-  const result = await plugin.quantize(model, { ranges }, ctx);
-  for (const t of result.pending) int8().pack(t, ctx);
-  const op = model.proto.opset_import!.find((o) => !o.domain)!;
-  if (Number(op.version) < (result.minOpset ?? 0)) op.version = result.minOpset!;
-  const bytes = serializeModel(model);
+  const chain = await resolveChain(["normalize", "fold-batchnorm", "minmax", ["static-qdq", values["no-float-stem"] ? { floatStem: false } : {}], "int8"]);
+  const result = await runPipeline({ model: path, plugins: chain, options: { samples: Number(values.samples), shapes: { input: DIMS } } });
+  const bytes = serializeModel(result.model);
   const t2 = performance.now();
+  const t1 = t0 + (result.timings.load ?? 0) + (result.timings.prepare ?? 0) + (result.timings.calibrate ?? 0);
   const convs = (loadModel(path).proto.graph!.node ?? []).filter((n) => n.op_type === "Conv").length;
   const fused = await optimizedOps(bytes);
   const fp32 = await ort.InferenceSession.create(path, SESSION);
