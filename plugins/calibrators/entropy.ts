@@ -23,6 +23,12 @@
  * Speed: with prefix sums of masses, non-zero bin counts and p·log p, a candidate costs O(levels), not O(bins):
  * the search is O(bins × levels) on at most 2048 bins (TensorRT's count; finer histograms are coarsened by exact
  * pair merges), a few ms per tensor.
+ *
+ * Data: the runtime gives each histogram the exact min/max of every whole tensor (in-graph reductions), and the values
+ * of tensors up to 16Ki elements per sample; larger rank-4 activations are binned from a fixed strided spatial
+ * subsample of about 16Ki values per sample (src/runtime/subsample.ts), a deliberate speed/accuracy trade-off:
+ * the histogram always spans the data's exact min and max, only where to clip is estimated from the subsample, and
+ * small models (digits_cnn, digits_transformer) are binned exactly as before.
  */
 import { defineCalibrator, QuantError, type Range, checkBins, HistogramObserver, HistogramSet, type HistogramSide } from "../../src/index.ts";
 

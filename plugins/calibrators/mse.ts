@@ -10,6 +10,12 @@
  * With prefix sums of the bins' count, first and second moments, every candidate costs O(1), so *every* bin edge is
  * tried: unsigned data (after ReLU) scans the max with the min at 0; symmetric scans |x|; signed asymmetric data scans
  * both ends scaled together, then refines each end with the other fixed until no end moves.
+ *
+ * Data: the runtime gives each histogram the exact min/max of every whole tensor (in-graph reductions), and the values
+ * of tensors up to 16Ki elements per sample; larger rank-4 activations are binned from a fixed strided spatial
+ * subsample of about 16Ki values per sample (src/runtime/subsample.ts), a deliberate speed/accuracy trade-off:
+ * the histogram always spans the data's exact min and max, only where to clip is estimated from the subsample, and
+ * small models (digits_cnn, digits_transformer) are binned exactly as before.
  */
 import { defineCalibrator, QuantError, type Range, checkBins, HistogramObserver, HistogramSet, type HistogramSide } from "../../src/index.ts";
 

@@ -6,6 +6,12 @@
  * (100 − p)/2 % from each tail would spend half the clipping on a short side where it barely shrinks the step (and,
  * after ReLU, on the zeros, where it does nothing). The range is `[max(min, −T), min(max, T)]` with T the percentile,
  * linearly interpolated within its bin; after ReLU that is `[0, T]`.
+ *
+ * Data: the runtime gives each histogram the exact min/max of every whole tensor (in-graph reductions), and the values
+ * of tensors up to 16Ki elements per sample; larger rank-4 activations are binned from a fixed strided spatial
+ * subsample of about 16Ki values per sample (src/runtime/subsample.ts), a deliberate speed/accuracy trade-off:
+ * the histogram always spans the data's exact min and max, only where to clip is estimated from the subsample, and
+ * small models (digits_cnn, digits_transformer) are binned exactly as before.
  */
 import { defineCalibrator, QuantError, type PluginContext, type Range, checkBins, HistogramObserver, HistogramSet } from "../../src/index.ts";
 

@@ -21,11 +21,12 @@ import { loadModel, serializeModel } from "../onnx/codec.ts";
 import { GraphBuilder } from "../onnx/builder.ts";
 import { encodeModelProto } from "../onnx/proto.ts";
 import type { Model } from "../onnx/model.ts";
-import type { NodeProto } from "../onnx/types.ts";
-import { num } from "../onnx/types.ts";
+import type { NodeProto, TensorProto } from "../onnx/types.ts";
+import { AttributeType, num } from "../onnx/types.ts";
+import { makeTensor } from "../onnx/tensor-data.ts";
 import { DataType } from "../tensor/dtypes.ts";
 import type { ObservationModel } from "./observe.ts";
-import { RuntimeSession, type RuntimeOptions } from "./session.ts";
+import { RuntimeSession, modelSource, type RuntimeOptions } from "./session.ts";
 
 const NCHWC_DOMAIN = "com.microsoft.nchwc";
 
@@ -79,6 +80,24 @@ export function nchwcBlock(): Promise<number> {
 }
 
 /**
+ * Ops of ours whose result over a tensor does not change when they read its blocked copy instead: whole-tensor
+ * reductions, and (subsample.ts) the Shape the stride is computed from (the product of its non-batch dims), the
+ * spatial Slice over axes 2 and 3 (the same elements in either layout), and the Identity exposing a small tensor whole
+ * (the same values in blocked order: `values` are a multiset to the histogram calibrators).
+ */
+const LAYOUT_FREE_OPS: ReadonlySet<string> = new Set(["ReduceMin", "ReduceMax", "Shape", "Slice", "Identity"]);
+
+/** Output names of the nodes of `obs` that may read a blocked copy of their tensor (see {@link bypassReorders}). */
+function layoutFree(obs: ObservationModel): Set<string> {
+  return new Set(obs.observed.flatMap((o) => [o.min, o.max, ...(o.layoutFree ?? [])]));
+}
+
+/** Static (H, W) of the subsampled tensors by their subsample's output name. */
+function spatialOf(obs: ObservationModel): Map<string, readonly [number, number]> {
+  return new Map(obs.observed.flatMap((o) => (o.spatial && o.values ? [[o.values, o.spatial] as const] : [])));
+}
+
+/**
  * Rewire the reductions of an optimized observation graph (in place) past pure-permutation `ReorderOutput` nodes and
  * remove the reorders left without readers. Only our reductions (by output name) are touched. Returns the count removed.
  */
@@ -87,7 +106,8 @@ export function bypassReorders(
   reductions: ReadonlySet<string>,
   graphOutputs: ReadonlySet<string>,
   blockSize: number,
-): { nodes: NodeProto[]; rewired: number; removed: number } {
+  spatial: ReadonlyMap<string, readonly [number, number]> = new Map(),
+): { nodes: NodeProto[]; rewired: number; removed: number; initializers: TensorProto[] } {
   const reorderOf = new Map<string, NodeProto>();
   for (const n of nodes) {
     if (!(blockSize > 0) || n.op_type !== "ReorderOutput" || n.domain !== NCHWC_DOMAIN || n.input?.length !== 1 || n.output?.length !== 1) continue;
@@ -96,17 +116,61 @@ export function bypassReorders(
     reorderOf.set(n.output[0]!, n);
   }
   let rewired = 0;
+  const initializers: TensorProto[] = [];
+  let consts = false;
+  const out: NodeProto[] = [];
+  const name = (s: string) => `observe_blocked_${s}`;
   for (const n of nodes) {
-    if ((n.op_type !== "ReduceMin" && n.op_type !== "ReduceMax") || !n.output?.[0] || !reductions.has(n.output[0])) continue;
-    const r = reorderOf.get(n.input?.[0] ?? "");
-    if (!r) continue;
-    n.input = [r.input![0]!, ...n.input!.slice(1)];
+    const r = LAYOUT_FREE_OPS.has(n.op_type!) && !n.domain && n.output?.[0] && reductions.has(n.output[0]) ? reorderOf.get(n.input?.[0] ?? "") : undefined;
+    if (!r) {
+      out.push(n);
+      continue;
+    }
+    const blocked = r.input![0]!;
     rewired++;
+    if (n.op_type !== "Slice") {
+      n.input = [blocked, ...n.input!.slice(1)];
+      out.push(n);
+      continue;
+    }
+    // The spatial subsample: the blocked tensor's logical shape is (N, C, H, W) but its memory is (N, C/b, H, W, b).
+    // Viewed as (N·C/b, H, W, b) by a Reshape (no copy), a Slice over axes 1 and 2 with the same starts and steps
+    // selects the same elements as the NCHW Slice over axes 2 and 3 (in another order), on any block size.
+    if (!consts) {
+      consts = true;
+      initializers.push(
+        makeTensor(name("minus1"), DataType.INT64, [1], new BigInt64Array([-1n])),
+        makeTensor(name("from2"), DataType.INT64, [1], new BigInt64Array([2n])),
+        makeTensor(name("to4"), DataType.INT64, [1], new BigInt64Array([4n])),
+        makeTensor(name("block"), DataType.INT64, [1], new BigInt64Array([BigInt(blockSize)])),
+        makeTensor(name("axes12"), DataType.INT64, [2], new BigInt64Array([1n, 2n])),
+      );
+    }
+    const o = n.output![0]!;
+    let target = `${o}_blocked_target`;
+    const view = `${o}_blocked_view`;
+    const hwKnown = spatial.get(o);
+    if (hwKnown) {
+      initializers.push(makeTensor(target, DataType.INT64, [4], new BigInt64Array([-1n, BigInt(hwKnown[0]), BigInt(hwKnown[1]), BigInt(blockSize)])));
+    } else {
+      const shape = `${o}_blocked_shape`;
+      const hw = `${o}_blocked_hw`;
+      out.push(
+        { op_type: "Shape", name: `${shape}_node`, input: [blocked], output: [shape] },
+        { op_type: "Slice", name: `${hw}_node`, input: [shape, name("from2"), name("to4")], output: [hw] },
+        { op_type: "Concat", name: `${target}_node`, input: [name("minus1"), hw, name("block")], output: [target], attribute: [{ name: "axis", type: AttributeType.INT, i: 0 }] },
+      );
+    }
+    out.push({ op_type: "Reshape", name: `${view}_node`, input: [blocked, target], output: [view] });
+    const [, starts, ends, , steps] = n.input!;
+    n.input = [view, starts!, ends!, name("axes12"), steps!];
+    out.push(n);
   }
+  nodes = out;
   const read = new Set<string>(graphOutputs);
   for (const n of nodes) for (const i of n.input ?? []) if (i) read.add(i);
   const kept = nodes.filter((n) => !(reorderOf.get(n.output?.[0] ?? "") === n && !read.has(n.output![0]!)));
-  return { nodes: kept, rewired, removed: nodes.length - kept.length };
+  return { nodes: kept, rewired, removed: nodes.length - kept.length, initializers };
 }
 
 /**
@@ -125,16 +189,46 @@ export async function createObservationSession(obs: ObservationModel, options: R
     return { session: await RuntimeSession.create(obs.model, options), fused: false, removed: 0 };
   }
   const g = plain.model.proto.graph!;
-  const reductions = new Set(obs.observed.flatMap((o) => [o.min, o.max]));
-  const { nodes, removed } = bypassReorders(g.node ?? [], reductions, new Set((g.output ?? []).map((o) => o.name!)), size);
+  const reductions = layoutFree(obs);
+  const { nodes, removed, initializers } = bypassReorders(g.node ?? [], reductions, new Set((g.output ?? []).map((o) => o.name!)), size, spatialOf(obs));
   try {
     if (!removed) return { session: plain.session, fused: false, removed: 0 };
     g.node = nodes;
+    g.initializer = [...(g.initializer ?? []), ...initializers];
     const session = await RuntimeSession.create(plain.model, { ...options, optimization: "disabled", optimizedModelFilePath: undefined });
     await plain.session.release();
     return { session, fused: true, removed };
   } catch {
     return { session: plain.session, fused: false, removed: 0 };
+  } finally {
+    plain.model.external?.close();
+    plain.cleanup();
+  }
+}
+
+/**
+ * The fused observation graph as bytes, for a session in another thread (runner.ts's worker), to be run with
+ * optimizations disabled; undefined when there is no reorder to drop (or the graph has external data): then run the
+ * observation model as built.
+ */
+export async function fusedObservationBytes(obs: ObservationModel, options: RuntimeOptions = {}): Promise<{ bytes: Uint8Array; removed: number } | undefined> {
+  const level = options.optimization ?? "all";
+  const size = level === "all" || level === "layout" ? await nchwcBlock() : 0;
+  if (!size) return undefined;
+  const plain = await optimized(obs.model, options);
+  try {
+    await plain.session.release();
+    const g = plain.model.proto.graph!;
+    const { nodes, removed, initializers } = bypassReorders(g.node ?? [], layoutFree(obs), new Set((g.output ?? []).map((o) => o.name!)), size, spatialOf(obs));
+    if (!removed) return undefined;
+    g.node = nodes;
+    g.initializer = [...(g.initializer ?? []), ...initializers];
+    const src = modelSource(plain.model);
+    if (!(src.source instanceof Uint8Array)) {
+      src.cleanup();
+      return undefined;
+    }
+    return { bytes: src.source, removed };
   } finally {
     plain.model.external?.close();
     plain.cleanup();

@@ -7,7 +7,10 @@
  *   unknown rank get a Reshape to [1]), so a run hands JS one or two small tensors. And since onnxruntime orders
  *   execution by walking back from the outputs, interleaving makes each ReduceMin/ReduceMax pair run right after its
  *   input is computed, while it is still in cache, rather than all at the end with every observed tensor kept alive.
- * - In `values` mode the tensor itself is also an output, for calibrators that build histograms.
+ * - In `values` mode the tensor itself is also an output, for calibrators that build histograms — or, for rank-4
+ *   tensors above `SUBSAMPLE_LIMIT` elements per sample, a deterministic strided spatial subsample of it
+ *   (subsample.ts: a deliberate trade-off, since copying and binning every activation of a CNN costs several
+ *   inferences per sample); the min/max reductions always read the whole tensor.
  * - float16/double/bfloat16 tensors go through Cast(to=FLOAT) first; other element types, values held inside
  *   If/Loop/Scan bodies, and names the model does not define are reported as not observable (they stay float).
  * - Nodes no observation needs (e.g. a classifier head after the last observed tensor) are left out.
@@ -15,7 +18,7 @@
  */
 import { QuantError } from "../kernel/errors.ts";
 import { nodeDependencies } from "../onnx/check.ts";
-import { GraphIndex } from "../onnx/graph.ts";
+import { GraphIndex, opsetVersion } from "../onnx/graph.ts";
 import type { Model } from "../onnx/model.ts";
 import type { GraphProto, ModelProto, NodeProto, ValueInfoProto } from "../onnx/types.ts";
 import { AttributeType } from "../onnx/types.ts";
@@ -23,6 +26,8 @@ import { valueInfo } from "../onnx/builder.ts";
 import { makeTensor } from "../onnx/tensor-data.ts";
 import { DataType, dataTypeName } from "../tensor/dtypes.ts";
 import { NOT_EXCHANGEABLE, valueTypes, type ValueType } from "./value-types.ts";
+import { probeShapes, subsample, SubsampleConstants, type Shape } from "./subsample.ts";
+export { SUBSAMPLE_LIMIT } from "./subsample.ts";
 
 /** `minmax`: only per-batch min/max leave the graph; `values`: the tensors too. */
 export type ObserveMode = "minmax" | "values";
@@ -37,8 +42,18 @@ export interface ObservedTensor {
   /** Names of its ReduceMin / ReduceMax outputs (scalars inside the graph). */
   readonly min: string;
   readonly max: string;
-  /** Output holding the values as float32 (`values` mode only). */
+  /**
+   * Output holding the values as float32 (`values` mode only): the whole tensor, or for rank-4 tensors larger than
+   * `SUBSAMPLE_LIMIT` elements per sample a strided spatial subsample of it (see subsample.ts).
+   */
   readonly values?: string;
+  /**
+   * Outputs of the nodes reading the tensor whose result does not depend on its memory layout (the reductions, the
+   * subsample's Shape and Slice): fused.ts may point them at onnxruntime's blocked (NCHWc) copy of the tensor.
+   */
+  readonly layoutFree?: readonly string[];
+  /** H and W of a subsampled tensor when they are static (fused.ts then views its blocked copy without a Shape). */
+  readonly spatial?: readonly [number, number];
 }
 
 /** A tensor that cannot be observed, and why (it stays float). */
@@ -92,6 +107,9 @@ export async function observationModel(model: Model, tensors: readonly string[],
   const index = new GraphIndex(model);
   const { names, unobservable } = classify(index, tensors);
   const known = await valueTypes(model, index, names);
+  // Subsampling needs shapes (subsample.ts): onnxruntime infers them for the tensors that may be rank 4.
+  const shapes =
+    mode === "values" ? await probeShapes(model, names.filter((n) => FLOAT_TYPES.has(known.get(n)?.type ?? -1) && (known.get(n)?.rank ?? 4) === 4)) : new Map<string, Shape>();
   const types = new Map<string, ValueType>();
   for (const name of names) {
     const t = known.get(name);
@@ -102,7 +120,7 @@ export async function observationModel(model: Model, tensors: readonly string[],
         reason: !t || t.type === NOT_EXCHANGEABLE ? "its type is not one onnxruntime-node can exchange" : `it is ${dataTypeName(t.type)}, not a float tensor`,
       });
   }
-  return { ...buildObservation(model, index, types, mode), unobservable };
+  return { ...buildObservation(model, index, types, mode, shapes), unobservable };
 }
 
 /**
@@ -114,6 +132,7 @@ export function buildObservation(
   index: GraphIndex,
   types: ReadonlyMap<string, ValueType | number>,
   mode: ObserveMode,
+  shapes: ReadonlyMap<string, Shape> = new Map(),
 ): Omit<ObservationModel, "unobservable"> {
   const g = model.proto.graph!;
   const main = index.main;
@@ -122,6 +141,9 @@ export function buildObservation(
   const observed: ObservedTensor[] = [];
   const one = index.uniqueName("observe_shape_1");
   let reshaped = false;
+  // Slice with a steps input (strided subsampling) exists from opset 10.
+  const sliceSteps = (opsetVersion(model.proto) ?? 1) >= 10;
+  const consts = new SubsampleConstants(index);
   /** Concat inputs by rank: [min, max] of each tensor in turn. */
   const groups = new Map<number, { output: string; inputs: string[] }>();
   const add = (producer: NodeProto | undefined, n: NodeProto) => {
@@ -158,16 +180,24 @@ export function buildObservation(
       }
     }
     let values: string | undefined;
+    let layoutFree: string[] = [];
+    let spatial: readonly [number, number] | undefined;
     if (mode === "values") {
       values = src;
-      // A graph input or initializer cannot double as a graph output in every runtime: expose a copy.
-      if (src === tensor && p?.kind !== "node") {
+      const sub = (rank ?? shapes.get(tensor)?.length) === 4 && sliceSteps ? subsample(tensor, src, shapes.get(tensor), index, consts) : undefined;
+      if (sub) {
+        for (const n of sub.nodes) add(producer, n);
+        values = sub.output;
+        layoutFree = sub.layoutFree;
+        if (sub.spatial) spatial = sub.spatial;
+      } else if (src === tensor && p?.kind !== "node") {
+        // A graph input or initializer cannot double as a graph output in every runtime: expose a copy.
         values = index.uniqueName(`${tensor}_observe_values`);
         add(producer, { op_type: "Identity", name: index.uniqueName(`${tensor}_observe_identity`), input: [tensor], output: [values] });
       }
       outputs.push(valueInfo(values, DataType.FLOAT));
     }
-    observed.push({ tensor, output: group.output, index: at, min, max, ...(values ? { values } : {}) });
+    observed.push({ tensor, output: group.output, index: at, min, max, ...(values ? { values } : {}), ...(layoutFree.length ? { layoutFree } : {}), ...(spatial ? { spatial } : {}) });
   }
   const nodes: NodeProto[] = [...(after.get(undefined) ?? [])];
   for (const n of g.node ?? []) {
@@ -177,6 +207,7 @@ export function buildObservation(
   }
   const initializer = [...(g.initializer ?? [])];
   if (reshaped) initializer.push(makeTensor(one, DataType.INT64, [1], new BigInt64Array([1n])));
+  initializer.push(...consts.tensors);
   const packed: ValueInfoProto[] = [];
   for (const [rank, { output, inputs }] of [...groups].sort(([a], [b]) => a - b)) {
     nodes.push({ op_type: "Concat", name: index.uniqueName(`${output}_concat`), input: inputs, output: [output], attribute: [intAttr("axis", 0)] });
@@ -209,3 +240,4 @@ function live(nodes: readonly NodeProto[], outputs: readonly ValueInfoProto[]): 
   }
   return nodes.filter((_, i) => keep[i]);
 }
+

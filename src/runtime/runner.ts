@@ -1,11 +1,13 @@
 /**
  * How an observation model is run, batch after batch:
- * - `minmax` mode: in this thread, on onnxruntime's fused graph when it has layout reorders to drop (fused.ts).
+ * - Both modes run onnxruntime's fused graph when it has layout reorders to drop (fused.ts): min/max reductions and
+ *   `values` mode's spatial subsamples read the blocked tensors directly.
+ * - `minmax` mode: in this thread.
  * - `values` mode: in a worker thread (remote.ts), so the next batch is computed while the calibrators bin this one;
  *   in this thread if a worker cannot start.
  */
 import type { Batch } from "../data/dataset.ts";
-import { createObservationSession } from "./fused.ts";
+import { createObservationSession, fusedObservationBytes } from "./fused.ts";
 import type { ObservationModel } from "./observe.ts";
 import { RemoteSession } from "./remote.ts";
 import { RuntimeSession, modelSource, type RuntimeOptions } from "./session.ts";
@@ -41,16 +43,20 @@ function local(session: RuntimeSession, fused = false): Runner {
 /** Open the runner for an observation model (see the module comment). */
 export async function openRunner(obs: ObservationModel, options: RunnerOptions = {}): Promise<Runner> {
   if (obs.mode === "values" && options.pipeline !== false) {
-    const src = modelSource(obs.model);
+    const f = options.fused === false ? undefined : await fusedObservationBytes(obs, options.runtime).catch(() => undefined);
+    const src = f ? { source: f.bytes, cleanup() {} } : modelSource(obs.model);
+    // The fused graph is already optimized: its session must not re-optimize it (that would bring the reorders back).
+    const runtime: RuntimeOptions | undefined = f ? { ...options.runtime, optimization: "disabled", optimizedModelFilePath: undefined } : options.runtime;
+    if (f) options.log?.debug?.(`observing onnxruntime's fused graph in a worker (${f.removed} layout reorders bypassed)`);
     try {
-      const remote = await RemoteSession.create(src.source, options.runtime);
-      return { run: (batch) => remote.run(batch), pipelined: true, fused: false, release: async () => (await remote.release(), src.cleanup()) };
+      const remote = await RemoteSession.create(src.source, runtime);
+      return { run: (batch) => remote.run(batch), pipelined: true, fused: !!f, release: async () => (await remote.release(), src.cleanup()) };
     } catch (e) {
       src.cleanup();
       options.log?.debug?.(`no worker thread for inference (${(e as Error).message}); running in this thread`);
     }
   }
-  if (obs.mode === "values" || options.fused === false) return local(await RuntimeSession.create(obs.model, options.runtime));
+  if (options.fused === false) return local(await RuntimeSession.create(obs.model, options.runtime));
   const { session, fused, removed } = await createObservationSession(obs, options.runtime);
   options.log?.debug?.(fused ? `observing onnxruntime's fused graph (${removed} layout reorders bypassed)` : "observing the plain graph");
   return local(session, fused);
