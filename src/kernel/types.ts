@@ -47,13 +47,18 @@ export interface PassPlugin extends PluginBase<"pass"> {
   run(model: Model, ctx: PluginContext): void | Model | Promise<void | Model>;
 }
 
-/** One observation of an activation tensor for one batch. `values` is only given to calibrators that need it. */
+/**
+ * One observation of an activation tensor for one sample. `min`/`max` are exact (reduced inside the graph over every
+ * element). `values` is only given to calibrators that need it, as a multiset: for large rank-4 activations (over 16Ki
+ * elements per sample) a deterministic strided spatial subsample, in unspecified (possibly channel-blocked) order.
+ */
 export interface Observation {
   readonly tensor: string;
   readonly min: number;
   readonly max: number;
-  /** The batch's values (a view that is reused after `observe` returns: copy what you keep). */
+  /** The values (a view that is reused after `observe` returns: copy what you keep). */
   readonly values?: Float32Array;
+  /** Dims of the exposed values (the subsample's, not the activation's, when subsampled). */
   readonly dims?: readonly number[];
 }
 
