@@ -61,9 +61,11 @@ export class RandomDataset implements CalibrationDataset {
     private readonly opts: RandomOptions = {},
   ) {
     this.inputs = models.map((m) => m.name);
-    this.dims = models.map((m) => randomSampleDims(m, opts.shapes?.[m.name]));
+    // An unnamed shape (`--shape 1x3x224x224`, key "*") applies to every input without a shape of its own.
+    const anyShape = opts.shapes?.["*"];
+    this.dims = models.map((m) => randomSampleDims(m, opts.shapes?.[m.name] ?? anyShape));
     for (const name of Object.keys(opts.shapes ?? {})) {
-      if (!this.inputs.includes(name)) throw new QuantError("E_CALIB_SHAPE", `shape declared for '${name}', which is not a model input (inputs: ${this.inputs.join(", ")})`);
+      if (name !== "*" && !this.inputs.includes(name)) throw new QuantError("E_CALIB_SHAPE", `shape declared for '${name}', which is not a model input (inputs: ${this.inputs.join(", ")})`);
     }
     this.count = Math.floor(opts.samples ?? DEFAULT_RANDOM_SAMPLES);
     if (!(this.count >= 1)) throw new QuantError("E_CALIB_SAMPLES", `random calibration data needs at least 1 sample, got ${opts.samples}`);

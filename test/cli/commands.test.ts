@@ -94,6 +94,14 @@ describe("quant calibrate", () => {
     expect(rep.activations.quantized).toBeGreaterThan(0);
     expect(await runs(out)).toBe(10);
   });
+  test("no --data: random samples of an unnamed --shape, with a warning", async () => {
+    const d = tmp();
+    const out = join(d, "r.onnx");
+    const r = quant(["calibrate", EXAMPLE, "--shape", "1x1x32x32", "--samples", "4", "-o", out]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("random");
+    expect(await runs(out)).toBe(10);
+  });
   test("data that does not fit the model input: E_CALIB_SHAPE naming the input, exit 1, nothing written", () => {
     const d = tmp();
     const bad = join(d, "bad.npy");
