@@ -45,7 +45,7 @@ export { openDataset, openDatasetAsync, type CalibrationDataset, type Batch, typ
 export { IMAGE_PRESETS, type ImageOptions } from "./data/images.ts";
 export { modelInfo, formatInfo, type ModelInfo } from "./onnx/info.ts";
 export { cloneModel } from "./onnx/codec.ts";
-export { HistogramObserver, HistogramSet, DEFAULT_BINS, checkBins, type HistogramSide, type HistogramJSON } from "./tensor/histogram.ts";
+export { HistogramObserver, HistogramSet, DEFAULT_BINS, checkBins, checkBits, histogramCalibrator, type HistogramSide, type HistogramJSON } from "./tensor/histogram.ts";
 export { weightSensitivity, type SensitivityCandidate, type SensitivityOptions } from "./quant/sensitivity.ts";
 
 export { RuntimeSession, SINGLE_THREAD, modelInputs, fixedBatch, loadOrt, ortSessionOptions, type RuntimeOptions, type TensorMap } from "./runtime/session.ts";

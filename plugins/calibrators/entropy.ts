@@ -30,7 +30,7 @@
  * the histogram always spans the data's exact min and max, only where to clip is estimated from the subsample, and
  * small models (digits_cnn, digits_transformer) are binned exactly as before.
  */
-import { defineCalibrator, QuantError, type Range, checkBins, HistogramObserver, HistogramSet, type HistogramSide } from "../../src/index.ts";
+import { QuantError, checkBits, histogramCalibrator, type HistogramObserver, type HistogramSide, type Range } from "../../src/index.ts";
 
 /** Options of {@link entropy}. */
 export interface EntropyOptions {
@@ -181,15 +181,6 @@ export function entropyRange(h: HistogramObserver, opts: Omit<EntropyOptions, "b
 
 /** `entropy` calibrator factory: `["entropy", { symmetric: true }]` in a config. */
 export default function entropy(opts: EntropyOptions = {}) {
-  const bins = checkBins(opts.bins ?? 4096);
-  if (opts.bits !== undefined && !(Number.isInteger(opts.bits) && opts.bits >= 2 && opts.bits <= 16))
-    throw new QuantError("E_QUANT_OPTIONS", `entropy bits must be an integer in [2, 16], got ${opts.bits}`);
-  const rangeOf = (h: HistogramObserver) => entropyRange(h, opts);
-  return defineCalibrator({
-    name: "entropy",
-    needs: "values",
-    options: { ...opts },
-    create: () => new HistogramSet("entropy", bins, rangeOf),
-    restore: (json) => HistogramSet.restore(json, "entropy", rangeOf),
-  });
+  checkBits("entropy", opts.bits);
+  return histogramCalibrator("entropy", opts, opts.bins ?? 4096, () => (h) => entropyRange(h, opts));
 }

@@ -17,7 +17,7 @@
  * the histogram always spans the data's exact min and max, only where to clip is estimated from the subsample, and
  * small models (digits_cnn, digits_transformer) are binned exactly as before.
  */
-import { defineCalibrator, QuantError, type Range, checkBins, HistogramObserver, HistogramSet, type HistogramSide } from "../../src/index.ts";
+import { QuantError, checkBits, histogramCalibrator, type HistogramObserver, type HistogramSide, type Range } from "../../src/index.ts";
 
 /** Options of {@link mse}. */
 export interface MseOptions {
@@ -170,15 +170,6 @@ function scan(m: Moments, top: number, cost: (t: number) => number): number {
 
 /** `mse` calibrator factory: `["mse", { symmetric: true }]` in a config. */
 export default function mse(opts: MseOptions = {}) {
-  const bins = checkBins(opts.bins ?? 4096);
-  if (opts.bits !== undefined && !(Number.isInteger(opts.bits) && opts.bits >= 2 && opts.bits <= 16))
-    throw new QuantError("E_QUANT_OPTIONS", `mse bits must be an integer in [2, 16], got ${opts.bits}`);
-  const rangeOf = (h: HistogramObserver) => mseRange(h, opts);
-  return defineCalibrator({
-    name: "mse",
-    needs: "values",
-    options: { ...opts },
-    create: () => new HistogramSet("mse", bins, rangeOf),
-    restore: (json) => HistogramSet.restore(json, "mse", rangeOf),
-  });
+  checkBits("mse", opts.bits);
+  return histogramCalibrator("mse", opts, opts.bins ?? 4096, () => (h) => mseRange(h, opts));
 }

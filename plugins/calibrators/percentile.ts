@@ -13,7 +13,7 @@
  * the histogram always spans the data's exact min and max, only where to clip is estimated from the subsample, and
  * small models (digits_cnn, digits_transformer) are binned exactly as before.
  */
-import { defineCalibrator, QuantError, type PluginContext, type Range, checkBins, HistogramObserver, HistogramSet } from "../../src/index.ts";
+import { QuantError, histogramCalibrator, type HistogramObserver, type PluginContext, type Range } from "../../src/index.ts";
 
 /** Options of {@link percentile}. */
 export interface PercentileOptions {
@@ -52,16 +52,8 @@ export default function percentile(opts: PercentileOptions = {}) {
     return p;
   };
   if (opts.percentile !== undefined) check(opts.percentile);
-  const bins = checkBins(opts.bins ?? 4096);
-  const rangeOf = (ctx: PluginContext) => {
+  return histogramCalibrator("percentile", opts, opts.bins ?? 4096, (ctx: PluginContext) => {
     const p = check(opts.percentile ?? ctx.options.percentile ?? 99.99);
     return (h: HistogramObserver) => percentileRange(h, p);
-  };
-  return defineCalibrator({
-    name: "percentile",
-    needs: "values",
-    options: { ...opts },
-    create: (ctx) => new HistogramSet("percentile", bins, rangeOf(ctx)),
-    restore: (json, ctx) => HistogramSet.restore(json, "percentile", rangeOf(ctx)),
   });
 }

@@ -23,7 +23,7 @@
  * while a histogram is 32 KB (L1-resident in the hot loop) and an O(bins × levels) search stays in milliseconds.
  */
 import { QuantError } from "../kernel/errors.ts";
-import type { CalibratorState, Observation, Range, RangeMap } from "../kernel/types.ts";
+import { defineCalibrator, type CalibratorPlugin, type CalibratorState, type Observation, type PluginContext, type Range, type RangeMap } from "../kernel/types.ts";
 
 /** Default number of bins in the window. */
 export const DEFAULT_BINS = 4096;
@@ -360,4 +360,31 @@ export class HistogramSet implements CalibratorState {
 
 function describe(s: CalibratorState): string {
   return s instanceof HistogramSet ? s.calibrator : (s as { calibrator?: string }).calibrator ?? s.constructor?.name ?? "foreign";
+}
+
+/**
+ * A calibrator whose state is one histogram per tensor and whose range comes from `rangeOf(ctx)(histogram)` — the
+ * shape shared by percentile, entropy and mse (and any user method that works from a histogram).
+ * @example export default (o = {}) => histogramCalibrator("p999", o, 4096, () => (h) => percentileRange(h, 99.9));
+ */
+export function histogramCalibrator(
+  name: string,
+  options: object,
+  bins: number,
+  rangeOf: (ctx: PluginContext) => (h: HistogramObserver) => Range,
+): CalibratorPlugin {
+  checkBins(bins); // at factory time, so a bad option fails before any inference
+  return defineCalibrator({
+    name,
+    needs: "values",
+    options: { ...options } as Record<string, unknown>,
+    create: (ctx) => new HistogramSet(name, bins, rangeOf(ctx)),
+    restore: (json, ctx) => HistogramSet.restore(json, name, rangeOf(ctx)),
+  });
+}
+
+/** Check a search calibrator's `bits` option (integer in [2, 16]). */
+export function checkBits(calibrator: string, bits: number | undefined): void {
+  if (bits !== undefined && !(Number.isInteger(bits) && bits >= 2 && bits <= 16))
+    throw new QuantError("E_QUANT_OPTIONS", `${calibrator} bits must be an integer in [2, 16], got ${bits}`);
 }
