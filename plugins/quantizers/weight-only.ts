@@ -196,12 +196,12 @@ async function measuredFallback(model: Model, auto: Choice[], opts: WeightOnlyOp
   if (probed.length < 2) throw new Error("fewer than two layers to compare");
   if (bytes > PROBE_LIMIT) throw new Error(`the layers hold ${(bytes / 2 ** 20).toFixed(0)} MiB`);
   // The probe costs (layers + 1) × samples inferences: unless asked for a count, it fits them into ~3 s.
-  const samples = opts.sensitivity || 4;
+  const samples = opts.sensitivity || ctx.options.samples || 4;
   ctx.logger.info(`measuring the output sensitivity of ${probed.length} layers at INT4 on ${samples} samples${ctx.options.data ? "" : " of random data"}`);
   const noise = await weightSensitivity(
     model,
     probed.map((c) => ({ name: c.w.name, dims: c.w.dims, original: c.data, dequantized: dequantizeWeights(c.q, c.w.dims) })),
-    { data: ctx.options.data, samples, shapes: ctx.options.shapes, seed: ctx.options.seed, budgetMs: opts.sensitivity ? undefined : 3000 },
+    { data: ctx.options.data, samples, shapes: ctx.options.shapes, seed: ctx.options.seed, budgetMs: opts.sensitivity || ctx.options.samples ? undefined : 3000 },
   );
   const saved = (c: Choice) => c.data.length / 2;
   const total = probed.reduce((s, c) => s + noise.get(c.w.name)!, 0);

@@ -1,6 +1,6 @@
 /** `quant quantize`: weight-only quantization. */
 import { defineCommand } from "citty";
-import { configArgs, globalArgs, weightArgs } from "./args.ts";
+import { calibArgs, configArgs, globalArgs, weightArgs } from "./args.ts";
 import { runQuantCommand } from "./quantize-common.ts";
 
 export default defineCommand({
@@ -11,13 +11,17 @@ export default defineCommand({
 Examples:
   quant quantize model.onnx -o model.int8.onnx --per-channel
   quant quantize model.onnx -o model.int4.onnx --bits 4 --block-size 32 --symmetric --native-int4 --clip-search
-  quant quantize model.onnx -o out.onnx --exclude 'classifier.*' --layer-bits 'encoder.*=4' --format json`,
+  quant quantize model.onnx -o out.onnx --exclude 'classifier.*' --layer-bits 'encoder.*=4' --format json
+  quant quantize model.onnx -o model.int4.onnx --bits 4 --block-size 32 --data calib.npy   (INT4 layer choice measured on real data)`,
   },
   args: {
     model: { type: "positional", required: true, description: "Input ONNX model" },
     output: { type: "string", alias: "o", description: "Output path (default <model>.int<bits>.onnx)" },
     detailed: { type: "boolean", description: "Per-layer error for every tensor in the summary" },
     ...weightArgs,
+    data: { ...calibArgs.data, description: "At --bits 4: inputs to measure each layer's sensitivity on (default: random of the declared shapes)" },
+    samples: { ...calibArgs.samples, description: "Samples for the INT4 sensitivity measurement (default up to 4)" },
+    shape: calibArgs.shape,
     ...configArgs,
     ...globalArgs,
   },
