@@ -124,7 +124,7 @@ async function main() {
     const c = { set: "static", method: m, fused: true, pipeline: true, batch: 1 };
     configs.push({ ...c, name: `${m} static` });
     if (m === "minmax") configs.push({ ...c, name: "minmax static, no fused graph", fused: false });
-    if (m === "percentile") configs.push({ ...c, name: "percentile static, no worker", pipeline: false });
+    if (m !== "minmax") configs.push({ ...c, name: `${m} static, no worker`, pipeline: false });
     if (m === "minmax" || m === "percentile") configs.push({ ...c, name: `${m} static, whole batches of 8`, batch: 8, whole: true });
     configs.push({ ...c, name: `${m} all`, set: "all" });
   }
