@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { QuantError, loadQuantConfig, mergeChains, mergeLayers, resolveChain } from "../../src/index.ts";
+import { QuantError, loadQuantConfig, mergeChains, mergeLayers, resolveChain, type PluginSpec } from "../../src/index.ts";
 import { planConfigJobs, planJob } from "../../src/config/plan.ts";
 
 const dir = () => mkdtempSync(join(tmpdir(), "quant-config-"));
@@ -18,7 +18,7 @@ describe("chain merging", () => {
     expect(mergeChains(["a", "b"], ["$reset", "c"])).toEqual(["$reset", "c"]);
   });
   test("merging is associative, so c12's multi-step merge gives the same chain", () => {
-    const H = ["!b", "x"], M = ["c", ["a", { v: 1 }]], L = ["a", "b", "d"];
+    const H: PluginSpec[] = ["!b", "x"], M: PluginSpec[] = ["c", ["a", { v: 1 }]], L: PluginSpec[] = ["a", "b", "d"];
     const left = mergeChains(mergeChains(L, M), H);
     const right = mergeChains(L, mergeChains(M, H));
     expect(left).toEqual(right);
