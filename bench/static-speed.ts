@@ -15,7 +15,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
-import { decodeModelProto, loadModel, resolveChain, runPipeline, serializeModel } from "../src/index.ts";
+import { decodeModelProto, loadModel, resolveChain, runPipeline, serializeModel, sqnrDb } from "../src/index.ts";
 import { fillNormal, sampleRng } from "../src/data/random.ts";
 
 const { values, positionals } = parseArgs({
@@ -71,15 +71,6 @@ async function interleaved(a: ort.InferenceSession, b: ort.InferenceSession, fee
 /** Nodes of ORT's optimized graph whose `domain.op` matches (QLinearConv moves to com.microsoft in NHWC). */
 function count(ops: Record<string, number>, re: RegExp): number {
   return Object.entries(ops).reduce((n, [op, c]) => n + (re.test(op) ? c : 0), 0);
-}
-
-function sqnrDb(ref: Float32Array, got: Float32Array): number {
-  let sig = 0, noise = 0;
-  for (let i = 0; i < ref.length; i++) {
-    sig += ref[i]! ** 2;
-    noise += (ref[i]! - got[i]!) ** 2;
-  }
-  return 10 * Math.log10(sig / noise);
 }
 
 const rows: string[][] = [];

@@ -160,20 +160,18 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
       result.unobservable = out.unobservable;
     });
 
+    let minOpset = 0; // lowest default-domain opset the quantizers' and packers' output needs
     await enter("quantize", async () => {
-      let minOpset = 0;
       for (const q of quantizers) {
         const r = await call(q, (c) => q.quantize(state.model, { ranges: state.ranges }, c));
         state.pending.push(...r.pending);
         state.entries.push(...r.entries);
         minOpset = Math.max(minOpset, r.minOpset ?? 0);
       }
-      (state as { minOpset?: number }).minOpset = minOpset;
     });
 
     await enter("pack", async () => {
       const packers = byKind(plugins, "packer") as PackerPlugin[];
-      let minOpset = (state as { minOpset?: number }).minOpset ?? 0;
       for (const t of state.pending) {
         const packer = packers.find((p) => p.accepts(t, ctxOf(p)));
         if (!packer)

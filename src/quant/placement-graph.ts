@@ -117,7 +117,7 @@ export class PlacementGraph {
   constantFloats(value: string): { data: Float32Array; dims: number[] } | undefined {
     const t = this.constantOf(value);
     if (!t || !isFloatType(t.data_type)) return undefined;
-    return { data: floatsOf(this.model, t), dims: tensorDims(t) };
+    return { data: tensorFloat32(this.model, t), dims: tensorDims(t) };
   }
 
   /** True when the value is a float constant (without decoding it). */
@@ -129,7 +129,7 @@ export class PlacementGraph {
   constantScalar(value: string): number | undefined {
     const t = this.constantOf(value);
     if (!t || (t.dims?.length ?? 0) > 1 || (t.dims?.length === 1 && num(t.dims[0]) !== 1)) return undefined;
-    if (isFloatType(t.data_type)) return floatsOf(this.model, t)[0];
+    if (isFloatType(t.data_type)) return tensorFloat32(this.model, t)[0];
     return tensorInts(this.model, t)[0];
   }
 
@@ -164,19 +164,6 @@ export class PlacementGraph {
 
 function isFloatType(t: number | undefined): boolean {
   return t === DataType.FLOAT || t === DataType.FLOAT16 || t === DataType.DOUBLE;
-}
-
-/**
- * Float32 values of a tensor. Unaligned float raw_data is copied here: tensorFloat32's own copy path slices with
- * `Buffer#slice`, which is a view for the Buffers readFileSync returns (reported to the codec's owner).
- */
-function floatsOf(model: Model | undefined, t: TensorProto): Float32Array {
-  const raw = t.raw_data;
-  if (t.data_type === DataType.FLOAT && raw && raw.byteOffset % 4 !== 0) {
-    const n = tensorDims(t).reduce((a, b) => a * b, 1);
-    return new Float32Array(Uint8Array.prototype.slice.call(raw, 0, n * 4).buffer);
-  }
-  return tensorFloat32(model, t);
 }
 
 function intAttr(node: NodeProto, name: string): number | undefined {

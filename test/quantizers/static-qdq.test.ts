@@ -10,12 +10,13 @@ import * as ort from "onnxruntime-node";
 import { consola } from "consola";
 import {
   DataType, GraphBuilder, decodeModelProto, defaultOptions, encodeModelProto, loadModel, readNpy, serializeModel, tensorFloat32,
-  valueInfo, type Model, type PluginContext, type QuantOptions, type QuantizeResult, type Range, type RangeMap, type TensorProto,
+  sqnrDb, valueInfo, type Model, type PluginContext, type QuantOptions, type QuantizeResult, type Range, type RangeMap, type TensorProto,
 } from "../../src/index.ts";
 import staticQdq, { type StaticQdqOptions } from "../../plugins/quantizers/static-qdq.ts";
 import int8 from "../../plugins/packers/int8.ts";
 import { corpus, hasCorpus } from "../helpers/corpus.ts";
 import { randomFloats } from "../helpers/models.ts";
+import { accuracy, digitsTestSet } from "../helpers/evaluate.ts";
 
 const session = (bytes: Uint8Array, extra: ort.InferenceSession.SessionOptions = {}) =>
   ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: "sequential", graphOptimizationLevel: "all", ...extra });
@@ -72,26 +73,6 @@ async function logits(bytes: Uint8Array, x: { data: Float32Array; dims: number[]
   return out[s.outputNames[0]!]!.data as Float32Array;
 }
 
-function sqnr(ref: Float32Array, got: Float32Array): number {
-  let sig = 0, noise = 0;
-  for (let i = 0; i < ref.length; i++) {
-    sig += ref[i]! ** 2;
-    noise += (ref[i]! - got[i]!) ** 2;
-  }
-  return 10 * Math.log10(sig / noise);
-}
-
-function accuracy(l: Float32Array, y: BigInt64Array): number {
-  const classes = l.length / y.length;
-  let ok = 0;
-  for (let i = 0; i < y.length; i++) {
-    let best = 0;
-    for (let c = 1; c < classes; c++) if (l[i * classes + c]! > l[i * classes + best]!) best = c;
-    if (BigInt(best) === y[i]) ok++;
-  }
-  return ok / y.length;
-}
-
 /** Op-type counts of the graph ONNX Runtime optimizes the model into. */
 async function optimizedOps(bytes: Uint8Array): Promise<Record<string, number>> {
   const dir = mkdtempSync(join(tmpdir(), "static-qdq-"));
@@ -112,7 +93,7 @@ const nodesOf = (m: Model, op: string) => m.proto.graph!.node!.filter((n) => n.o
 describe.skipIf(!hasCorpus)("static-qdq on digits_cnn, every Conv quantized (floatStem off)", async () => {
   const q = hasCorpus ? await calibrated(corpus("digits_cnn.onnx"), corpus("digits_cnn_calib.npy"), { floatStem: false }) : undefined!;
   const test_x = hasCorpus ? readNpy(corpus("digits_cnn_test_x.npy")) : undefined!;
-  const y = hasCorpus ? (readNpy(corpus("digits_test_y.npy")).data as BigInt64Array) : undefined!;
+  const y = hasCorpus ? digitsTestSet("cnn").labels : undefined!;
   const x = () => ({ data: test_x.data as Float32Array, dims: test_x.dims });
 
   test("activations() asks only for tensors whose range sets a scale", () => {
@@ -127,7 +108,7 @@ describe.skipIf(!hasCorpus)("static-qdq on digits_cnn, every Conv quantized (flo
     const ref = await logits(readFileSync(corpus("digits_cnn.onnx")), x());
     const got = await logits(q.bytes, x());
     expect(accuracy(got, y)).toBeGreaterThanOrEqual(0.99);
-    expect(sqnr(ref, got)).toBeGreaterThanOrEqual(33.9);
+    expect(sqnrDb(ref, got)).toBeGreaterThanOrEqual(33.9);
   });
 
   test("ONNX Runtime fuses every Conv into QLinearConv, both Gemms into QGemm, and drops the Relus", async () => {
@@ -178,7 +159,7 @@ describe.skipIf(!hasCorpus)("static-qdq on digits_cnn, every Conv quantized (flo
     const ops = await optimizedOps(serializeModel(model));
     expect(ops.QLinearConv).toBe(3);
     const ref = await logits(readFileSync(corpus("digits_cnn.onnx")), x());
-    expect(sqnr(ref, await logits(serializeModel(model), x()))).toBeGreaterThan(38);
+    expect(sqnrDb(ref, await logits(serializeModel(model), x()))).toBeGreaterThan(38);
   });
 
   test("a missing range leaves the ops that need it float, with a reason", async () => {
@@ -189,7 +170,7 @@ describe.skipIf(!hasCorpus)("static-qdq on digits_cnn, every Conv quantized (flo
     expect(r.entries).toContainEqual(expect.objectContaining({ tensor: "/f/f.3/f.3.2/Relu_output_0", action: "skipped", reason: "no calibrated range" }));
     expect(r.entries.find((e) => e.node === "/f/f.4/f.4.0/Conv" && e.action === "skipped")?.reason).toMatch(/no range/);
     const ref = await logits(readFileSync(corpus("digits_cnn.onnx")), x());
-    expect(sqnr(ref, await logits(serializeModel(model), x()))).toBeGreaterThan(30);
+    expect(sqnrDb(ref, await logits(serializeModel(model), x()))).toBeGreaterThan(30);
   });
 });
 
@@ -212,8 +193,8 @@ describe.skipIf(!hasCorpus)("static-qdq on digits_cnn with the default float ste
     const x = { data: test_x.data as Float32Array, dims: test_x.dims };
     const ref = await logits(readFileSync(corpus("digits_cnn.onnx")), x);
     const got = await logits(q.bytes, x);
-    expect(accuracy(got, readNpy(corpus("digits_test_y.npy")).data as BigInt64Array)).toBeGreaterThanOrEqual(0.99);
-    expect(sqnr(ref, got)).toBeGreaterThanOrEqual(40); // 41.7 dB measured; 38.0 dB with the stem quantized
+    expect(accuracy(got, digitsTestSet("cnn").labels)).toBeGreaterThanOrEqual(0.99);
+    expect(sqnrDb(ref, got)).toBeGreaterThanOrEqual(40); // 41.7 dB measured; 38.0 dB with the stem quantized
   });
 });
 
@@ -224,8 +205,8 @@ describe.skipIf(!hasCorpus)("static-qdq on digits_transformer", () => {
     const x = { data: xs.data as Float32Array, dims: xs.dims };
     const ref = await logits(readFileSync(corpus("digits_transformer.onnx")), x);
     const got = await logits(q.bytes, x);
-    expect(accuracy(got, readNpy(corpus("digits_test_y.npy")).data as BigInt64Array)).toBeGreaterThanOrEqual(0.985);
-    expect(sqnr(ref, got)).toBeGreaterThanOrEqual(32.6);
+    expect(accuracy(got, digitsTestSet("cnn").labels)).toBeGreaterThanOrEqual(0.985);
+    expect(sqnrDb(ref, got)).toBeGreaterThanOrEqual(32.6);
     // Softmax and the LayerNorm decomposition read float values; their outputs may be quantized for a MatMul.
     const dqOut = new Set(nodesOf(q.model, "DequantizeLinear").map((n) => n.output![0]));
     const sensitive = q.model.proto.graph!.node!.filter((n) => ["Softmax", "ReduceMean", "Pow", "Sqrt", "Sub", "Div"].includes(n.op_type!));

@@ -4,7 +4,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import * as ort from "onnxruntime-node";
-import { DataType, GraphBuilder, allGraphs, encodeModelProto, loadModel, runPipeline, serializeModel, type ModelProto } from "../../src/index.ts";
+import { DataType, GraphBuilder, allGraphs, sqnrDb, encodeModelProto, loadModel, runPipeline, serializeModel, type ModelProto } from "../../src/index.ts";
 import normalize from "../../plugins/passes/normalize.ts";
 import weightOnly from "../../plugins/quantizers/weight-only.ts";
 import int8 from "../../plugins/packers/int8.ts";
@@ -17,12 +17,6 @@ async function outputs(bytes: Uint8Array, feeds: Record<string, ort.Tensor>) {
   return out[s.outputNames[0]!]!.data as Float32Array;
 }
 
-function sqnr(a: Float32Array, b: Float32Array) {
-  let s = 0, n = 0;
-  for (let i = 0; i < a.length; i++) (s += a[i]! ** 2), (n += (a[i]! - b[i]!) ** 2);
-  return 10 * Math.log10(s / n);
-}
-
 /** Quantize, then: which graphs got DequantizeLinear nodes (by path), the quantized names, and the output SQNR. */
 async function check(proto: ModelProto, feeds: Record<string, ort.Tensor>, options = {}) {
   const bytes = encodeModelProto(proto);
@@ -32,7 +26,7 @@ async function check(proto: ModelProto, feeds: Record<string, ort.Tensor>, optio
   for (const site of allGraphs(r.model.proto))
     for (const n of site.graph.node ?? []) if (n.op_type === "DequantizeLinear") (dq[site.path] ??= []).push(n.output![0]!);
   const quantized = r.entries.filter((e) => e.action === "quantized").map((e) => e.tensor).sort();
-  return { dq, quantized, sqnr: sqnr(await outputs(bytes, feeds), await outputs(q, feeds)), entries: r.entries };
+  return { dq, quantized, sqnr: sqnrDb(await outputs(bytes, feeds), await outputs(q, feeds)), entries: r.entries };
 }
 
 const x = () => new ort.Tensor("float32", randf(8, 42), [2, 4]);
