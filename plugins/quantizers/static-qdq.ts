@@ -6,12 +6,15 @@
  * Defaults: uint8 activations (ORT's U8S8 fast path on x86), int8 symmetric per-channel weights, int32 biases.
  * The placement rules are in src/quant/placement.ts; ranges → scales (Relu/Clip-aware) in placement-params.ts.
  * Main graph only: nodes holding If/Loop/Scan bodies are reported and their bodies stay float.
+ * float16/bfloat16 models are first retyped to compute in float32 between Casts at their inputs and outputs
+ * (src/quant/float32-compute.ts: ONNX Runtime fuses only float32-scale Q/DQ into its integer kernels).
  */
-import { QuantError, defineQuantizer, matchesAny, type Model, type NodeProto, type PluginContext, type QuantizeResult, type RangeMap, type ReportEntry } from "../../src/index.ts";
+import { DataType, QuantError, defineQuantizer, matchesAny, type Model, type NodeProto, type PluginContext, type QuantizeResult, type RangeMap, type ReportEntry } from "../../src/index.ts";
 import { PlacementGraph } from "../../src/quant/placement-graph.ts";
 import { DEFAULT_OP_TYPES, FUSED_ACTIVATIONS, PASS_THROUGH_OPS, planPlacement, type Placement } from "../../src/quant/placement.ts";
 import { placementParams } from "../../src/quant/placement-params.ts";
 import { applyPlacement } from "../../src/quant/placement-rewrite.ts";
+import { computeInFloat32, type Float32ComputeReport } from "../../src/quant/float32-compute.ts";
 
 /** Options of `static-qdq` (each defaults to the run's global option, then to the ONNX Runtime-friendly choice). */
 export interface StaticQdqOptions {
@@ -97,6 +100,27 @@ function subgraphEntries(model: Model): ReportEntry[] {
     .map((n) => ({ tensor: n.output?.[0] ?? "", action: "skipped" as const, node: n.name ?? "", opType: n.op_type ?? "", reason: "subgraph bodies stay float" }));
 }
 
+/** Models already retyped to float32 compute, with what was done (activations() and quantize() see the same model). */
+const retyped = new WeakMap<object, Float32ComputeReport | null>();
+
+/** Retype a half-precision model to float32 compute, once per model. */
+function float32Compute(model: Model, ctx: PluginContext): Float32ComputeReport | undefined {
+  let r = retyped.get(model.proto);
+  if (r === undefined) {
+    r = computeInFloat32(model) ?? null;
+    retyped.set(model.proto, r);
+    if (r) ctx.logger.info(`${r.types.join("/")} model: computing in float32 between Casts at its inputs/outputs, so the Q/DQ fuse into integer kernels`);
+  }
+  return r ?? undefined;
+}
+
+/** The summary note for a retyped model; `kept`: half-precision initializers still in the graph. */
+function float32Note(r: Float32ComputeReport, kept: number): string {
+  return `${r.types.join("/")} model: quantized region computes in float32 with float32-scale Q/DQ (ONNX Runtime's integer ` +
+    `kernels need them; float16 scales run slower than the float16 model); ${r.boundaryCasts} Cast(s) keep the input/output ` +
+    `types; ${kept} ${r.types.join("/")} weight(s) left float stay ${r.types.join("/")} in the file behind a Cast`;
+}
+
 /** `static-qdq` quantizer factory. */
 export default function staticQdq(opts: StaticQdqOptions = {}) {
   return defineQuantizer({
@@ -105,11 +129,13 @@ export default function staticQdq(opts: StaticQdqOptions = {}) {
     activations(model: Model, ctx: PluginContext): string[] {
       checkNotQuantized(model);
       const r = resolve(opts, ctx);
+      float32Compute(model, ctx);
       return plan(new PlacementGraph(model), r, new Set()).needsRange;
     },
     quantize(model: Model, input: { ranges: RangeMap }, ctx: PluginContext): QuantizeResult {
       checkNotQuantized(model);
       const r = resolve(opts, ctx);
+      const half = float32Compute(model, ctx);
       if (r.activationType === "int8") ctx.logger.info("int8 activations: ONNX Runtime fuses Conv on x86 only with uint8 activations; expect a slower model there");
       const graph = new PlacementGraph(model);
       const keepFloat = new Set<string>();
@@ -126,6 +152,10 @@ export default function staticQdq(opts: StaticQdqOptions = {}) {
       const result = applyPlacement(p, params.byGroup, r);
       for (const t of keepFloat) result.entries.push({ tensor: t, action: "skipped", kind: "activation", reason: "no calibrated range" });
       result.entries.push(...subgraphEntries(model));
+      if (half) {
+        const kept = (model.proto.graph?.initializer ?? []).filter((t) => t.data_type === DataType.FLOAT16 || t.data_type === DataType.BFLOAT16).length;
+        result.notes = [float32Note(half, kept)];
+      }
       ctx.logger.debug(`${p.tensors.length} Q/DQ pairs, ${p.anchors.length} integer anchors, ${p.skipped.length} nodes left float`);
       return result;
     },

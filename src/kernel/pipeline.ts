@@ -8,6 +8,7 @@ import type { ConsolaInstance } from "consola";
 import { defaultLogger } from "./logger.ts";
 import { QuantError, isQuantError, reason } from "./errors.ts";
 import { writeFileAtomic } from "./atomic.ts";
+import { assertQuantizedSomething } from "./nothing.ts";
 import { defaultOptions, type QuantOptions } from "./options.ts";
 import type { EventSink, Phase } from "./events.ts";
 import type {
@@ -28,6 +29,11 @@ export interface RunInput {
   onEvent?: EventSink;
   /** Write artifacts (default true). */
   write?: boolean;
+  /**
+   * Fail with E_NOTHING_QUANTIZED, before anything is written, when the quantizers quantized nothing (the CLI sets
+   * it: a command never exits 0 having done nothing). Default false: a library caller inspects `entries`.
+   */
+  requireQuantized?: boolean;
 }
 
 /** What a run produced. */
@@ -38,6 +44,8 @@ export interface RunResult extends RunState {
   opset: { from: number; to: number };
   /** Activation tensors that could not be observed (kept float). */
   unobservable: string[];
+  /** The quantizers' notes about the run as a whole, for the summary. */
+  notes: string[];
 }
 
 const byKind = <K extends Plugin["kind"]>(plugins: readonly Plugin[], kind: K) =>
@@ -126,7 +134,7 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
     calibration: undefined as { plugin: string; state: CalibratorState }[] | undefined,
   };
   void state.original; // snapshot before any pass mutates the proto
-  const result: RunResult = { ...stateView(state), artifacts: [], diagnostics: [], timings, opset: { from, to: from }, unobservable: [] };
+  const result: RunResult = { ...stateView(state), artifacts: [], diagnostics: [], timings, opset: { from, to: from }, unobservable: [], notes: [] };
 
   let setupDone: Plugin[] = [];
   try {
@@ -167,7 +175,9 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
         state.pending.push(...r.pending);
         state.entries.push(...r.entries);
         minOpset = Math.max(minOpset, r.minOpset ?? 0);
+        result.notes.push(...(r.notes ?? []));
       }
+      if (input.requireQuantized && quantizers.length) assertQuantizedSomething(state.entries, state.pending);
     });
 
     await enter("pack", async () => {

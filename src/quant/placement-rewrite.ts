@@ -12,7 +12,7 @@ import type { IntType, PendingTensor, ReportEntry } from "../kernel/types.ts";
 import { makeAttribute } from "../onnx/builder.ts";
 import { makeTensor } from "../onnx/tensor-data.ts";
 import type { NodeProto, TensorProto } from "../onnx/types.ts";
-import { DataType } from "../tensor/dtypes.ts";
+import { DataType, bitsPerElement } from "../tensor/dtypes.ts";
 import { dequantizeWeights, quantizeWeights, roundHalfEven, sqnrDb, type QuantType, type QuantizedWeights } from "../tensor/quantize.ts";
 import type { AnchorNode, Placement } from "./placement.ts";
 import type { ActivationParams } from "./placement-params.ts";
@@ -31,6 +31,8 @@ export interface RewriteResult {
   entries: ReportEntry[];
   /** 13 when a per-channel (axis) DequantizeLinear was written, else 10. */
   minOpset: number;
+  /** What the summary should say about the run as a whole. */
+  notes?: string[];
 }
 
 const INT32_MAX = 2147483647;
@@ -143,7 +145,7 @@ export function applyPlacement(p: Placement, params: ReadonlyMap<string, Activat
     entries.push({
       tensor: name, action: "quantized", kind: "weight", node: a.node.name ?? "", opType: a.node.op_type ?? "", type: opts.weightType,
       granularity: q.axis !== undefined ? `channel(axis=${q.axis})` : "tensor", elements: data.length,
-      bytesBefore: data.length * 4, bytesAfter: data.length + q.scale.length * 5, sqnrDb: sq, relError: 10 ** (-sq / 20),
+      bytesBefore: storedBytes(tensor, data.length), bytesAfter: data.length + q.scale.length * 5, sqnrDb: sq, relError: 10 ** (-sq / 20),
     });
     const out = { dq, q };
     if (!byAxis) weightCache.set(tensor, (byAxis = new Map()));
@@ -177,7 +179,7 @@ export function applyPlacement(p: Placement, params: ReadonlyMap<string, Activat
     front.push(node("DequantizeLinear", [qName, sName], dq, perChannel ? [makeAttribute("axis", 0)] : []));
     entries.push({
       tensor: name, action: "quantized", kind: "weight", node: n.name ?? "", opType: n.op_type ?? "", type: "int32",
-      granularity: perChannel ? "channel(axis=0)" : "tensor", elements: data.length, bytesBefore: data.length * 4, bytesAfter: data.length * 8,
+      granularity: perChannel ? "channel(axis=0)" : "tensor", elements: data.length, bytesBefore: storedBytes(index.constantOf(name), data.length), bytesAfter: data.length * 8,
       ...(clipped ? { reason: `${clipped} bias values saturated int32` } : {}),
     });
     return dq;
@@ -208,6 +210,11 @@ export function applyPlacement(p: Placement, params: ReadonlyMap<string, Activat
   return { pending, entries, minOpset };
 }
 
+/** Bytes a float constant took in the file (float16 weights take 2 per value). */
+function storedBytes(t: TensorProto | undefined, count: number): number {
+  return (count * (bitsPerElement(t?.data_type ?? DataType.FLOAT) || 32)) / 8;
+}
+
 /** Values read by nodes, graph outputs or subgraphs. */
 function readValues(p: Placement): Set<string> {
   const read = new Set<string>([...p.index.outputs, ...p.index.outerReads]);
@@ -216,7 +223,8 @@ function readValues(p: Placement): Set<string> {
 }
 
 /**
- * Drop the Identity/Constant nodes and initializers the rewrite left without readers (the float weights and biases).
+ * Drop the Identity/Constant/Cast nodes and initializers the rewrite left without readers (the float weights and
+ * biases, and the Casts that read float16 weights as float32).
  * Only values that were read before the rewrite are candidates: whatever the model already carried unused stays.
  */
 function removeDeadConstants(p: Placement, readBefore: ReadonlySet<string>): void {
@@ -226,7 +234,7 @@ function removeDeadConstants(p: Placement, readBefore: ReadonlySet<string>): voi
     const read = readValues(p);
     const dead = (v: string | undefined) => !!v && readBefore.has(v) && !read.has(v);
     graph.node = (graph.node ?? []).filter((n) => {
-      const drop = !n.domain && (n.op_type === "Identity" || n.op_type === "Constant") && (n.output ?? []).every((o) => !o || dead(o));
+      const drop = !n.domain && (n.op_type === "Identity" || n.op_type === "Constant" || n.op_type === "Cast") && (n.output ?? []).every((o) => !o || dead(o));
       if (drop) changed = true;
       return !drop;
     });

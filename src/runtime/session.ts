@@ -27,7 +27,26 @@ export type TensorMap = Record<string, Ort.Tensor>;
 let ortModule: OrtModule | undefined;
 /** onnxruntime-node, imported on first use. */
 export async function loadOrt(): Promise<OrtModule> {
-  return (ortModule ??= await import("onnxruntime-node"));
+  return (ortModule ??= pinFloat16Storage(await import("onnxruntime-node")));
+}
+
+/**
+ * Make onnxruntime-common store "float16" tensors as Uint16Array. When the runtime has Float16Array (Bun does), it
+ * wraps float16 data in one, and onnxruntime-node's native binding cannot read a Float16Array under Bun (a float16
+ * feed fails with "not enough space: expected N, got 0"). The choice is made once, at the first Tensor construction:
+ * hide Float16Array for that one. Call before any float16 tensor is made; a no-op when already decided.
+ */
+export function pinFloat16Storage<T extends OrtModule>(ort: T): T {
+  const g = globalThis as { Float16Array?: unknown };
+  const saved = g.Float16Array;
+  if (saved === undefined) return ort;
+  try {
+    g.Float16Array = undefined;
+    new ort.Tensor("float32", new Float32Array(1), [1]);
+  } finally {
+    g.Float16Array = saved;
+  }
+  return ort;
 }
 
 /** How a session runs. Unset fields keep onnxruntime's defaults (all cores, all optimizations). */

@@ -3,7 +3,7 @@
  * outputs back as transferred buffers (no copy). Messages: `load` → `ready`, `run` → `out`, any failure → `error`.
  */
 import type * as Ort from "onnxruntime-node";
-import { ortSessionOptions, type RuntimeOptions } from "./session.ts";
+import { ortSessionOptions, pinFloat16Storage, type RuntimeOptions } from "./session.ts";
 
 /** Request from the main thread. */
 export type WorkerRequest =
@@ -28,7 +28,7 @@ self.onmessage = async (e: MessageEvent<WorkerRequest>) => {
   const m = e.data;
   try {
     if (m.kind === "load") {
-      ort ??= await import("onnxruntime-node");
+      ort ??= pinFloat16Storage(await import("onnxruntime-node"));
       const opts = ortSessionOptions(m.options);
       session = typeof m.source === "string" ? await ort.InferenceSession.create(m.source, opts) : await ort.InferenceSession.create(m.source, opts);
       post({ kind: "ready", inputNames: [...session.inputNames], outputNames: [...session.outputNames] });
