@@ -3,9 +3,10 @@
  *
  * ONNX Runtime's CPU provider fuses DequantizeLinear → Conv → QuantizeLinear into QLinearConv only when the Q/DQ
  * carry float32 scales. With float16 scales (opset 19) it keeps the Q/DQ nodes, inserts Casts around every float16
- * op it has no kernel for, and the model gets slower than the float16 original (4 Conv 64×64 3×3 at 56×56, 1
- * thread: fp16 6.7 ms, fp16-scale QDQ 13.7 ms, float32 QDQ between Casts 2.1 ms with 4 QLinearConv — see
- * bench/fp16-qdq.ts). So the graph's arithmetic is retyped to float32 before placement:
+ * op it has no kernel for, and the model gets slower than the float16 original (bench/fp16-qdq.ts, 4 Conv 64→64
+ * 3×3 at 56×56, 1 thread, two runs on a busy machine: fp16 6.7 / 16.6 ms, fp16-scale QDQ 13.7 / 58.5 ms with no
+ * QLinearConv, float32 QDQ between Casts 2.1 / 11.6 ms with 4 of 4 QLinearConv, same SQNR). So the graph's arithmetic
+ * is retyped to float32 before placement:
  * - float16/bfloat16 initializers stay in their type in the file (no size growth) behind a Cast to float32, which
  *   ONNX Runtime folds at load; placement sees through that Cast, so quantized weights are read from the fp16 data;
  * - Cast(to=float16/bfloat16) becomes Cast(to=float), Constant/ConstantOfShape values and dtype attributes too,
