@@ -248,12 +248,15 @@ export function planPlacement(index: PlacementGraph, policy: PlacementPolicy): P
 }
 
 /**
- * The nodes a float stem keeps float: a Conv on a graph input with ≤ 4 input channels per group, then — only when a
+ * The nodes a float stem keeps float: a Conv on a graph input (or on a Cast of one) with ≤ 4 input channels per group, then — only when a
  * MaxPool reads its single-consumer Relu/Clip — that activation and the MaxPool (undefined: not a stem).
  */
 function floatStemChain(index: PlacementGraph, node: NodeProto): NodeProto[] | undefined {
   if (node.op_type !== "Conv" || node.domain) return undefined;
-  const x = node.input?.[0];
+  let x = node.input?.[0];
+  // Through the Cast a float16 model's input gets (float32-compute.ts): still the model's raw input.
+  const cast = x ? index.producer.get(x) : undefined;
+  if (cast?.op_type === "Cast" && !cast.domain && cast.input?.[0]) x = cast.input[0];
   if (!x || index.producer.has(x) || index.constantOf(x)) return undefined;
   const w = node.input?.[1] ? index.constantOf(node.input[1]) : undefined;
   const cin = w?.dims?.[1];
