@@ -14,12 +14,10 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
-import { DataType, GraphBuilder, decodeModelProto, encodeModelProto, floatToHalf, halfToFloat, sqnrDb } from "../src/index.ts";
-import { pinFloat16Storage } from "../src/runtime/session.ts";
+import { DataType, GraphBuilder, decodeModelProto, encodeModelProto, floatToHalf, ortTensor, sqnrDb, tensorFloats } from "../src/index.ts";
 
 const { values } = parseArgs({ args: Bun.argv.slice(2), options: { runs: { type: "string", default: "30" } } });
 const RUNS = Number(values.runs);
-pinFloat16Storage(ort);
 
 const C = 64, H = 56, L = 4;
 let seed = 1;
@@ -74,7 +72,7 @@ try {
   for (const v of ["fp32", "fp16", "fp16-scale QDQ", "float32 QDQ in Casts"] as Variant[]) {
     const opt = join(dir, "opt.onnx");
     const s = await ort.InferenceSession.create(build(v), { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: "sequential", graphOptimizationLevel: "all", optimizedModelFilePath: opt, logSeverityLevel: 3 });
-    const x = v === "fp32" ? new ort.Tensor("float32", input, [1, C, H, H]) : new ort.Tensor("float16", half(input), [1, C, H, H]);
+    const x = v === "fp32" ? new ort.Tensor("float32", input, [1, C, H, H]) : ortTensor(ort, "float16", half(input), [1, C, H, H]);
     let out = await s.run({ x });
     const times: number[] = [];
     for (let i = 0; i < RUNS + 3; i++) {
@@ -84,7 +82,7 @@ try {
     }
     times.sort((a, b) => a - b);
     const o = out[s.outputNames[0]!]!;
-    const y = o.type === "float16" ? Float32Array.from(o.data as Uint16Array, halfToFloat) : (o.data as Float32Array);
+    const y = Float32Array.from(tensorFloats(o));
     if (v === "fp16") ref = y;
     const ops: Record<string, number> = {};
     for (const n of decodeModelProto(readFileSync(opt)).graph!.node!) ops[n.op_type!] = (ops[n.op_type!] ?? 0) + 1;

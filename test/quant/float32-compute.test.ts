@@ -5,13 +5,12 @@
  */
 import { describe, expect, test } from "bun:test";
 import * as ort from "onnxruntime-node";
-import { DataType, GraphBuilder, floatToHalf, halfToFloat, loadModel, makeTensor, serializeModel, encodeModelProto, type Model } from "../../src/index.ts";
+import { DataType, GraphBuilder, floatToHalf, loadModel, makeTensor, serializeModel, encodeModelProto, type Model } from "../../src/index.ts";
 import { computeInFloat32, hasHalfCompute } from "../../src/quant/float32-compute.ts";
-import { pinFloat16Storage } from "../../src/runtime/session.ts";
+import { ortTensor, tensorFloats } from "../../src/runtime/session.ts";
 import { PlacementGraph } from "../../src/quant/placement-graph.ts";
 import { randomFloats } from "../helpers/random.ts";
 
-pinFloat16Storage(ort);
 const H = DataType.FLOAT16;
 const half = (a: Float32Array) => Uint16Array.from(a, floatToHalf);
 
@@ -42,10 +41,10 @@ function model(): Model {
 
 async function run(m: Model, flag: boolean) {
   const s = await ort.InferenceSession.create(serializeModel(m), { logSeverityLevel: 3 });
-  const x = new ort.Tensor("float16", half(randomFloats(12, 9, 2)), [2, 6]);
+  const x = ortTensor(ort, "float16", half(randomFloats(12, 9, 2)), [2, 6]);
   const out = await s.run({ x, flag: new ort.Tensor("bool", Uint8Array.of(flag ? 1 : 0), []) });
   await s.release();
-  return s.outputNames.map((n) => ({ type: out[n]!.type, values: Float32Array.from(out[n]!.data as Uint16Array, halfToFloat) }));
+  return s.outputNames.map((n) => ({ type: out[n]!.type, values: tensorFloats(out[n]!) }));
 }
 
 describe("computeInFloat32", () => {

@@ -16,12 +16,11 @@ import {
   DataType, GraphBuilder, bf16ToFloat, decodeModelProto, encodeModelProto, floatToBf16, floatToHalf, halfToFloat, sqnrDb, writeNpy,
   type ModelProto,
 } from "../../src/index.ts";
-import { pinFloat16Storage } from "../../src/runtime/session.ts";
+import { ortTensor, tensorFloats } from "../../src/runtime/session.ts";
 import { quant } from "../cli/helpers.ts";
 import { randomFloats } from "../helpers/random.ts";
 import { pinkNoiseBatch } from "../helpers/natural.ts";
 
-pinFloat16Storage(ort);
 const dir = mkdtempSync(join(tmpdir(), "quant-fp16-"));
 const SAMPLE = [8, 12, 12]; // 8 input channels: the first Conv is not a float stem (≤ 4), so it runs QLinearConv
 const N_CALIB = 32, N_TEST = 16;
@@ -67,9 +66,9 @@ async function outputs(model: string | Uint8Array): Promise<{ y: Float32Array; t
   const s = await ort.InferenceSession.create(model as string, { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 3 });
   try {
     const inType = (s.inputMetadata[0] as { type?: string }).type;
-    const x = inType === "float16" ? new ort.Tensor("float16", Uint16Array.from(testX, floatToHalf), [N_TEST, ...SAMPLE]) : new ort.Tensor("float32", testX, [N_TEST, ...SAMPLE]);
+    const x = inType === "float16" ? ortTensor(ort, "float16", Uint16Array.from(testX, floatToHalf), [N_TEST, ...SAMPLE]) : new ort.Tensor("float32", testX, [N_TEST, ...SAMPLE]);
     const out = (await s.run({ x }))[s.outputNames[0]!]!;
-    const y = out.type === "float16" ? Float32Array.from(out.data as Uint16Array, halfToFloat) : (out.data as Float32Array);
+    const y = Float32Array.from(tensorFloats(out));
     return { y, type: out.type };
   } finally {
     await s.release();
@@ -146,6 +145,13 @@ describe("float16 model with float16 inputs and outputs", async () => {
     console.log(`fp16 static: SQNR ${db.toFixed(2)} dB, file ${rep.bytes.ratio.toFixed(3)}×, optimized ops ${JSON.stringify(ops)}`);
     expect(db).toBeGreaterThanOrEqual(38);
     expect(rep.bytes.ratio).toBeLessThan(0.75);
+    // `quant validate` compares the float16 outputs too (decoded from half bits), on the calibration samples.
+    const v = quant(["validate", src, out, "--data", calib, "--format", "json"]);
+    expect(v.code).toBe(0);
+    const o = JSON.parse(v.stdout).outputs;
+    expect(o).toHaveLength(1);
+    expect(o[0].sqnrDb).toBeGreaterThanOrEqual(38);
+    expect(o[0].top1Agreement).toBeGreaterThanOrEqual(0.96);
   }, 60_000);
 });
 
