@@ -152,6 +152,12 @@ describe("float16 model with float16 inputs and outputs", async () => {
     expect(o).toHaveLength(1);
     expect(o[0].sqnrDb).toBeGreaterThanOrEqual(38);
     expect(o[0].top1Agreement).toBeGreaterThanOrEqual(0.96);
+    // `quant benchmark` makes random float16 feeds itself and sees the integer kernels; no float op is left.
+    const bm = quant(["benchmark", src, out, "--runs", "3", "--format", "json"]);
+    expect(bm.code).toBe(0);
+    const opt = JSON.parse(bm.stdout).optimized;
+    expect(opt.integerOps["com.microsoft.QLinearConv"]).toBe(1);
+    expect(opt.floatOps).toEqual({});
   }, 60_000);
 });
 
