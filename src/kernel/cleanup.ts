@@ -38,24 +38,53 @@ export function pendingCount(): number {
 }
 
 let installed = false;
+const hooks: ((signal: NodeJS.Signals) => Promise<void> | void)[] = [];
+
+/** Run `fn` (e.g. stop child processes) when a termination signal arrives, before pending files are removed. */
+export function onShutdown(fn: (signal: NodeJS.Signals) => Promise<void> | void): () => void {
+  hooks.push(fn);
+  return () => {
+    const i = hooks.indexOf(fn);
+    if (i >= 0) hooks.splice(i, 1);
+  };
+}
+
+/** Exit code for a termination signal: 128 + its number, as the default action would give. */
+export const SIGNAL_EXIT: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
 
 /**
- * Install SIGINT/SIGTERM/SIGHUP handlers that remove pending temp files and exit with 128 + signal number
- * (130, 143, 129), as the default action would. For command-line programs; a library leaves signals alone.
+ * Install SIGINT/SIGTERM/SIGHUP handlers that run the {@link onShutdown} hooks, remove pending temp files and exit
+ * with 128 + signal number (130, 143, 129). A second signal exits at once. For command-line programs; a library
+ * leaves signals alone. With env `QUANT_PARENT_PID` (set by `batch` for its children) the process also exits,
+ * cleaning up the same way, when that parent dies — even by kill -9, which it cannot forward.
  */
-export function installSignalCleanup(onSignal?: (signal: NodeJS.Signals) => void): void {
+export function installSignalCleanup(): void {
   if (installed) return;
   installed = true;
-  const codes: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
-  for (const sig of Object.keys(codes) as NodeJS.Signals[]) {
-    process.on(sig, () => {
-      try {
-        onSignal?.(sig);
-      } finally {
-        abortAllPending();
-        process.exit(codes[sig]);
-      }
-    });
+  let stopping = false;
+  const stop = async (sig: NodeJS.Signals) => {
+    if (stopping) {
+      abortAllPending();
+      process.exit(SIGNAL_EXIT[sig] ?? 1);
+    }
+    stopping = true;
+    try {
+      await Promise.all(hooks.map((h) => h(sig)));
+    } catch {
+      // still exit below
+    } finally {
+      abortAllPending();
+      process.exit(SIGNAL_EXIT[sig] ?? 1);
+    }
+  };
+  for (const sig of Object.keys(SIGNAL_EXIT) as NodeJS.Signals[]) process.on(sig, (s) => void stop(s));
+  const parent = Number(process.env.QUANT_PARENT_PID);
+  if (parent > 0) {
+    // Re-parenting (to init or a subreaper) changes ppid: the parent is gone.
+    const timer = setInterval(() => {
+      if (process.ppid !== parent) void stop("SIGHUP");
+    }, 250);
+    timer.unref?.();
   }
 }
 
@@ -73,6 +102,28 @@ export function pidAlive(pid: number): boolean {
 /** Temp names made by tempPathFor: `.<name>.tmp-<pid>-<time36>-<n>`. */
 const TEMP_NAME = /^\..+\.tmp-(\d+)-[0-9a-z]+-\d+$/;
 const cleaned = new Set<string>();
+
+/** Remove the temp files a given (dead) process left in `dir`. Returns how many were removed. */
+export function removeTempsOf(dir: string, pid: number): number {
+  let n = 0;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  for (const name of names) {
+    const m = TEMP_NAME.exec(name);
+    if (!m || Number(m[1]) !== pid) continue;
+    try {
+      rmSync(join(dir, name), { force: true });
+      n++;
+    } catch {
+      // keep going
+    }
+  }
+  return n;
+}
 
 /** Remove temp files in `dir` left by processes that no longer exist (once per folder per process). */
 export function cleanStaleTemps(dir: string): void {

@@ -325,6 +325,24 @@ export function saveModel(model: Model, path: string, options: SaveOptions = {})
   }
 }
 
+/**
+ * Remove content-addressed data files of `modelFile` (`<name>.<hash>.data`) that the model now at that path does not
+ * reference: data a killed writer put in place before it could publish the model. Returns the files removed.
+ */
+export function removeOrphanData(modelFile: string): string[] {
+  const dir = dirname(resolve(modelFile));
+  let keep = "";
+  try {
+    const m = loadModel(modelFile, { check: false });
+    for (const s of allTensors(m.proto)) if (isExternal(s.tensor)) keep = basename(externalRef(s.tensor).location);
+  } catch {
+    // no model there (or unreadable): every generation is an orphan
+  }
+  const gone = oldGenerations(dir, resolve(modelFile), keep);
+  for (const f of gone) rmSync(f, { force: true });
+  return gone;
+}
+
 function sizeOf(path: string): number | undefined {
   try {
     const st = statSync(path);
