@@ -80,6 +80,8 @@ export interface PendingOptions {
   protect?: Protected;
   /** Hash the content while writing (for content-addressed names). */
   hash?: boolean;
+  /** The path only places the temp file: the real destination comes with `retarget` (checked then and at commit). */
+  provisional?: boolean;
 }
 
 /** Refuse a destination that is an input or a folder, before anything is written. */
@@ -99,7 +101,7 @@ export function openPending(path: string, options: PendingOptions = {}): Pending
   ensureDirFor(path);
   let target = realTarget(path);
   const guards = [options.protect, currentTransaction()?.protect].filter((x): x is Protected => !!x);
-  checkTarget(target, guards);
+  if (!options.provisional) checkTarget(target, guards);
   cleanStaleTemps(dirname(target));
   const tempPath = tempPathFor(target);
   let fd: number | undefined;

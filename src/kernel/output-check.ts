@@ -71,7 +71,9 @@ export async function checkStagedModel(tempPath: string, path: string, opts: Out
   try {
     session = await RuntimeSession.create(tempPath, { intraOpThreads: 1, interOpThreads: 1 });
   } catch (e) {
-    throw new QuantError("E_EXPORT_INVALID", `ONNX Runtime refuses the output, so it was not written: ${firstLine(e)}`, { file: path, cause: e });
+    // ORT's own message, naming the output rather than the temp file, without its C++ source location.
+    const msg = firstLine(e).replaceAll(tempPath, path).replace(/\/onnxruntime_src\/\S*:\d+ [^(]*\([^)]*\)\s*/, " ");
+    throw new QuantError("E_EXPORT_INVALID", `ONNX Runtime refuses the output, so it was not written: ${msg}`, { file: path, cause: e });
   } finally {
     await session?.release();
   }

@@ -256,7 +256,7 @@ export function saveModel(model: Model, path: string, options: SaveOptions = {})
     const explicit = cfg.location !== undefined;
     const threshold = cfg.threshold ?? 1024;
     const entries: { value?: string | null }[] = [];
-    const data = openPending(resolve(dirname(out), cfg.location ?? `${basename(out)}.data`), { protect, hash: !explicit });
+    const data = openPending(resolve(dirname(out), cfg.location ?? `${basename(out)}.data`), { protect, hash: !explicit, provisional: !explicit });
     let onnx: PendingFile | undefined;
     let placed: string | undefined;
     try {
