@@ -4,6 +4,7 @@
  * Plugins of each kind run in chain order; data moves only through return values. Every hook call is wrapped so a
  * failure names the plugin, the phase and the tensor/node it was working on.
  */
+import { statSync } from "node:fs";
 import type { ConsolaInstance } from "consola";
 import { defaultLogger } from "./logger.ts";
 import { QuantError, isQuantError, reason } from "./errors.ts";
@@ -41,6 +42,8 @@ export interface RunResult extends RunState {
   opset: { from: number; to: number };
   /** Activation tensors that could not be observed (kept float). */
   unobservable: string[];
+  /** Size of the input: model file plus every external data file it reads (0 for a model given as bytes). */
+  inputBytes: number;
 }
 
 const byKind = <K extends Plugin["kind"]>(plugins: readonly Plugin[], kind: K) =>
@@ -127,6 +130,12 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
     }
   }
   const txn = new OutputTransaction(protect);
+  let inputBytes = model.external?.totalBytes() ?? 0;
+  try {
+    if (model.path) inputBytes += statSync(model.path).size;
+  } catch {
+    // a model given as bytes or a file since removed: data files only
+  }
   let original: Model | undefined;
   const state = {
     get original() {
@@ -141,7 +150,7 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
     calibration: undefined as { plugin: string; state: CalibratorState }[] | undefined,
   };
   void state.original; // snapshot before any pass mutates the proto
-  const result: RunResult = { ...stateView(state), artifacts: [], diagnostics: [], timings, opset: { from, to: from }, unobservable: [] };
+  const result: RunResult = { ...stateView(state), artifacts: [], diagnostics: [], timings, opset: { from, to: from }, unobservable: [], inputBytes };
 
   let setupDone: Plugin[] = [];
   try {
