@@ -14,6 +14,7 @@ export type ErrorCode =
   | "E_LOAD_EXTERNAL_PATH"
   | "E_LOAD_DUPLICATE_NAME"
   | "E_LOAD_CYCLE"
+  | "E_LOAD_TENSOR"
   // writing
   | "E_SAVE"
   | "E_OUTPUT_DIR"
