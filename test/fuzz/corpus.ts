@@ -31,13 +31,14 @@ export function saveReproducer(c: FuzzCase, kind: FailureKind, signature: string
 }
 
 /** Every reproducer under `root`. */
-export function loadReproducers(root = CORPUS): { name: string; kind: FailureKind; case: FuzzCase }[] {
+export function loadReproducers(root = CORPUS): { name: string; kind: FailureKind; expect?: string; case: FuzzCase }[] {
   if (!existsSync(root)) return [];
   return readdirSync(root)
     .filter((d) => existsSync(join(root, d, "case.json")))
     .sort()
     .map((d) => {
-      const meta = JSON.parse(readFileSync(join(root, d, "case.json"), "utf8")) as { kind: FailureKind; mode: CaseMode; seed: string; mutations?: string[] };
+      // `expect` (optional, added by hand once fixed): the outcome the case must now have, `ok` or an error code.
+      const meta = JSON.parse(readFileSync(join(root, d, "case.json"), "utf8")) as { kind: FailureKind; mode: CaseMode; seed: string; mutations?: string[]; expect?: string };
       const files: Record<string, Uint8Array> = {};
       const walk = (p: string) => {
         for (const f of readdirSync(p)) {
@@ -47,6 +48,6 @@ export function loadReproducers(root = CORPUS): { name: string; kind: FailureKin
         }
       };
       if (existsSync(join(root, d, "files"))) walk(join(root, d, "files"));
-      return { name: d, kind: meta.kind, case: { seed: meta.seed, mode: meta.mode, model: readFileSync(join(root, d, "model.onnx")), files, mutations: meta.mutations ?? [] } };
+      return { name: d, kind: meta.kind, expect: meta.expect, case: { seed: meta.seed, mode: meta.mode, model: readFileSync(join(root, d, "model.onnx")), files, mutations: meta.mutations ?? [] } };
     });
 }
