@@ -102,7 +102,31 @@ function mutateDims(r: Rand, dims: number[] | undefined): number[] {
   return d;
 }
 
+/** Element types a tensor can be rewritten to with matching data, and their byte widths (4-bit: packed). */
+const CONSISTENT_TYPES: [number, number][] = [[1, 4], [10, 2], [16, 2], [11, 8], [3, 1], [2, 1], [6, 4], [7, 8], [9, 1], [22, 0.5], [21, 0.5], [17, 1]];
+
+/** Rewrite a tensor so that dims, type and data agree again (so the case gets past the load checks, into quantizers). */
+function consistentTensor(r: Rand, t: TensorProto, log: string[]): void {
+  const dims = r() < 0.5 ? (t.dims ?? []).map(Number) : Array.from({ length: int(r, 5) }, () => pick(r, [0, 1, 1, 2, 3, 5, 8, 16, 31, 33, 64]));
+  const [type, width] = r() < 0.6 ? [1, 4] : pick(r, CONSISTENT_TYPES);
+  const n = dims.reduce((a, b) => a * b, 1);
+  if (n > 1 << 20) return;
+  const bytes = Math.ceil(n * width);
+  t.dims = dims;
+  t.data_type = type;
+  for (const f of ["float_data", "int32_data", "int64_data", "double_data", "uint64_data", "string_data", "external_data", "data_location", "segment"] as const) delete t[f];
+  if (type === 1) {
+    const f = new Float32Array(n);
+    const scale = pick(r, [1, 1e-3, 1e3, 1e-30, 1e30, 0]);
+    for (let i = 0; i < n; i++) f[i] = (r() * 2 - 1) * scale;
+    if (n && r() < 0.15) f[int(r, n)] = pick(r, [NaN, Infinity, -Infinity, 3.4e38]);
+    t.raw_data = new Uint8Array(f.buffer);
+  } else t.raw_data = randomBytes(r, bytes);
+  log.push(`consistent ${t.name}: [${dims}] type ${type}`);
+}
+
 function mutateTensor(r: Rand, t: TensorProto, g: GraphProto, files: Record<string, Uint8Array>, log: string[]): void {
+  if (r() < 0.35) return consistentTensor(r, t, log);
   const k = int(r, 11);
   log.push(`tensor ${t.name}: ${k}`);
   switch (k) {
@@ -190,7 +214,17 @@ function mutateNode(r: Rand, n: NodeProto, g: GraphProto, m: ModelProto, log: st
     case 1: (g.node ??= []).push({ ...n, name: r() < 0.5 ? n.name : "" }); break;
     case 2: if (n.input?.length) n.input[int(r, n.input.length)] = someName(r, g); else n.input = [someName(r, g)]; break;
     case 3: if (n.output?.length) n.output[int(r, n.output.length)] = someName(r, g); else n.output = [someName(r, g)]; break;
-    case 4: n.op_type = pick(r, OPS); break;
+    case 4: {
+      n.op_type = pick(r, OPS);
+      // The attributes the weight ops read, with plausible and implausible values.
+      if (r() < 0.5) (n.attribute ??= []).push(pick(r, [
+        { name: "transB", type: 2, i: int(r, 3) }, { name: "transA", type: 2, i: int(r, 2) }, { name: "group", type: 2, i: pick(r, [1, 2, 3, 0, -1]) },
+        { name: "axis", type: 2, i: pick(r, [0, 1, -1, 5]) }, { name: "hidden_size", type: 2, i: pick(r, [1, 4, 8, 0]) },
+        { name: "direction", type: 3, s: new TextEncoder().encode(pick(r, ["forward", "bidirectional", "x"])) },
+        { name: "kernel_shape", type: 7, ints: [int(r, 4), int(r, 4)] }, { name: "pads", type: 7, ints: [0, 0, 0, 0] },
+      ] as AttributeProto[]));
+      break;
+    }
     case 5: n.domain = pick(r, DOMAINS); break;
     case 6: n.name = r() < 0.5 ? "" : pick(r, (g.node ?? []).map((x) => x.name ?? "")); break;
     case 7: if (n.attribute?.length) n.attribute.splice(int(r, n.attribute.length), 1); break;
