@@ -139,6 +139,26 @@ describe.skipIf(!hasCorpus)("arrays named after something else, negative dims in
     refused(["calibrate", model, "--data", join(dir, "neg.safetensors")], join(dir, "neg-st.onnx"), "E_DATA_FORMAT", /tensor 'image' has a bad shape \[-1,32\]/);
   });
 
+  test("safetensors headers that declare more than the file holds: E_DATA_FORMAT before any allocation", () => {
+    const st = (headerLen: bigint, json: string, data = 64) => {
+      const j = new TextEncoder().encode(json);
+      const b = new Uint8Array(8 + j.length + data);
+      new DataView(b.buffer).setBigUint64(0, headerLen, true);
+      b.set(j, 8);
+      return b;
+    };
+    const offsetsJson = JSON.stringify({ image: { dtype: "F32", shape: [1e6, 1, 32, 32], data_offsets: [0, 4096e6] } });
+    const cases: [string, Uint8Array, RegExp][] = [
+      ["st-huge-header", st(2n ** 40n, "{}"), /header length 1099511627776 is over the 100 MB limit/],
+      ["st-long-header", st(5000n, "{}"), /truncated: header needs 5008 bytes, file has 74/],
+      ["st-offsets", st(BigInt(offsetsJson.length), offsetsJson), /truncated: tensor 'image' ends at data byte 4096000000, data buffer has 64 bytes/],
+    ];
+    for (const [name, bytes, msg] of cases) {
+      writeFileSync(join(dir, `${name}.safetensors`), bytes);
+      refused(["calibrate", model, "--data", join(dir, `${name}.safetensors`)], join(dir, `${name}.onnx`), "E_DATA_FORMAT", msg);
+    }
+  });
+
   test("a .npy whose header declares more data than the file holds: E_DATA_FORMAT", () => {
     const head = npyHeaderBytes(DataType.FLOAT, [1e9, 1, 32, 32]);
     writeFileSync(join(dir, "short.npy"), concat([head, new Uint8Array(SAMPLE * 4)]));
