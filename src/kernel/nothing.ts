@@ -6,10 +6,27 @@
  */
 import { QuantError } from "./errors.ts";
 import type { PendingTensor, ReportEntry } from "./types.ts";
+import type { Model } from "../onnx/model.ts";
 
-/** Throw E_NOTHING_QUANTIZED when the quantizers produced no quantized tensor. */
-export function assertQuantizedSomething(entries: readonly ReportEntry[], pending: readonly PendingTensor[]): void {
+/**
+ * A cheap fingerprint of a model's main graph structure (nodes with their wiring, initializers by name, type and
+ * dims): a quantizer that reports nothing but rewrote the graph its own way (a user plugin) has done something.
+ */
+export function graphSignature(model: Model): string {
+  const g = model.proto.graph;
+  const parts: string[] = [];
+  for (const n of g?.node ?? []) parts.push(`${n.domain ?? ""}:${n.op_type}(${(n.input ?? []).join(",")})->${(n.output ?? []).join(",")}`);
+  for (const t of g?.initializer ?? []) parts.push(`${t.name}:${t.data_type}[${(t.dims ?? []).join(",")}]`);
+  return parts.join("\n");
+}
+
+/**
+ * Throw E_NOTHING_QUANTIZED when the quantizers produced no quantized tensor and left the graph as it was
+ * (`before`: its {@link graphSignature} before the quantize phase).
+ */
+export function assertQuantizedSomething(entries: readonly ReportEntry[], pending: readonly PendingTensor[], model: Model, before: string): void {
   if (pending.length || entries.some((e) => e.action === "quantized")) return;
+  if (graphSignature(model) !== before) return;
   const counts = new Map<string, number>();
   for (const e of entries) {
     // Per-tensor reasons carry names; count them by their shape ("input "x" is …" → "input is …").

@@ -11,7 +11,7 @@ import { QuantError, isQuantError, reason } from "./errors.ts";
 import { OutputTransaction, writeFileAtomic } from "./atomic.ts";
 import { realTarget } from "./files.ts";
 import { testHook } from "./cleanup.ts";
-import { assertQuantizedSomething } from "./nothing.ts";
+import { assertQuantizedSomething, graphSignature } from "./nothing.ts";
 import { defaultOptions, type QuantOptions } from "./options.ts";
 import type { EventSink, Phase } from "./events.ts";
 import type {
@@ -33,8 +33,9 @@ export interface RunInput {
   /** Write artifacts (default true). */
   write?: boolean;
   /**
-   * Fail with E_NOTHING_QUANTIZED, before anything is written, when the quantizers quantized nothing (the CLI sets
-   * it: a command never exits 0 having done nothing). Default false: a library caller inspects `entries`.
+   * Fail with E_NOTHING_QUANTIZED, before anything is written, when the quantizers quantized nothing and left the
+   * graph as it was (the CLI sets it: a command never exits 0 having done nothing). Default false: a library caller
+   * inspects `entries`.
    */
   requireQuantized?: boolean;
 }
@@ -194,6 +195,7 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
 
     let minOpset = 0; // lowest default-domain opset the quantizers' and packers' output needs
     await enter("quantize", async () => {
+      const before = input.requireQuantized && quantizers.length ? graphSignature(state.model) : undefined;
       for (const q of quantizers) {
         const r = await call(q, (c) => q.quantize(state.model, { ranges: state.ranges }, c));
         state.pending.push(...r.pending);
@@ -201,7 +203,7 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
         minOpset = Math.max(minOpset, r.minOpset ?? 0);
         result.notes.push(...(r.notes ?? []));
       }
-      if (input.requireQuantized && quantizers.length) assertQuantizedSomething(state.entries, state.pending);
+      if (before !== undefined) assertQuantizedSomething(state.entries, state.pending, state.model, before);
     });
 
     await enter("pack", async () => {
