@@ -15,6 +15,7 @@ import { DEFAULT_OP_TYPES, FUSED_ACTIVATIONS, PASS_THROUGH_OPS, planPlacement, t
 import { placementParams } from "../../src/quant/placement-params.ts";
 import { applyPlacement } from "../../src/quant/placement-rewrite.ts";
 import { computeInFloat32, type Float32ComputeReport } from "../../src/quant/float32-compute.ts";
+import { MAX_CONCAT_SPAN_RATIO, disparateConcats } from "../../src/quant/concat-ranges.ts";
 
 /** Options of `static-qdq` (each defaults to the run's global option, then to the ONNX Runtime-friendly choice). */
 export interface StaticQdqOptions {
@@ -75,8 +76,9 @@ function resolve(opts: StaticQdqOptions, ctx: PluginContext): Resolved {
 }
 
 /** Plan with some tensors forced float; `missing` grows until every planned group has a range. */
-function plan(graph: PlacementGraph, r: Resolved, keepFloat: ReadonlySet<string>): Placement {
+function plan(graph: PlacementGraph, r: Resolved, keepFloat: ReadonlySet<string>, unsharedConcats: ReadonlySet<NodeProto> = new Set()): Placement {
   return planPlacement(graph, {
+    unsharedConcats,
     opTypes: r.opTypes,
     keepNodeFloat: (n: NodeProto) => !!r.exclude.length && !!matchesAny(r.exclude, [n.name]),
     keepTensorFloat: (t: string) => keepFloat.has(t) || (!!r.exclude.length && !!matchesAny(r.exclude, [t])),
@@ -139,14 +141,28 @@ export default function staticQdq(opts: StaticQdqOptions = {}) {
       if (r.activationType === "int8") ctx.logger.info("int8 activations: ONNX Runtime fuses Conv on x86 only with uint8 activations; expect a slower model there");
       const graph = new PlacementGraph(model);
       const keepFloat = new Set<string>();
+      const unshared = new Set<NodeProto>();
+      const ranges: RangeMap = new Map(input.ranges);
       let p = plan(graph, r, keepFloat);
-      let params = placementParams(p, input.ranges, r.activationType);
-      // A tensor without a range stays float, which can unplan its neighbours: re-plan until stable.
-      while (params.missing.length) {
-        for (const t of params.missing) keepFloat.add(t);
-        p = plan(graph, r, keepFloat);
-        params = placementParams(p, input.ranges, r.activationType);
+      let params = placementParams(p, ranges, r.activationType);
+      for (;;) {
+        // A tensor without a range stays float, which can unplan its neighbours: re-plan until stable.
+        while (params.missing.length) {
+          for (const t of params.missing) keepFloat.add(t);
+          p = plan(graph, r, keepFloat, unshared);
+          params = placementParams(p, ranges, r.activationType);
+        }
+        // A Concat whose inputs' ranges differ too much gets one scale per input (src/quant/concat-ranges.ts).
+        const split = r.shareConcatScales ? disparateConcats(p, ranges, params.byGroup).filter((c) => !unshared.has(c.node)) : [];
+        if (!split.length) break;
+        for (const c of split) {
+          unshared.add(c.node);
+          if (!ranges.has(c.output)) ranges.set(c.output, c.range);
+        }
+        p = plan(graph, r, keepFloat, unshared);
+        params = placementParams(p, ranges, r.activationType);
       }
+      if (unshared.size) ctx.logger.info(`${unshared.size} Concat(s) keep one scale per input: their inputs' ranges differ more than ${MAX_CONCAT_SPAN_RATIO}×`);
       if (keepFloat.size) ctx.logger.warn(`${keepFloat.size} activation(s) have no range and stay float (first: ${[...keepFloat][0]})`);
       if (!p.anchors.length) ctx.logger.warn("no Conv/ConvTranspose/MatMul/Gemm could be quantized: the output will not be faster");
       const result = applyPlacement(p, params.byGroup, r);

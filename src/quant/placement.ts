@@ -41,6 +41,8 @@ export interface PlacementPolicy {
   readonly keepTensorFloat: (tensor: string) => boolean;
   /** Give Concat inputs and output one scale, so QLinearConcat only copies bytes. Default true. */
   readonly shareConcatScales?: boolean;
+  /** Concats that keep one scale per input even when sharing is on (their input ranges differ too much). */
+  readonly unsharedConcats?: ReadonlySet<NodeProto>;
   /** Quantize a Conv's output (past its Relu/Clip) even when no consumer asks, so the Conv fuses. Default true. */
   readonly fuseFriendly?: boolean;
   /**
@@ -218,7 +220,7 @@ export function planPlacement(index: PlacementGraph, policy: PlacementPolicy): P
         if (all || (wanted.has(out) && ins.some((t) => wanted.has(t)))) {
           for (const t of ins) changed = mark(t) || changed;
           changed = markOutput(out, false) || changed;
-          if (shareConcat && wanted.has(out)) for (const t of ins) union(out, t);
+          if (shareConcat && !policy.unsharedConcats?.has(node) && wanted.has(out)) for (const t of ins) union(out, t);
         }
       }
     }
