@@ -73,9 +73,11 @@ describe.skipIf(!hasZoo)("ISNet medium (float16): weight-only and static INT8", 
     const ratio = statSync(out).size / statSync(src).size;
     expect(ratio).toBeLessThanOrEqual(0.6);
     const { feat } = report(`static (${ratio.toFixed(3)}×)`, await outputs(out, x));
-    // Recorded, not a target: the side outputs' logits calibrate to [-2289, -4] on noise, and shared Concat scales
-    // give stage 1's output the decoder's range; measured 5–7 dB on the features (the float32 twin gives the same).
-    expect(Math.min(...feat)).toBeGreaterThanOrEqual(4);
+    // Recorded, not a target: error accumulates through ~100 uint8 activations (measured 8.3–19.4 dB on the decoder
+    // features; 5–7 dB before Concats with disparate input ranges got one scale per input). The mask is not
+    // asserted: the side outputs' logits calibrate to [-2289, -4] on noise, so its near-zero probabilities round
+    // to sigmoid(0) (−56 dB; the float32 twin of the model gives the same numbers).
+    expect(Math.min(...feat)).toBeGreaterThanOrEqual(7);
     rmSync(dir, { recursive: true, force: true });
   }, 300_000);
 });
