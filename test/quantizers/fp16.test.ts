@@ -111,6 +111,7 @@ describe("float16 model with float16 inputs and outputs", async () => {
     const rep = cli(["quantize", src, "-o", out, "--per-channel"]);
     expect(rep.weights.quantized).toBe(3);
     expect(rep.opset.to).toBe(19);
+    expect(rep.notes).toEqual(["FLOAT16 weights: DequantizeLinear to FLOAT16 with FLOAT16 scales (opset 19), so the model's computation keeps its type"]);
     const m = decodeModelProto(readFileSync(out));
     expect(ioTypes(m)).toEqual([DataType.FLOAT16, DataType.FLOAT16]);
     const inits = new Map(m.graph!.initializer!.map((t) => [t.name, t]));
