@@ -7,8 +7,8 @@
  *   run the bfloat16 Conv, so the reference is the same network in float32 with the bfloat16-rounded weights; static
  *   quantization makes it runnable (float32 compute).
  */
-import { describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
@@ -22,6 +22,7 @@ import { randomFloats } from "../helpers/random.ts";
 import { pinkNoiseBatch } from "../helpers/natural.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "quant-fp16-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const SAMPLE = [8, 12, 12]; // 8 input channels: the first Conv is not a float stem (≤ 4), so it runs QLinearConv
 const N_CALIB = 32, N_TEST = 16;
 
@@ -235,7 +236,7 @@ describe("a run that quantizes nothing fails loudly and writes nothing", () => {
   writeFileSync(src, encodeModelProto(b.model({ opset: 15 })));
 
   test("quantize: E_NOTHING_QUANTIZED, non-zero exit, no output", () => {
-    const d = mkdtempSync(join(tmpdir(), "quant-nothing-"));
+    const d = mkdtempSync(join(dir, "nothing-"));
     const r = quant(["quantize", src, "-o", join(d, "q.onnx")]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("E_NOTHING_QUANTIZED");
@@ -243,7 +244,7 @@ describe("a run that quantizes nothing fails loudly and writes nothing", () => {
   });
 
   test("calibrate: E_NOTHING_QUANTIZED names why, no output", () => {
-    const d = mkdtempSync(join(tmpdir(), "quant-nothing-"));
+    const d = mkdtempSync(join(dir, "nothing-"));
     const r = quant(["calibrate", src, "-o", join(d, "q.onnx"), "--shape", "1x4"]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("E_NOTHING_QUANTIZED");
