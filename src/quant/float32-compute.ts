@@ -40,7 +40,7 @@ export interface Float32ComputeReport {
 
 const HALF: ReadonlySet<number> = new Set([DataType.FLOAT16, DataType.BFLOAT16]);
 /** Ops whose `dtype` attribute sets their output type. */
-const DTYPE_OPS = new Set(["EyeLike", "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli"]);
+const DTYPE_OPS = new Set(["EyeLike", "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli", "SequenceEmpty"]);
 
 const isDefault = (n: NodeProto) => !n.domain || n.domain === "ai.onnx";
 const attr = (n: NodeProto, name: string) => n.attribute?.find((a) => a.name === name);
