@@ -1,0 +1,300 @@
+/**
+ * Weights read through data-movement chains. Exporters often leave ops between a weight and the op that uses it:
+ * an LSTMCell's packed weights are sliced per gate, a Linear's weight is transposed, an embedding table is reshaped.
+ * Those ops only move or select values, so a DequantizeLinear at the weight itself (before the chain) stores it as
+ * integers. Which axis of the weight is the consumer's output channel follows from what each step does: this module
+ * infers each step's output shape and maps an output axis back to the input axis it comes from.
+ *
+ * "Comes from" is exact: input axis `a` maps to output axis `b` when the input index along `a` is a function of the
+ * output index along `b` alone. Per-channel scales on `a` then give every output channel along `b` one scale, which
+ * is what per-channel quantization of the consumer means (Slice, Gather and Concat keep a subset of channels, a
+ * Reshape that merges `a` with inner axes keeps it as a coarser group; a Reshape that splits it does not).
+ */
+import { DataType } from "../tensor/dtypes.ts";
+import type { NodeProto } from "./types.ts";
+import { num } from "./types.ts";
+
+/** Ops that move, select or repeat values without computing new ones. */
+export const DATA_MOVEMENT_OPS: ReadonlySet<string> = new Set([
+  "Identity", "Cast", "Transpose", "Slice", "Split", "Gather", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Concat", "Expand", "Tile",
+]);
+
+/** Float element types a Cast may produce and still carry a weight. */
+const FLOAT_TYPES = new Set<number>([DataType.FLOAT, DataType.FLOAT16, DataType.BFLOAT16, DataType.DOUBLE]);
+
+/** One data-movement node a weight passes through on its way to a consumer. */
+export interface ChainStep {
+  readonly node: NodeProto;
+  /** Input slot of `node` the weight's value enters by. */
+  readonly input: number;
+  /** Output slot followed (Split has several). */
+  readonly output: number;
+  /** Shape entering the step (-1 for an unknown dimension), undefined when even the rank is unknown. */
+  readonly inShape?: readonly number[];
+  /** Shape leaving the step. */
+  readonly outShape?: readonly number[];
+}
+
+/** What shape inference needs from the graph: constant integer inputs and known shapes of other inputs. */
+export interface ChainContext {
+  /** Values of a constant integer tensor (Slice starts, Reshape shape, …), undefined when not constant. */
+  ints(name: string): number[] | undefined;
+  /** Shape of any value (-1 unknown dims), undefined when unknown. */
+  shape(name: string): number[] | undefined;
+  /** Default-domain opset of the graph (attribute vs input forms). */
+  opset: number;
+}
+
+function attr(node: NodeProto, name: string) {
+  return node.attribute?.find((a) => a.name === name);
+}
+
+function intAttr(node: NodeProto, name: string, fallback: number): number {
+  const a = attr(node, name);
+  return a?.i !== undefined ? num(a.i) : fallback;
+}
+
+function intsAttr(node: NodeProto, name: string): number[] | undefined {
+  const a = attr(node, name);
+  return a?.ints?.length ? a.ints.map((v) => num(v)) : undefined;
+}
+
+/** Integer list given by attribute (old opsets) or by input `slot`; null when given but not constant. */
+function listOf(node: NodeProto, name: string, slot: number, ctx: ChainContext): number[] | undefined | null {
+  const a = intsAttr(node, name);
+  if (a) return a;
+  const input = node.input?.[slot];
+  if (!input) return undefined;
+  return ctx.ints(input) ?? null;
+}
+
+const norm = (axis: number, rank: number) => (axis < 0 ? axis + rank : axis);
+const known = (s: readonly number[]) => s.every((d) => d >= 0);
+const product = (s: readonly number[], from = 0, to = s.length) => {
+  let p = 1;
+  for (let i = from; i < to; i++) p *= s[i]!;
+  return p;
+};
+
+/**
+ * Can the value entering `node` at `input` be followed as a weight (the node only moves it)? Gather only with
+ * constant indices (with run-time indices it is an embedding lookup, a consumer); Cast only to a float type.
+ */
+export function movesData(node: NodeProto, input: number, ctx: ChainContext): boolean {
+  if (node.domain && node.domain !== "ai.onnx") return false;
+  const op = node.op_type ?? "";
+  if (!DATA_MOVEMENT_OPS.has(op)) return false;
+  if (op === "Concat") return true;
+  if (input !== 0) return false;
+  if (op === "Cast") return FLOAT_TYPES.has(intAttr(node, "to", 0));
+  if (op === "Gather") return !!node.input?.[1] && ctx.ints(node.input[1]) !== undefined;
+  return true;
+}
+
+/** Shape of output `output` of a data-movement step, given the input shape; undefined when not inferable. */
+export function stepOutputShape(node: NodeProto, input: number, output: number, inShape: readonly number[] | undefined, ctx: ChainContext): number[] | undefined {
+  if (!inShape) return undefined;
+  const rank = inShape.length;
+  const op = node.op_type ?? "";
+  switch (op) {
+    case "Identity":
+    case "Cast":
+      return [...inShape];
+    case "Transpose": {
+      const perm = intsAttr(node, "perm") ?? inShape.map((_, i) => rank - 1 - i);
+      return perm.length === rank ? perm.map((p) => inShape[p] ?? -1) : undefined;
+    }
+    case "Slice":
+      return sliceShape(node, inShape, ctx);
+    case "Split": {
+      const axis = norm(intAttr(node, "axis", 0), rank);
+      const dim = inShape[axis]!;
+      const n = node.output?.length ?? 1;
+      let split = listOf(node, "split", 1, ctx);
+      if (split === null) return undefined;
+      if (!split) {
+        if (dim < 0) return undefined;
+        const size = Math.ceil(dim / n); // opset 18: the last output takes the remainder
+        split = Array.from({ length: n }, (_, i) => Math.max(0, Math.min(size, dim - i * size)));
+      }
+      const out = [...inShape];
+      out[axis] = split[output] ?? -1;
+      return out;
+    }
+    case "Gather": {
+      const axis = norm(intAttr(node, "axis", 0), rank);
+      const idx = ctx.shape(node.input![1]!);
+      return idx ? [...inShape.slice(0, axis), ...idx, ...inShape.slice(axis + 1)] : undefined;
+    }
+    case "Reshape": {
+      const shape = listOf(node, "shape", 1, ctx);
+      if (!shape) return undefined;
+      const allowZero = intAttr(node, "allowzero", 0) === 1;
+      const out = shape.map((d, i) => (d === 0 && !allowZero ? (inShape[i] ?? -1) : d));
+      const free = out.indexOf(-1);
+      if (free >= 0) {
+        const rest = product(out.filter((_, i) => i !== free));
+        out[free] = known(inShape) && rest > 0 && out.filter((d) => d === -1).length === 1 ? product(inShape) / rest : -1;
+      }
+      return out;
+    }
+    case "Flatten": {
+      const axis = norm(intAttr(node, "axis", 1), rank);
+      const a = product(inShape, 0, axis), b = product(inShape, axis);
+      return [inShape.slice(0, axis).some((d) => d < 0) ? -1 : a, inShape.slice(axis).some((d) => d < 0) ? -1 : b];
+    }
+    case "Squeeze": {
+      const axes = listOf(node, "axes", 1, ctx);
+      if (axes === null) return undefined;
+      if (!axes) return known(inShape) ? inShape.filter((d) => d !== 1) : undefined;
+      const drop = new Set(axes.map((a) => norm(a, rank)));
+      return inShape.filter((_, i) => !drop.has(i));
+    }
+    case "Unsqueeze": {
+      const axes = listOf(node, "axes", 1, ctx);
+      if (!axes) return undefined;
+      const outRank = rank + axes.length;
+      const add = new Set(axes.map((a) => norm(a, outRank)));
+      const out: number[] = [];
+      for (let i = 0, j = 0; i < outRank; i++) out.push(add.has(i) ? 1 : inShape[j++]!);
+      return out;
+    }
+    case "Concat": {
+      const axis = norm(intAttr(node, "axis", 0), rank);
+      let total = 0;
+      for (const [i, name] of (node.input ?? []).entries()) {
+        const s = i === input ? inShape : name ? ctx.shape(name) : undefined;
+        const d = s?.[axis] ?? -1;
+        total = total < 0 || d < 0 ? -1 : total + d;
+      }
+      const out = [...inShape];
+      out[axis] = total;
+      return out;
+    }
+    case "Expand": {
+      const shape = listOf(node, "shape", 1, ctx);
+      if (!shape) return undefined;
+      const outRank = Math.max(rank, shape.length);
+      const out: number[] = [];
+      for (let i = 0; i < outRank; i++) {
+        const a = inShape[i - (outRank - rank)] ?? 1, b = shape[i - (outRank - shape.length)] ?? 1;
+        out.push(a === 1 ? b : a);
+      }
+      return out;
+    }
+    case "Tile": {
+      const reps = listOf(node, "repeats", 1, ctx);
+      if (!reps || reps.length !== rank) return undefined;
+      return inShape.map((d, i) => (d < 0 ? -1 : d * reps[i]!));
+    }
+    default:
+      return undefined;
+  }
+}
+
+function sliceShape(node: NodeProto, inShape: readonly number[], ctx: ChainContext): number[] | undefined {
+  const rank = inShape.length;
+  const old = ctx.opset < 10 || !!attr(node, "starts");
+  const starts = old ? intsAttr(node, "starts") : node.input?.[1] ? ctx.ints(node.input[1]) : undefined;
+  const ends = old ? intsAttr(node, "ends") : node.input?.[2] ? ctx.ints(node.input[2]) : undefined;
+  const axesIn = old ? intsAttr(node, "axes") : node.input?.[3] ? ctx.ints(node.input[3]) : undefined;
+  const stepsIn = old ? undefined : node.input?.[4] ? ctx.ints(node.input[4]) : undefined;
+  if (!old && ((node.input?.[3] && !axesIn) || (node.input?.[4] && !stepsIn))) return undefined;
+  const out = [...inShape];
+  if (!starts || !ends) {
+    // Unknown bounds: the sliced axes are unknown (all of them when the axes are unknown too).
+    const axes = axesIn ?? inShape.map((_, i) => i);
+    for (const a of axes) out[norm(a, rank)] = -1;
+    return out;
+  }
+  const axes = axesIn ?? starts.map((_, i) => i);
+  for (let k = 0; k < axes.length; k++) {
+    const a = norm(axes[k]!, rank);
+    const dim = inShape[a]!;
+    if (dim < 0) continue;
+    const step = stepsIn?.[k] ?? 1;
+    let s = starts[k]!, e = ends[k]!;
+    if (s < 0) s += dim;
+    if (e < 0) e += dim;
+    if (step > 0) {
+      s = Math.min(Math.max(s, 0), dim);
+      e = Math.min(Math.max(e, 0), dim);
+    } else {
+      s = Math.min(Math.max(s, 0), dim - 1);
+      e = Math.min(Math.max(e, -1), dim - 1);
+    }
+    out[a] = Math.max(0, Math.ceil((e - s) / step));
+  }
+  return out;
+}
+
+/**
+ * The input axis of `step` whose index is a function of the index along output axis `axis` alone, or undefined
+ * (the step mixes that axis with others, or creates it).
+ */
+export function mapAxisBack(step: ChainStep, axis: number): number | undefined {
+  const { node, inShape, outShape } = step;
+  const op = node.op_type ?? "";
+  switch (op) {
+    case "Identity":
+    case "Cast":
+    case "Slice":
+    case "Split":
+    case "Concat":
+    case "Tile":
+      return inShape && axis < inShape.length ? axis : undefined;
+    case "Transpose": {
+      const rank = inShape?.length ?? outShape?.length;
+      if (rank === undefined) return undefined;
+      const perm = intsAttr(node, "perm") ?? Array.from({ length: rank }, (_, i) => rank - 1 - i);
+      return perm[axis];
+    }
+    case "Gather": {
+      if (!inShape || !outShape) return undefined;
+      const gAxis = norm(intAttr(node, "axis", 0), inShape.length);
+      const idxRank = outShape.length - inShape.length + 1;
+      if (axis < gAxis) return axis;
+      if (axis >= gAxis + idxRank) return axis - idxRank + 1;
+      return idxRank === 1 ? gAxis : undefined; // the indices' own axes: only a 1-D index list keeps one
+    }
+    case "Expand": {
+      if (!inShape || !outShape) return undefined;
+      const a = axis - (outShape.length - inShape.length);
+      return a >= 0 ? a : undefined;
+    }
+    case "Reshape":
+    case "Flatten":
+    case "Squeeze":
+    case "Unsqueeze":
+      return inShape && outShape ? reshapeAxisBack(inShape, outShape, axis) : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * For a row-major reshape `inShape` → `outShape`: the input axis `a` whose index depends only on the index along
+ * output axis `b`. With strides T (input) and S (output), the input index is floor(l / T_a) mod in[a] for the flat
+ * index l = … + j·S_b + r; it depends on j alone when S_b divides T_a and T_a·in[a] divides S_b·out[b].
+ * Prefers an axis of the same size (a kept axis), then any axis longer than 1.
+ */
+export function reshapeAxisBack(inShape: readonly number[], outShape: readonly number[], b: number): number | undefined {
+  if (!known(inShape) || !known(outShape) || b >= outShape.length || product(inShape) !== product(outShape)) return undefined;
+  const sB = product(outShape, b + 1);
+  const spanB = sB * outShape[b]!;
+  let best: number | undefined;
+  for (let a = 0; a < inShape.length; a++) {
+    const tA = product(inShape, a + 1);
+    if (inShape[a]! <= 1 || sB === 0 || tA % sB !== 0 || spanB % (tA * inShape[a]!) !== 0) continue;
+    if (inShape[a] === outShape[b]) return a;
+    best ??= a;
+  }
+  return best;
+}
+
+/** Trace an axis of the value at the end of `steps` back to the weight's own axis; undefined when it cannot be. */
+export function traceAxisBack(steps: readonly ChainStep[], axis: number | undefined): number | undefined {
+  let a = axis;
+  for (let i = steps.length - 1; i >= 0 && a !== undefined; i--) a = mapAxisBack(steps[i]!, a);
+  return a;
+}
