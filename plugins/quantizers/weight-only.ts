@@ -62,10 +62,11 @@ function feedsGraphOutput(index: GraphIndex, w: Weight): boolean {
   return w.consumers.some((c) => c.graph === main && (c.node.output ?? []).some((o) => index.isGraphOutput(o, main)));
 }
 
-/** The data-movement ops between the weight and its first consumer, for the report. */
-function viaOf(uses: readonly WeightUse[]): { via?: string } {
-  const steps = uses.find((u) => u.steps.some((s) => s.node.op_type !== "Identity"))?.steps;
-  return steps ? { via: steps.map((s) => s.node.op_type ?? "").join(" → ") } : {};
+/** The use the report names (the one through a data-movement chain, when there is one) and that chain. */
+function reportedUse(uses: readonly WeightUse[]): Pick<ReportEntry, "node" | "opType" | "via"> {
+  const chained = uses.find((u) => u.steps.some((s) => s.node.op_type !== "Identity"));
+  const u = chained ?? uses[0];
+  return { node: u?.node.name, opType: u?.opType, ...(chained ? { via: chained.steps.map((s) => s.node.op_type ?? "").join(" → ") } : {}) };
 }
 
 /** Why a weight asked to be per-channel went per-tensor, when a chain is the cause. */
@@ -189,9 +190,7 @@ export default function weightOnly(opts: WeightOnlyOptions = {}) {
           action: "quantized",
           kind: "weight",
           reason: c.note ? `kept at 8 bits: ${c.note}` : perTensorWhy(c, granularity, perChannel || !!blockSize),
-          node: c.uses[0]?.node.name,
-          opType: c.uses[0]?.opType,
-          ...viaOf(c.uses),
+          ...reportedUse(c.uses),
           type: q.type,
           granularity: granularity.kind === "tensor" ? "per-tensor" : granularity.kind === "channel" ? `per-channel axis ${granularity.axis}` : `block ${granularity.blockSize} axis ${granularity.axis}`,
           elements,

@@ -11,6 +11,7 @@ import { allGraphs, nodeSubgraphs } from "../onnx/walk.ts";
 import { constantTensor } from "../onnx/graph.ts";
 import { outerScopeInputs } from "../onnx/check.ts";
 import { DataType } from "../tensor/dtypes.ts";
+import { DATA_MOVEMENT_OPS } from "../onnx/weight-chain.ts";
 
 /** One consumer slot: `node.input[index] === value`. */
 export interface Use {
@@ -47,6 +48,7 @@ export class PlacementGraph {
   /** Element type per value, where it could be inferred. */
   readonly types = new Map<string, number>();
   private readonly names = new Set<string>();
+  private readonly chainMemo = new Map<string, boolean>();
   private readonly inputsOverride: boolean;
   private readonly inputNames: Set<string>;
 
@@ -125,6 +127,24 @@ export class PlacementGraph {
     return isFloatType(this.constantOf(value)?.data_type);
   }
 
+  /**
+   * True when the value is computed only by data-movement ops (Slice, Transpose, Reshape, …) from constants, at least
+   * one of them float: a weight seen through a chain. Its DequantizeLinear belongs at the weight, before the chain,
+   * never on the value itself as if it were an activation.
+   */
+  isChainConstant(value: string): boolean {
+    let v = this.chainMemo.get(value);
+    if (v === undefined) {
+      this.chainMemo.set(value, false); // a cycle (corrupt model) is not a chain
+      const p = this.producer.get(value);
+      const ins = (p?.input ?? []).filter(Boolean);
+      v = !!p && !p.domain && DATA_MOVEMENT_OPS.has(p.op_type ?? "") && p.op_type !== "Identity" && ins.length > 0 &&
+        ins.every((i) => !!this.constantOf(i) || this.isChainConstant(i)) && ins.some((i) => this.isFloatConstant(i) || this.isChainConstant(i));
+      this.chainMemo.set(value, v);
+    }
+    return v;
+  }
+
   /** A scalar constant as a number (Clip bounds), or undefined. */
   constantScalar(value: string): number | undefined {
     const t = this.constantOf(value);
@@ -155,10 +175,11 @@ export class PlacementGraph {
     else if (op === "RandomNormal" || op === "RandomUniform" || op === "EyeLike") t = intAttr(node, "dtype") ?? DataType.FLOAT;
     else for (const i of node.input ?? []) if (i && (t = this.types.get(i)) !== undefined) break;
     if (t === undefined) return;
-    // Only the first output of multi-output ops shares the input type reliably (TopK's indices, MaxPool's Indices do not).
+    // Only the first output of multi-output ops shares the input type reliably (TopK's indices, MaxPool's Indices do not);
+    // Split, Identity and the recurrent ops (Y, Y_h, Y_c) give every output the input type.
     const first = outs[0];
     if (first && !this.types.has(first)) this.types.set(first, t);
-    if (op === "Split" || op === "Identity") for (const o of outs) if (o && !this.types.has(o)) this.types.set(o, t);
+    if (op === "Split" || op === "Identity" || op === "LSTM" || op === "GRU" || op === "RNN") for (const o of outs) if (o && !this.types.has(o)) this.types.set(o, t);
   }
 }
 
