@@ -163,3 +163,50 @@ describe("weight-only: LSTM / GRU / RNN", () => {
     });
   }
 });
+
+describe("weight-only: chains in subgraphs and Concat", () => {
+  test("If: an outer weight transposed inside a branch, a branch Constant weight behind Reshape — each DQ in the weight's own scope", async () => {
+    const then = new GraphBuilder("then_g");
+    then.node("Transpose", ["W"], { perm: [1, 0] }, ["Wt"], { name: "then_t" }); // outer W [3, 4] → [4, 3]
+    then.node("MatMul", ["x", "Wt"], {}, ["then_y"], { name: "then_mm" });
+    then.output("then_y", F, [2, 3]);
+    const els = new GraphBuilder("else_g");
+    els.node("Constant", [], { value: { name: "", data_type: F, dims: [12], raw_data: new Uint8Array(randf(12, 21).buffer) } }, ["Wc"], { name: "else_const" });
+    els.initializer("shape", DataType.INT64, [2], BigInt64Array.of(4n, 3n));
+    els.node("Reshape", ["Wc", "shape"], {}, ["Wc2"], { name: "else_reshape" });
+    els.node("MatMul", ["x", "Wc2"], {}, ["else_y"], { name: "else_mm" });
+    els.output("else_y", F, [2, 3]);
+    const b = new GraphBuilder("if_main");
+    b.input("x", F, [2, 4]);
+    b.input("cond", DataType.BOOL, []);
+    b.initializer("W", F, [3, 4], randf(12, 20));
+    b.node("If", ["cond"], { then_branch: then.graph, else_branch: els.graph }, ["y"], { name: "if" });
+    b.output("y", F, [2, 3]);
+    for (const cond of [true, false]) {
+      const r = await quantize(b.model({ opset: 13 }), { perChannel: true }, { x: new ort.Tensor("float32", randf(8, 2), [2, 4]), cond: new ort.Tensor("bool", [cond], []) });
+      expect(r.entries.get("W")).toMatchObject({ action: "quantized", granularity: "per-channel axis 0", via: "Transpose" });
+      // Reshape [12] → [4, 3]: MatMul's channels (3) are the inner stride of the flat constant, not one of its axes.
+      expect(r.entries.get("Wc")).toMatchObject({ action: "quantized", granularity: "per-tensor", via: "Reshape" });
+      expect(node(r.model, "W").op_type).toBe("DequantizeLinear");
+      const elseBranch = r.model.proto.graph!.node![0]!.op_type === "If" ? r.model.proto.graph!.node![0]! : r.model.proto.graph!.node!.find((n) => n.op_type === "If")!;
+      const g = elseBranch.attribute!.find((a) => a.name === "else_branch")!.g!;
+      expect(g.node!.find((n) => n.output?.[0] === "Wc")!.op_type).toBe("DequantizeLinear");
+      expect(r.sqnr).toBeGreaterThan(35);
+    }
+  });
+
+  test("Concat of two weights along the channel axis: each keeps its own per-channel scales", async () => {
+    const b = new GraphBuilder();
+    b.input("x", F, [2, 8]);
+    b.initializer("Wa", F, [8, 5], randf(40, 30));
+    b.initializer("Wb", F, [8, 3], randf(24, 31));
+    b.node("Concat", ["Wa", "Wb"], { axis: 1 }, ["W"], { name: "cat" });
+    b.node("MatMul", ["x", "W"], {}, ["y"], { name: "mm" });
+    b.output("y", F, [2, 8]);
+    const r = await quantize(b.model({ opset: 13 }), { perChannel: true }, { x: new ort.Tensor("float32", randf(16, 3), [2, 8]) });
+    expect(r.entries.get("Wa")).toMatchObject({ action: "quantized", granularity: "per-channel axis 1", via: "Concat" });
+    expect(r.entries.get("Wb")).toMatchObject({ action: "quantized", granularity: "per-channel axis 1", via: "Concat" });
+    expect(tensorFloat32(r.model, init(r.model, node(r.model, "Wb").input![1]!)).length).toBe(3);
+    expect(r.sqnr).toBeGreaterThan(40);
+  });
+});

@@ -1,0 +1,13 @@
+import { encodeModelProto, GraphBuilder, DataType } from "../src/index.ts";
+import { writeFileSync } from "node:fs";
+import { randomFloats } from "../test/helpers/random.ts";
+const b = new GraphBuilder();
+b.input("x", DataType.FLOAT, [1, 64, 256]);
+b.initializer("W1", DataType.FLOAT, [1024, 256], randomFloats(1024 * 256, 1, 0.06));
+b.initializer("W2", DataType.FLOAT, [256, 1024], randomFloats(1024 * 256, 2, 0.03));
+const t1 = b.node("Transpose", ["W1"], { perm: [1, 0] });
+const h = b.node("Relu", [b.node("MatMul", ["x", t1])]);
+const t2 = b.node("Transpose", ["W2"], { perm: [1, 0] });
+b.node("MatMul", [h, t2], {}, ["y"]);
+b.output("y", DataType.FLOAT, [1, 64, 256]);
+writeFileSync("/tmp/wq/tmm.onnx", encodeModelProto(b.model({ opset: 13 })));
