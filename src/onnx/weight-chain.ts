@@ -192,39 +192,48 @@ export function stepOutputShape(node: NodeProto, input: number, output: number, 
   }
 }
 
-function sliceShape(node: NodeProto, inShape: readonly number[], ctx: ChainContext): number[] | undefined {
+/** Per-axis start, step and length of a Slice (every axis; unsliced ones start 0 step 1); undefined when not constant. */
+export function sliceParams(node: NodeProto, inShape: readonly number[], ctx: ChainContext): { start: number[]; step: number[]; len: number[] } | undefined {
   const rank = inShape.length;
   const old = ctx.opset < 10 || !!attr(node, "starts");
   const starts = old ? intsAttr(node, "starts") : node.input?.[1] ? ctx.ints(node.input[1]) : undefined;
   const ends = old ? intsAttr(node, "ends") : node.input?.[2] ? ctx.ints(node.input[2]) : undefined;
   const axesIn = old ? intsAttr(node, "axes") : node.input?.[3] ? ctx.ints(node.input[3]) : undefined;
   const stepsIn = old ? undefined : node.input?.[4] ? ctx.ints(node.input[4]) : undefined;
-  if (!old && ((node.input?.[3] && !axesIn) || (node.input?.[4] && !stepsIn))) return undefined;
-  const out = [...inShape];
-  if (!starts || !ends) {
-    // Unknown bounds: the sliced axes are unknown (all of them when the axes are unknown too).
-    const axes = axesIn ?? inShape.map((_, i) => i);
-    for (const a of axes) out[norm(a, rank)] = -1;
-    return out;
-  }
+  if (!starts || !ends || (!old && ((node.input?.[3] && !axesIn) || (node.input?.[4] && !stepsIn)))) return undefined;
+  const start = inShape.map(() => 0), step = inShape.map(() => 1), len = [...inShape];
   const axes = axesIn ?? starts.map((_, i) => i);
   for (let k = 0; k < axes.length; k++) {
     const a = norm(axes[k]!, rank);
     const dim = inShape[a]!;
-    if (dim < 0) continue;
-    const step = stepsIn?.[k] ?? 1;
-    let s = starts[k]!, e = ends[k]!;
-    if (s < 0) s += dim;
+    if (dim < 0) return undefined;
+    const st = stepsIn?.[k] ?? 1;
+    if (st === 0) return undefined;
+    let b = starts[k]!, e = ends[k]!;
+    if (b < 0) b += dim;
     if (e < 0) e += dim;
-    if (step > 0) {
-      s = Math.min(Math.max(s, 0), dim);
+    if (st > 0) {
+      b = Math.min(Math.max(b, 0), dim);
       e = Math.min(Math.max(e, 0), dim);
     } else {
-      s = Math.min(Math.max(s, 0), dim - 1);
+      b = Math.min(Math.max(b, 0), dim - 1);
       e = Math.min(Math.max(e, -1), dim - 1);
     }
-    out[a] = Math.max(0, Math.ceil((e - s) / step));
+    start[a] = b;
+    step[a] = st;
+    len[a] = Math.max(0, Math.ceil((e - b) / st));
   }
+  return { start, step, len };
+}
+
+function sliceShape(node: NodeProto, inShape: readonly number[], ctx: ChainContext): number[] | undefined {
+  const p = sliceParams(node, inShape, ctx);
+  if (p) return p.len;
+  // Bounds not constant: the sliced axes are unknown (all of them when the axes are unknown too).
+  const old = ctx.opset < 10 || !!attr(node, "starts");
+  const axesIn = old ? intsAttr(node, "axes") : node.input?.[3] ? ctx.ints(node.input[3]) : undefined;
+  const out = [...inShape];
+  for (const a of axesIn ?? inShape.map((_, i) => i)) out[norm(a, inShape.length)] = -1;
   return out;
 }
 

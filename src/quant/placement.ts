@@ -166,7 +166,8 @@ export function planPlacement(index: PlacementGraph, policy: PlacementPolicy): P
       continue;
     }
     const constIn = [a.weight?.slot, a.bias].filter((s): s is number => s !== undefined).map((s) => node.input![s]!);
-    const excludedConst = constIn.find((t) => keepTensorFloat(t) || keepTensorFloat(index.constantOf(t)?.name ?? ""));
+    const excludedConst = constIn.find((t) => keepTensorFloat(t) || keepTensorFloat(index.constantOf(t)?.name ?? "") ||
+      (index.isChainConstant(t) && index.chainSources(t).some(keepTensorFloat)));
     if (excludedConst !== undefined) {
       skipped.push({ node, reason: `weight "${excludedConst}" is excluded` });
       continue;
@@ -302,11 +303,12 @@ function intAttr(node: NodeProto, name: string, fallback: number): number {
 export function anchorRoles(index: PlacementGraph, node: NodeProto): AnchorNode | string {
   const op = node.op_type!;
   const ins = node.input ?? [];
-  const isConst = (t: string | undefined) => !!t && index.isFloatConstant(t);
+  const isConst = (t: string | undefined) => !!t && (index.isFloatConstant(t) || index.foldable(t));
   const floatConst = (slot: number) => (isConst(ins[slot]) ? slot : undefined);
-  // A weight behind a data-movement chain is neither an activation nor a weight slot to rewire: its DequantizeLinear
-  // goes at the weight itself (placement-weights.ts), and the op runs on the chain's float output.
-  const chain = (t: string | undefined) => !!t && index.isChainConstant(t);
+  // A weight behind a chain that folds exactly (Slice, Transpose, …) is a weight like any other: the rewrite stores the
+  // folded value quantized. One behind a chain that does not fold (Expand, Tile) is neither an activation nor a weight
+  // slot: its DequantizeLinear goes at the weight itself (placement-weights.ts) and the op runs in float.
+  const chain = (t: string | undefined) => !!t && index.isChainConstant(t) && !index.foldable(t);
   if (op === "Conv" || op === "ConvTranspose") {
     if (!isConst(ins[1])) return chain(ins[1]) ? "weight reached through a data-movement chain (quantized at the weight)" : "weight is not a float constant";
     const axis = op === "Conv" ? 0 : intAttr(node, "group", 1) === 1 ? 1 : undefined;
