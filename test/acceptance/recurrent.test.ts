@@ -21,6 +21,7 @@ const dir = mkdtempSync(join(tmpdir(), "quant-accept-rnn-"));
 const MODELS: Record<string, { build: () => ModelProto; weights: string[] }> = {
   lstm_cell: { build: () => lstmCellModel({ hidden: 128, input: 64, steps: 6 }), weights: ["W_hh", "W_ih"] },
   lstm: { build: () => recurrentOpModel("LSTM", { hidden: 128, directions: 2 }), weights: ["R", "W", "W_out"] },
+  lstm_torch: { build: () => recurrentOpModel("LSTM", { hidden: 128, torchExport: true }), weights: ["W_out", "weight_hh_l0", "weight_ih_l0"] },
   gru: { build: () => recurrentOpModel("GRU", { hidden: 128 }), weights: ["R", "W", "W_out"] },
   rnn: { build: () => recurrentOpModel("RNN", { hidden: 128 }), weights: ["R", "W", "W_out"] },
   embedding: { build: () => embeddingModel({ vocab: 2000, dim: 96 }), weights: ["E", "W"] },
@@ -126,5 +127,11 @@ describe("weights wherever they are consumed (issue 10 item 3)", () => {
     expect(by.get("W_ih")).toMatchObject({ via: "Slice → Transpose", granularity: "per-channel axis 0" });
     expect(by.get("W_hh")).toMatchObject({ via: "Split", granularity: "per-channel axis 1" });
     expect(by.get("bias")).toMatchObject({ action: "skipped" });
+    // torch's export of nn.LSTM without constant folding: parameters → Slice per gate → Concat (gate order) → Unsqueeze.
+    const t = await run("lstm_torch", "report", ["quantize", "--bits", "8", "--per-channel"]);
+    const tb = new Map(t.report.tensors.map((x) => [x.tensor, x]));
+    expect(tb.get("weight_ih_l0")).toMatchObject({ opType: "LSTM", via: "Slice → Concat → Unsqueeze", granularity: "per-channel axis 0" });
+    expect(tb.get("weight_hh_l0")).toMatchObject({ opType: "LSTM", granularity: "per-channel axis 0" });
+    expect(tb.get("bias_ih_l0")).toMatchObject({ action: "skipped" });
   }, 60_000);
 });

@@ -83,15 +83,37 @@ const GATES = { LSTM: 4, GRU: 3, RNN: 1 } as const;
  * One `LSTM` / `GRU` / `RNN` op over x: [steps, batch, input] (W [dirs, G·H, I], R [dirs, G·H, H], B [dirs, 2·G·H]),
  * then a Linear head on the last hidden state: y = Y_h[-1] @ W_out.
  */
-export function recurrentOpModel(op: keyof typeof GATES, sizes: RecurrentSizes & { directions?: 1 | 2 } = {}): ModelProto {
+export function recurrentOpModel(op: keyof typeof GATES, sizes: RecurrentSizes & { directions?: 1 | 2; torchExport?: boolean } = {}): ModelProto {
   const { input: I = 64, hidden: H = 128, steps: T = 8, batch: B = 2, directions: D = 1 } = sizes;
   const G = GATES[op];
   const b = new GraphBuilder(op.toLowerCase());
   b.input("x", F, [T, B, I]);
   const bound = 1 / Math.sqrt(H);
-  b.initializer("W", F, [D, G * H, I], uniform(D * G * H * I, bound, 21));
-  b.initializer("R", F, [D, G * H, H], uniform(D * G * H * H, bound, 22));
-  b.initializer("B", F, [D, 2 * G * H], uniform(D * 2 * G * H, bound, 23));
+  if (sizes.torchExport && D === 1) {
+    // As torch exports nn.LSTM/GRU without constant folding: the parameters (weight_ih_l0 [G·H, I], …) are cut per
+    // gate, re-ordered to ONNX's gate order by Slice + Concat, and given the direction axis by Unsqueeze.
+    ints(b, "dir_axis", [0]);
+    const order = G === 4 ? [0, 3, 1, 2] : G === 3 ? [1, 0, 2] : [0];
+    const reorder = (param: string, dims: number[], seed: number, out: string) => {
+      b.initializer(param, F, dims, uniform(dims.reduce((a, c) => a * c, 1), bound, seed));
+      const rows = dims[0]! / G;
+      const parts = order.map((k) => {
+        ints(b, `${param}_s${k}`, [k * rows]);
+        ints(b, `${param}_e${k}`, [(k + 1) * rows]);
+        return b.node("Slice", [param, `${param}_s${k}`, `${param}_e${k}`, "dir_axis"]);
+      });
+      b.node("Unsqueeze", [b.node("Concat", parts, { axis: 0 }), "dir_axis"], {}, [out]);
+    };
+    reorder("weight_ih_l0", [G * H, I], 21, "W");
+    reorder("weight_hh_l0", [G * H, H], 22, "R");
+    b.initializer("bias_ih_l0", F, [G * H], uniform(G * H, bound, 23));
+    b.initializer("bias_hh_l0", F, [G * H], uniform(G * H, bound, 25));
+    b.node("Unsqueeze", [b.node("Concat", ["bias_ih_l0", "bias_hh_l0"], { axis: 0 }), "dir_axis"], {}, ["B"]);
+  } else {
+    b.initializer("W", F, [D, G * H, I], uniform(D * G * H * I, bound, 21));
+    b.initializer("R", F, [D, G * H, H], uniform(D * G * H * H, bound, 22));
+    b.initializer("B", F, [D, 2 * G * H], uniform(D * 2 * G * H, bound, 23));
+  }
   b.initializer("W_out", F, [D * H, 16], uniform(D * H * 16, bound, 24));
   const attrs: Record<string, number | string> = { hidden_size: H };
   if (D === 2) attrs.direction = "bidirectional";
