@@ -271,10 +271,13 @@ export function mapAxisBack(step: ChainStep, axis: number): number | undefined {
       const a = axis - (outShape.length - inShape.length);
       return a >= 0 ? a : undefined;
     }
-    case "Reshape":
-    case "Flatten":
     case "Squeeze":
     case "Unsqueeze":
+      // Size-1 axes come and go; the others keep their order (no need to know every size).
+      if (inShape && outShape && known(inShape) && known(outShape)) return reshapeAxisBack(inShape, outShape, axis);
+      return inShape && outShape ? unitAxisBack(inShape, outShape, axis) : undefined;
+    case "Reshape":
+    case "Flatten":
       return inShape && outShape ? reshapeAxisBack(inShape, outShape, axis) : undefined;
     default:
       return undefined;
@@ -299,6 +302,18 @@ export function reshapeAxisBack(inShape: readonly number[], outShape: readonly n
     best ??= a;
   }
   return best;
+}
+
+/** Squeeze/Unsqueeze with unknown sizes: match the axes that are not 1 in order (undefined for an inserted 1). */
+function unitAxisBack(inShape: readonly number[], outShape: readonly number[], b: number): number | undefined {
+  if (outShape[b] === 1) return undefined;
+  let k = 0;
+  for (let i = 0; i < b; i++) if (outShape[i] !== 1) k++;
+  for (let a = 0, seen = 0; a < inShape.length; a++) {
+    if (inShape[a] === 1) continue;
+    if (seen++ === k) return a;
+  }
+  return undefined;
 }
 
 /** Trace an axis of the value at the end of `steps` back to the weight's own axis; undefined when it cannot be. */

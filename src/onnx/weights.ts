@@ -76,7 +76,8 @@ export function storedByteLength(t: TensorProto): number {
 
 /** Constant integer inputs and known shapes, as shape inference along a chain needs them. */
 function chainContext(index: GraphIndex, model: Model | undefined, graph: GraphProto): ChainContext {
-  return {
+  const shapes = new Map<string, number[] | undefined>();
+  const ctx: ChainContext = {
     opset: opsetVersion(index.model) ?? 1,
     ints(name) {
       const t = index.constantOf(name, graph);
@@ -84,9 +85,19 @@ function chainContext(index: GraphIndex, model: Model | undefined, graph: GraphP
       return t && (dt === DataType.INT32 || dt === DataType.INT64) ? tensorInts(model, t) : undefined;
     },
     shape(name) {
-      return index.shapeOf(name, graph)?.map((d) => (typeof d === "number" ? d : -1));
+      if (shapes.has(name)) return shapes.get(name);
+      shapes.set(name, undefined); // a cycle (corrupt model) has no shape
+      let s = index.shapeOf(name, graph)?.map((d) => (typeof d === "number" ? d : -1));
+      // Not declared: infer it when a data-movement node makes it from values whose shapes are known (the other
+      // gate slices a Concat joins, say).
+      const p = s ? undefined : index.producer(name, graph);
+      if (p?.kind === "node" && p.node.input?.[0] && movesData(p.node, 0, ctx))
+        s = stepOutputShape(p.node, 0, p.output, ctx.shape(p.node.input[0]), ctx);
+      shapes.set(name, s);
+      return s;
     },
   };
+  return ctx;
 }
 
 /** Readers of `name` seen from `graph`, following data-movement chains. */
