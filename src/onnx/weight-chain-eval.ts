@@ -68,7 +68,7 @@ export function evaluateStep(node: NodeProto, inputs: readonly (FloatValue | und
   if (!x || (node.domain && node.domain !== "ai.onnx")) return undefined;
   const op = node.op_type ?? "";
   const outDims = stepOutputShape(node, input, output, x.dims, ctx);
-  if (!outDims || outDims.some((d) => d < 0)) return undefined;
+  if (!outDims || outDims.some((d) => d < 0) || x.data.length !== prod(x.dims)) return undefined;
   const rank = x.dims.length;
   const inStrides = strides(x.dims);
   switch (op) {
@@ -112,7 +112,7 @@ export function evaluateStep(node: NodeProto, inputs: readonly (FloatValue | und
       return { data: out, dims: outDims };
     }
     case "Concat": {
-      if (inputs.some((v, i) => !v && node.input?.[i])) return undefined;
+      if (inputs.some((v, i) => (!v && node.input?.[i]) || (v && v.data.length !== prod(v.dims)))) return undefined;
       const axis = intAttr(node, "axis", 0) < 0 ? intAttr(node, "axis", 0) + rank : intAttr(node, "axis", 0);
       const outer = prod(outDims, 0, axis), inner = prod(outDims, axis + 1);
       const out = new Float32Array(prod(outDims));

@@ -68,7 +68,33 @@ function listOf(node: NodeProto, name: string, slot: number, ctx: ChainContext):
   return ctx.ints(input) ?? null;
 }
 
-const norm = (axis: number, rank: number) => (axis < 0 ? axis + rank : axis);
+/** A hostile attribute (an axis out of range, a perm that is no permutation): the step is not followed. */
+class InvalidStep extends Error {}
+
+/** Axis in [0, rank), or InvalidStep. */
+const norm = (axis: number, rank: number) => {
+  const a = axis < 0 ? axis + rank : axis;
+  if (!Number.isInteger(a) || a < 0 || a >= rank) throw new InvalidStep();
+  return a;
+};
+
+/** The Transpose perm (default: reversed), or InvalidStep when it is not a permutation of `rank` axes. */
+function permOf(node: NodeProto, rank: number): number[] {
+  const perm = intsAttr(node, "perm") ?? Array.from({ length: rank }, (_, i) => rank - 1 - i);
+  const seen = new Set(perm);
+  if (perm.length !== rank || seen.size !== rank || perm.some((p) => !Number.isInteger(p) || p < 0 || p >= rank)) throw new InvalidStep();
+  return perm;
+}
+
+/** Run `f`; undefined when the step's attributes are invalid. */
+function guarded<T>(f: () => T): T | undefined {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof InvalidStep) return undefined;
+    throw e;
+  }
+}
 const known = (s: readonly number[]) => s.every((d) => d >= 0);
 const product = (s: readonly number[], from = 0, to = s.length) => {
   let p = 1;
@@ -91,19 +117,22 @@ export function movesData(node: NodeProto, input: number, ctx: ChainContext): bo
   return true;
 }
 
-/** Shape of output `output` of a data-movement step, given the input shape; undefined when not inferable. */
+/** Shape of output `output` of a data-movement step, given the input shape; undefined when not inferable (or invalid). */
 export function stepOutputShape(node: NodeProto, input: number, output: number, inShape: readonly number[] | undefined, ctx: ChainContext): number[] | undefined {
   if (!inShape) return undefined;
+  const out = guarded(() => outputShape(node, input, output, inShape, ctx));
+  return out && out.every((d) => Number.isInteger(d) && d >= -1) ? out : undefined;
+}
+
+function outputShape(node: NodeProto, input: number, output: number, inShape: readonly number[], ctx: ChainContext): number[] | undefined {
   const rank = inShape.length;
   const op = node.op_type ?? "";
   switch (op) {
     case "Identity":
     case "Cast":
       return [...inShape];
-    case "Transpose": {
-      const perm = intsAttr(node, "perm") ?? inShape.map((_, i) => rank - 1 - i);
-      return perm.length === rank ? perm.map((p) => inShape[p] ?? -1) : undefined;
-    }
+    case "Transpose":
+      return permOf(node, rank).map((p) => inShape[p]!);
     case "Slice":
       return sliceShape(node, inShape, ctx);
     case "Split": {
@@ -117,6 +146,7 @@ export function stepOutputShape(node: NodeProto, input: number, output: number, 
         const size = Math.ceil(dim / n); // opset 18: the last output takes the remainder
         split = Array.from({ length: n }, (_, i) => Math.max(0, Math.min(size, dim - i * size)));
       }
+      if (split.some((d) => d < 0) || (dim >= 0 && split.reduce((a, d) => a + d, 0) !== dim) || split.length !== n) return undefined;
       const out = [...inShape];
       out[axis] = split[output] ?? -1;
       return out;
@@ -130,6 +160,7 @@ export function stepOutputShape(node: NodeProto, input: number, output: number, 
       const shape = listOf(node, "shape", 1, ctx);
       if (!shape) return undefined;
       const allowZero = intAttr(node, "allowzero", 0) === 1;
+      if (shape.some((d) => d < -1) || shape.filter((d) => d === -1).length > 1) return undefined;
       const out = shape.map((d, i) => (d === 0 && !allowZero ? (inShape[i] ?? -1) : d));
       const free = out.indexOf(-1);
       if (free >= 0) {
@@ -148,6 +179,7 @@ export function stepOutputShape(node: NodeProto, input: number, output: number, 
       if (axes === null) return undefined;
       if (!axes) return known(inShape) ? inShape.filter((d) => d !== 1) : undefined;
       const drop = new Set(axes.map((a) => norm(a, rank)));
+      if ([...drop].some((a) => inShape[a]! > 1)) return undefined;
       return inShape.filter((_, i) => !drop.has(i));
     }
     case "Unsqueeze": {
@@ -155,6 +187,7 @@ export function stepOutputShape(node: NodeProto, input: number, output: number, 
       if (!axes) return undefined;
       const outRank = rank + axes.length;
       const add = new Set(axes.map((a) => norm(a, outRank)));
+      if (add.size !== axes.length) return undefined;
       const out: number[] = [];
       for (let i = 0, j = 0; i < outRank; i++) out.push(add.has(i) ? 1 : inShape[j++]!);
       return out;
@@ -164,6 +197,8 @@ export function stepOutputShape(node: NodeProto, input: number, output: number, 
       let total = 0;
       for (const [i, name] of (node.input ?? []).entries()) {
         const s = i === input ? inShape : name ? ctx.shape(name) : undefined;
+        // Known shapes must agree off the axis (a hostile Concat would make the folded value read out of bounds).
+        if (s && (s.length !== rank || s.some((d, k) => k !== axis && d >= 0 && inShape[k]! >= 0 && d !== inShape[k]))) return undefined;
         const d = s?.[axis] ?? -1;
         total = total < 0 || d < 0 ? -1 : total + d;
       }
@@ -242,6 +277,11 @@ function sliceShape(node: NodeProto, inShape: readonly number[], ctx: ChainConte
  * (the step mixes that axis with others, or creates it).
  */
 export function mapAxisBack(step: ChainStep, axis: number): number | undefined {
+  const a = guarded(() => axisBack(step, axis));
+  return a !== undefined && step.inShape && a >= 0 && a < step.inShape.length ? a : undefined;
+}
+
+function axisBack(step: ChainStep, axis: number): number | undefined {
   const { node, inShape, outShape } = step;
   const op = node.op_type ?? "";
   switch (op) {
@@ -252,12 +292,8 @@ export function mapAxisBack(step: ChainStep, axis: number): number | undefined {
     case "Concat":
     case "Tile":
       return inShape && axis < inShape.length ? axis : undefined;
-    case "Transpose": {
-      const rank = inShape?.length ?? outShape?.length;
-      if (rank === undefined) return undefined;
-      const perm = intsAttr(node, "perm") ?? Array.from({ length: rank }, (_, i) => rank - 1 - i);
-      return perm[axis];
-    }
+    case "Transpose":
+      return inShape ? permOf(node, inShape.length)[axis] : undefined;
     case "Gather": {
       if (!inShape || !outShape) return undefined;
       const gAxis = norm(intAttr(node, "axis", 0), inShape.length);

@@ -114,8 +114,10 @@ export function weightUse(c: WeightConsumer, dims: readonly number[]): WeightUse
   if (!role) return undefined;
   const chain = steps.slice(0, upTo);
   const traced: WeightRole = {};
-  const channelAxis = traceAxisBack(chain, role.channelAxis);
-  const blockAxis = traceAxisBack(chain, role.blockAxis);
+  // An axis that does not exist on the weight (a hostile or mis-shaped chain) is no axis at all.
+  const onWeight = (a: number | undefined) => (a !== undefined && a >= 0 && a < dims.length ? a : undefined);
+  const channelAxis = onWeight(traceAxisBack(chain, role.channelAxis));
+  const blockAxis = onWeight(traceAxisBack(chain, role.blockAxis));
   if (channelAxis !== undefined) traced.channelAxis = channelAxis;
   if (blockAxis !== undefined) traced.blockAxis = blockAxis;
   return { node, input, opType: node.op_type ?? "", steps: chain, role: traced, untraced: role.channelAxis !== undefined && channelAxis === undefined };

@@ -7,7 +7,7 @@ import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { findWeights } from "../../src/onnx/weights.ts";
 import { GraphBuilder } from "../../src/onnx/builder.ts";
-import { reshapeAxisBack, traceAxisBack, type ChainStep } from "../../src/onnx/weight-chain.ts";
+import { mapAxisBack, reshapeAxisBack, stepOutputShape, traceAxisBack, type ChainContext, type ChainStep } from "../../src/onnx/weight-chain.ts";
 import { weightUse } from "../../src/quant/axes.ts";
 import type { NodeProto } from "../../src/onnx/types.ts";
 import { DataType } from "../../src/tensor/dtypes.ts";
@@ -156,5 +156,23 @@ describe("findWeights through chains", () => {
     const pos = ws.find((w) => w.name === "pos")!;
     const u = weightUse(pos.consumers[0]!, pos.dims)!;
     expect([pos.consumers[0]!.opType, u.node.name, u.steps.length, u.role]).toEqual(["Add", "pos_lookup", 0, { channelAxis: 0, blockAxis: 1 }]);
+  });
+});
+
+describe("hostile chains are not followed", () => {
+  const ctx: ChainContext = { opset: 13, ints: (n) => ({ sizes: [2, 2], big: [9] } as Record<string, number[]>)[n], shape: (n) => ({ other: [5, 7] } as Record<string, number[]>)[n] };
+  const node = (op: string, attrs: Record<string, number | number[]> = {}, input: string[] = ["W"], output = ["y"]): NodeProto => ({
+    op_type: op, input, output,
+    attribute: Object.entries(attrs).map(([name, v]) => (Array.isArray(v) ? { name, type: 7, ints: v } : { name, type: 2, i: v })),
+  });
+  test("a perm that is no permutation, an axis out of range, Split sizes that do not add up, a Concat whose shapes disagree", () => {
+    expect(stepOutputShape(node("Transpose", { perm: [0, 0] }), 0, 0, [3, 4], ctx)).toBeUndefined();
+    expect(mapAxisBack({ node: node("Transpose", { perm: [1, 5] }), input: 0, output: 0, inShape: [3, 4], outShape: [4, 3] }, 1)).toBeUndefined();
+    expect(stepOutputShape(node("Gather", { axis: 3 }, ["W", "sizes"]), 0, 0, [3, 4], ctx)).toBeUndefined();
+    expect(stepOutputShape(node("Split", { axis: 0 }, ["W", "big"], ["a"]), 0, 0, [4, 4], ctx)).toBeUndefined();
+    expect(stepOutputShape(node("Split", { axis: 0 }, ["W", "sizes"], ["a", "b"]), 0, 1, [4, 4], ctx)).toEqual([2, 4]);
+    expect(stepOutputShape(node("Concat", { axis: 0 }, ["W", "other"]), 0, 0, [3, 4], ctx)).toBeUndefined();
+    expect(stepOutputShape(node("Squeeze", { axes: [1] }), 0, 0, [3, 4], { ...ctx, opset: 11 })).toBeUndefined();
+    expect(stepOutputShape(node("Unsqueeze", { axes: [0, 0] }), 0, 0, [3, 4], { ...ctx, opset: 11 })).toBeUndefined();
   });
 });
