@@ -10,7 +10,7 @@
  */
 import {
   GraphIndex, QuantError, isQuantError, defineQuantizer, dequantizeWeights, findWeights, layerBitsFor, matchesAny, quantizeWeights,
-  replaceWithDequantize, tensorFloat32, weightUse, readsShapeOnly, agreedAxis, DataType, isOnnxOp, weightSensitivity,
+  replaceWithDequantize, tensorFloat32, weightUse, readsShapeOnly, explicitPerms, agreedAxis, DataType, isOnnxOp, weightSensitivity,
   type Granularity, type Model, type PendingTensor, type PluginContext, type QuantType, type QuantizedWeights,
   type ReportEntry, type Weight, type WeightRole, type WeightUse,
 } from "../../src/index.ts";
@@ -185,6 +185,7 @@ export default function weightOnly(opts: WeightOnlyOptions = {}) {
         const constantNode = w.location === "constant" ? w.node : undefined;
         if (constantNode && !isOnnxOp(constantNode, "Constant")) throw new QuantError("E_GRAPH", `weight ${w.name} comes from a ${constantNode.op_type} node`, { target: w.name });
         pending.push(...replaceWithDequantize({ name: w.name, graph: w.graph, constantNode, dataType: w.dataType, dims: w.dims }, q, unique));
+        for (const c of w.consumers) explicitPerms(c.steps);
         const elements = c.data.length;
         const paramBytes = q.scale.length * (w.dataType === DataType.FLOAT ? 4 : 2) + Math.ceil((q.zeroPoint.length * c.bits) / 8);
         entries.push({

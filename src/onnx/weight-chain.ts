@@ -324,7 +324,7 @@ function axisBack(step: ChainStep, axis: number): number | undefined {
  * For a row-major reshape `inShape` → `outShape`: the input axis `a` whose index depends only on the index along
  * output axis `b`. With strides T (input) and S (output), the input index is floor(l / T_a) mod in[a] for the flat
  * index l = … + j·S_b + r; it depends on j alone when S_b divides T_a and T_a·in[a] divides S_b·out[b].
- * Prefers an axis of the same size (a kept axis), then any axis longer than 1.
+ * Prefers an axis of the same size (a kept axis), then the longest (finest groups).
  */
 export function reshapeAxisBack(inShape: readonly number[], outShape: readonly number[], b: number): number | undefined {
   if (!known(inShape) || !known(outShape) || b >= outShape.length || product(inShape) !== product(outShape)) return undefined;
@@ -335,7 +335,7 @@ export function reshapeAxisBack(inShape: readonly number[], outShape: readonly n
     const tA = product(inShape, a + 1);
     if (inShape[a]! <= 1 || sB === 0 || tA % sB !== 0 || spanB % (tA * inShape[a]!) !== 0) continue;
     if (inShape[a] === outShape[b]) return a;
-    best ??= a;
+    if (best === undefined || inShape[a]! > inShape[best]!) best = a; // the finest groups
   }
   return best;
 }
@@ -357,4 +357,18 @@ export function traceAxisBack(steps: readonly ChainStep[], axis: number | undefi
   let a = axis;
   for (let i = steps.length - 1; i >= 0 && a !== undefined; i--) a = mapAxisBack(steps[i]!, a);
   return a;
+}
+
+/**
+ * Write the default `perm` (reversed axes) on the Transposes of `steps` that leave it implicit. Same meaning, but
+ * onnxruntime-node 1.30 aborts the process (a failed assertion, not an error) on a per-axis DequantizeLinear feeding
+ * a Transpose without `perm`.
+ */
+export function explicitPerms(steps: readonly ChainStep[]): void {
+  for (const s of steps) {
+    const n = s.node;
+    if (n.op_type !== "Transpose" || (n.domain && n.domain !== "ai.onnx") || !s.inShape || intsAttr(n, "perm")) continue;
+    const rank = s.inShape.length;
+    (n.attribute ??= []).push({ name: "perm", type: 7, ints: Array.from({ length: rank }, (_, i) => rank - 1 - i) });
+  }
 }

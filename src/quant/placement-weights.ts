@@ -10,6 +10,7 @@ import type { Model } from "../onnx/model.ts";
 import { GraphIndex } from "../onnx/graph.ts";
 import { tensorFloat32 } from "../onnx/tensor-data.ts";
 import { findWeights, type Weight } from "../onnx/weights.ts";
+import { explicitPerms } from "../onnx/weight-chain.ts";
 import { DataType } from "../tensor/dtypes.ts";
 import { quantizeWeights, type QuantType } from "../tensor/quantize.ts";
 import { agreedAxis, readsShapeOnly, weightUse, type WeightUse } from "./axes.ts";
@@ -86,6 +87,7 @@ export function quantizeChainWeights(model: Model, opts: ChainWeightOptions): Ch
     }, w.name);
     if (axis !== undefined) result.minOpset = 13;
     const constantNode = w.location === "constant" ? w.node : undefined;
+    for (const c of w.consumers) explicitPerms(c.steps);
     result.pending.push(...replaceWithDequantize({ name: w.name, graph: w.graph, constantNode, dataType: w.dataType, dims: w.dims }, q, (p) => index.uniqueName(p)));
     const chain = uses.find((u) => u.steps.some((s) => s.node.op_type !== "Identity"));
     const rep = chain ?? uses[0]!; // the use the report names: the one through a chain when there is one

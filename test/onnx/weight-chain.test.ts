@@ -97,7 +97,10 @@ describe("axis tracing", () => {
   test("Reshape: kept and merged axes trace, a split one does not", () => {
     expect(reshapeAxisBack([512, 64], [4, 128, 64], 2)).toBe(1); // kept
     expect(reshapeAxisBack([512, 64], [4, 128, 64], 1)).toBeUndefined(); // 512 split in 4 × 128
-    expect(reshapeAxisBack([4, 128, 64], [512, 64], 0)).toBe(0); // merged: coarser groups, still one scale per row
+    // Merged: rows of the [512, 64] value come from (axis 0, axis 1) of W; either axis gives each row one scale, the
+    // longer one (128 groups) is finer.
+    expect(reshapeAxisBack([4, 128, 64], [512, 64], 0)).toBe(1);
+    expect(reshapeAxisBack([4, 1, 64], [4, 64], 0)).toBe(0);
     expect(reshapeAxisBack([6, 8], [6, 2, 4], 2)).toBeUndefined();
     expect(reshapeAxisBack([1, 12, 5], [12, 5], 0)).toBe(1); // a squeezed leading 1
   });

@@ -210,3 +210,18 @@ describe("weight-only: chains in subgraphs and Concat", () => {
     expect(r.sqnr).toBeGreaterThan(40);
   });
 });
+
+describe("weight-only: outputs onnxruntime loads", () => {
+  test("a Transpose without perm after a per-channel weight gets its default perm written (ORT 1.30 aborts otherwise)", async () => {
+    const b = new GraphBuilder();
+    b.input("x", F, [2, 8]);
+    b.initializer("W", F, [16, 8], randf(128, 40));
+    b.node("Transpose", ["W"], {}, ["Wt"], { name: "t" });
+    b.node("MatMul", ["x", "Wt"], {}, ["y"], { name: "mm" });
+    b.output("y", F, [2, 16]);
+    const r = await quantize(b.model({ opset: 13 }), { perChannel: true }, { x: new ort.Tensor("float32", randf(16, 41), [2, 8]) });
+    expect(r.entries.get("W")).toMatchObject({ granularity: "per-channel axis 0", via: "Transpose" });
+    expect(node(r.model, "Wt").attribute!.find((a) => a.name === "perm")!.ints!.map(Number)).toEqual([1, 0]);
+    expect(r.sqnr).toBeGreaterThan(40);
+  });
+});

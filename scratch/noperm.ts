@@ -1,0 +1,17 @@
+import * as ort from "onnxruntime-node";
+import { encodeModelProto, loadModel, runPipeline, serializeModel, GraphBuilder, DataType } from "../src/index.ts";
+import weightOnly from "../plugins/quantizers/weight-only.ts";
+import int8 from "../plugins/packers/int8.ts";
+import { randomFloats } from "../test/helpers/random.ts";
+const b = new GraphBuilder();
+b.input("x", DataType.FLOAT, [2, 8]);
+b.initializer("W", DataType.FLOAT, [16, 8], randomFloats(128, 1));
+b.node("Transpose", ["W"], {}, ["Wt"]);
+b.node("MatMul", ["x", "Wt"], {}, ["y"]);
+b.output("y", DataType.FLOAT, [2, 16]);
+const bytes = encodeModelProto(b.model({ opset: 13 }));
+const r = await runPipeline({ model: loadModel(bytes), plugins: [weightOnly(), int8()], options: { perChannel: process.argv[2] === "pc" } as any });
+const q = serializeModel(r.model);
+console.log("quantized; loading in ORT level", process.argv[3]);
+const s = await ort.InferenceSession.create(q, { graphOptimizationLevel: (process.argv[3] ?? "all") as any });
+console.log("ok", s.outputNames);
