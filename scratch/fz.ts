@@ -17,7 +17,7 @@ const t0 = Date.now();
 let i = 0;
 for (; Date.now() - t0 < Number(process.argv[2] ?? 60) * 1000; i++) {
   const s = seeds[i % seeds.length]!;
-  const c = makeCase(s.name, s.bytes, 11, i);
+  const c = makeCase(s.name, s.bytes, Number(process.env.FZSEED ?? 11), i);
   if (process.argv[3]) console.log("CASE", i, s.name, c.mode, c.mutations.join("; "));
   try {
     const o = await runCase(c, join(scratch, "x"));
