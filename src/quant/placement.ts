@@ -169,7 +169,8 @@ export function planPlacement(index: PlacementGraph, policy: PlacementPolicy): P
     const excludedConst = constIn.find((t) => keepTensorFloat(t) || keepTensorFloat(index.constantOf(t)?.name ?? "") ||
       (index.isChainConstant(t) && index.chainSources(t).some(keepTensorFloat)));
     if (excludedConst !== undefined) {
-      skipped.push({ node, reason: `weight "${excludedConst}" is excluded` });
+      const source = index.isChainConstant(excludedConst) ? index.chainSources(excludedConst).find(keepTensorFloat) : undefined;
+      skipped.push({ node, reason: `weight "${source ?? excludedConst}" is excluded` });
       continue;
     }
     const bad = a.activations.map((s) => node.input![s]!).find((t) => !quantizable(t));

@@ -121,6 +121,17 @@ describe("weights wherever they are consumed (issue 10 item 3)", () => {
     }, 60_000);
   }
 
+  test("lstm_cell static --exclude W_ih: the packed weight stays float, its MatMuls are left float and say why", async () => {
+    const r = await run("lstm_cell", "static-exclude", ["calibrate", "--seed", "1", "--exclude", "W_ih"]);
+    const g = decodeModelProto(readFileSync(r.path)).graph!;
+    expect(g.initializer!.find((t) => t.name === "W_ih")!.data_type).toBe(1);
+    expect(g.node!.some((n) => n.op_type === "DequantizeLinear" && n.output?.[0] === "W_ih")).toBe(false);
+    const skipped = r.report.tensors.filter((t) => t.action === "skipped" && t.reason === 'weight "W_ih" is excluded');
+    expect(skipped.length).toBe(24); // 4 gates × 6 steps
+    expect(r.quantized).toEqual(["W_hh"]);
+    expect(r.sqnr).toBeGreaterThanOrEqual(35);
+  }, 60_000);
+
   test("lstm_cell: the report says which chain each weight goes through and on which axis", async () => {
     const r = await run("lstm_cell", "report", ["quantize", "--bits", "8", "--per-channel"]);
     const by = new Map(r.report.tensors.map((t) => [t.tensor, t]));
