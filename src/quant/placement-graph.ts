@@ -139,6 +139,30 @@ export class PlacementGraph {
   }
 
   private readonly usesMemo = new Map<string, boolean>();
+  private readonly weightOnlyMemo = new Map<string, boolean>();
+
+  /**
+   * A chain constant whose every reader, through further chain steps, takes it as a weight (Conv/ConvTranspose/Gemm/
+   * MatMul weight or bias, LSTM/GRU/RNN W/R, a Gather table). Such a value is never an activation. One that also
+   * feeds elementwise ops or a Concat with activations (a ViT's expanded class token) stays an activation candidate.
+   */
+  isChainWeight(value: string): boolean {
+    let ok = this.weightOnlyMemo.get(value);
+    if (ok !== undefined) return ok;
+    this.weightOnlyMemo.set(value, false);
+    ok = this.isChainConstant(value) && !this.outputs.has(value) && !this.outerReads.has(value) && this.uses(value).length > 0 &&
+      this.uses(value).every(({ node, index }) => {
+        const op = node.domain ? "" : (node.op_type ?? "");
+        const out = node.output ?? [];
+        if (DATA_MOVEMENT_OPS.has(op) && out.some((o) => o && this.isChainConstant(o))) return out.every((o) => !o || this.isChainWeight(o) || !this.uses(o).length);
+        if (op === "Conv" || op === "ConvTranspose" || op === "Gemm") return index === 1 || index === 2;
+        if (op === "MatMul") return index === 1;
+        if (op === "LSTM" || op === "GRU" || op === "RNN") return index === 1 || index === 2;
+        return op === "Gather" && index === 0;
+      });
+    this.weightOnlyMemo.set(value, ok);
+    return ok;
+  }
 
   /** Every reader of `value`, through chains, is an anchor's weight or bias slot (and every chain value folds). */
   private onlyFoldedUses(value: string): boolean {

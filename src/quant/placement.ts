@@ -130,7 +130,7 @@ export function planPlacement(index: PlacementGraph, policy: PlacementPolicy): P
   const enabled = (n: NodeProto) => !n.domain && policy.opTypes.has(n.op_type ?? "") && !floatNodes.has(n);
   /** An activation that may carry a Q/DQ pair: float, computed at run time, visible in this graph. */
   const quantizable = (t: string | undefined): t is string =>
-    !!t && index.isFloat(t) && !index.constantOf(t) && !index.isChainConstant(t) && !keepTensorFloat(t);
+    !!t && index.isFloat(t) && !index.constantOf(t) && !index.isChainWeight(t) && !keepTensorFloat(t);
   const mark = (t: string): boolean => {
     if (wanted.has(t)) return false;
     wanted.add(t);
@@ -309,7 +309,7 @@ export function anchorRoles(index: PlacementGraph, node: NodeProto): AnchorNode 
   // A weight behind a chain that folds exactly (Slice, Transpose, …) is a weight like any other: the rewrite stores the
   // folded value quantized. One behind a chain that does not fold (Expand, Tile) is neither an activation nor a weight
   // slot: its DequantizeLinear goes at the weight itself (placement-weights.ts) and the op runs in float.
-  const chain = (t: string | undefined) => !!t && index.isChainConstant(t) && !index.foldable(t);
+  const chain = (t: string | undefined) => !!t && index.isChainWeight(t) && !index.foldable(t);
   if (op === "Conv" || op === "ConvTranspose") {
     if (!isConst(ins[1])) return chain(ins[1]) ? "weight reached through a data-movement chain (quantized at the weight)" : "weight is not a float constant";
     const axis = op === "Conv" ? 0 : intAttr(node, "group", 1) === 1 ? 1 : undefined;

@@ -8,7 +8,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
-import { DataType, GraphBuilder, decodeModelProto, encodeModelProto, sqnrDb, type ModelProto } from "../../src/index.ts";
+import { DataType, GraphBuilder, decodeModelProto, encodeModelProto, loadModel, sqnrDb, type ModelProto } from "../../src/index.ts";
+import { PlacementGraph } from "../../src/quant/placement-graph.ts";
 import { quant } from "../cli/helpers.ts";
 import { randf } from "../onnx/fixtures.ts";
 
@@ -81,5 +82,23 @@ describe("static-qdq: weights behind chains", () => {
     expect(r.report.tensors.find((t: { tensor: string }) => t.tensor === "W")).toMatchObject({ action: "quantized", type: "int8", granularity: "channel(axis=0)", via: "Slice" });
     expect(r.report.tensors.some((t: { reason?: string }) => t.reason === "folded from W")).toBe(false);
     expect(r.sqnr).toBeGreaterThan(35);
+  });
+
+  test("a chain that also feeds activations (a ViT's expanded class token → Concat) stays an activation candidate", () => {
+    const b = new GraphBuilder();
+    b.input("x", F, [4, 16]);
+    b.initializer("cls", F, [1, 16], randf(16, 60));
+    b.initializer("shape", DataType.INT64, [2], BigInt64Array.of(4n, 16n));
+    b.initializer("P", F, [16, 16], randf(256, 61));
+    b.node("MatMul", ["x", "P"], {}, ["pe"], { name: "patch" });
+    b.node("Expand", ["cls", "shape"], {}, ["cls_e"], { name: "expand" });
+    b.node("Concat", ["cls_e", "pe"], { axis: 1 }, ["y"], { name: "cat" });
+    b.output("y", F, [4, 32]);
+    const g = new PlacementGraph(loadModel(encodeModelProto(b.model({ opset: 13 }))));
+    expect([g.isChainConstant("cls_e"), g.isChainWeight("cls_e"), g.foldable("cls_e")]).toEqual([true, false, false]);
+    const p = new PlacementGraph(loadModel(encodeModelProto(packedGemm())));
+    expect([p.isChainWeight("W_0"), p.foldable("W_0"), p.isChainWeight("B_3"), p.foldable("B_3")]).toEqual([true, true, true, true]);
+    expect(p.chainSources("W_2")).toEqual(["W"]);
+    expect(p.chainOps("W_2")).toBe("Slice");
   });
 });

@@ -1,0 +1,15 @@
+import { encodeModelProto, GraphBuilder, DataType } from "../src/index.ts";
+import { writeFileSync } from "node:fs";
+import { randomFloats } from "../test/helpers/random.ts";
+const b = new GraphBuilder();
+b.input("x", DataType.FLOAT, [2, 4, 16]);
+b.initializer("cls", DataType.FLOAT, [1, 1, 16], randomFloats(16, 1));
+b.initializer("shape", DataType.INT64, [3], BigInt64Array.of(2n, 1n, 16n));
+b.initializer("P", DataType.FLOAT, [16, 16], randomFloats(256, 2, 0.2));
+b.initializer("W", DataType.FLOAT, [16, 8], randomFloats(128, 3, 0.2));
+const pe = b.node("MatMul", ["x", "P"]);
+const ce = b.node("Expand", ["cls", "shape"]);
+const cat = b.node("Concat", [ce, pe], { axis: 1 });
+b.node("MatMul", [b.node("Relu", [cat]), "W"], {}, ["y"]);
+b.output("y", DataType.FLOAT, [2, 5, 8]);
+writeFileSync("/tmp/wq/vit.onnx", encodeModelProto(b.model({ opset: 13 })));
