@@ -275,6 +275,8 @@ export class PlacementGraph {
     let v = this.chainMemo.get(value);
     if (v === undefined) {
       this.chainMemo.set(value, false); // a cycle (corrupt model) is not a chain
+      // A Cast to float of a float constant is that constant (constantOf sees through it), not a chain.
+      if (this.constantOf(value)) return false;
       const p = this.producer.get(value);
       const ins = (p?.input ?? []).filter(Boolean);
       v = !!p && !p.domain && DATA_MOVEMENT_OPS.has(p.op_type ?? "") && p.op_type !== "Identity" && ins.length > 0 &&

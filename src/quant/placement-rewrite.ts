@@ -237,7 +237,9 @@ function removeDeadConstants(p: Placement, readBefore: ReadonlySet<string>): voi
     changed = false;
     const read = readValues(p);
     const dead = (v: string | undefined) => !!v && readBefore.has(v) && !read.has(v);
-    const removable = (n: NodeProto) => n.op_type === "Identity" || n.op_type === "Constant" || (DATA_MOVEMENT_OPS.has(n.op_type ?? "") && (n.output ?? []).some((o) => p.index.isChainConstant(o ?? "")));
+    const removable = (n: NodeProto) => n.op_type === "Identity" || n.op_type === "Constant" || (DATA_MOVEMENT_OPS.has(n.op_type ?? "") && (n.output ?? []).some((o) => p.index.isChainConstant(o ?? ""))) ||
+      // The Cast that reads a float16 weight as float32 (float32-compute.ts): the constant itself to placement.
+      (n.op_type === "Cast" && !!p.index.constantOf(n.output?.[0] ?? ""));
     graph.node = (graph.node ?? []).filter((n) => {
       // A Split may have outputs nobody ever read: the node is dead when the ones that were read no longer are.
       const drop = !n.domain && removable(n) && (n.output ?? []).some((o) => dead(o)) && (n.output ?? []).every((o) => !o || !read.has(o));
