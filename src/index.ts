@@ -55,3 +55,5 @@ export { observationModel } from "./runtime/observe.ts";
 export { ErrorAccumulator, cosine, maxAbs, top1Agreement, type ErrorMetrics, type FloatArray } from "./tensor/metrics.ts";
 export { isExternal, externalRef, resolveLocation } from "./onnx/external.ts";
 export { reason } from "./kernel/errors.ts";
+export { transposeFloat32 } from "./tensor/layout.ts";
+export { MS_DOMAIN, OP_MIN_OPSET, ensureOpsetImport } from "./quant/contrib.ts";

@@ -15,7 +15,7 @@ export async function runQuantCommand(mode: Mode, args: Record<string, unknown>,
   if (!model) throw new QuantError("E_USAGE", "missing <model>");
   const overrides = optionsFromArgs(args, raw);
   const loaded = await loadQuantConfig({ file: args.config as string | undefined, preset: args.preset as string | undefined });
-  const output = (args.output as string | undefined) ?? defaultOutput(model, mode === "weights" ? `int${overrides.bits ?? loaded.config.bits ?? 8}` : "qdq");
+  const output = (args.output as string | undefined) ?? defaultOutput(model, mode === "weights" ? `int${overrides.bits ?? loaded.config.bits ?? 8}` : mode === "dynamic" ? "dynamic" : "qdq");
   if (mode === "static" && overrides.data === undefined && !loaded.config.data && !overrides.statsIn && !loaded.config.statsIn && !overrides.shapes)
     logger.warn("no --data given: calibrating on random N(0,1) samples of the model's input shapes");
   const job = planJob(loaded, mode, model, output, overrides);

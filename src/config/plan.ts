@@ -13,8 +13,8 @@ import { specName } from "./merge.ts";
 import type { LoadedConfig } from "./load.ts";
 import type { PluginSpec, QuantConfig } from "./schema.ts";
 
-/** Weight-only (`quantize`) or activation-calibrated (`calibrate`). */
-export type Mode = "weights" | "static";
+/** Weight-only (`quantize`), dynamic INT8 (`quantize --mode dynamic`: activations quantized at run time) or activation-calibrated (`calibrate`). */
+export type Mode = "weights" | "dynamic" | "static";
 
 /** One model to run. */
 export interface JobPlan {
@@ -34,6 +34,7 @@ const CALIBRATORS = new Set(["minmax", "percentile", "entropy", "mse"]);
 export function defaultChain(mode: Mode, o: Partial<QuantOptions>): PluginSpec[] {
   const packers: PluginSpec[] = o.nativeInt4 ? ["int4", "int8"] : ["int8"];
   if (mode === "weights") return ["normalize", "weight-only", ...packers, "onnx", "connectivity"];
+  if (mode === "dynamic") return ["normalize", "dynamic", "int8", "onnx", "connectivity"];
   const method = o.method ?? "minmax";
   const cal: PluginSpec = method === "percentile" && o.percentile !== undefined ? ["percentile", { percentile: o.percentile }] : method;
   return ["normalize", "fold-batchnorm", cal, "static-qdq", ...packers, "onnx", "connectivity"];
