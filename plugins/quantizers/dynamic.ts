@@ -11,7 +11,7 @@
  * as ONNX Runtime's tools and transformers.js do. One DynamicQuantizeLinear is shared by all readers of an activation.
  */
 import {
-  DataType, GraphIndex, OP_MIN_OPSET, defineQuantizer, findWeights, isOnnxOp, makeAttribute, makeTensor,
+  DataType, GraphIndex, OP_MIN_OPSET, allGraphs, convertOpset, defineQuantizer, findWeights, opsetVersion, isOnnxOp, makeAttribute, makeTensor,
   matchesAny, num, quantizeWeights, tensorFloat32, transposeFloat32,
   type GraphProto, type Model, type NodeProto, type PendingTensor, type QuantizedWeights, type ReportEntry, type Weight,
 } from "../../src/index.ts";
@@ -73,6 +73,12 @@ export default function dynamic(opts: DynamicOptions = {}) {
       const symmetric = opts.symmetric ?? o.symmetric ?? true;
       const clipSearch = opts.clipSearch ?? true;
       const headShare = opts.floatHeadShare ?? 0.05;
+      // The integer ops need opset 11: raise an older model first, while the graph holds only ops the converter knows.
+      const opset = opsetVersion(model.proto) ?? 0;
+      if (opset < OP_MIN_OPSET.DynamicQuantizeLinear && hasCandidate(model, opTypes)) {
+        ctx.logger.info(`converting opset ${opset} → ${OP_MIN_OPSET.DynamicQuantizeLinear} for DynamicQuantizeLinear`);
+        convertOpset(model, OP_MIN_OPSET.DynamicQuantizeLinear);
+      }
       const index = new GraphIndex(model);
       const entries: ReportEntry[] = [];
       const sites: Site[] = [];
@@ -207,6 +213,12 @@ export default function dynamic(opts: DynamicOptions = {}) {
       return { pending, entries, minOpset: OP_MIN_OPSET.DynamicQuantizeLinear };
     },
   });
+}
+
+/** Does any graph hold a node of a selected op type (worth converting the opset for)? */
+function hasCandidate(model: Model, opTypes: Set<string>): boolean {
+  for (const { graph } of allGraphs(model.proto)) for (const n of graph.node ?? []) if (opTypes.has(n.op_type ?? "") && isOnnxOp(n, n.op_type ?? "")) return true;
+  return false;
 }
 
 /** Why a node cannot take the integer form, or undefined when it can. */
