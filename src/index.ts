@@ -57,3 +57,4 @@ export { isExternal, externalRef, resolveLocation } from "./onnx/external.ts";
 export { reason } from "./kernel/errors.ts";
 export { transposeFloat32 } from "./tensor/layout.ts";
 export { MS_DOMAIN, OP_MIN_OPSET, ensureOpsetImport } from "./quant/contrib.ts";
+export { packMatMulNBits, dequantizeMatMulNBits, type NBitsWeight } from "./tensor/nbits.ts";

@@ -37,3 +37,36 @@ describe.skipIf(!hasCorpus)("transformers.js variants (issue 14)", () => {
     expect(r.sqnrDb).toBeGreaterThanOrEqual(43.0);
   }, 60_000);
 });
+
+describe.skipIf(!hasCorpus)("q4 MatMulNBits (issue 14)", () => {
+  const q4 = (name: string, packer: string[]) => {
+    const cfg = join(out, `${name}.json`);
+    Bun.write(cfg, JSON.stringify({ bits: 4, blockSize: 32, symmetric: true, nativeInt4: true, plugins: ["normalize", "weight-only", ...packer, "int4", "int8", "onnx"] }));
+    return cfg;
+  };
+  test("digits_transformer q4 MatMulNBits ≥ 27.4 dB (ORT's MatMulNBits RTN: 26.63 dB), byte-identical to the DequantizeLinear form", async () => {
+    const nbCfg = q4("nb", ["matmulnbits"]);
+    const dqCfg = q4("dq", []);
+    await Bun.sleep(0);
+    const nb = cli("q4.onnx", ["quantize", corpus(MODEL), "-c", nbCfg]);
+    const dq = cli("q4dq.onnx", ["quantize", corpus(MODEL), "-c", dqCfg]);
+    const r = await judge(corpus(MODEL), nb.path, "tf");
+    console.log("digits_transformer q4 MatMulNBits", r, "size", nb.ratio);
+    expect(r.sqnrDb).toBeGreaterThanOrEqual(27.4);
+    const { decodeModelProto } = await import("../../src/index.ts");
+    const ops = decodeModelProto(new Uint8Array(await Bun.file(nb.path).arrayBuffer())).graph!.node!.map((n) => n.op_type);
+    expect(ops.filter((o) => o === "MatMulNBits").length).toBe(7);
+    expect(ops.filter((o) => o === "MatMul").length).toBe(4); // attention's activation × activation products
+    // Same quantized weights, two storages: ORT outputs byte-identical (its DQ → MatMulNBits fusion set to fp32 compute).
+    const ort = await import("onnxruntime-node");
+    const { digitsTestSet } = await import("../helpers/evaluate.ts");
+    const { x, dims } = digitsTestSet("tf");
+    const outOf = async (p: string) => {
+      const s = await ort.InferenceSession.create(p, { intraOpNumThreads: 1, extra: { session: { qdq_matmulnbits_accuracy_level: "0" } } });
+      const o = (await s.run({ [s.inputNames[0]!]: new ort.Tensor("float32", x, dims) }))[s.outputNames[0]!]!.data as Float32Array;
+      await s.release();
+      return Buffer.from(o.buffer, o.byteOffset, o.byteLength);
+    };
+    expect((await outOf(nb.path)).equals(await outOf(dq.path))).toBe(true);
+  }, 60_000);
+});
