@@ -58,3 +58,4 @@ export { reason } from "./kernel/errors.ts";
 export { transposeFloat32 } from "./tensor/layout.ts";
 export { MS_DOMAIN, OP_MIN_OPSET, ensureOpsetImport } from "./quant/contrib.ts";
 export { packMatMulNBits, dequantizeMatMulNBits, type NBitsWeight } from "./tensor/nbits.ts";
+export { convertToFloat16, FP16_DEFAULT_BLOCK_LIST, type Float16Options, type Float16Result } from "./onnx/float16.ts";
