@@ -93,8 +93,10 @@ export function convertToFloat16(model: Model, options: Float16Options = {}): Fl
   };
   for (const scope of index.scopes) {
     const g = scope.graph;
-    const m = types.get(g)!;
-    const isFloat = (x: string) => (m.get(x) ?? typeOf(x, scope.parent)) === F;
+    const orig = types.get(g)!;
+    // Types as converted in this graph (the original map stays intact for nested graphs reading outer values).
+    const m = new Map(orig);
+    const isFloat = (x: string) => (orig.get(x) ?? typeOf(x, scope.parent)) === F;
     const main = scope === index.main;
     const readersBlocked = (x: string) => {
       const rs = index.readers(x, g);
@@ -167,7 +169,8 @@ export function convertToFloat16(model: Model, options: Float16Options = {}): Fl
         m.set(h, H);
       }
     }
-    if (renames.size) replaceUsesMany(g, renames, { filter: (node) => !readerFilter.has(node) && !blocked(node) });
+    // A subgraph's outputs are float16 too: a blocked node's float32 output leaves through its float16 copy.
+    if (renames.size) replaceUsesMany(g, renames, { outputs: !(main && keepIo), filter: (node) => !readerFilter.has(node) && !blocked(node) });
     // Blocked readers of a renamed graph input / blocked output read the float32 original, which the filter kept.
     const out: NodeProto[] = [...head];
     for (const n of g.node ?? []) {
@@ -178,13 +181,15 @@ export function convertToFloat16(model: Model, options: Float16Options = {}): Fl
     // Casts to float32 go right before their first reader: after the producer, so insert them lazily.
     g.node = placeCasts(out, before);
     // Declared types of this graph.
-    const fix = (v: ValueInfoProto, keep: boolean) => {
+    // value_info follows the converted values; a subgraph's interface is float16 wherever it was float32.
+    const fix = (v: ValueInfoProto, iface: boolean) => {
       const tt = v.type?.tensor_type;
-      if (tt?.elem_type === F && !keep && (m.get(v.name ?? "") === H || (!main && isFloat(v.name ?? "")))) tt.elem_type = H;
+      if (tt?.elem_type !== F) return;
+      if (iface ? !(main && keepIo) : m.get(v.name ?? "") === H) tt.elem_type = H;
     };
     for (const v of g.value_info ?? []) fix(v, false);
-    for (const v of g.input ?? []) fix(v, main && keepIo);
-    for (const v of g.output ?? []) fix(v, main && keepIo);
+    for (const v of g.input ?? []) fix(v, true);
+    for (const v of g.output ?? []) fix(v, true);
   }
   return res;
 
