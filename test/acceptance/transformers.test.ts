@@ -3,7 +3,7 @@
  * variants of digits_transformer (dynamic INT8, q4 MatMulNBits, fp16), each made through the CLI as a user would.
  */
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, statSync } from "node:fs";
+import { mkdtempSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { corpus, hasCorpus } from "../helpers/corpus.ts";
@@ -41,13 +41,12 @@ describe.skipIf(!hasCorpus)("transformers.js variants (issue 14)", () => {
 describe.skipIf(!hasCorpus)("q4 MatMulNBits (issue 14)", () => {
   const q4 = (name: string, packer: string[]) => {
     const cfg = join(out, `${name}.json`);
-    Bun.write(cfg, JSON.stringify({ bits: 4, blockSize: 32, symmetric: true, nativeInt4: true, plugins: ["normalize", "weight-only", ...packer, "int4", "int8", "onnx"] }));
+    writeFileSync(cfg, JSON.stringify({ bits: 4, blockSize: 32, symmetric: true, nativeInt4: true, plugins: ["normalize", "weight-only", ...packer, "int4", "int8", "onnx"] }));
     return cfg;
   };
   test("digits_transformer q4 MatMulNBits ≥ 27.4 dB (ORT's MatMulNBits RTN: 26.63 dB), byte-identical to the DequantizeLinear form", async () => {
     const nbCfg = q4("nb", ["matmulnbits"]);
     const dqCfg = q4("dq", []);
-    await Bun.sleep(0);
     const nb = cli("q4.onnx", ["quantize", corpus(MODEL), "-c", nbCfg]);
     const dq = cli("q4dq.onnx", ["quantize", corpus(MODEL), "-c", dqCfg]);
     const r = await judge(corpus(MODEL), nb.path, "tf");
@@ -68,5 +67,33 @@ describe.skipIf(!hasCorpus)("q4 MatMulNBits (issue 14)", () => {
       return Buffer.from(o.buffer, o.byteOffset, o.byteLength);
     };
     expect((await outOf(nb.path)).equals(await outOf(dq.path))).toBe(true);
+  }, 60_000);
+});
+
+describe.skipIf(!hasCorpus)("fp16 and q4f16 (issue 14)", () => {
+  const config = (name: string, c: object) => {
+    const p = join(out, `${name}.json`);
+    writeFileSync(p, JSON.stringify(c));
+    return p;
+  };
+  test("digits_transformer fp16 ≥ 60 dB, float32 inputs/outputs kept, ~0.55× size", async () => {
+    const r0 = cli("fp16.onnx", ["quantize", corpus(MODEL), "-c", config("fp16", { plugins: ["normalize", "fp16", "onnx"] })]);
+    const r = await judge(corpus(MODEL), r0.path, "tf");
+    console.log("digits_transformer fp16", r, "size", r0.ratio);
+    expect(r.sqnrDb).toBeGreaterThanOrEqual(60);
+    expect(r0.ratio).toBeLessThan(0.56);
+  }, 60_000);
+
+  test("digits_transformer q4f16: MatMulNBits with float16 scales, within 0.5 dB of q4", async () => {
+    const c = config("q4f16", { bits: 4, blockSize: 32, symmetric: true, nativeInt4: true, plugins: ["normalize", "weight-only", "matmulnbits", "fp16", "int4", "int8", "onnx"] });
+    const r0 = cli("q4f16.onnx", ["quantize", corpus(MODEL), "-c", c]);
+    const { decodeModelProto } = await import("../../src/index.ts");
+    const g = decodeModelProto(new Uint8Array(await Bun.file(r0.path).arrayBuffer())).graph!;
+    const nb = g.node!.filter((n) => n.op_type === "MatMulNBits");
+    expect(nb.length).toBe(7);
+    for (const n of nb) expect(g.initializer!.find((t) => t.name === n.input![2])!.data_type).toBe(10);
+    const r = await judge(corpus(MODEL), r0.path, "tf");
+    console.log("digits_transformer q4f16", r, "size", r0.ratio);
+    expect(r.sqnrDb).toBeGreaterThanOrEqual(27.0);
   }, 60_000);
 });
