@@ -59,3 +59,4 @@ export { transposeFloat32 } from "./tensor/layout.ts";
 export { MS_DOMAIN, OP_MIN_OPSET, ensureOpsetImport } from "./quant/contrib.ts";
 export { packMatMulNBits, dequantizeMatMulNBits, type NBitsWeight } from "./tensor/nbits.ts";
 export { convertToFloat16, FP16_DEFAULT_BLOCK_LIST, type Float16Options, type Float16Result } from "./onnx/float16.ts";
+export { quantizeBnb4, dequantizeBnb4, nf4Code, fp4Code, BNB4_CODEBOOK, type Bnb4Type, type Bnb4Weight } from "./tensor/bnb4.ts";
