@@ -36,4 +36,4 @@ export const builtinPlugins: Record<string, Entry> = {
 };
 
 /** Names of the built-in presets (plugins/presets/<name>.ts). */
-export const builtinPresets = ["cnn", "transformer", "int4-weights"] as const;
+export const builtinPresets = ["cnn", "transformer", "transformers-js", "int4-weights"] as const;
