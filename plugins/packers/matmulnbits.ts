@@ -15,7 +15,10 @@ import {
 export interface MatMulNBitsOptions {
   /**
    * MatMulNBits `accuracy_level`: lowest compute precision ONNX Runtime may use for A (0 unset = fp32, 1 fp32,
-   * 2 fp16, 3 bf16, 4 int8). Default 0.
+   * 2 fp16, 3 bf16, 4 int8). Default 4, what ONNX Runtime itself gives the MatMulNBits it fuses from a
+   * DequantizeLinear → MatMul pair: on a 6 × 2048² GEMV stack (1 thread) level 4 runs 3.6× fp32, level 0 1.85×, and on
+   * digits_transformer both give the same logits SQNR within 0.03 dB. Level 0 computes exactly as the DequantizeLinear
+   * form does in fp32.
    */
   accuracyLevel?: 0 | 1 | 2 | 3 | 4;
   /** Bit widths to convert (default 4 and 8). */
@@ -26,7 +29,7 @@ const BITS: Record<string, 4 | 8> = { int4: 4, uint4: 4, int8: 8, uint8: 8 };
 
 /** `matmulnbits` packer factory. */
 export default function matmulnbits(opts: MatMulNBitsOptions = {}) {
-  const accuracy = opts.accuracyLevel ?? 0;
+  const accuracy = opts.accuracyLevel ?? 4;
   if (![0, 1, 2, 3, 4].includes(accuracy)) throw new Error(`matmulnbits: accuracyLevel must be 0..4 (got ${accuracy})`);
   const allowed = new Set(opts.bits ?? [4, 8]);
   return definePacker({

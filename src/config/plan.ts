@@ -29,6 +29,7 @@ export interface JobPlan {
 }
 
 const CALIBRATORS = new Set(["minmax", "percentile", "entropy", "mse"]);
+const QUANTIZERS = new Set(["weight-only", "static-qdq"]);
 
 /** The chain used when a config names none. */
 export function defaultChain(mode: Mode, o: Partial<QuantOptions>): PluginSpec[] {
@@ -87,6 +88,14 @@ export function planJob(loaded: LoadedConfig, mode: Mode, input: string, output:
     const idx = chain.findIndex((s) => CALIBRATORS.has(specName(s)));
     chain = chain.filter((s) => !CALIBRATORS.has(specName(s)));
     chain.splice(idx >= 0 ? idx : 0, 0, cal);
+  }
+  // --mode dynamic with a config chain made for another mode: its quantizers become `dynamic`, calibrators go.
+  if (mode === "dynamic" && loaded.config.plugins && !chain.some((s) => specName(s) === "dynamic")) {
+    const drop = (s: PluginSpec) => QUANTIZERS.has(specName(s)) || CALIBRATORS.has(specName(s));
+    const first = chain.findIndex((s) => QUANTIZERS.has(specName(s)));
+    const at = first >= 0 ? chain.slice(0, first).filter((s) => !drop(s)).length : Math.min(1, chain.length);
+    chain = chain.filter((s) => !drop(s));
+    chain.splice(at, 0, "dynamic");
   }
   return { input, output, options, chain, cwd: loaded.cwd };
 }
