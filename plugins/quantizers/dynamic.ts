@@ -11,7 +11,7 @@
  * as ONNX Runtime's tools and transformers.js do. One DynamicQuantizeLinear is shared by all readers of an activation.
  */
 import {
-  DataType, GraphIndex, OP_MIN_OPSET, allGraphs, convertOpset, defineQuantizer, findWeights, opsetVersion, isOnnxOp, makeAttribute, makeTensor,
+  DataType, GraphIndex, OP_MIN_OPSET, convertOpset, defineQuantizer, findWeights, opsetVersion, isOnnxOp, makeAttribute, makeTensor,
   matchesAny, num, quantizeWeights, tensorFloat32, transposeFloat32,
   type GraphProto, type Model, type NodeProto, type PendingTensor, type QuantizedWeights, type ReportEntry, type Weight,
 } from "../../src/index.ts";
@@ -73,54 +73,61 @@ export default function dynamic(opts: DynamicOptions = {}) {
       const symmetric = opts.symmetric ?? o.symmetric ?? true;
       const clipSearch = opts.clipSearch ?? true;
       const headShare = opts.floatHeadShare ?? 0.05;
-      // The integer ops need opset 11: raise an older model first, while the graph holds only ops the converter knows.
+      /** The nodes to rewrite and the report of the ones left float. */
+      const discover = () => {
+        const index = new GraphIndex(model);
+        const entries: ReportEntry[] = [];
+        const sites: Site[] = [];
+        const seen = new Set<NodeProto>();
+        const skip = (w: Weight, reason: string, opType?: string) =>
+          entries.push({ tensor: w.name, action: "skipped", reason, kind: "weight", opType, elements: w.dims.reduce((a, b) => a * b, 1) });
+
+        for (const w of findWeights(model, index)) {
+          const readers = w.consumers.filter((c) => c.input === 1 && opTypes.has(c.opType) && isOnnxOp(c.node, c.opType));
+          if (!readers.length) continue;
+          ctx.at(w.name);
+          if (w.shadowed) { skip(w, "a graph input of the same name can override it", readers[0]!.opType); continue; }
+          if (w.dataType !== DataType.FLOAT) { skip(w, "not a float32 weight (DynamicQuantizeLinear reads float32 activations)", readers[0]!.opType); continue; }
+          if (w.dims.reduce((a, b) => a * b, 1) < o.minElements) { skip(w, `fewer than ${o.minElements} elements`, readers[0]!.opType); continue; }
+          for (const c of readers) {
+            const n = c.node;
+            if (seen.has(n)) continue;
+            const excluded = matchesAny(o.exclude, [w.name, n.name, ...(n.output ?? []), n.input?.[0]]);
+            const why = excluded ? `excluded (${excluded})` : refusal(index, c.graph, n, w);
+            if (why) { skip(w, why, c.opType); continue; }
+            seen.add(n);
+            const attr = n.attribute ?? [];
+            const float = (k: string) => attr.find((x) => x.name === k)?.f ?? 1;
+            const transB = num(attr.find((x) => x.name === "transB")?.i ?? 0);
+            const biasName = c.opType === "MatMul" ? undefined : n.input?.[2];
+            sites.push({
+              node: n, graph: c.graph, w,
+              layout: c.opType === "Conv" ? "conv" : c.opType === "Gemm" && transB ? "nk" : "kn",
+              alpha: c.opType === "Gemm" ? float("alpha") : 1,
+              bias: biasName ? { name: biasName, beta: c.opType === "Gemm" ? float("beta") : 1 } : undefined,
+            });
+          }
+        }
+        // Small heads stay float (see floatHeadShare).
+        const elements = (w: Weight) => w.dims.reduce((a, b) => a * b, 1);
+        const total = [...new Set(sites.map((s) => s.w))].reduce((a, w) => a + elements(w), 0);
+        for (let i = sites.length - 1; i >= 0; i--) {
+          const s = sites[i]!;
+          if (!index.isGraphOutput(s.node.output?.[0] ?? "", index.main.graph) || s.graph !== index.main.graph) continue;
+          if (elements(s.w) > headShare * total) continue;
+          sites.splice(i, 1);
+          skip(s.w, `output layer kept float (${((100 * elements(s.w)) / total).toFixed(1)}% of the weights ≤ floatHeadShare ${headShare * 100}%)`, s.node.op_type);
+        }
+        return { index, entries, sites };
+      };
+      let { index, entries, sites } = discover();
+      // The integer ops need opset 11: raise an older model first (while it holds only ops the converter knows), and
+      // only when there is something to quantize; the conversion may replace nodes, so look again afterwards.
       const opset = opsetVersion(model.proto) ?? 0;
-      if (opset < OP_MIN_OPSET.DynamicQuantizeLinear && hasCandidate(model, opTypes)) {
+      if (sites.length && opset < OP_MIN_OPSET.DynamicQuantizeLinear) {
         ctx.logger.info(`converting opset ${opset} → ${OP_MIN_OPSET.DynamicQuantizeLinear} for DynamicQuantizeLinear`);
         convertOpset(model, OP_MIN_OPSET.DynamicQuantizeLinear);
-      }
-      const index = new GraphIndex(model);
-      const entries: ReportEntry[] = [];
-      const sites: Site[] = [];
-      const seen = new Set<NodeProto>();
-      const skip = (w: Weight, reason: string, opType?: string) =>
-        entries.push({ tensor: w.name, action: "skipped", reason, kind: "weight", opType, elements: w.dims.reduce((a, b) => a * b, 1) });
-
-      for (const w of findWeights(model, index)) {
-        const readers = w.consumers.filter((c) => c.input === 1 && opTypes.has(c.opType) && isOnnxOp(c.node, c.opType));
-        if (!readers.length) continue;
-        ctx.at(w.name);
-        if (w.shadowed) { skip(w, "a graph input of the same name can override it", readers[0]!.opType); continue; }
-        if (w.dataType !== DataType.FLOAT) { skip(w, "not a float32 weight (DynamicQuantizeLinear reads float32 activations)", readers[0]!.opType); continue; }
-        if (w.dims.reduce((a, b) => a * b, 1) < o.minElements) { skip(w, `fewer than ${o.minElements} elements`, readers[0]!.opType); continue; }
-        for (const c of readers) {
-          const n = c.node;
-          if (seen.has(n)) continue;
-          const excluded = matchesAny(o.exclude, [w.name, n.name, ...(n.output ?? []), n.input?.[0]]);
-          const why = excluded ? `excluded (${excluded})` : refusal(index, c.graph, n, w);
-          if (why) { skip(w, why, c.opType); continue; }
-          seen.add(n);
-          const attr = n.attribute ?? [];
-          const float = (k: string) => attr.find((x) => x.name === k)?.f ?? 1;
-          const transB = num(attr.find((x) => x.name === "transB")?.i ?? 0);
-          const biasName = c.opType === "MatMul" ? undefined : n.input?.[2];
-          sites.push({
-            node: n, graph: c.graph, w,
-            layout: c.opType === "Conv" ? "conv" : c.opType === "Gemm" && transB ? "nk" : "kn",
-            alpha: c.opType === "Gemm" ? float("alpha") : 1,
-            bias: biasName ? { name: biasName, beta: c.opType === "Gemm" ? float("beta") : 1 } : undefined,
-          });
-        }
-      }
-      // Small heads stay float (see floatHeadShare).
-      const elements = (w: Weight) => w.dims.reduce((a, b) => a * b, 1);
-      const total = [...new Set(sites.map((s) => s.w))].reduce((a, w) => a + elements(w), 0);
-      for (let i = sites.length - 1; i >= 0; i--) {
-        const s = sites[i]!;
-        if (!index.isGraphOutput(s.node.output?.[0] ?? "", index.main.graph) || s.graph !== index.main.graph) continue;
-        if (elements(s.w) > headShare * total) continue;
-        sites.splice(i, 1);
-        skip(s.w, `output layer kept float (${((100 * elements(s.w)) / total).toFixed(1)}% of the weights ≤ floatHeadShare ${headShare * 100}%)`, s.node.op_type);
+        ({ index, entries, sites } = discover());
       }
       if (!sites.length) {
         ctx.logger.warn("no MatMul/Gemm/Conv with a constant float32 weight to quantize dynamically");
@@ -213,12 +220,6 @@ export default function dynamic(opts: DynamicOptions = {}) {
       return { pending, entries, minOpset: OP_MIN_OPSET.DynamicQuantizeLinear };
     },
   });
-}
-
-/** Does any graph hold a node of a selected op type (worth converting the opset for)? */
-function hasCandidate(model: Model, opTypes: Set<string>): boolean {
-  for (const { graph } of allGraphs(model.proto)) for (const n of graph.node ?? []) if (opTypes.has(n.op_type ?? "") && isOnnxOp(n, n.op_type ?? "")) return true;
-  return false;
 }
 
 /** Why a node cannot take the integer form, or undefined when it can. */

@@ -141,6 +141,8 @@ export function convertToFloat16(model: Model, options: Float16Options = {}): Fl
         after.set(n, post);
         continue;
       }
+      // A constant only blocked nodes read stays float32 (Range limits, Resize scales: no round trip through fp16).
+      if ((n.op_type === "Constant" || n.op_type === "ConstantOfShape") && readersBlocked(n.output?.[0] ?? "")) continue;
       convertNodeAttributes(model, n, res);
       for (const o of n.output ?? []) if (o && isFloat(o)) m.set(o, H);
     }
@@ -198,7 +200,7 @@ export function convertToFloat16(model: Model, options: Float16Options = {}): Fl
     for (const s of index.scopes) {
       const p = s.producers.get(x);
       if (!p) continue;
-      if (p.kind === "node") return !blocked(p.node);
+      if (p.kind === "node") return !blocked(p.node) && !((p.node.op_type === "Constant" || p.node.op_type === "ConstantOfShape") && readersBlocked0(x, s.graph));
       if (p.kind === "initializer") return !readersBlocked0(x, s.graph);
       if (p.kind === "input") return !(s === index.main && keepIo) && !p.initializer;
     }

@@ -8,7 +8,8 @@ import { basename, extname, join } from "node:path";
 import type { ConsolaInstance } from "consola";
 import { QuantError } from "../kernel/errors.ts";
 import type { QuantOptions } from "../kernel/options.ts";
-import { runPipeline } from "../kernel/pipeline.ts";
+import { defaultOpset, runPipeline } from "../kernel/pipeline.ts";
+import { convertOpset } from "../onnx/opset/index.ts";
 import { cloneModel, loadModel } from "../onnx/codec.ts";
 import type { Model } from "../onnx/model.ts";
 import { resolveChain } from "../config/resolve.ts";
@@ -22,6 +23,8 @@ export interface VariantSpec {
   description: string;
   chain: PluginSpec[];
   options: Partial<QuantOptions>;
+  /** Default-domain opset the variant's ops need; an older model is converted before the chain runs. */
+  minOpset?: number;
 }
 
 const Q4: Partial<QuantOptions> = { bits: 4, blockSize: 32, symmetric: true, nativeInt4: true, clipSearch: true };
@@ -32,8 +35,8 @@ export const VARIANTS: readonly VariantSpec[] = [
   { mode: "q8", suffix: "_quantized", description: "dynamic INT8 (uint8 weights when the model has Conv, else int8)", chain: ["normalize", "dynamic", "int8"], options: {} },
   { mode: "int8", suffix: "_int8", description: "dynamic INT8, int8 weights", chain: ["normalize", ["dynamic", { weightType: "int8" }], "int8"], options: {} },
   { mode: "uint8", suffix: "_uint8", description: "dynamic INT8, uint8 weights", chain: ["normalize", ["dynamic", { weightType: "uint8" }], "int8"], options: {} },
-  { mode: "q4", suffix: "_q4", description: "4-bit block 32 symmetric, MatMul → MatMulNBits", chain: ["normalize", "weight-only", "matmulnbits", "int4", "int8"], options: Q4 },
-  { mode: "q4f16", suffix: "_q4f16", description: "q4, then float16 (MatMulNBits scales in float16)", chain: ["normalize", "weight-only", "matmulnbits", "fp16", "int4", "int8"], options: Q4 },
+  { mode: "q4", suffix: "_q4", description: "4-bit block 32 symmetric, MatMul → MatMulNBits", chain: ["normalize", "weight-only", "matmulnbits", "int4", "int8"], options: Q4, minOpset: 21 },
+  { mode: "q4f16", suffix: "_q4f16", description: "q4, then float16 (MatMulNBits scales in float16)", chain: ["normalize", "weight-only", "matmulnbits", "fp16", "int4", "int8"], options: Q4, minOpset: 21 },
   { mode: "bnb4", suffix: "_bnb4", description: "NF4 block 64, MatMul → MatMulBnb4", chain: ["normalize", "bnb4"], options: {} },
 ];
 
@@ -92,6 +95,8 @@ export async function makeVariants(input: string, outDir: string, options: Varia
       const file = join(outDir, `${name}${spec.suffix}.onnx`);
       const plugins = await resolveChain([...spec.chain, "onnx"], process.cwd());
       const copy: Model = { ...cloneModel(model, true) };
+      // Block-wise INT4 DequantizeLinear (for layers not turned into MatMulNBits) needs opset 21: raise it first.
+      if (spec.minOpset && defaultOpset(copy) < spec.minOpset) convertOpset(copy, spec.minOpset);
       await runPipeline({ model: copy, plugins, options: { ...spec.options, output: file }, logger: options.logger });
       const bytes = statSync(file).size;
       const s = await createTimingSession(file);

@@ -43,8 +43,13 @@ function model() {
   b.node("ReduceSum", ["sf"], { keepdims: 0 }, ["n"]);
   b.node("Div", ["i", "n"], {}, ["y"]);
   b.node("Min", ["Big", "x"], {}, ["z"], { name: "min_out" }); // block-listed, feeds an output directly
+  b.node("Constant", [], { value: { name: "", data_type: DataType.FLOAT, dims: [], float_data: [0] } }, ["zero"]);
+  b.node("Constant", [], { value: { name: "", data_type: DataType.FLOAT, dims: [], float_data: [70000.5] } }, ["lim"]);
+  b.node("Constant", [], { value: { name: "", data_type: DataType.FLOAT, dims: [], float_data: [10000] } }, ["one"]);
+  b.node("Range", ["zero", "lim", "one"], {}, ["r"]);
   b.output("y", DataType.FLOAT, [2, 8]);
   b.output("z", DataType.FLOAT, [2, 8]);
+  b.output("r", DataType.FLOAT, [8]);
   return encodeModelProto(b.model({ opset: 17 }));
 }
 
@@ -55,7 +60,7 @@ describe("fp16 conversion", () => {
     const r = convertToFloat16(m);
     const g = m.proto.graph!;
     expect(g.input!.map((v) => v.type!.tensor_type!.elem_type)).toEqual([DataType.FLOAT, DataType.BOOL]);
-    expect(g.output!.map((v) => v.type!.tensor_type!.elem_type)).toEqual([DataType.FLOAT, DataType.FLOAT]);
+    expect(g.output!.map((v) => v.type!.tensor_type!.elem_type)).toEqual([DataType.FLOAT, DataType.FLOAT, DataType.FLOAT]);
     expect(g.initializer!.find((t) => t.name === "W")!.data_type).toBe(DataType.FLOAT16);
     // Big is read only by the blocked Min: it stays float32 and is not clamped.
     expect(g.initializer!.find((t) => t.name === "Big")!.data_type).toBe(DataType.FLOAT);
@@ -66,7 +71,11 @@ describe("fp16 conversion", () => {
     expect(els.node!.map((n) => n.op_type)).toEqual(["Cast", "Max", "Cast"]);
     expect(g.node!.find((n) => n.op_type === "Cast" && n.input![0] === "s")!.attribute![0]!.i).toBe(DataType.FLOAT16);
     expect(g.node!.find((n) => n.op_type === "Constant")!.attribute![0]!.t!.data_type).toBe(DataType.FLOAT16);
-    expect(r.blocked).toBe(2);
+    expect(r.blocked).toBe(3);
+    // The Range's float limits are Constants only the (blocked) Range reads: they stay float32, no Cast round trip.
+    const limit = g.node!.find((n) => n.output?.[0] === "lim")!;
+    expect(limit.attribute![0]!.t!.data_type).toBe(DataType.FLOAT);
+    expect(g.node!.find((n) => n.op_type === "Range")!.input).toEqual(["zero", "lim", "one"]);
     expect(r.clamped).toBe(0);
     const x = randomFloats(16, 5);
     for (const c of [1, 0]) {
@@ -75,6 +84,7 @@ describe("fp16 conversion", () => {
       const b = await run(m, feeds);
       expect(sqnrDb(a.y!.data as Float32Array, b.y!.data as Float32Array)).toBeGreaterThan(50);
       expect(Array.from(b.z!.data as Float32Array)).toEqual(Array.from(a.z!.data as Float32Array)); // Min stayed fp32, x fed as is
+      expect(Array.from(b.r!.data as Float32Array)).toEqual([0, 1e4, 2e4, 3e4, 4e4, 5e4, 6e4, 7e4]);
     }
   });
 
