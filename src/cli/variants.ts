@@ -5,7 +5,7 @@ import { defineCommand } from "citty";
 import { QuantError } from "../kernel/errors.ts";
 import { expandInputs } from "../config/plan.ts";
 import { formatVariants, makeVariants, variantSpecs, VARIANTS, type VariantRow } from "../quant/variants.ts";
-import { globalArgs } from "./args.ts";
+import { globalArgs, parseShapes, repeated } from "./args.ts";
 import { makeLogger, printJson, wantsJson, type GlobalFlags } from "./io.ts";
 
 export default defineCommand({
@@ -17,16 +17,18 @@ Each is measured against the float model in onnxruntime-node (size, output SQNR 
 
 Examples:
   quant variants model.onnx -o onnx/
-  quant variants exported/ -o onnx/ --modes q8,q4,q4f16 --format json`,
+  quant variants exported/ -o onnx/ --modes q8,q4,q4f16 --format json
+  quant variants decoder.onnx -o onnx/ --shape past_key_values.0.key=1x4x128x16 --shape attention_mask=1x129   (timed with a 128-token cache)`,
   },
   args: {
     model: { type: "positional", required: true, description: "Input ONNX model, or a folder of .onnx files" },
     output: { type: "string", alias: "o", required: true, description: "Output folder" },
     modes: { type: "string", description: `Comma list of modes (default all: ${VARIANTS.map((v) => v.mode).join(",")})`, valueHint: "M,…" },
     runs: { type: "string", description: "Timed runs per variant for the speed figure (default 50; 0 skips timing)", valueHint: "N" },
+    shape: { type: "string", description: "Shape of a measurement input, name=1x128 (repeatable; symbolic dims default to 1)", valueHint: "NAME=SHAPE" },
     ...globalArgs,
   },
-  async run({ args }) {
+  async run({ args, rawArgs }) {
     const flags = args as GlobalFlags;
     const json = wantsJson(flags);
     const logger = makeLogger(flags);
@@ -34,6 +36,7 @@ Examples:
     variantSpecs(modes); // unknown modes fail before any work
     const runs = args.runs === undefined ? 50 : Number(args.runs);
     if (!Number.isInteger(runs) || runs < 0) throw new QuantError("E_USAGE", `--runs must be a non-negative integer (got ${args.runs})`);
+    const shapes = parseShapes(repeated(rawArgs, "shape"));
     const input = resolve(String(args.model));
     let isDir = false;
     try {
@@ -50,6 +53,7 @@ Examples:
       const rows = await makeVariants(m, out, {
         modes,
         runs,
+        shapes,
         logger,
         onStart: (mode, index, total) => {
           if (!flags.quiet) logger.info(`[${i + 1}/${models.length}] ${basename(m)}: ${mode} (${index + 1}/${total})`);

@@ -13,6 +13,7 @@ import { convertOpset } from "../onnx/opset/index.ts";
 import { cloneModel, loadModel } from "../onnx/codec.ts";
 import type { Model } from "../onnx/model.ts";
 import { resolveChain } from "../config/resolve.ts";
+import { globToRegExp } from "./select.ts";
 import type { PluginSpec } from "../config/schema.ts";
 import { createTimingSession, interleavedLatency, optimizedOpTypes, randomFeeds } from "../runtime/latency.ts";
 
@@ -62,6 +63,8 @@ export interface VariantsOptions {
   /** Timed runs per model (default 50; 0 skips timing). */
   runs?: number;
   logger?: ConsolaInstance;
+  /** Input shapes for the measurement feeds by input name (`*` for all); symbolic dims default to 1. */
+  shapes?: Record<string, number[]>;
   /** Called when a variant starts. */
   onStart?: (mode: string, index: number, total: number) => void;
 }
@@ -85,7 +88,7 @@ export async function makeVariants(input: string, outDir: string, options: Varia
   const rows: VariantRow[] = [];
   try {
     const ref = await createTimingSession(input);
-    const feeds = randomFeeds(ref);
+    const feeds = randomFeeds(ref, { shapes: expandShapes(options.shapes, ref.session.inputNames) });
     const refOut = await ref.session.run(feeds);
     const refOps = await optimizedOpTypes(input);
     const runs = options.runs ?? 50;
@@ -122,6 +125,17 @@ export async function makeVariants(input: string, outDir: string, options: Varia
     model.external?.close();
   }
   return rows;
+}
+
+/** Shapes by input name: glob keys (`past_key_values.*.key=1x4x128x16`) apply to every input they match. */
+function expandShapes(shapes: Record<string, number[]> | undefined, names: readonly string[]): Record<string, number[]> | undefined {
+  if (!shapes) return undefined;
+  const out: Record<string, number[]> = {};
+  for (const [k, dims] of Object.entries(shapes)) {
+    if (k === "*" || !/[*?[]/.test(k)) out[k] = dims;
+    else for (const n of names) if (globToRegExp(k).test(n)) out[n] ??= dims;
+  }
+  return out;
 }
 
 /** SQNR over every float output (all outputs' elements together), in dB. */

@@ -50,3 +50,37 @@ describe.skipIf(!hasCorpus)("quant variants", () => {
     expect(existsSync(out)).toBe(false);
   });
 });
+
+describe("quant variants on a GPT-like decoder (transformers.js text-generation layout, random weights)", () => {
+  test("all seven files; each runs a one-token step on a 6-token cache and stays close to fp32", async () => {
+    const { decoderModel } = await import("../helpers/decoder.ts");
+    const { writeFileSync } = await import("node:fs");
+    const dir = mkdtempSync(join(tmpdir(), "quant-variants-dec-"));
+    const src = join(dir, "model.onnx");
+    writeFileSync(src, decoderModel({ vocab: 96, dim: 64, heads: 4, layers: 2 }));
+    const out = join(dir, "onnx");
+    const r = quant(["variants", src, "-o", out, "--runs", "0", "--shape", "past_key_values.*=1x4x6x16", "--shape", "attention_mask=1x7", "--format", "json"]);
+    expect(r.code).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(["model_bnb4.onnx", "model_fp16.onnx", "model_int8.onnx", "model_q4.onnx", "model_q4f16.onnx", "model_quantized.onnx", "model_uint8.onnx"]);
+    const step = async (file: string) => {
+      const s = await ort.InferenceSession.create(file, { intraOpNumThreads: 1 });
+      const past = new Float32Array(4 * 6 * 16).map((_, i) => Math.sin(i));
+      const feeds: Record<string, ort.Tensor> = {
+        input_ids: new ort.Tensor("int64", BigInt64Array.of(42n), [1, 1]),
+        attention_mask: new ort.Tensor("int64", new BigInt64Array(7).fill(1n), [1, 7]),
+        position_ids: new ort.Tensor("int64", BigInt64Array.of(6n), [1, 1]),
+      };
+      for (let l = 0; l < 2; l++) for (const kv of ["key", "value"]) feeds[`past_key_values.${l}.${kv}`] = new ort.Tensor("float32", past, [1, 4, 6, 16]);
+      const o = await s.run(feeds);
+      await s.release();
+      expect(o["present.1.value"]!.dims).toEqual([1, 4, 7, 16]);
+      return o.logits!.data as Float32Array;
+    };
+    const { sqnrDb } = await import("../../src/index.ts");
+    const ref = await step(src);
+    // Measured: fp16 64.5, q8/int8/uint8 34.5, q4/q4f16 11.6, bnb4 12.7 dB (random Gaussian weights through 2 blocks and
+    // the LM head: the 4-bit figures are a worst case, with no trained structure to preserve).
+    const floor: Record<string, number> = { fp16: 60, quantized: 32, int8: 32, uint8: 32, q4: 10, q4f16: 10, bnb4: 11 };
+    for (const [suffix, min] of Object.entries(floor)) expect(sqnrDb(ref, await step(join(out, `model_${suffix}.onnx`)))).toBeGreaterThan(min);
+  }, 120_000);
+});
