@@ -29,6 +29,12 @@ export interface VariantSpec {
 }
 
 const Q4: Partial<QuantOptions> = { bits: 4, blockSize: 32, symmetric: true, nativeInt4: true, clipSearch: true };
+/**
+ * q4 quantizes MatMul weights only, as transformers.js's q4 does: an INT4 DequantizeLinear in front of a Gather
+ * (embeddings) or Gemm is not fused by ONNX Runtime and dequantizes the whole table on every call (on a 768-wide,
+ * 8000-token decoder step that made q4 slower than fp32).
+ */
+const Q4_WEIGHTS: PluginSpec = ["weight-only", { opTypes: ["MatMul"] }];
 
 /** Every mode `quant variants` knows, in transformers.js's order. */
 export const VARIANTS: readonly VariantSpec[] = [
@@ -36,8 +42,8 @@ export const VARIANTS: readonly VariantSpec[] = [
   { mode: "q8", suffix: "_quantized", description: "dynamic INT8 (uint8 weights when the model has Conv, else int8)", chain: ["normalize", "dynamic", "int8"], options: {} },
   { mode: "int8", suffix: "_int8", description: "dynamic INT8, int8 weights", chain: ["normalize", ["dynamic", { weightType: "int8" }], "int8"], options: {} },
   { mode: "uint8", suffix: "_uint8", description: "dynamic INT8, uint8 weights", chain: ["normalize", ["dynamic", { weightType: "uint8" }], "int8"], options: {} },
-  { mode: "q4", suffix: "_q4", description: "4-bit block 32 symmetric, MatMul → MatMulNBits", chain: ["normalize", "weight-only", "matmulnbits", "int4", "int8"], options: Q4, minOpset: 21 },
-  { mode: "q4f16", suffix: "_q4f16", description: "q4, then float16 (MatMulNBits scales in float16)", chain: ["normalize", "weight-only", "matmulnbits", "fp16", "int4", "int8"], options: Q4, minOpset: 21 },
+  { mode: "q4", suffix: "_q4", description: "4-bit block 32 symmetric, MatMul → MatMulNBits", chain: ["normalize", Q4_WEIGHTS, "matmulnbits", "int4", "int8"], options: Q4, minOpset: 21 },
+  { mode: "q4f16", suffix: "_q4f16", description: "q4, then float16 (MatMulNBits scales in float16)", chain: ["normalize", Q4_WEIGHTS, "matmulnbits", "fp16", "int4", "int8"], options: Q4, minOpset: 21 },
   { mode: "bnb4", suffix: "_bnb4", description: "NF4 block 64, MatMul → MatMulBnb4", chain: ["normalize", "bnb4"], options: {} },
 ];
 

@@ -25,7 +25,7 @@ describe.skipIf(!hasCorpus)("quant variants", () => {
     expect(by.fp16!.sqnrDb).toBeGreaterThan(60);
     expect(by.q8!.sqnrDb).toBeGreaterThan(38);
     expect(by.q4!.sqnrDb).toBeGreaterThan(24);
-    expect(by.q4!.sizeRatio).toBeLessThan(0.3);
+    expect(by.q4!.sizeRatio).toBeLessThan(0.4); // MatMul weights only (0.375×): the Gemm out-projections and head stay float
     expect(by.q8!.fused["com.microsoft.DynamicQuantizeMatMul"]).toBe(9);
     expect(by.q4!.fused["com.microsoft.MatMulNBits"]).toBe(7);
     expect(by.bnb4!.fused["com.microsoft.MatMulBnb4"]).toBe(7);
