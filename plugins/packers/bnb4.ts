@@ -7,8 +7,8 @@
  */
 import {
   DataType, GraphIndex, MS_DOMAIN, definePacker, ensureOpsetImport, findWeights, isOnnxOp, makeAttribute, makeTensor,
-  matchesAny, quantizeBnb4, setTensorRaw, tensorFloat32,
-  type Bnb4Type, type Model, type PendingTensor, type PluginContext,
+  dequantizeBnb4, matchesAny, quantizeBnb4, setTensorRaw, sqnrDb, tensorFloat32,
+  type Bnb4Type, type Model, type PendingTensor, type PluginContext, type ReportEntry,
 } from "../../src/index.ts";
 
 /** Options of the `bnb4` packer. */
@@ -33,6 +33,7 @@ export default function bnb4(opts: Bnb4Options = {}) {
       const o = ctx.options;
       let converted = 0;
       let bytes = 0;
+      const entries: ReportEntry[] = [];
       for (const w of findWeights(model, index)) {
         if (w.shadowed || w.dataType !== DataType.FLOAT || w.dims.length !== 2 || w.location === "constant") continue;
         if (!w.consumers.length || !w.consumers.every((c) => isOnnxOp(c.node, "MatMul") && c.input === 1 && !c.via.length && c.node.input?.[0] !== w.name)) continue;
@@ -42,7 +43,14 @@ export default function bnb4(opts: Bnb4Options = {}) {
         if (matchesAny(o.exclude, names) || w.dims[0]! * w.dims[1]! < o.minElements) continue;
         ctx.at(w.name);
         const [K, N] = w.dims as [number, number];
-        const q = quantizeBnb4(tensorFloat32(model, w.tensor), K, N, blockSize, type);
+        const data = tensorFloat32(model, w.tensor);
+        const q = quantizeBnb4(data, K, N, blockSize, type);
+        const sqnr = sqnrDb(data, dequantizeBnb4(q, K, N, blockSize, type));
+        entries.push({
+          tensor: w.name, action: "quantized", kind: "weight", node: w.consumers[0]!.node.name, opType: "MatMul", type: "uint4",
+          granularity: `${type.toUpperCase()} block ${blockSize} (MatMulBnb4)`, elements: K * N, bytesBefore: w.bytes,
+          bytesAfter: q.b.length + q.absmax.length * 4, sqnrDb: sqnr, relError: 10 ** (-sqnr / 20),
+        });
         // B takes over the weight's initializer (same name); absmax is a new initializer beside it.
         setTensorRaw(w.tensor, DataType.UINT8, q.b);
         w.tensor.dims = [q.b.length];
@@ -64,7 +72,7 @@ export default function bnb4(opts: Bnb4Options = {}) {
         ensureOpsetImport(model.proto, MS_DOMAIN, 1);
         ctx.logger.info(`${converted} MatMul(s) → MatMulBnb4 (${type.toUpperCase()}, block ${blockSize}), ${(bytes / 1024).toFixed(1)} KiB`);
       } else ctx.logger.warn("no float32 MatMul weight to pack as MatMulBnb4");
-      return { packed: [] };
+      return { packed: [], entries };
     },
     accepts: () => false,
     pack() {},

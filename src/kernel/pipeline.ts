@@ -202,6 +202,7 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
         const r = await call(p, (c) => p.packGraph!(state.model, open, c));
         const done = new Set(r.packed);
         open = open.filter((t) => !done.has(t));
+        if (r.entries) state.entries.push(...r.entries);
         minOpset = Math.max(minOpset, r.minOpset ?? 0);
       }
       for (const t of open) {

@@ -135,6 +135,8 @@ export interface GraphPackResult {
   packed: readonly PendingTensor[];
   /** Lowest default-domain opset its output needs. */
   minOpset?: number;
+  /** Decisions to add to the run's report (a packer that quantizes weights itself, like `bnb4`). */
+  entries?: readonly ReportEntry[];
 }
 
 /** Packers encode pending integer tensors into storage. The first packer in the chain that accepts a tensor packs it. */

@@ -74,6 +74,8 @@ describe("bnb4 packer in ONNX Runtime", () => {
       const r = await runPipeline({ model: model(K, N, w), plugins: [bnb4({ quantType: type })], write: false, logger: consola.create({ level: 0 }) });
       const g = r.model.proto.graph!;
       const node = g.node![0]!;
+      expect(r.entries.map((e) => [e.tensor, e.action, e.bytesAfter])).toEqual([["W", "quantized", (K * N) / 2 + Math.ceil((K * N) / 64) * 4]]);
+      expect(r.entries[0]!.sqnrDb!).toBeGreaterThan(type === "nf4" ? 19 : 15);
       expect([node.op_type, node.domain]).toEqual(["MatMulBnb4", "com.microsoft"]);
       expect(Object.fromEntries(node.attribute!.map((a) => [a.name, Number(a.i)]))).toEqual({ K, N, block_size: 64, quant_type: type === "nf4" ? 1 : 0 });
       expect(g.initializer!.find((t) => t.name === "W")!.dims!.map(Number)).toEqual([(K * N) / 2]);
