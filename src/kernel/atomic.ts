@@ -100,7 +100,7 @@ function checkTarget(path: string, protect: Protected[]): void {
 export function openPending(path: string, options: PendingOptions = {}): PendingFile {
   ensureDirFor(path);
   let target = realTarget(path);
-  const guards = [options.protect, currentTransaction()?.protect].filter((x): x is Protected => !!x);
+  const guards = [options.protect, currentTransaction()?.protect, protectStore.getStore()].filter((x): x is Protected => !!x);
   if (!options.provisional) checkTarget(target, guards);
   cleanStaleTemps(dirname(target));
   const tempPath = tempPathFor(target);
@@ -221,6 +221,15 @@ export class OutputTransaction {
 }
 
 const store = new AsyncLocalStorage<OutputTransaction>();
+const protectStore = new AsyncLocalStorage<Protected>();
+
+/**
+ * Run `fn` with `protect` applied to every atomic write it makes (the kernel wraps a whole run in it, so a
+ * `--stats-out` or a plugin's own file can never replace the input model, its data or the calibration data either).
+ */
+export function withProtected<T>(protect: Protected, fn: () => T): T {
+  return protectStore.run(protect, fn);
+}
 
 /** The transaction atomic writes are currently staged into, if any. */
 export function currentTransaction(): OutputTransaction | undefined {

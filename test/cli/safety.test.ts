@@ -5,7 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, linkSync, mkdirSync, readdirSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { DataType, GraphBuilder, encodeModelProto, loadModel } from "../../src/index.ts";
+import { DataType, GraphBuilder, encodeModelProto, loadModel, writeNpy } from "../../src/index.ts";
 import { hashFile, savedChain, temps, tmp } from "../kernel/safety-helpers.ts";
 import { quant } from "./helpers.ts";
 
@@ -65,6 +65,19 @@ describe("inputs are never destroyed", () => {
       expect([out, r.code, codeLine(r)]).toEqual([out, 1, "E_OUTPUT_IS_INPUT"]);
     }
     expect(s.hashes()).toEqual(before);
+  });
+
+  test("--stats-out onto the input model (through the alias) or onto the calibration data file is refused", () => {
+    const s = setup();
+    const npy = join(s.dir, "calib.npy");
+    writeNpy(npy, new Float32Array(4 * 64).map((_, i) => Math.sin(i)), [4, 64]);
+    const before = [...s.hashes(), hashFile(npy)];
+    for (const statsOut of [join(s.dir, "alias", "m.onnx"), npy]) {
+      const r = quant(["calibrate", s.model, "--data", npy, "-o", join(s.dir, "q.onnx"), "--stats-out", statsOut]);
+      expect([statsOut, r.code, codeLine(r)]).toEqual([statsOut, 1, "E_OUTPUT_IS_INPUT"]);
+    }
+    expect([...s.hashes(), hashFile(npy)]).toEqual(before);
+    expect(existsSync(join(s.dir, "q.onnx"))).toBe(false);
   });
 
   test("-o ext/b.onnx --external-data when the input's data file is b.onnx.data: the input's data is untouched", () => {
