@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { DataType, GraphBuilder, encodeModelProto, loadModel, writeNpy } from "../../src/index.ts";
 import { hashFile, savedChain, temps, tmp } from "../kernel/safety-helpers.ts";
 import { quant } from "./helpers.ts";
+import { corpus, hasCorpus } from "../helpers/corpus.ts";
 
 const codeLine = (r: { stderr: string }) => /error (E_[A-Z_]+)/.exec(r.stderr)?.[1] ?? "";
 const dataFiles = (dir: string) => readdirSync(dir).filter((n) => n.endsWith(".data")).sort();
@@ -185,5 +186,22 @@ describe("FIFO external data on the command line", () => {
       expect(performance.now() - t0).toBeLessThan(15000);
     }
     expect(existsSync(join(dir, "q.onnx"))).toBe(false);
+  });
+});
+
+describe.skipIf(!hasCorpus)("FIFO in a calibration image folder", () => {
+  test("calibrate refuses it at once with E_DATA_READ naming the file; nothing written", async () => {
+    const dir = tmp();
+    const imgs = join(dir, "imgs");
+    mkdirSync(imgs);
+    const sharp = (await import("sharp")).default;
+    await sharp({ create: { width: 32, height: 32, channels: 3, background: { r: 1, g: 2, b: 3 } } }).png().toFile(join(imgs, "a.png"));
+    Bun.spawnSync(["mkfifo", join(imgs, "b.png")]);
+    const t0 = performance.now();
+    const r = quant(["calibrate", corpus("digits_cnn.onnx"), "--data", imgs, "-o", join(dir, "q.onnx")]);
+    expect([r.code, codeLine(r)]).toEqual([1, "E_DATA_READ"]);
+    expect(r.stderr).toContain("b.png is a FIFO");
+    expect(performance.now() - t0).toBeLessThan(15000);
+    expect(readdirSync(dir)).toEqual(["imgs"]);
   });
 });
