@@ -9,7 +9,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { QuantError, reason } from "../kernel/errors.ts";
 import { Protected, openPending, settle, writeFilesAtomic, type PendingFile } from "../kernel/atomic.ts";
 import { fileKind } from "../kernel/files.ts";
-import { testHook } from "../kernel/cleanup.ts";
+import { pidAlive, testHook } from "../kernel/cleanup.ts";
 import { decodeModelProto, encodeModelProto } from "./proto.ts";
 import { concatChunks, encodeModelChunks as encodeChunksRaw, writeChunks } from "./encode-chunks.ts";
 import { ExternalFiles, EXTERNAL, externalRef, isExternal } from "./external.ts";
@@ -304,7 +304,7 @@ export function saveModel(model: Model, path: string, options: SaveOptions = {})
           model_.commit();
           placed = undefined;
           testHook("after-model-rename");
-          if (!explicit) for (const old of oldGenerations(dirname(model_.path), model_.path, basename(location))) if (!protectedPath(protect, old)) rmSync(old, { force: true });
+          if (!explicit) removeOrphanData(model_.path, { keep: basename(location), protect, except: process.pid });
         },
         abort() {
           model_.abort();
@@ -327,18 +327,31 @@ export function saveModel(model: Model, path: string, options: SaveOptions = {})
 
 /**
  * Remove content-addressed data files of `modelFile` (`<name>.<hash>.data`) that the model now at that path does not
- * reference: data a killed writer put in place before it could publish the model. Returns the files removed.
+ * reference: older generations, and data a killed writer put in place before it could publish its model. Nothing is
+ * removed while another live process is writing that output (its temp `.<name>.tmp-<pid>-…` exists): the data it
+ * placed is about to be referenced. Returns the files removed.
  */
-export function removeOrphanData(modelFile: string): string[] {
-  const dir = dirname(resolve(modelFile));
-  let keep = "";
+export function removeOrphanData(modelFile: string, opts: { keep?: string; protect?: Protected; except?: number } = {}): string[] {
+  const file = resolve(modelFile);
+  const dir = dirname(file);
+  const tempOf = new RegExp(`^\\.${basename(file).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\.tmp-(\\d+)-`);
   try {
-    const m = loadModel(modelFile, { check: false });
-    for (const s of allTensors(m.proto)) if (isExternal(s.tensor)) keep = basename(externalRef(s.tensor).location);
+    for (const n of readdirSync(dir)) {
+      const pid = Number(tempOf.exec(n)?.[1]);
+      if (pid && pid !== opts.except && pidAlive(pid)) return [];
+    }
+  } catch {
+    return [];
+  }
+  const keep = new Set([opts.keep ?? ""]);
+  try {
+    // Re-read: another writer may have published after us; its data must stay.
+    const m = loadModel(file, { check: false });
+    for (const s of allTensors(m.proto)) if (isExternal(s.tensor)) keep.add(basename(externalRef(s.tensor).location));
   } catch {
     // no model there (or unreadable): every generation is an orphan
   }
-  const gone = oldGenerations(dir, resolve(modelFile), keep);
+  const gone = oldGenerations(dir, file, "").filter((f) => !keep.has(basename(f)) && !(opts.protect && protectedPath(opts.protect, f)));
   for (const f of gone) rmSync(f, { force: true });
   return gone;
 }
