@@ -8,7 +8,7 @@ import { statSync } from "node:fs";
 import type { ConsolaInstance } from "consola";
 import { defaultLogger } from "./logger.ts";
 import { QuantError, isQuantError, reason } from "./errors.ts";
-import { OutputTransaction, withProtected, writeFileAtomic } from "./atomic.ts";
+import { OutputTransaction, writeFileAtomic } from "./atomic.ts";
 import { realTarget } from "./files.ts";
 import { testHook } from "./cleanup.ts";
 import { defaultOptions, type QuantOptions } from "./options.ts";
@@ -156,102 +156,100 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
 
   let setupDone: Plugin[] = [];
   try {
-    // Every atomic write of the run (outputs, --stats-out, a plugin's own files) is checked against the inputs.
-    return await withProtected(protect, async () => {
-      for (const p of plugins) {
-        if (p.setup) await call(p, (c) => p.setup!(c));
-        setupDone.push(p);
+    for (const p of plugins) {
+      if (p.setup) await call(p, (c) => p.setup!(c));
+      setupDone.push(p);
+    }
+
+    await enter("prepare", async () => {
+      for (const p of byKind(plugins, "pass") as PassPlugin[]) {
+        const out = await call(p, (c) => p.run(state.model, c));
+        if (out && out !== state.model) state.model = out;
       }
-
-      await enter("prepare", async () => {
-        for (const p of byKind(plugins, "pass") as PassPlugin[]) {
-          const out = await call(p, (c) => p.run(state.model, c));
-          if (out && out !== state.model) state.model = out;
-        }
-      });
-
-      const quantizers = byKind(plugins, "quantizer") as QuantizerPlugin[];
-      await enter("calibrate", async () => {
-        const wanted = new Set<string>();
-        for (const q of quantizers) if (q.activations) for (const t of await call(q, (c) => q.activations!(state.model, c))) wanted.add(t);
-        if (wanted.size === 0) return;
-        const calibrators = byKind(plugins, "calibrator") as CalibratorPlugin[];
-        const { runCalibration } = await import("./calibration.ts");
-        const out = await runCalibration(state.model, [...wanted], calibrators, options, {
-          call: (p, fn) => call(p, fn),
-          ctxOf,
-          logger: root,
-          progress: (done, total) => emit({ type: "progress", phase: "calibrate", done, total, label: "samples" }),
-        });
-        state.ranges = out.ranges;
-        state.calibration = out.states;
-        result.unobservable = out.unobservable;
-      });
-
-      let minOpset = 0; // lowest default-domain opset the quantizers' and packers' output needs
-      await enter("quantize", async () => {
-        for (const q of quantizers) {
-          const r = await call(q, (c) => q.quantize(state.model, { ranges: state.ranges }, c));
-          state.pending.push(...r.pending);
-          state.entries.push(...r.entries);
-          minOpset = Math.max(minOpset, r.minOpset ?? 0);
-        }
-      });
-
-      await enter("pack", async () => {
-        const packers = byKind(plugins, "packer") as PackerPlugin[];
-        for (const t of state.pending) {
-          const packer = packers.find((p) => p.accepts(t, ctxOf(p)));
-          if (!packer)
-            throw new QuantError("E_CONFIG", `no packer in the chain accepts ${t.type} tensor "${t.tensor.name}" (packers: ${packers.map((p) => p.name).join(", ") || "none"})`, { phase: "pack", target: t.tensor.name });
-          const r = await call(packer, (c) => (c.at(t.tensor.name), packer.pack(t, c)));
-          minOpset = Math.max(minOpset, r?.minOpset ?? 0);
-        }
-        const current = defaultOpset(state.model);
-        if (options.opset !== undefined && options.opset < minOpset)
-          throw new QuantError("E_OPSET", `--opset ${options.opset} is too low: this output needs opset ${minOpset} (per-channel axis needs 13, block_size and Int4 storage need 21)`, { phase: "pack" });
-        const target = options.opset ?? Math.max(current, minOpset);
-        if (target !== current) {
-          const { convertOpset } = await import("../onnx/opset/index.ts");
-          convertOpset(state.model, target);
-        }
-        result.opset.to = defaultOpset(state.model);
-      });
-
-      Object.assign(result, stateView(state));
-      await enter("export", async () => {
-        for (const ex of byKind(plugins, "exporter") as ExporterPlugin[]) {
-          const arts = await call(ex, (c) => ex.export(result, c));
-          if (input.write === false) {
-            for (const a of arts) result.artifacts.push({ path: a.path, kind: a.kind, bytes: 0 });
-            continue;
-          }
-          // Staged, not published: renames wait until the outputs were checked and validated.
-          for (const a of arts) result.artifacts.push(await call(ex, (c) => (c.at(a.path), txn.run(() => writeArtifact(a)))));
-        }
-      });
-
-      await enter("validate", async () => {
-        const { checkStagedModel } = await import("./output-check.ts");
-        for (const a of result.artifacts) {
-          const temp = txn.tempOf(a.path);
-          if (!temp) continue;
-          a.staged = temp;
-          if (a.kind === "onnx") result.diagnostics.push(...(await checkStagedModel(temp, a.path, { ort: options.ortCheck !== false, ortMaxBytes: options.ortCheckMaxBytes, logger: root })));
-        }
-        for (const v of byKind(plugins, "validator") as ValidatorPlugin[]) {
-          const ds = await call(v, (c) => v.validate(result, c));
-          result.diagnostics.push(...ds.map((d) => ({ ...d, code: d.code || v.name })));
-        }
-        const errors = result.diagnostics.filter((d) => d.level === "error");
-        if (errors.length)
-          throw new QuantError("E_VALIDATE", `${errors.length} validation error(s): ${errors.map((d) => `${d.code}${d.target ? ` (${d.target})` : ""}: ${d.message}`).join("; ")}`, { phase: "validate" });
-      });
-      testHook("before-publish");
-      txn.publish();
-      for (const a of result.artifacts) delete a.staged;
-      return result;
     });
+
+    const quantizers = byKind(plugins, "quantizer") as QuantizerPlugin[];
+    await enter("calibrate", async () => {
+      const wanted = new Set<string>();
+      for (const q of quantizers) if (q.activations) for (const t of await call(q, (c) => q.activations!(state.model, c))) wanted.add(t);
+      if (wanted.size === 0) return;
+      const calibrators = byKind(plugins, "calibrator") as CalibratorPlugin[];
+      const { runCalibration } = await import("./calibration.ts");
+      const out = await runCalibration(state.model, [...wanted], calibrators, options, {
+        call: (p, fn) => call(p, fn),
+        ctxOf,
+        logger: root,
+        progress: (done, total) => emit({ type: "progress", phase: "calibrate", done, total, label: "samples" }),
+        protect,
+      });
+      state.ranges = out.ranges;
+      state.calibration = out.states;
+      result.unobservable = out.unobservable;
+    });
+
+    let minOpset = 0; // lowest default-domain opset the quantizers' and packers' output needs
+    await enter("quantize", async () => {
+      for (const q of quantizers) {
+        const r = await call(q, (c) => q.quantize(state.model, { ranges: state.ranges }, c));
+        state.pending.push(...r.pending);
+        state.entries.push(...r.entries);
+        minOpset = Math.max(minOpset, r.minOpset ?? 0);
+      }
+    });
+
+    await enter("pack", async () => {
+      const packers = byKind(plugins, "packer") as PackerPlugin[];
+      for (const t of state.pending) {
+        const packer = packers.find((p) => p.accepts(t, ctxOf(p)));
+        if (!packer)
+          throw new QuantError("E_CONFIG", `no packer in the chain accepts ${t.type} tensor "${t.tensor.name}" (packers: ${packers.map((p) => p.name).join(", ") || "none"})`, { phase: "pack", target: t.tensor.name });
+        const r = await call(packer, (c) => (c.at(t.tensor.name), packer.pack(t, c)));
+        minOpset = Math.max(minOpset, r?.minOpset ?? 0);
+      }
+      const current = defaultOpset(state.model);
+      if (options.opset !== undefined && options.opset < minOpset)
+        throw new QuantError("E_OPSET", `--opset ${options.opset} is too low: this output needs opset ${minOpset} (per-channel axis needs 13, block_size and Int4 storage need 21)`, { phase: "pack" });
+      const target = options.opset ?? Math.max(current, minOpset);
+      if (target !== current) {
+        const { convertOpset } = await import("../onnx/opset/index.ts");
+        convertOpset(state.model, target);
+      }
+      result.opset.to = defaultOpset(state.model);
+    });
+
+    Object.assign(result, stateView(state));
+    await enter("export", async () => {
+      for (const ex of byKind(plugins, "exporter") as ExporterPlugin[]) {
+        const arts = await call(ex, (c) => ex.export(result, c));
+        if (input.write === false) {
+          for (const a of arts) result.artifacts.push({ path: a.path, kind: a.kind, bytes: 0 });
+          continue;
+        }
+        // Staged, not published: renames wait until the outputs were checked and validated.
+        for (const a of arts) result.artifacts.push(await call(ex, (c) => (c.at(a.path), txn.run(() => writeArtifact(a)))));
+      }
+    });
+
+    await enter("validate", async () => {
+      const { checkStagedModel } = await import("./output-check.ts");
+      for (const a of result.artifacts) {
+        const temp = txn.tempOf(a.path);
+        if (!temp) continue;
+        a.staged = temp;
+        if (a.kind === "onnx") result.diagnostics.push(...(await checkStagedModel(temp, a.path, { ort: options.ortCheck !== false, ortMaxBytes: options.ortCheckMaxBytes, logger: root })));
+      }
+      for (const v of byKind(plugins, "validator") as ValidatorPlugin[]) {
+        const ds = await call(v, (c) => v.validate(result, c));
+        result.diagnostics.push(...ds.map((d) => ({ ...d, code: d.code || v.name })));
+      }
+      const errors = result.diagnostics.filter((d) => d.level === "error");
+      if (errors.length)
+        throw new QuantError("E_VALIDATE", `${errors.length} validation error(s): ${errors.map((d) => `${d.code}${d.target ? ` (${d.target})` : ""}: ${d.message}`).join("; ")}`, { phase: "validate" });
+    });
+    testHook("before-publish");
+    txn.publish();
+    for (const a of result.artifacts) delete a.staged;
+    return result;
   } finally {
     txn.abort(); // no-op once published: a failed run removes every staged file and leaves old outputs untouched
     for (const p of setupDone.reverse()) {
