@@ -4,7 +4,7 @@ import { basename, dirname, extname, join, relative, resolve } from "node:path";
 import { discoverConfig, trustFromEnv } from "../config/load.ts";
 import { removeTempsOf } from "../kernel/cleanup.ts";
 import { realTarget } from "../kernel/files.ts";
-import { removeOrphanData } from "../onnx/codec.ts";
+import { removeOrphanData } from "../onnx/data-files.ts";
 import { defineCommand, type ArgsDef } from "citty";
 import { QuantError } from "../kernel/errors.ts";
 import { calibArgs, configArgs, configChoice, globalArgs, weightArgs } from "./args.ts";

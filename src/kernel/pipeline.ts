@@ -17,7 +17,8 @@ import type {
   Artifact, CalibratorPlugin, CalibratorState, Diagnostic, ExporterPlugin, PackerPlugin, PassPlugin, PendingTensor,
   Plugin, PluginContext, QuantizerPlugin, RangeMap, ReportEntry, RunState, ValidatorPlugin,
 } from "./types.ts";
-import { cloneModel, inputsOf, loadModel } from "../onnx/codec.ts";
+import { cloneModel, loadModel } from "../onnx/codec.ts";
+import { inputsOf } from "../onnx/data-files.ts";
 import type { Model } from "../onnx/model.ts";
 
 /** Input of {@link runPipeline}. */
