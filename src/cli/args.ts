@@ -51,7 +51,7 @@ export const calibArgs = {
   data: { type: "string", alias: "d", description: "Calibration data: .npy, .npz, .safetensors or an image folder", valueHint: "FILE|DIR" },
   method: { type: "string", alias: "m", description: "Range method: minmax | percentile | entropy | mse (default minmax)" },
   percentile: { type: "string", description: "Percentile for --method percentile (default 99.99)", valueHint: "P" },
-  samples: { type: "string", alias: "n", description: "Use at most N calibration samples", valueHint: "N" },
+  samples: { type: "string", alias: "n", description: "Use N calibration samples (the data must have them) or all", valueHint: "N|all" },
   "batch-size": { type: "string", description: "Samples per inference batch (default 1)", valueHint: "B" },
   "image-preset": { type: "string", description: "Preprocessing for an image folder: imagenet | inception | unit", valueHint: "NAME" },
   "activation-type": { type: "string", description: "Activation type: uint8 | int8 (default uint8)" },
@@ -76,6 +76,12 @@ export function repeated(raw: readonly string[], long: string, short?: string): 
 const int = (v: unknown, flag: string) => {
   const n = Number(v);
   if (!Number.isFinite(n) || !Number.isInteger(n)) throw new QuantError("E_USAGE", `--${flag} must be an integer (got ${v})`);
+  return n;
+};
+
+const positive = (v: unknown, flag: string, alt = "") => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new QuantError("E_USAGE", `--${flag} must be a positive integer${alt} (got ${v})`);
   return n;
 };
 
@@ -125,8 +131,9 @@ export function optionsFromArgs(args: Record<string, unknown>, raw: readonly str
     o.percentile = Number(args.percentile);
     if (!(o.percentile > 0 && o.percentile <= 100)) throw new QuantError("E_USAGE", `--percentile must be in (0, 100] (got ${args.percentile})`);
   }
-  if (str("samples") !== undefined) o.samples = int(args.samples, "samples");
-  if (str("batch-size") !== undefined) o.batchSize = int(args["batch-size"], "batch-size");
+  // `all` is spelled out (an explicit undefined) so it also overrides a count from a config file.
+  if (str("samples") !== undefined) o.samples = str("samples") === "all" ? undefined : positive(args.samples, "samples", " or all");
+  if (str("batch-size") !== undefined) o.batchSize = positive(args["batch-size"], "batch-size");
   if (str("image-preset") !== undefined) o.images = str("image-preset");
   if (str("activation-type") !== undefined) o.activationType = str("activation-type") as "uint8" | "int8";
   const shapes = parseShapes(repeated(raw, "shape"));

@@ -15,6 +15,7 @@ export type ErrorCode =
   | "E_LOAD_NOT_FILE"
   | "E_LOAD_DUPLICATE_NAME"
   | "E_LOAD_CYCLE"
+  | "E_LOAD_TENSOR"
   // writing
   | "E_SAVE"
   | "E_OUTPUT_DIR"

@@ -33,7 +33,10 @@ export interface QuantOptions {
   opset?: number;
   /** Output model path. */
   output?: string;
-  /** Calibration: data file/folder, sample count, batch size, shapes for random data, seed. */
+  /**
+   * Calibration: data file/folder, sample count (the data must have that many; unset = all of it, configs may say
+   * `"all"`), batch size, shapes for random data, seed.
+   */
   data?: string;
   samples?: number;
   batchSize: number;

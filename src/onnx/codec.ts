@@ -15,6 +15,7 @@ import { decodeModelProto, encodeModelProto } from "./proto.ts";
 import { concatChunks, encodeModelChunks as encodeChunksRaw, writeChunks } from "./encode-chunks.ts";
 import { ExternalFiles, EXTERNAL, externalRef, isExternal } from "./external.ts";
 import { checkModelStructure } from "./check.ts";
+import { checkTensors } from "./check-tensors.ts";
 import { allTensors, type TensorSite } from "./walk.ts";
 import type { Model } from "./model.ts";
 import type { TensorProto } from "./types.ts";
@@ -85,6 +86,8 @@ export function loadModel(source: string | Uint8Array, options: LoadOptions = {}
     try {
       checkModelStructure(proto, file);
       for (const site of allTensors(proto)) if (isExternal(site.tensor)) external.check(site.tensor);
+      // After the external-data checks, so a file that is too short is reported as such (E_LOAD_EXTERNAL_RANGE).
+      checkTensors(proto, file);
     } catch (e) {
       external.close();
       if (e instanceof QuantError) throw e;
