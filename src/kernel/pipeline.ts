@@ -126,7 +126,7 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
   for (const f of [options.data, options.statsIn]) if (typeof f === "string") protect.add(f, f);
   if (options.output && input.write !== false) {
     try {
-      protect.check(realTarget(options.output));
+      protect.check(realTarget(options.output), options.output);
     } catch (e) {
       model.external?.close();
       throw e;
