@@ -99,7 +99,7 @@ Examples:
     const choice = configChoice(args);
     if (!choice.file && !choice.noConfig) {
       const found = discoverConfig(process.cwd(), choice.trust ?? trustFromEnv());
-      for (const f of found.skipped) logger.warn(`not loading ${relative(process.cwd(), f)}: a ${extname(f)} config is code; name it with --config, or pass --trust-config (or set QUANT_TRUST_CONFIG=1)`);
+      for (const f of found.skipped) logger.warn(`not loading ./${relative(process.cwd(), f)}: a ${extname(f)} config is code; name it with --config, or pass --trust-config (or set QUANT_TRUST_CONFIG=1)`);
       if (found.file) logger.info(`using ./${relative(process.cwd(), found.file)} for every model (--no-config to ignore it)`);
     }
     const results = await runPool(argvs, jobs, {
