@@ -3,7 +3,7 @@
  * (FIFOs never block), outputs that are inputs (symlinked folders, hard links), rename failures, stale temps.
  */
 import { describe, expect, test } from "bun:test";
-import { existsSync, linkSync, mkdirSync, readdirSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { existsSync, linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { encodeModelProto, loadModel, saveModel, runPipeline, writeFileAtomic } from "../../src/index.ts";
 import { listImages, loadImage, resolveImageOptions } from "../../src/data/images.ts";
@@ -178,5 +178,16 @@ describe("temp files", () => {
     expect(again.dataFile).toBe(first.dataFile);
     expect(existsSync(orphan)).toBe(false);
     expect(readdirSync(dir).sort()).toEqual([basename(first.dataFile!), "q.onnx", "src"].sort());
+  });
+
+  test("an output path that is a symlink: the link is replaced by the new file, the file it pointed to is untouched", () => {
+    const elsewhere = join(tmp(), "precious.txt");
+    writeFileSync(elsewhere, "precious");
+    const dir = tmp();
+    symlinkSync(elsewhere, join(dir, "q.json"));
+    writeFileAtomic(join(dir, "q.json"), "{}");
+    expect(hashFile(elsewhere)).toBe(new Bun.CryptoHasher("sha256").update("precious").digest("hex"));
+    expect(lstatSync(join(dir, "q.json")).isSymbolicLink()).toBe(false);
+    expect(readFileSync(join(dir, "q.json"), "utf8")).toBe("{}");
   });
 });
