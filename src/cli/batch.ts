@@ -50,15 +50,17 @@ export function splitArgv(raw: readonly string[], defs: ArgsDef, drop: ReadonlyS
   return { positionals, forward };
 }
 
+/** Examples printed by `quant batch --help`; test/cli/examples.test.ts runs every one. */
+export const examples = [
+  "quant batch models/ -o quantized/ --jobs 2 --per-channel",
+  "quant batch 'models/*.onnx' -o int4/ --bits 4 --skip-existing --continue-on-error",
+  "quant batch models/a.onnx models/b.onnx -o static/ --mode static --preset cnn --shape 1x1x32x32 --format json",
+];
+
 export default defineCommand({
   meta: {
     name: "batch",
-    description: `Quantize many models, --jobs N at a time, each in its own process.
-
-Examples:
-  quant batch models/*.onnx -o quantized/ --jobs 2 --per-channel
-  quant batch a.onnx b.onnx c.onnx -o out/ --bits 4 --block-size 32 --skip-existing --continue-on-error
-  quant batch models/*.onnx -o out/ --mode static --preset cnn --shape 1x3x224x224 --format json`,
+    description: `Quantize many models, --jobs N at a time, each in its own process.`,
   },
   args: { models: { type: "positional", required: true, description: "Input ONNX models" }, ...allArgs },
   async run({ args, rawArgs }) {

@@ -28,15 +28,17 @@ async function describe(job: JobPlan) {
   };
 }
 
+/** Examples printed by `quant config --help`; test/cli/examples.test.ts runs every one. */
+export const examples = [
+  "quant config configs/int4.yaml",
+  "quant config configs/int4.yaml --dry-run",
+  "quant config configs/int4.yaml --format json",
+];
+
 export default defineCommand({
   meta: {
     name: "config",
-    description: `Run a config file: every entry of models, then the batch section.
-
-Examples:
-  quant config quant.config.yaml
-  quant config examples/configs/seed.yaml --dry-run
-  quant config quant.config.ts --format json`,
+    description: `Run a config file: every entry of models, then the batch section.`,
   },
   args: {
     file: { type: "positional", required: true, description: "Config file (.ts, .js, .mjs, .json, .yaml, .toml)" },

@@ -3,16 +3,20 @@ import { defineCommand } from "citty";
 import { calibArgs, configArgs, globalArgs, weightArgs } from "./args.ts";
 import { runQuantCommand } from "./quantize-common.ts";
 
+/** Examples printed by `quant quantize --help`; test/cli/examples.test.ts runs every one. */
+export const examples = [
+  "quant quantize model.onnx -o model.int8.onnx --per-channel",
+  "quant quantize model.onnx --bits 4 -o model.int4.onnx   (block-wise 32, native Int4 where the opset allows)",
+  "quant quantize model.onnx -o model.int4c.onnx --bits 4 --block-size 32 --symmetric --clip-search",
+  "quant quantize transformer.onnx -o transformer.int8.onnx --exclude '/h/*' --layer-bits '/enc/layers.1/*=4' --format json",
+  "quant quantize model.onnx -o model.noconv.onnx --op-types-exclude Gemm",
+  "quant quantize model.onnx -o model.int4d.onnx --bits 4 --block-size 32 --data calib.npy   (INT4 layer choice measured on real data)",
+];
+
 export default defineCommand({
   meta: {
     name: "quantize",
-    description: `Weight-only quantization: weights → INT8/INT4 + DequantizeLinear.
-
-Examples:
-  quant quantize model.onnx -o model.int8.onnx --per-channel
-  quant quantize model.onnx -o model.int4.onnx --bits 4 --block-size 32 --symmetric --native-int4 --clip-search
-  quant quantize model.onnx -o out.onnx --exclude 'classifier.*' --layer-bits 'encoder.*=4' --format json
-  quant quantize model.onnx -o model.int4.onnx --bits 4 --block-size 32 --data calib.npy   (INT4 layer choice measured on real data)`,
+    description: `Weight-only quantization: weights → INT8/INT4 + DequantizeLinear.`,
   },
   args: {
     model: { type: "positional", required: true, description: "Input ONNX model" },

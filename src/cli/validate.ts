@@ -113,6 +113,14 @@ function num(v: unknown, flag: string, integer: boolean): number | undefined {
   return n;
 }
 
+/** Examples printed by `quant validate --help`; test/cli/examples.test.ts runs every one. */
+export const examples = [
+  "quant validate model.onnx model.qdq.onnx",
+  "quant validate model.onnx model.qdq.onnx --data test.npy --min-sqnr 30",
+  "quant validate model.onnx model.int4.onnx --detailed --samples 32 --format json",
+  "quant validate model.onnx model.entropy.onnx --data images/ --image-preset unit",
+];
+
 export default defineCommand({
   meta: {
     name: "validate",
@@ -122,12 +130,7 @@ Structure: every node input resolves (subgraph outer-scope reads included), grap
 Q/DQ rules (scale finite and > 0, zero-point type = quantized type, axis in range, block_size consistent, opset).
 Numbers: both models run on --data (or random N(0,1) inputs of the declared shapes): per-output SQNR, cosine,
 max abs error, top-1 agreement; --detailed adds the error of every intermediate tensor both graphs produce.
-Exit code 1 when anything is an error (also SQNR below --min-sqnr, NaN outputs).
-
-Examples:
-  quant validate model.onnx model.qdq.onnx
-  quant validate digits_cnn.onnx digits_cnn.qdq.onnx --data digits_cnn_test_x.npy --min-sqnr 30
-  quant validate model.onnx model.int4.onnx --detailed --samples 32 --format json`,
+Exit code 1 when anything is an error (also SQNR below --min-sqnr, NaN outputs).`,
   },
   args: {
     original: { type: "positional", required: true, description: "The float model" },
