@@ -33,7 +33,7 @@ export { GraphIndex, opsetVersion, isOnnxOp, constantTensor, type Consumer, type
 export * from "./onnx/graph-edit.ts";
 export { findWeights, quantizableWeights, storedByteLength, type Weight, type WeightConsumer, type WeightLocation } from "./onnx/weights.ts";
 export { weightRole, agreedAxis, type WeightRole } from "./quant/axes.ts";
-export { globToRegExp, matchesAny, layerBitsFor } from "./quant/select.ts";
+export { globToRegExp, matchesAny, layerBitsFor, modelNames, unmatchedPatterns, type ModelNames } from "./quant/select.ts";
 export { replaceWithDequantize, scaleTensor, type WeightSite } from "./quant/rewrite.ts";
 
 export { openSafetensors, encodeSafetensors, type SafetensorsInput, type SafetensorsFile } from "./data/safetensors.ts";

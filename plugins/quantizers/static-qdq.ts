@@ -58,6 +58,7 @@ function resolve(opts: StaticQdqOptions, ctx: PluginContext): Resolved {
   if (o.bits !== 8) throw new QuantError("E_QUANT_OPTIONS", `static-qdq quantizes to 8 bits; got --bits ${o.bits} (use weight-only for 4-bit weights)`);
   const given = opts.opTypes ?? o.opTypes;
   const opTypes = new Set(given ? [...given, ...PASS_THROUGH_OPS, ...FUSED_ACTIVATIONS] : DEFAULT_OP_TYPES);
+  for (const t of o.opTypesExclude ?? []) opTypes.delete(t);
   return {
     activationType: opts.activationType ?? o.activationType ?? "uint8",
     weightType: opts.weightType ?? o.weightType ?? "int8",

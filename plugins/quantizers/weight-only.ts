@@ -70,6 +70,7 @@ export default function weightOnly(opts: WeightOnlyOptions = {}) {
       const bits = opts.bits ?? o.bits;
       const explicitOps = opts.opTypes ?? o.opTypes;
       const opTypes = new Set(explicitOps ?? DEFAULT_OPS);
+      for (const t of o.opTypesExclude ?? []) opTypes.delete(t);
       const blockSize = opts.blockSize ?? o.blockSize;
       const perChannel = opts.perChannel ?? o.perChannel ?? false;
       // Symmetric by default: integer kernels want zp 0, and on the corpus it is as accurate or better (digits_cnn

@@ -31,6 +31,7 @@ export const weightArgs = {
   "clip-search": { type: "boolean", description: "Search clipping per channel/block minimizing reconstruction MSE" },
   exclude: { type: "string", alias: "x", description: "Keep a weight/node/activation float (exact or glob; repeatable)", valueHint: "NAME" },
   "op-types": { type: "string", description: "Quantize inputs of these op types only (comma list)", valueHint: "T,…" },
+  "op-types-exclude": { type: "string", description: "Keep inputs of these op types float (comma list)", valueHint: "T,…" },
   "min-elements": { type: "string", description: "Tensors with fewer elements stay float", valueHint: "N" },
   "layer-bits": { type: "string", description: "Per-layer bits, NAME=BITS (glob; repeatable)", valueHint: "L=B" },
   opset: { type: "string", description: "Pin the output's default-domain opset", valueHint: "N" },
@@ -97,6 +98,7 @@ export function optionsFromArgs(args: Record<string, unknown>, raw: readonly str
   const exclude = repeated(raw, "exclude", "x");
   if (exclude.length) o.exclude = exclude;
   if (str("op-types") !== undefined) o.opTypes = str("op-types")!.split(",").map((s) => s.trim()).filter(Boolean);
+  if (str("op-types-exclude") !== undefined) o.opTypesExclude = str("op-types-exclude")!.split(",").map((s) => s.trim()).filter(Boolean);
   if (str("min-elements") !== undefined) o.minElements = int(args["min-elements"], "min-elements");
   const lb = repeated(raw, "layer-bits");
   if (lb.length) {

@@ -6,7 +6,8 @@ import { checkFlags } from "./strict.ts";
 
 /** A command module: the citty command and the examples its `--help` prints (each one is run by a test). */
 export interface CommandModule {
-  default: CommandDef;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each command has its own args type
+  default: CommandDef<any>;
   examples?: readonly string[];
 }
 

@@ -11,7 +11,7 @@ import { loadModel } from "../onnx/codec.ts";
 import { checkConnectivity } from "../../plugins/validators/connectivity.ts";
 import { checkOrtLoad } from "../../plugins/validators/ort-load.ts";
 import { fidelityDiagnostics, measureFidelity, type FidelityReport } from "../../plugins/validators/fidelity.ts";
-import { globalArgs, parseShapes, repeated } from "./args.ts";
+import { calibArgs, globalArgs, parseShapes, repeated } from "./args.ts";
 import { makeLogger, printJson, wantsJson, type GlobalFlags } from "./io.ts";
 
 /** One output's numbers in the JSON report. SQNR is null when the outputs are identical (infinite SQNR). */
@@ -50,7 +50,7 @@ const finiteOrNull = (v: number) => (Number.isFinite(v) ? v : null);
 export async function runValidate(
   originalPath: string,
   quantizedPath: string,
-  opts: { data?: string; samples?: number; detailed?: boolean; minSqnrDb?: number; shapes?: Record<string, number[]>; seed?: number; logger?: ReturnType<typeof makeLogger> },
+  opts: { data?: string; samples?: number; detailed?: boolean; minSqnrDb?: number; shapes?: Record<string, number[]>; seed?: number; images?: string; logger?: ReturnType<typeof makeLogger> },
 ): Promise<ValidateReport> {
   const original = loadModel(originalPath);
   // A broken graph (e.g. a dangling input) is what we are here to report, so load without the structural checks.
@@ -67,7 +67,7 @@ export async function runValidate(
     const loads = !structure.some((d) => d.code === "ort-load" && d.level === "error");
     let fid: FidelityReport | undefined;
     if (loads) {
-      fid = await measureFidelity(original, quantized, { data: opts.data, samples: opts.samples, detailed: opts.detailed, shapes: opts.shapes, seed: opts.seed, logger: opts.logger });
+      fid = await measureFidelity(original, quantized, { data: opts.data, samples: opts.samples, detailed: opts.detailed, shapes: opts.shapes, seed: opts.seed, images: opts.images, logger: opts.logger });
       const diags = fidelityDiagnostics(fid, opts.minSqnrDb).filter((d) => d.code !== "fidelity" && d.code !== "fidelity-layer");
       report.fidelity = { samples: fid.samples, randomData: fid.randomData, minSqnrDb: opts.minSqnrDb ?? null, errors: count(diags, "error"), diagnostics: diags };
       report.outputs = fid.outputs.map((o) => ({ name: o.name, sqnrDb: finiteOrNull(o.sqnrDb), cosine: o.cosine, maxAbsError: o.maxAbsError, top1Agreement: o.top1Agreement ?? null, nonFinite: o.nonFinite }));
@@ -141,6 +141,7 @@ Exit code 1 when anything is an error (also SQNR below --min-sqnr, NaN outputs).
     "min-sqnr": { type: "string", description: "Fail when an output's SQNR is below DB", valueHint: "DB" },
     shape: { type: "string", description: "Input shape for random data, e.g. 1x3x224x224 or input=1x3x224x224 (repeatable)", valueHint: "SHAPE" },
     seed: { type: "string", description: "Seed for random data (default 0)" },
+    "image-preset": calibArgs["image-preset"],
     ...globalArgs,
   },
   async run({ args, rawArgs }) {
@@ -154,6 +155,7 @@ Exit code 1 when anything is an error (also SQNR below --min-sqnr, NaN outputs).
       minSqnrDb: num(args["min-sqnr"], "min-sqnr", false),
       shapes: parseShapes(repeated(rawArgs, "shape")),
       seed: args.seed === undefined ? undefined : num(args.seed, "seed", false),
+      images: args["image-preset"] as string | undefined,
       logger,
     });
     if (json) printJson(report);

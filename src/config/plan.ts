@@ -73,6 +73,7 @@ export function checkOptions(o: QuantOptions): QuantOptions {
     samples: o.samples === undefined ? undefined : Number(o.samples),
     exclude: Array.isArray(o.exclude) ? o.exclude.map(String) : o.exclude ? [String(o.exclude)] : [],
     opTypes: typeof o.opTypes === "string" ? (o.opTypes as string).split(",").map((s) => s.trim()).filter(Boolean) : o.opTypes,
+    opTypesExclude: typeof o.opTypesExclude === "string" ? (o.opTypesExclude as string).split(",").map((s) => s.trim()).filter(Boolean) : o.opTypesExclude,
   };
 }
 

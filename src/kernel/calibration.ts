@@ -36,7 +36,6 @@ export async function runCalibration(
   const { openDatasetAsync } = await import("../data/dataset.ts");
   const { modelInputs } = await import("../runtime/session.ts");
   const { calibrate } = await import("../runtime/calibrate.ts");
-  if (!options.data) hooks.logger.warn("no calibration data given: using random N(0,1) samples (ranges will not match real inputs; pass --data)");
   const dataset = await openDatasetAsync(
     {
       path: options.data,
@@ -44,9 +43,16 @@ export async function runCalibration(
       shapes: options.shapes,
       seed: options.seed,
       images: typeof options.images === "string" ? { preset: options.images } : options.images,
+      announce: (line) => hooks.logger.info(line),
     },
     modelInputs(model),
   );
+  // Said once, here (the only place that knows the data is random), with the count and shapes actually used.
+  const used = Math.min(options.samples ?? dataset.count, dataset.count);
+  if (!options.data) {
+    const dims = (dataset as { dims?: readonly (readonly number[])[] }).dims;
+    hooks.logger.warn(`no calibration data given: calibrating on ${used} random N(0,1) samples${dims?.length ? ` of shape ${dims.map((d) => d.join("×")).join(", ")}` : ""} (seed ${options.seed}); ranges will not match real inputs — pass --data`);
+  } else hooks.logger.info(`calibration: ${used} of ${dataset.count} samples from ${options.data}${options.samples === undefined ? "" : ` (--samples ${options.samples})`}`);
   try {
     const states = await Promise.all(calibrators.map(async (p) => ({ plugin: p, state: await hooks.call(p, (c) => p.create(c)) })));
     const out = await calibrate(model, tensors, states, dataset, {
