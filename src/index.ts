@@ -20,7 +20,7 @@ export { encodeModelProto, decodeModelProto } from "./onnx/proto.ts";
 
 export * from "./tensor/dtypes.ts";
 
-export { defineConfig, type QuantConfig, type PluginSpec, type ModelEntry, type BatchSection } from "./config/schema.ts";
+export { defineConfig, checkConfigKeys, configKeys, type OptionKeys, type QuantConfig, type PluginSpec, type ModelEntry, type BatchSection } from "./config/schema.ts";
 export { loadQuantConfig, type LoadedConfig } from "./config/load.ts";
 export { resolveChain, resolvePlugin } from "./config/resolve.ts";
 export { mergeLayers, mergeChains } from "./config/merge.ts";

@@ -7,7 +7,7 @@
  * The placement rules are in src/quant/placement.ts; ranges → scales (Relu/Clip-aware) in placement-params.ts.
  * Main graph only: nodes holding If/Loop/Scan bodies are reported and their bodies stay float.
  */
-import { QuantError, defineQuantizer, matchesAny, type Model, type NodeProto, type PluginContext, type QuantizeResult, type RangeMap, type ReportEntry } from "../../src/index.ts";
+import { QuantError, defineQuantizer, matchesAny, type Model, type NodeProto, type PluginContext, type QuantizeResult, type RangeMap, type ReportEntry, type OptionKeys } from "../../src/index.ts";
 import { PlacementGraph } from "../../src/quant/placement-graph.ts";
 import { DEFAULT_OP_TYPES, FUSED_ACTIVATIONS, PASS_THROUGH_OPS, planPlacement, type Placement } from "../../src/quant/placement.ts";
 import { placementParams } from "../../src/quant/placement-params.ts";
@@ -40,6 +40,9 @@ export interface StaticQdqOptions {
    */
   floatStem?: boolean;
 }
+
+/** The options this plugin takes: a config giving any other key is refused (E_CONFIG). */
+export const optionKeys: OptionKeys<StaticQdqOptions> = { activationType: true, weightType: true, perChannel: true, symmetricWeights: true, opTypes: true, exclude: true, fuseFriendly: true, shareConcatScales: true, floatStem: true };
 
 interface Resolved {
   activationType: "uint8" | "int8";

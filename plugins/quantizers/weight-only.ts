@@ -12,8 +12,7 @@ import {
   GraphIndex, QuantError, defineQuantizer, dequantizeWeights, findWeights, layerBitsFor, matchesAny, quantizeWeights,
   replaceWithDequantize, tensorFloat32, weightRole, agreedAxis, DataType, isOnnxOp, weightSensitivity,
   type Granularity, type Model, type PendingTensor, type PluginContext, type QuantType, type QuantizedWeights,
-  type ReportEntry, type Weight, type WeightRole,
-} from "../../src/index.ts";
+  type ReportEntry, type Weight, type WeightRole, type OptionKeys } from "../../src/index.ts";
 
 /** Options of the `weight-only` quantizer (each defaults to the run's global option). */
 export interface WeightOnlyOptions {
@@ -34,6 +33,9 @@ export interface WeightOnlyOptions {
   /** Without a measurement: layers whose INT4 weight SQNR is below this (dB) stay at 8 bits. Default 16. */
   int4FallbackDb?: number;
 }
+
+/** The options this plugin takes: a config giving any other key is refused (E_CONFIG). */
+export const optionKeys: OptionKeys<WeightOnlyOptions> = { opTypes: true, bits: true, perChannel: true, blockSize: true, symmetric: true, clipSearch: true, sensitivity: true, sensitivityFactor: true, int4FallbackDb: true };
 
 const DEFAULT_OPS = ["Conv", "ConvTranspose", "MatMul", "Gemm", "Gather"];
 const BIAS_OPS = new Set(["Conv", "ConvTranspose", "Gemm"]);

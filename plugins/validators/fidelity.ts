@@ -5,7 +5,7 @@
  * Inputs come from a data file (`data`) or, with a warning, random N(0,1) samples of the declared input shapes.
  * Batches stream through: memory does not grow with the number of samples.
  */
-import { ErrorAccumulator, GraphIndex, QuantError, RuntimeSession, defineValidator, fixedBatch, isFloatWeightType, isOnnxOp, modelInputs, openDatasetAsync, type Diagnostic, type ErrorMetrics, type FloatArray, type ImageOptions, type Model, type TensorMap } from "../../src/index.ts";
+import { ErrorAccumulator, GraphIndex, QuantError, RuntimeSession, defineValidator, fixedBatch, isFloatWeightType, isOnnxOp, modelInputs, openDatasetAsync, type Diagnostic, type ErrorMetrics, type FloatArray, type ImageOptions, type Model, type TensorMap, type OptionKeys } from "../../src/index.ts";
 import type { ConsolaInstance } from "consola";
 
 /** Options of {@link fidelity}. */
@@ -25,6 +25,9 @@ export interface FidelityOptions {
   /** Preprocessing of an image folder: a preset name (`imagenet`, `inception`, `unit`) or options. */
   images?: string | ImageOptions;
 }
+
+/** The options this plugin takes: a config giving any other key is refused (E_CONFIG). */
+export const optionKeys: OptionKeys<FidelityOptions> = { data: true, samples: true, detailed: true, minSqnrDb: true, shapes: true, seed: true, images: true };
 
 /** Metrics of one graph output. */
 export interface OutputFidelity extends ErrorMetrics {

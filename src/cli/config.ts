@@ -3,6 +3,7 @@ import { defineCommand } from "citty";
 import { loadQuantConfig } from "../config/load.ts";
 import { planConfigJobs, type JobPlan, type Mode } from "../config/plan.ts";
 import { resolveChain } from "../config/resolve.ts";
+import { CALIBRATORS, specName } from "../config/merge.ts";
 import { QuantError } from "../kernel/errors.ts";
 import type { QuantConfig } from "../config/schema.ts";
 import { globalArgs } from "./args.ts";
@@ -14,7 +15,8 @@ import { runPool } from "./pool.ts";
 export function configMode(c: QuantConfig & { mode?: string }): Mode {
   if (c.mode === "static" || c.mode === "weights") return c.mode;
   if (c.mode !== undefined) throw new QuantError("E_CONFIG", `mode must be weights or static (got ${c.mode})`);
-  return c.data || c.statsIn ? "static" : "weights";
+  const calibrates = (c.plugins ?? []).some((s) => CALIBRATORS.has(specName(s)));
+  return c.data || c.statsIn || calibrates ? "static" : "weights";
 }
 
 async function describe(job: JobPlan) {

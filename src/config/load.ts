@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { QuantError, reason } from "../kernel/errors.ts";
 import { mergeLayers } from "./merge.ts";
 import { jsonErrorOffset, lineOf } from "./json-position.ts";
-import { normalizeKeys, type QuantConfig } from "./schema.ts";
+import { checkConfigKeys, normalizeKeys, type QuantConfig } from "./schema.ts";
 
 /** Extensions c12 looks for, in its order. */
 const CONFIG_EXTS = [".ts", ".mts", ".cts", ".js", ".mjs", ".cjs", ".json", ".jsonc", ".json5", ".yaml", ".yml", ".toml"];
@@ -100,6 +100,12 @@ export async function loadQuantConfig(opts: LoadConfigOptions = {}): Promise<Loa
     throw new QuantError("E_CONFIG_PARSE", parseReason(file, e), { file: opts.file ?? file, cause: e });
   }
   if (configFile && !loaded._configFile && !loaded.configFile) throw new QuantError("E_CONFIG", "config file could not be read", { file: opts.file });
+  // Unknown keys are refused in every layer (the file and whatever it extends), naming that layer's file.
+  for (const layer of loaded.layers ?? []) {
+    // c12 names the main layer without its extension; name the file the user wrote.
+    const f = layer.configFile && loaded.configFile?.startsWith(layer.configFile) ? loaded.configFile : (layer.configFile ?? layer.source);
+    checkConfigKeys(layer.config, f);
+  }
   const config = normalizeKeys(loaded.config ?? {}) as QuantConfig;
   delete (config as Record<string, unknown>).extends;
   return { config, file: configFile, cwd };

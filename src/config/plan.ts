@@ -9,7 +9,7 @@ import { QuantError } from "../kernel/errors.ts";
 import { defaultOptions, type QuantOptions } from "../kernel/options.ts";
 import type { Plugin } from "../kernel/types.ts";
 import { resolveChain } from "./resolve.ts";
-import { specName } from "./merge.ts";
+import { CALIBRATORS, applyChainKeys } from "./merge.ts";
 import type { LoadedConfig } from "./load.ts";
 import type { PluginSpec, QuantConfig } from "./schema.ts";
 
@@ -28,7 +28,6 @@ export interface JobPlan {
   skip?: boolean;
 }
 
-const CALIBRATORS = new Set(["minmax", "percentile", "entropy", "mse"]);
 
 /** The chain used when a config names none. */
 export function defaultChain(mode: Mode, o: Partial<QuantOptions>): PluginSpec[] {
@@ -80,14 +79,8 @@ export function checkOptions(o: QuantOptions): QuantOptions {
 /** Build one job from a loaded config plus an explicit input/output (CLI) or a `models` entry. */
 export function planJob(loaded: LoadedConfig, mode: Mode, input: string, output: string, extra: Partial<QuantOptions> = {}): JobPlan {
   const options = checkOptions({ ...defaultOptions, ...resolvePaths(optionsOf(loaded.config), loaded.cwd), ...extra, output });
-  let chain = loaded.config.plugins ?? defaultChain(mode, options);
-  // --method on the command line swaps the chain's calibrators for the named one.
-  if (extra.method && loaded.config.plugins) {
-    const cal: PluginSpec = extra.method === "percentile" && options.percentile !== undefined ? ["percentile", { percentile: options.percentile }] : extra.method;
-    const idx = chain.findIndex((s) => CALIBRATORS.has(specName(s)));
-    chain = chain.filter((s) => !CALIBRATORS.has(specName(s)));
-    chain.splice(idx >= 0 ? idx : 0, 0, cal);
-  }
+  // Flags (and models entries) are the highest layer: the same rules as a config layer over its `extends`.
+  const chain = loaded.config.plugins ? applyChainKeys([...loaded.config.plugins], extra, options) : defaultChain(mode, options);
   return { input, output, options, chain, cwd: loaded.cwd };
 }
 
