@@ -1,5 +1,6 @@
 /** `quant batch`: many models, N at a time, an ordered summary at the end. */
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
+import { expandInputs } from "../config/plan.ts";
 import { basename, extname, join, resolve } from "node:path";
 import { defineCommand, type ArgsDef } from "citty";
 import { QuantError } from "../kernel/errors.ts";
@@ -7,6 +8,14 @@ import { calibArgs, configArgs, globalArgs, weightArgs } from "./args.ts";
 import { makeLogger, printJson, wantsJson, type GlobalFlags } from "./io.ts";
 import { runPool, type ChildResult } from "./pool.ts";
 import type { JobReport } from "./job.ts";
+
+const isDirectory = (p: string) => {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+};
 
 const batchOnly = {
   output: { type: "string", alias: "o", required: true, description: "Output folder", valueHint: "DIR" },
@@ -62,7 +71,7 @@ export default defineCommand({
     name: "batch",
     description: `Quantize many models, --jobs N at a time, each in its own process.`,
   },
-  args: { models: { type: "positional", required: true, description: "Input ONNX models" }, ...allArgs },
+  args: { models: { type: "positional", required: true, description: "Input ONNX models, folders (their *.onnx) or quoted globs" }, ...allArgs },
   async run({ args, rawArgs }) {
     const flags = args as GlobalFlags;
     const json = wantsJson(flags);
@@ -70,12 +79,20 @@ export default defineCommand({
     const drop = new Set([...Object.keys(batchOnly), "format", "quiet"]);
     const { positionals, forward } = splitArgv(rawArgs, allArgs, drop);
     if (!positionals.length) throw new QuantError("E_USAGE", "no models given");
+    // Folders and quoted globs are expanded here (Bun.Glob), so they work the same in every shell.
+    const models: string[] = [];
+    for (const p of positionals) {
+      const found = expandInputs(p, process.cwd());
+      if (!found.length) throw new QuantError("E_USAGE", `${p} matches no .onnx file`);
+      models.push(...found);
+    }
+    if (models.length > positionals.length || positionals.some((p) => /[*?[{]/.test(p) || isDirectory(p))) logger.info(`batch: ${models.length} model(s) from ${positionals.join(" ")}`);
     const jobs = Number(args.jobs ?? 1);
     if (!Number.isInteger(jobs) || jobs < 1) throw new QuantError("E_USAGE", `--jobs must be a positive integer (got ${args.jobs})`);
     const mode = String(args.mode ?? "weights");
     if (mode !== "weights" && mode !== "static") throw new QuantError("E_USAGE", `--mode must be weights or static (got ${mode})`);
     const outDir = resolve(String(args.output));
-    const plan = positionals.map((m) => {
+    const plan = [...new Set(models)].map((m) => {
       const out = join(outDir, `${basename(m, extname(m))}${args.suffix ?? ""}.onnx`);
       return { input: resolve(m), output: out, skip: !!args["skip-existing"] && existsSync(out) };
     });
@@ -101,12 +118,14 @@ export default defineCommand({
       const status = p.skip ? "skipped" : !r ? "not run" : r.ok ? "ok" : "failed";
       return { input: p.input, output: p.output, status, seconds: r?.seconds, error: r?.error, ratio: rep?.bytes.ratio, weightsQuantized: rep?.weights.quantized };
     });
-    const failed = summary.filter((s) => s.status === "failed" || s.status === "not run").length;
-    if (json) printJson({ ok: failed === 0, models: summary });
+    const n = (status: string) => summary.filter((s) => s.status === status).length;
+    const counts = { ok: n("ok"), skipped: n("skipped"), failed: n("failed"), notRun: n("not run") };
+    const bad = counts.failed + counts.notRun;
+    if (json) printJson({ ok: bad === 0, counts, models: summary });
     else if (!flags.quiet) {
       process.stdout.write(`\n${summary.map((s) => `${s.status.padEnd(8)} ${s.input}${s.status === "ok" ? ` → ${s.output}  ${s.ratio?.toFixed(3)}× size, ${s.weightsQuantized} weights, ${s.seconds?.toFixed(2)} s` : s.error ? `  ${s.error}` : ""}`).join("\n")}\n`);
-      process.stdout.write(`${summary.filter((s) => s.status === "ok").length} ok, ${summary.filter((s) => s.status === "skipped").length} skipped, ${failed} failed\n`);
+      process.stdout.write(`${counts.ok} ok, ${counts.skipped} skipped, ${counts.failed} failed${counts.notRun ? `, ${counts.notRun} not run (stopped after the failure; --continue-on-error runs them)` : ""}\n`);
     }
-    return failed ? 1 : 0;
+    return bad ? 1 : 0;
   },
 });

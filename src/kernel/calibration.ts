@@ -9,6 +9,9 @@ import type { QuantOptions } from "./options.ts";
 import type { CalibratorPlugin, CalibratorState, Plugin, PluginContext, RangeMap } from "./types.ts";
 import type { Model } from "../onnx/model.ts";
 
+/** Name of the histogram state recorded beside a chain without histograms when a stats file is written. */
+export const HISTOGRAM_RECORDER = "histogram";
+
 interface Hooks {
   call<T>(p: Plugin, fn: (ctx: PluginContext) => T | Promise<T>): Promise<T>;
   ctxOf(p: Plugin): PluginContext;
@@ -55,12 +58,20 @@ export async function runCalibration(
   } else hooks.logger.info(`calibration: ${used} of ${dataset.count} samples from ${options.data}${options.samples === undefined ? "" : ` (--samples ${options.samples})`}`);
   try {
     const states = await Promise.all(calibrators.map(async (p) => ({ plugin: p, state: await hooks.call(p, (c) => p.create(c)) })));
+    // A stats file must serve any method later (`--stats-in ranges.json --method mse`): when no calibrator of the chain
+    // keeps histograms, record them too (first in the chain, so the chain's own ranges win).
+    if (options.statsOut && !calibrators.some((p) => p.needs === "values")) {
+      const { histogramCalibrator } = await import("../tensor/histogram.ts");
+      const recorder = histogramCalibrator(HISTOGRAM_RECORDER, {}, 4096, () => (h) => ({ min: h.min, max: h.max }));
+      states.unshift({ plugin: recorder, state: await hooks.call(recorder, (c) => recorder.create(c)) });
+      hooks.logger.info(`--stats-out: also recording activation histograms, so --stats-in works with any method`);
+    }
     const out = await calibrate(model, tensors, states, dataset, {
       batchSize: options.batchSize,
       samples: options.samples,
       onProgress: hooks.progress,
     });
-    const named = states.map((s) => ({ plugin: s.plugin.name, state: s.state }));
+    const named = states.filter((s) => s.plugin.name !== HISTOGRAM_RECORDER).map((s) => ({ plugin: s.plugin.name, state: s.state }));
     if (options.statsOut) stats.saveStats(options.statsOut, { ranges: out.ranges, calibrators: states, samples: out.stats.samples, unobservable: out.unobservable, model });
     return { ranges: out.ranges, states: named, unobservable: out.unobservable };
   } finally {
