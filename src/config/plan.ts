@@ -78,10 +78,24 @@ export function checkOptions(o: QuantOptions): QuantOptions {
 
 /** Build one job from a loaded config plus an explicit input/output (CLI) or a `models` entry. */
 export function planJob(loaded: LoadedConfig, mode: Mode, input: string, output: string, extra: Partial<QuantOptions> = {}): JobPlan {
-  const options = checkOptions({ ...defaultOptions, ...resolvePaths(optionsOf(loaded.config), loaded.cwd), ...extra, output });
+  const given = { ...resolvePaths(optionsOf(loaded.config), loaded.cwd), ...extra };
+  const options = checkOptions({ ...defaultOptions, ...int4Defaults(given), ...given, output });
   // Flags (and models entries) are the highest layer: the same rules as a config layer over its `extends`.
   const chain = loaded.config.plugins ? applyChainKeys([...loaded.config.plugins], extra, options) : defaultChain(mode, options);
   return { input, output, options, chain, cwd: loaded.cwd };
+}
+
+/**
+ * `--bits 4` alone means what a user wants from INT4: block-wise 32 along the reduction axis (per-tensor INT4 loses
+ * most of the signal) and native Int4 storage, two values per byte (widened storage is no smaller than INT8) — both
+ * need opset 21, so they apply unless the output opset is pinned lower. Any of the keys given explicitly wins.
+ */
+export function int4Defaults(o: Partial<QuantOptions>): Partial<QuantOptions> {
+  if (Number(o.bits) !== 4 || (o.opset !== undefined && Number(o.opset) < 21)) return {};
+  const out: Partial<QuantOptions> = {};
+  if (o.blockSize === undefined && o.perChannel === undefined) out.blockSize = 32;
+  if (o.nativeInt4 === undefined) out.nativeInt4 = true;
+  return out;
 }
 
 /** Default output path for an input: `<name>.<suffix>.onnx` beside it. */
