@@ -3,6 +3,7 @@
  * process, so one failure or crash never touches another model's output (outputs are written atomically anyway).
  */
 import { fileURLToPath } from "node:url";
+import { isCompiled } from "../runtime/native.ts";
 
 /** Result of one child run. */
 export interface ChildResult {
@@ -15,7 +16,6 @@ export interface ChildResult {
   error?: string;
   seconds: number;
 }
-
 const MAIN = fileURLToPath(new URL("./main.ts", import.meta.url));
 
 /** Run `argvs` (each a full `quant` argv) with at most `jobs` at once; results in input order. */
@@ -31,7 +31,8 @@ export async function runPool(
     while (!stop && next < argvs.length) {
       const index = next++;
       const t0 = performance.now();
-      const proc = Bun.spawn([process.execPath, MAIN, ...argvs[index]!], { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+      // In the single-file binary the executable is quant itself.
+      const proc = Bun.spawn(isCompiled ? [process.execPath, ...argvs[index]!] : [process.execPath, MAIN, ...argvs[index]!], { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
       const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
       let report: unknown;
       try {

@@ -4,7 +4,6 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, extname, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { QuantError, reason } from "../kernel/errors.ts";
 import { mergeLayers } from "./merge.ts";
 import { jsonErrorOffset, lineOf } from "./json-position.ts";
@@ -13,14 +12,12 @@ import { checkConfigKeys, normalizeKeys, type QuantConfig } from "./schema.ts";
 /** Extensions c12 looks for, in its order. */
 const CONFIG_EXTS = [".ts", ".mts", ".cts", ".js", ".mjs", ".cjs", ".json", ".jsonc", ".json5", ".yaml", ".yml", ".toml"];
 
-const PRESET_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../../plugins/presets");
-
-/** Path of a built-in preset file, or undefined. Accepts `cnn`, `presets/cnn`, `quant/presets/cnn`. */
-export function presetPath(id: string): string | undefined {
+/** Name of a built-in preset, or undefined. Accepts `cnn`, `presets/cnn`, `quant/presets/cnn`. */
+export async function presetName(id: string): Promise<string | undefined> {
   const m = /^(?:quant\/)?(?:presets\/)?([a-z0-9-]+)$/.exec(id);
   if (!m) return undefined;
-  const file = resolve(PRESET_DIR, `${m[1]}.ts`);
-  return existsSync(file) ? file : undefined;
+  const { builtinPresetModules } = await import("../../plugins/registry.ts");
+  return m[1]! in builtinPresetModules ? m[1] : undefined;
 }
 
 /** Options of {@link loadQuantConfig}. */
@@ -66,7 +63,7 @@ export async function loadQuantConfig(opts: LoadConfigOptions = {}): Promise<Loa
     cwd = dirname(abs);
     configFile = abs;
   }
-  if (opts.preset && !presetPath(opts.preset)) throw new QuantError("E_CONFIG", `unknown preset "${opts.preset}" (built-in: cnn, transformer, int4-weights)`);
+  if (opts.preset && !(await presetName(opts.preset))) throw new QuantError("E_CONFIG", `unknown preset "${opts.preset}" (built-in: cnn, transformer, int4-weights)`);
   // Nothing to load: skip importing c12 (~75 ms of a CLI run).
   if (!configFile && !opts.preset && !CONFIG_EXTS.some((e) => existsSync(resolve(cwd, `quant.config${e}`))))
     return { config: normalizeKeys(structuredClone(opts.overrides ?? {})) as QuantConfig, cwd };
@@ -88,10 +85,11 @@ export async function loadQuantConfig(opts: LoadConfigOptions = {}): Promise<Loa
       overrides: normalizeKeys(opts.overrides ?? {}) as QuantConfig,
       defaultConfig: opts.preset ? ({ extends: [opts.preset] } as QuantConfig) : undefined,
       resolve: async (id) => {
-        const p = presetPath(id);
-        if (!p) return null;
-        const mod = await import(p);
-        return { config: normalizeKeys(structuredClone(mod.default)) as QuantConfig, configFile: p, source: p, cwd: dirname(p) };
+        const name = await presetName(id);
+        if (!name) return null;
+        const { builtinPresetModules } = await import("../../plugins/registry.ts");
+        const mod = await builtinPresetModules[name as keyof typeof builtinPresetModules]();
+        return { config: normalizeKeys(structuredClone(mod.default)) as QuantConfig, configFile: `preset:${name}`, source: `preset:${name}`, cwd };
       },
     });
   } catch (e) {

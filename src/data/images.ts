@@ -59,7 +59,9 @@ type Sharp = typeof import("sharp").default;
 let sharpModule: Promise<Sharp> | undefined;
 /** sharp (libvips, a native addon) is loaded on first use: reading .npy files never pays for it. */
 function loadSharp(): Promise<Sharp> {
-  sharpModule ??= import("sharp").then((m) => m.default);
+  // sharp's CommonJS entry: its ESM one finds the addon through createRequire at run time, which the single-file
+  // binary cannot see; the CommonJS one requires it by name, so Bun embeds it.
+  sharpModule ??= import("../runtime/native.ts").then((n) => n.preloadNative("libvips")).then(() => require("sharp") as Sharp);
   return sharpModule;
 }
 
