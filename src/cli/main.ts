@@ -80,9 +80,11 @@ export async function cli(rawArgs: string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) {
-  const code = await cli(process.argv.slice(2));
-  // Flush stdout before exiting (large JSON reports on pipes).
+/** Run the CLI and exit the process with its code (after stdout drains: large JSON reports on pipes). */
+export async function run(argv: string[]): Promise<never> {
+  const code = await cli(argv);
   await new Promise<void>((r) => (process.stdout.write("") ? r() : process.stdout.once("drain", () => r())));
   process.exit(code);
 }
+
+if (import.meta.main) await run(process.argv.slice(2));

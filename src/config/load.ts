@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, extname, resolve } from "node:path";
 import { QuantError, reason } from "../kernel/errors.ts";
 import { mergeLayers } from "./merge.ts";
+import { SELF_ENTRY } from "./self.ts";
 import { jsonErrorOffset, lineOf } from "./json-position.ts";
 import { checkConfigKeys, normalizeKeys, type QuantConfig } from "./schema.ts";
 
@@ -82,6 +83,8 @@ export async function loadQuantConfig(opts: LoadConfigOptions = {}): Promise<Loa
       giget: false,
       envName: false,
       merger: mergeLayers as never,
+      // `import { defineConfig } from "quant"` in a .ts config works wherever the config lives.
+      jitiOptions: { alias: { quant: SELF_ENTRY } },
       overrides: normalizeKeys(opts.overrides ?? {}) as QuantConfig,
       defaultConfig: opts.preset ? ({ extends: [opts.preset] } as QuantConfig) : undefined,
       resolve: async (id) => {

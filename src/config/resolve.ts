@@ -6,6 +6,7 @@ import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { QuantError, reason } from "../kernel/errors.ts";
 import type { Plugin } from "../kernel/types.ts";
+import { importUserModule } from "./self.ts";
 import { unknownKey, type PluginSpec } from "./schema.ts";
 
 const KINDS = new Set(["pass", "calibrator", "quantizer", "packer", "exporter", "validator"]);
@@ -36,7 +37,7 @@ export async function resolvePlugin(spec: PluginSpec, cwd = process.cwd()): Prom
     const file = resolve(cwd, id);
     let mod: Record<string, unknown>;
     try {
-      mod = await import(pathToFileURL(file).href);
+      mod = await importUserModule(file);
     } catch (e) {
       throw new QuantError("E_PLUGIN_UNKNOWN", `cannot load plugin file "${id}" (${reason(e)})`, { file });
     }
