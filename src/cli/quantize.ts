@@ -8,7 +8,7 @@ export const examples = [
   "quant quantize model.onnx -o model.int8.onnx --per-channel",
   "quant quantize model.onnx --bits 4 -o model.int4.onnx   (block-wise 32, native Int4 where the opset allows)",
   "quant quantize model.onnx -o model.int4c.onnx --bits 4 --block-size 32 --symmetric --clip-search",
-  "quant quantize transformer.onnx -o transformer.int8.onnx --exclude '/h/*' --layer-bits '/enc/layers.1/*=4' --format json",
+  "quant quantize transformer.onnx -o transformer.int8.onnx --exclude 'head.*' --layer-bits '/enc/layers.1/*=4' --format json",
   "quant quantize model.onnx -o model.noconv.onnx --op-types-exclude Gemm",
   "quant quantize model.onnx -o model.int4d.onnx --bits 4 --block-size 32 --data calib.npy   (INT4 layer choice measured on real data)",
 ];
