@@ -36,6 +36,11 @@ describe("installed from the packed tarball", () => {
     const r = sh([process.execPath, "x", "quant", "quantize", "model.onnx", "-o", "model.int8.onnx", "--format", "json"]);
     if (r.code !== 0) throw new Error(r.stderr);
     expect(JSON.parse(r.stdout).weights.quantized).toBe(7);
+    // the README's command, as written
+    copyFileSync(join(ROOT, "examples/digits_cnn_calib.npy"), join(proj, "calib.npy"));
+    const c = sh([process.execPath, "x", "quant", "calibrate", "model.onnx", "--data", "calib.npy", "-o", "model.int8.onnx"]);
+    if (c.code !== 0) throw new Error(c.stderr);
+    expect(c.stdout).toContain("model.onnx → model.int8.onnx");
   }, 120_000);
 
   test("a .ts config with a user plugin, both importing from \"quant\"", () => {
