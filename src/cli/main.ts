@@ -3,6 +3,7 @@
 import { runCommand, showUsage, type CommandDef } from "citty";
 import { reportError } from "./io.ts";
 import { checkFlags } from "./strict.ts";
+import { installSignalCleanup } from "../kernel/cleanup.ts";
 
 /** A command module: the citty command and the examples its `--help` prints (each one is run by a test). */
 export interface CommandModule {
@@ -82,6 +83,8 @@ export async function cli(rawArgs: string[]): Promise<number> {
 
 /** Run the CLI and exit the process with its code (after stdout drains: large JSON reports on pipes). */
 export async function run(argv: string[]): Promise<never> {
+  // Ctrl-C / SIGTERM / a dead batch parent: remove temp files, exit 130/143/129.
+  installSignalCleanup();
   const code = await cli(argv);
   await new Promise<void>((r) => (process.stdout.write("") ? r() : process.stdout.once("drain", () => r())));
   process.exit(code);

@@ -35,7 +35,10 @@ export interface QuantOptions {
   opset?: number;
   /** Output model path. */
   output?: string;
-  /** Calibration: data file/folder, sample count, batch size, shapes for random data, seed. */
+  /**
+   * Calibration: data file/folder, sample count (the data must have that many; unset = all of it, configs may say
+   * `"all"`), batch size, shapes for random data, seed.
+   */
   data?: string;
   samples?: number;
   batchSize: number;
@@ -51,6 +54,10 @@ export interface QuantOptions {
   images?: string | Record<string, unknown>;
   /** Save with external data. */
   externalData?: boolean;
+  /** Load the staged output in onnxruntime-node before publishing it (default true; the structural check always runs). */
+  ortCheck?: boolean;
+  /** Skip the onnxruntime-node check above this size of model + data (default: a quarter of RAM, at most 2 GiB). */
+  ortCheckMaxBytes?: number;
 }
 
 /** Defaults for every option. */

@@ -115,7 +115,7 @@ describe("layering under extends: the file's explicit choice is kept, for every 
     bits: 4, perChannel: false, blockSize: 64, symmetric: false, nativeInt4: false, weightType: "uint8", activationType: "int8",
     clipSearch: true, exclude: ["h.0.weight"], opTypes: ["Conv"], opTypesExclude: ["Gemm"], minElements: 17, layerBits: { "h.*": 4 },
     opset: 21, output: "x.onnx", data: "d.npy", samples: 7, batchSize: 3, shapes: { image: [1, 1, 32, 32] }, seed: 5, method: "mse",
-    percentile: 99.5, statsIn: "in.json", statsOut: "out.json", images: "inception", externalData: true,
+    percentile: 99.5, statsIn: "in.json", statsOut: "out.json", images: "inception", externalData: true, ortCheck: false, ortCheckMaxBytes: 1234,
   };
   const optionKeys = configKeys.top.filter((k) => !["extends", "plugins", "models", "batch", "family", "mode"].includes(k));
   test("the table covers every option key", () => expect(Object.keys(values).sort()).toEqual([...optionKeys].sort()));
