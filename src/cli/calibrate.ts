@@ -6,7 +6,7 @@ import { runQuantCommand } from "./quantize-common.ts";
 /** Examples printed by `quant calibrate --help`; test/cli/examples.test.ts runs every one. */
 export const examples = [
   "quant calibrate model.onnx --data calib.npy -o model.qdq.onnx --per-channel",
-  "quant calibrate model.onnx --data images/ --image-preset unit --method entropy --samples 256 --batch-size 8 -o model.entropy.onnx",
+  "quant calibrate model.onnx --data images/ --image-preset unit --method entropy --samples 4 --batch-size 2 -o model.entropy.onnx",
   "quant calibrate model.onnx --shape 1x1x32x32 --preset cnn -o model.random.onnx   (random data, announced)",
   "quant calibrate model.onnx --data calib.npy --stats-out ranges.json -o a.onnx",
   "quant calibrate model.onnx --stats-in ranges.json --method mse -o b.onnx   (no inference)",
