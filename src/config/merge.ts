@@ -85,7 +85,17 @@ export function mergeLayers(...sources: (Record<string, unknown> | null | undefi
       else if (k === "extends") out.extends = [...toList(v), ...toList(out.extends)];
       else out[k] = v;
     }
-    if (layer.plugins === undefined && Array.isArray(out.plugins)) out.plugins = applyChainKeys(out.plugins as PluginSpec[], layer, out);
+    // A layer's own chain edits (`"!fold-batchnorm"`, an added exporter) do not undo its keys; naming a calibrator
+    // (or the int4 packer) in its plugins is the explicit choice that does.
+    if (Array.isArray(out.plugins)) {
+      const own = Array.isArray(layer.plugins) ? (layer.plugins as PluginSpec[]).filter((s) => !isMarker(s)).map(specName) : [];
+      const keys = {
+        method: own.some((n) => CALIBRATORS.has(n)) ? undefined : layer.method,
+        percentile: own.some((n) => CALIBRATORS.has(n)) ? undefined : layer.percentile,
+        nativeInt4: own.includes("int4") ? undefined : layer.nativeInt4,
+      };
+      out.plugins = applyChainKeys(out.plugins as PluginSpec[], keys, out);
+    }
   }
   return out;
 }
