@@ -11,7 +11,7 @@ import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import sharp from "sharp";
 import { configKeys, loadModel } from "../../src/index.ts";
-import { ROOT } from "../helpers/corpus.ts";
+import { ROOT, corpus, hasCorpus } from "../helpers/corpus.ts";
 import { quant } from "./helpers.ts";
 
 const CNN = join(ROOT, "examples/digits_cnn.onnx");
@@ -227,4 +227,26 @@ describe("--bits 4 alone is real INT4", () => {
     expect(pinned.code).toBe(0);
     expect(JSON.parse(pinned.stdout).opset.to).toBe(13);
   });
+});
+
+describe.skipIf(!hasCorpus)("validate --image-preset (squeezenet, RGB 224×224)", () => {
+  test("imagenet normalization is applied and announced; numbers differ from the [0,1] default", async () => {
+    const d = tmp();
+    mkdirSync(join(d, "imgs"));
+    for (let i = 0; i < 3; i++)
+      await sharp(new Uint8Array(300 * 260 * 3).map((_, k) => (k * 13 + i * 71) & 255), { raw: { width: 300, height: 260, channels: 3 } }).png().toFile(join(d, "imgs", `i${i}.png`));
+    const model = corpus("squeezenet1_1.onnx");
+    expect(quant(["quantize", model, "-o", join(d, "q.onnx"), "-q"]).code).toBe(0);
+    const run = (extra: string[]) => quant(["validate", model, join(d, "q.onnx"), "--data", join(d, "imgs"), "--format", "json", ...extra]);
+    const plain = run([]);
+    const inet = run(["--image-preset", "imagenet"]);
+    expect(plain.code).toBe(0);
+    expect(inet.code).toBe(0);
+    expect(plain.stderr).toContain("scaled to [0,1] (no mean/std; --image-preset imagenet for ImageNet normalization)");
+    expect(inet.stderr).toContain("(preset imagenet), shorter side resized to 256, center-cropped to 224×224, RGB NCHW, scaled by 0.003922, mean [0.485, 0.456, 0.406], std [0.229, 0.224, 0.225]");
+    const a = JSON.parse(plain.stdout).outputs[0];
+    const b = JSON.parse(inet.stdout).outputs[0];
+    expect(a.sqnrDb).not.toBe(b.sqnrDb);
+    expect(JSON.parse(inet.stdout).fidelity.samples).toBe(3);
+  }, 120_000);
 });
