@@ -3,6 +3,7 @@
  * override the config file; repeatable flags (--exclude, --layer-bits) are read from the raw argv because
  * citty keeps only the last value.
  */
+import { statSync } from "node:fs";
 import type { ArgsDef } from "citty";
 import { QuantError } from "../kernel/errors.ts";
 import type { QuantOptions } from "../kernel/options.ts";
@@ -144,4 +145,16 @@ export function optionsFromArgs(args: Record<string, unknown>, raw: readonly str
   if (str("stats-out") !== undefined) o.statsOut = str("stats-out");
   if (str("stats-in") !== undefined) o.statsIn = str("stats-in");
   return o;
+}
+
+/** `--image-preset` only means something for an image folder: refuse it with other data rather than ignore it. */
+export function checkImagePreset(preset: unknown, data: string | undefined): void {
+  if (preset === undefined) return;
+  let dir = false;
+  try {
+    dir = data !== undefined && statSync(data).isDirectory();
+  } catch {
+    return; // a missing --data is reported by the data reader, with its own code
+  }
+  if (!dir) throw new QuantError("E_USAGE", `--image-preset applies to a folder of images given with --data (${data === undefined ? "no --data given" : `${data} is a file`})`);
 }

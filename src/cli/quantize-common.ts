@@ -2,7 +2,7 @@
 import { loadQuantConfig } from "../config/load.ts";
 import { defaultOutput, planJob, type Mode } from "../config/plan.ts";
 import { QuantError } from "../kernel/errors.ts";
-import { configChoice, optionsFromArgs } from "./args.ts";
+import { checkImagePreset, configChoice, optionsFromArgs } from "./args.ts";
 import { makeLogger, printJson, progressSink, wantsJson, type GlobalFlags } from "./io.ts";
 import { formatJob, runJob } from "./job.ts";
 
@@ -17,6 +17,7 @@ export async function runQuantCommand(mode: Mode, args: Record<string, unknown>,
   const loaded = await loadQuantConfig({ ...configChoice(args), preset: args.preset as string | undefined, announce: (m, level) => logger[level](m) });
   const output = (args.output as string | undefined) ?? defaultOutput(model, mode === "weights" ? `int${overrides.bits ?? loaded.config.bits ?? 8}` : "qdq");
   const job = planJob(loaded, mode, model, output, overrides);
+  checkImagePreset(args["image-preset"], job.options.data);
   const report = await runJob(job, logger, json ? undefined : progressSink(flags));
   if (json) printJson(report);
   else if (!flags.quiet) process.stdout.write(`${formatJob(report, !!args.detailed)}\n`);

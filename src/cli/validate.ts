@@ -11,7 +11,7 @@ import { loadModel } from "../onnx/codec.ts";
 import { checkConnectivity } from "../../plugins/validators/connectivity.ts";
 import { checkOrtLoad } from "../../plugins/validators/ort-load.ts";
 import { fidelityDiagnostics, measureFidelity, type FidelityReport } from "../../plugins/validators/fidelity.ts";
-import { calibArgs, globalArgs, parseShapes, repeated } from "./args.ts";
+import { calibArgs, checkImagePreset, globalArgs, parseShapes, repeated } from "./args.ts";
 import { makeLogger, printJson, wantsJson, type GlobalFlags } from "./io.ts";
 
 /** One output's numbers in the JSON report. SQNR is null when the outputs are identical (infinite SQNR). */
@@ -148,6 +148,7 @@ Exit code 1 when anything is an error (also SQNR below --min-sqnr, NaN outputs).
     const flags = args as GlobalFlags;
     const json = wantsJson(flags);
     const logger = makeLogger(flags);
+    checkImagePreset(args["image-preset"], args.data as string | undefined);
     const report = await runValidate(String(args.original), String(args.quantized), {
       data: args.data as string | undefined,
       samples: args.samples === "all" ? undefined : num(args.samples, "samples", true),

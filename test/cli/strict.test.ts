@@ -140,6 +140,12 @@ describe("implicit choices are announced once", () => {
     expect(r.stderr).toContain("images: 3 files from imgs/, resized to 32×32, grayscale NCHW, scaled to [0,1] (no mean/std); skipped f.ppm (unsupported)");
     expect(r.stderr).toContain("calibration: 3 of 3 samples from imgs");
   });
+  test("--image-preset with data that is not an image folder is refused, not ignored", () => {
+    const v = quant(["validate", CNN, CNN, "--data", CALIB, "--image-preset", "imagenet"]);
+    expect(v.code).toBe(2);
+    expect(v.stderr).toContain("--image-preset applies to a folder of images given with --data");
+    expect(quant(["calibrate", CNN, "--image-preset", "unit", "-o", join(tmp(), "q.onnx")]).stderr).toContain("(no --data given)");
+  });
   test("random data: one warning with the count and shape", () => {
     const d = tmp();
     const r = quant(["calibrate", CNN, "-o", join(d, "q.onnx")]);
