@@ -4,43 +4,11 @@
  * derived from the declarations, so a flag added to a command (or to the shared args) is accepted with no edit here.
  */
 import type { ArgsDef } from "citty";
+import { closestKey as closest } from "../config/schema.ts";
 import { QuantError } from "../kernel/errors.ts";
 
-/** Levenshtein distance (small strings: flag and key names). */
-export function editDistance(a: string, b: string): number {
-  const prev = new Array<number>(b.length + 1);
-  for (let j = 0; j <= b.length; j++) prev[j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0]!;
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const up = prev[j]!;
-      prev[j] = Math.min(up + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = up;
-    }
-  }
-  return prev[b.length]!;
-}
-
-/**
- * The candidate closest to `name` by edit distance (ties: the first), compared case- and separator-insensitively so
- * `per_chanel` finds `perChannel`.
- */
-export function closest(name: string, candidates: Iterable<string>): string | undefined {
-  const norm = (s: string) => s.toLowerCase().replace(/[-_]/g, "");
-  const n = norm(name);
-  let best: string | undefined;
-  let bestD = Infinity;
-  for (const c of candidates) {
-    const d = editDistance(n, norm(c));
-    if (d < bestD) {
-      bestD = d;
-      best = c;
-    }
-  }
-  return best;
-}
-
+/** The declared name closest to a typo (edit distance, case and `-`/`_` ignored), shared with config keys. */
+export { closestKey as closest } from "../config/schema.ts";
 interface FlagDef {
   name: string;
   type: string;
