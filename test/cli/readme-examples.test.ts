@@ -5,10 +5,10 @@
  * does for a user without quant installed.
  */
 import { describe, expect, test } from "bun:test";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT } from "../helpers/corpus.ts";
+import { ROOT, corpus, hasCorpus } from "../helpers/corpus.ts";
 import { quant } from "./helpers.ts";
 
 const README = readFileSync(join(ROOT, "README.md"), "utf8");
@@ -38,5 +38,23 @@ describe("README examples", () => {
     if (run.code !== 0) throw new Error(run.stderr);
     expect(existsSync(join(d, "out/resnet50.int8.onnx"))).toBe(true);
     expect(readFileSync(join(d, "ranges.csv"), "utf8").split("\n").length).toBeGreaterThan(5);
+  }, 120_000);
+});
+
+describe.skipIf(!hasCorpus)("README library example", () => {
+  test("runs as written on resnet18 and prints what its comment says", () => {
+    const code = [...README.matchAll(/```ts\n(.*?)```/gs)].map((m) => m[1]!).find((t) => t.startsWith("import { loadModel"));
+    expect(code).toBeDefined();
+    // Inside the package (out/ is git-ignored) `"quant"` resolves to this package by its own name.
+    const d = join(ROOT, "out", `readme-lib-${process.pid}`);
+    mkdirSync(d, { recursive: true });
+    copyFileSync(corpus("resnet18.onnx"), join(d, "resnet18.onnx"));
+    writeFileSync(join(d, "example.ts"), code!);
+    const p = Bun.spawnSync([process.execPath, "example.ts"], { cwd: d, stdout: "pipe", stderr: "pipe" });
+    expect(p.stderr.toString()).toBe("");
+    expect(p.stdout.toString().replace(/\s+/g, " ").replace(/,\s*}/, " }").trim()).toBe("21 { from: 13, to: 21 }");
+    expect(existsSync(join(d, "resnet18.int4.onnx"))).toBe(true);
+    expect(readdirSync(d).some((f) => f.startsWith("again.onnx") && f.endsWith(".data"))).toBe(true); // external data
+    rmSync(d, { recursive: true, force: true });
   }, 120_000);
 });
