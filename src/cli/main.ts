@@ -21,6 +21,7 @@ export const commands: Record<string, { summary: string; load: () => Promise<Com
   benchmark: { summary: "sizes, node counts and single-thread latency, original vs quantized", load: () => import("./benchmark.ts") },
   info: { summary: "what a model is made of: opsets, ops, inputs/outputs, weights", load: () => import("./info.ts") },
   config: { summary: "run a config file's models and batch (--dry-run: print the plan)", load: () => import("./config.ts") },
+  variants: { summary: "the transformers.js file set (model_quantized, _fp16, _q4, …) from one model", load: () => import("./variants.ts") },
 };
 
 /** The top-level usage: the short command list. */

@@ -15,7 +15,7 @@ export async function runQuantCommand(mode: Mode, args: Record<string, unknown>,
   if (!model) throw new QuantError("E_USAGE", "missing <model>");
   const overrides = optionsFromArgs(args, raw);
   const loaded = await loadQuantConfig({ ...configChoice(args), preset: args.preset as string | undefined, announce: (m, level) => logger[level](m) });
-  const output = (args.output as string | undefined) ?? defaultOutput(model, mode === "weights" ? `int${overrides.bits ?? loaded.config.bits ?? 8}` : "qdq");
+  const output = (args.output as string | undefined) ?? defaultOutput(model, mode === "weights" ? `int${overrides.bits ?? loaded.config.bits ?? 8}` : mode === "dynamic" ? "dynamic" : "qdq");
   const job = planJob(loaded, mode, model, output, overrides);
   checkImagePreset(args["image-preset"], job.options.data);
   const report = await runJob(job, logger, json ? undefined : progressSink(flags));

@@ -9,12 +9,12 @@ import { QuantError } from "../kernel/errors.ts";
 import { defaultOptions, type QuantOptions } from "../kernel/options.ts";
 import type { Plugin } from "../kernel/types.ts";
 import { resolveChain } from "./resolve.ts";
-import { CALIBRATORS, applyChainKeys } from "./merge.ts";
+import { CALIBRATORS, applyChainKeys, specName } from "./merge.ts";
 import type { LoadedConfig } from "./load.ts";
 import type { PluginSpec, QuantConfig } from "./schema.ts";
 
-/** Weight-only (`quantize`) or activation-calibrated (`calibrate`). */
-export type Mode = "weights" | "static";
+/** Weight-only (`quantize`), dynamic INT8 (`quantize --mode dynamic`: activations quantized at run time) or activation-calibrated (`calibrate`). */
+export type Mode = "weights" | "dynamic" | "static";
 
 /** One model to run. */
 export interface JobPlan {
@@ -28,11 +28,13 @@ export interface JobPlan {
   skip?: boolean;
 }
 
+const QUANTIZERS = new Set(["weight-only", "static-qdq"]);
 
 /** The chain used when a config names none. */
 export function defaultChain(mode: Mode, o: Partial<QuantOptions>): PluginSpec[] {
   const packers: PluginSpec[] = o.nativeInt4 ? ["int4", "int8"] : ["int8"];
   if (mode === "weights") return ["normalize", "weight-only", ...packers, "onnx", "connectivity"];
+  if (mode === "dynamic") return ["normalize", "dynamic", "int8", "onnx", "connectivity"];
   const method = o.method ?? "minmax";
   const cal: PluginSpec = method === "percentile" && o.percentile !== undefined ? ["percentile", { percentile: o.percentile }] : method;
   return ["normalize", "fold-batchnorm", cal, "static-qdq", ...packers, "onnx", "connectivity"];
@@ -84,7 +86,15 @@ export function planJob(loaded: LoadedConfig, mode: Mode, input: string, output:
   const given = { ...resolvePaths(optionsOf(loaded.config), loaded.cwd), ...extra };
   const options = checkOptions({ ...defaultOptions, ...int4Defaults(given), ...given, output });
   // Flags (and models entries) are the highest layer: the same rules as a config layer over its `extends`.
-  const chain = loaded.config.plugins ? applyChainKeys([...loaded.config.plugins], extra, options) : defaultChain(mode, options);
+  let chain = loaded.config.plugins ? applyChainKeys([...loaded.config.plugins], extra, options) : defaultChain(mode, options);
+  // --mode dynamic with a config chain made for another mode: its quantizers become `dynamic`, calibrators go.
+  if (mode === "dynamic" && loaded.config.plugins && !chain.some((s) => specName(s) === "dynamic")) {
+    const drop = (s: PluginSpec) => QUANTIZERS.has(specName(s)) || CALIBRATORS.has(specName(s));
+    const first = chain.findIndex((s) => QUANTIZERS.has(specName(s)));
+    const at = first >= 0 ? chain.slice(0, first).filter((s) => !drop(s)).length : Math.min(1, chain.length);
+    chain = chain.filter((s) => !drop(s));
+    chain.splice(at, 0, "dynamic");
+  }
   return { input, output, options, chain, cwd: loaded.cwd };
 }
 
