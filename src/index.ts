@@ -23,7 +23,7 @@ export { encodeModelProto, decodeModelProto } from "./onnx/proto.ts";
 
 export * from "./tensor/dtypes.ts";
 
-export { defineConfig, type QuantConfig, type PluginSpec, type ModelEntry, type BatchSection } from "./config/schema.ts";
+export { defineConfig, checkConfigKeys, configKeys, type OptionKeys, type QuantConfig, type PluginSpec, type ModelEntry, type BatchSection } from "./config/schema.ts";
 export { loadQuantConfig, type LoadedConfig } from "./config/load.ts";
 export { resolveChain, resolvePlugin } from "./config/resolve.ts";
 export { mergeLayers, mergeChains } from "./config/merge.ts";
@@ -37,7 +37,7 @@ export * from "./onnx/graph-edit.ts";
 export { findWeights, quantizableWeights, storedByteLength, type Weight, type WeightConsumer, type WeightLocation } from "./onnx/weights.ts";
 export { weightRole, agreedAxis, weightUse, readsShapeOnly, type WeightRole, type WeightUse } from "./quant/axes.ts";
 export { DATA_MOVEMENT_OPS, explicitPerms, movesData, stepOutputShape, mapAxisBack, reshapeAxisBack, traceAxisBack, type ChainStep, type ChainContext } from "./onnx/weight-chain.ts";
-export { globToRegExp, matchesAny, layerBitsFor } from "./quant/select.ts";
+export { globToRegExp, matchesAny, layerBitsFor, modelNames, unmatchedPatterns, type ModelNames } from "./quant/select.ts";
 export { replaceWithDequantize, scaleTensor, type WeightSite } from "./quant/rewrite.ts";
 
 export { openSafetensors, encodeSafetensors, type SafetensorsInput, type SafetensorsFile } from "./data/safetensors.ts";

@@ -12,7 +12,7 @@ import { QuantError, reason } from "../kernel/errors.ts";
 import { DataType, dataTypeName } from "../tensor/dtypes.ts";
 import { ArrayDataset, type Binding, FEEDABLE_TYPES, fitShape, tooFewSamples } from "./array-dataset.ts";
 import type { InputData } from "./convert.ts";
-import { type ImageOptions, imageSampleDims, imagesToNpy, listImages, resolveImageOptions } from "./images.ts";
+import { type ImageOptions, describeImages, imageSampleDims, imagesToNpy, listImages, listNonImages, resolveImageOptions } from "./images.ts";
 import { openNpy } from "./npy.ts";
 import { openNpz } from "./npz.ts";
 import { RandomDataset, type RandomOptions } from "./random-dataset.ts";
@@ -65,6 +65,8 @@ export interface DatasetSpec extends Omit<RandomOptions, "samples" | "maxSamples
   seed?: number;
   /** Preprocessing for a folder of images. */
   images?: ImageOptions;
+  /** Told one line about an image folder's preprocessing (openDatasetAsync): file count, size, scaling, skipped files. */
+  announce?: (line: string) => void;
   /** Progress while preprocessing images (openDatasetAsync). */
   onProgress?: (done: number, total: number) => void;
 }
@@ -121,6 +123,7 @@ export async function openDatasetAsync(spec: DatasetSpec, inputs: ModelInputInfo
   try {
     // Integer inputs (uint8 image models) get the raw pixels; float inputs the normalized values.
     const pixels = !FLOAT_INPUTS.has(input.elemType);
+    spec.announce?.(describeImages(dir, files.length, opts, { preset: spec.images?.preset, skipped: listNonImages(dir), pixels }));
     await imagesToNpy(files, opts, npyPath, spec.onProgress, pixels);
     const ds = openNpyDataset(npyPath, { samples: undefined }, inputs, dir);
     const close = ds.close.bind(ds);

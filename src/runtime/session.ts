@@ -27,7 +27,9 @@ export type TensorMap = Record<string, Ort.Tensor>;
 let ortModule: OrtModule | undefined;
 /** onnxruntime-node, imported on first use. */
 export async function loadOrt(): Promise<OrtModule> {
-  return (ortModule ??= await import("onnxruntime-node"));
+  if (ortModule) return ortModule;
+  await (await import("./native.ts")).preloadNative("onnxruntime");
+  return (ortModule = await import("onnxruntime-node"));
 }
 
 /**
