@@ -201,7 +201,7 @@ async function measuredFallback(model: Model, auto: Choice[], opts: WeightOnlyOp
   const noise = await weightSensitivity(
     model,
     probed.map((c) => ({ name: c.w.name, dims: c.w.dims, original: c.data, dequantized: dequantizeWeights(c.q, c.w.dims) })),
-    { data: ctx.options.data, samples, shapes: ctx.options.shapes, seed: ctx.options.seed, budgetMs: opts.sensitivity || ctx.options.samples ? undefined : 3000 },
+    { data: ctx.options.data, inputs: ctx.options.inputs, sampleAxis: ctx.options.sampleAxis, samples, shapes: ctx.options.shapes, seed: ctx.options.seed, budgetMs: opts.sensitivity || ctx.options.samples ? undefined : 3000 },
   );
   const saved = (c: Choice) => c.data.length / 2;
   const total = probed.reduce((s, c) => s + noise.get(c.w.name)!, 0);

@@ -16,7 +16,7 @@ export async function runQuantCommand(mode: Mode, args: Record<string, unknown>,
   const overrides = optionsFromArgs(args, raw);
   const loaded = await loadQuantConfig({ file: args.config as string | undefined, preset: args.preset as string | undefined });
   const output = (args.output as string | undefined) ?? defaultOutput(model, mode === "weights" ? `int${overrides.bits ?? loaded.config.bits ?? 8}` : "qdq");
-  if (mode === "static" && overrides.data === undefined && !loaded.config.data && !overrides.statsIn && !loaded.config.statsIn && !overrides.shapes)
+  if (mode === "static" && overrides.data === undefined && !loaded.config.data && !overrides.statsIn && !loaded.config.statsIn && !overrides.shapes && !overrides.inputs && !loaded.config.inputs)
     logger.warn("no --data given: calibrating on random N(0,1) samples of the model's input shapes");
   const job = planJob(loaded, mode, model, output, overrides);
   const report = await runJob(job, logger, json ? undefined : progressSink(flags));

@@ -33,20 +33,26 @@ export async function runCalibration(
   }
   if (calibrators.length === 0)
     throw new QuantError("E_CONFIG", "the quantizer needs activation ranges but the chain has no calibrator (add minmax, percentile, entropy or mse, or pass --stats-in)");
-  const { openDatasetAsync } = await import("../data/dataset.ts");
+  const { openData } = await import("../data/open.ts");
   const { modelInputs } = await import("../runtime/session.ts");
   const { calibrate } = await import("../runtime/calibrate.ts");
-  if (!options.data) hooks.logger.warn("no calibration data given: using random N(0,1) samples (ranges will not match real inputs; pass --data)");
-  const dataset = await openDatasetAsync(
+  const opened = await openData(
+    options.data,
     {
-      path: options.data,
-      samples: options.samples ?? (options.data ? undefined : 16),
+      inputs: options.inputs,
+      sampleAxis: options.sampleAxis,
+      samples: options.samples,
       shapes: options.shapes,
       seed: options.seed,
       images: typeof options.images === "string" ? { preset: options.images } : options.images,
     },
     modelInputs(model),
   );
+  const dataset = opened.dataset;
+  if (opened.random.length)
+    hooks.logger.warn(`no calibration data for ${opened.random.map((n) => `'${n}'`).join(", ")}: using random N(0,1) samples (ranges will not match real inputs; pass --data)`);
+  // How each input is fed matters when there are several (a state on axis 1, a constant sample rate).
+  for (const line of dataset.describe?.() ?? []) (dataset.inputs.length > 1 ? hooks.logger.info : hooks.logger.debug)(line);
   try {
     const states = await Promise.all(calibrators.map(async (p) => ({ plugin: p, state: await hooks.call(p, (c) => p.create(c)) })));
     const out = await calibrate(model, tensors, states, dataset, {
@@ -58,6 +64,6 @@ export async function runCalibration(
     if (options.statsOut) stats.saveStats(options.statsOut, { ranges: out.ranges, calibrators: states, samples: out.stats.samples, unobservable: out.unobservable, model });
     return { ranges: out.ranges, states: named, unobservable: out.unobservable };
   } finally {
-    dataset.close();
+    opened.close();
   }
 }

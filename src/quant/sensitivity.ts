@@ -7,7 +7,9 @@ import type { GraphProto } from "../onnx/types.ts";
 import type { Model } from "../onnx/model.ts";
 import { cloneModel } from "../onnx/codec.ts";
 import { valueInfo } from "../onnx/builder.ts";
-import { openDatasetAsync } from "../data/dataset.ts";
+import type { SampleAxisSpec } from "../data/layout.ts";
+import { type DataSource, openData } from "../data/open.ts";
+import type { InputValue } from "../data/values.ts";
 import { RuntimeSession, modelInputs, type TensorMap } from "../runtime/session.ts";
 import { DataType } from "../tensor/dtypes.ts";
 import { QuantError } from "../kernel/errors.ts";
@@ -23,7 +25,11 @@ export interface SensitivityCandidate {
 /** Options of {@link weightSensitivity}. */
 export interface SensitivityOptions {
   /** Calibration data (as for `calibrate`); random N(0,1) of the declared shapes otherwise. */
-  data?: string;
+  data?: DataSource;
+  /** Values per input (`--input`), taking precedence over `data`. */
+  inputs?: Record<string, InputValue>;
+  /** Sample axis per input (`--sample-axis`). */
+  sampleAxis?: Record<string, SampleAxisSpec>;
   samples?: number;
   shapes?: Record<string, number[]>;
   seed?: number;
@@ -45,7 +51,11 @@ export async function weightSensitivity(model: Model, candidates: readonly Sensi
   g.initializer = (g.initializer ?? []).filter((t) => !names.has(t.name ?? ""));
   for (const c of candidates) (g.input ??= []).push(valueInfo(c.name, DataType.FLOAT, c.dims));
   const session = await RuntimeSession.create(probe);
-  const dataset = await openDatasetAsync({ path: opts.data, samples: opts.samples ?? 4, shapes: opts.shapes, seed: opts.seed ?? 0 }, modelInputs(model));
+  const opened = await openData(opts.data, { inputs: opts.inputs, sampleAxis: opts.sampleAxis, samples: opts.samples ?? 4, shapes: opts.shapes, seed: opts.seed ?? 0 }, modelInputs(model)).catch(async (e) => {
+    await session.release();
+    throw e;
+  });
+  const dataset = opened.dataset;
   const noise = new Map<string, number>(candidates.map((c) => [c.name, 0]));
   let signal = 0;
   try {
@@ -78,7 +88,7 @@ export async function weightSensitivity(model: Model, candidates: readonly Sensi
       dataset.release?.(batch);
     }
   } finally {
-    dataset.close();
+    opened.close();
     await session.release();
   }
   for (const [k, v] of noise) noise.set(k, signal > 0 ? v / signal : 0);
