@@ -33,12 +33,15 @@ export function statefulModel(opts: { dirs?: 1 | 2; batchName?: string } = {}): 
   b.initializer("R", DataType.FLOAT, [D, 4 * H, H], randomFloats(D * 4 * H * H, 12, 0.3));
   b.initializer("Bias", DataType.FLOAT, [D, 8 * H], randomFloats(D * 8 * H, 13, 0.1));
   b.node("LSTM", ["seq", "W", "R", "Bias", "", "h", "c"], { hidden_size: H, direction: D === 2 ? "bidirectional" : "forward" }, ["Y", "h_out", "c_out"]);
-  // Logits from the last hidden state of every direction: [D, batch, H] → [batch, D*H] → MatMul.
+  // Logits from the last hidden state of every direction: [D, batch, H] → [batch, D*H] → MatMul → Relu → MatMul.
   b.node("Transpose", ["h_out"], { perm: [1, 0, 2] }, ["hb"]);
   b.initializer("flat", DataType.INT64, [2], BigInt64Array.of(0n, BigInt(D * H)));
   b.node("Reshape", ["hb", "flat"], {}, ["hflat"]);
-  b.initializer("Wout", DataType.FLOAT, [D * H, 4], randomFloats(D * H * 4, 14, 0.5));
-  b.node("MatMul", ["hflat", "Wout"], {}, ["logits"]);
+  b.initializer("W1", DataType.FLOAT, [D * H, 16], randomFloats(D * H * 16, 15, 0.4));
+  b.node("MatMul", ["hflat", "W1"], {}, ["z"]);
+  b.node("Relu", ["z"], {}, ["zr"]);
+  b.initializer("Wout", DataType.FLOAT, [16, 4], randomFloats(16 * 4, 14, 0.5));
+  b.node("MatMul", ["zr", "Wout"], {}, ["logits"]);
   b.output("logits", DataType.FLOAT, [B, 4]);
   b.output("h_out", DataType.FLOAT, [D, B, H]);
   b.output("c_out", DataType.FLOAT, [D, B, H]);
