@@ -75,7 +75,15 @@ export class ArrayDataset implements CalibrationDataset {
       if (b.fit.kind !== "constant" && b.fit.kind !== "one") continue;
       const rows = b.array.shape.length === 0 ? 1 : b.array.shape[0]!;
       const raw = new RowReader().read(b.array, 0, rows);
-      b.value = convertRaw(b.array.type, b.input.elemType, raw, { input: b.input.name, file: b.file, firstSample: 0, sampleElems: raw.length }, undefined);
+      let value = convertRaw(b.array.type, b.input.elemType, raw, { input: b.input.name, file: b.file, firstSample: 0, sampleElems: raw.length }, undefined);
+      const n = product(b.fit.sampleDims);
+      if (value.length === 1 && n !== 1) {
+        // A single number filling a whole sample (`--input state=0`).
+        const filled = allocInput(b.input.elemType, n);
+        (filled as Float32Array).fill((value as Float32Array)[0]!);
+        value = filled;
+      }
+      b.value = value;
     }
   }
 

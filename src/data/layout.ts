@@ -60,6 +60,7 @@ export function checkSampleAxis(input: ModelInputInfo, spec: SampleAxisSpec): nu
  * - `rows`: one more dim in front, one run's feed per row (`[N, 2, 1, 128]`; `[N]` for a scalar input);
  * - `one`: one sample without the batch axis (`[2, 128]`), broadcast to every sample;
  * - `constant`: exactly the declared shape of an input without a batch axis (or a fully static shape), fed as-is.
+ * A single number (rank 0) for a tensor input fills one sample (`one`) or the whole static shape (`constant`).
  */
 export interface Fit {
   kind: "samples" | "rows" | "one" | "constant";
@@ -107,6 +108,12 @@ export function fitData(input: ModelInputInfo, data: readonly number[], axis: Sa
   const want = input.shape;
   const given = axis !== undefined;
   const b = given ? checkSampleAxis(input, axis) : inferred;
+  // One number for a tensor input (`--input state=0`) fills a whole sample of the declared (static) dims.
+  if (data.length === 0 && want.length > 0) {
+    if (want.every(isStatic) && (b === null || !given)) return { kind: "constant", batchAxis: null, count: undefined, sampleDims: [...want] };
+    if (b !== null && without(want, b).every(isStatic)) return { kind: "one", batchAxis: b, count: undefined, sampleDims: without(want, b) as number[] };
+    throw new QuantError("E_CALIB_SHAPE", `input '${input.name}' ${describeShape(want)}: one number fills only dims that are declared (static) besides the batch axis; give an array`, { file, target: input.name });
+  }
   if (b === null) {
     if (compatible(want, data)) return { kind: "constant", batchAxis: null, count: undefined, sampleDims: [...data] };
     if (data.length === want.length + 1 && compatible(want, data.slice(1))) return { kind: "rows", batchAxis: null, count: data[0]!, sampleDims: data.slice(1) };

@@ -1,6 +1,7 @@
 /**
  * Random calibration data for declared shapes (or the model's static shapes), when the user gives no data.
- * Float inputs get N(0,1) (or uniform [0,1)); integer/bool inputs get uniform integers in a small range.
+ * Float inputs get N(0,1) (or uniform [0,1)) stacked on their batch axis; integer/bool and scalar inputs are refused
+ * (E_DATA_REQUIRED) unless `intRange` opts integers in.
  * Sample i of input x is a function of (seed, x, i) only, so any batching yields the same values.
  */
 import { QuantError } from "../kernel/errors.ts";
@@ -35,11 +36,16 @@ export interface RandomOptions {
 
 const FLOATS: ReadonlySet<number> = new Set([DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, DataType.BFLOAT16]);
 
+/** `int64 scalar`, `bool [batch, seq]`. */
+function kindOf(input: ModelInputInfo): string {
+  return `${dataTypeName(input.elemType).toLowerCase()} ${input.shape.length === 0 ? "scalar" : describeShape(input.shape)}`;
+}
+
 /** E_DATA_REQUIRED for an input random data cannot stand for, unless `intRange` opts integers in. */
 export function checkRandomFeedable(input: ModelInputInfo, intRange?: [number, number]): void {
   const scalar = input.shape.length === 0;
   if (FLOATS.has(input.elemType) ? !scalar : intRange !== undefined) return;
-  const kind = `${dataTypeName(input.elemType).toLowerCase()} ${scalar ? "scalar" : describeShape(input.shape)}`;
+  const kind = kindOf(input);
   const why = scalar ? "a scalar input is a setting (a sample rate, a threshold, a step), not noise" : "random integers are not valid token ids, masks or indices";
   throw new QuantError("E_DATA_REQUIRED", `input ${input.name} (${kind}) needs a value: --input ${input.name}=... (or an array '${input.name}' in --data); ${why}`, {
     target: input.name,
@@ -84,7 +90,21 @@ export class RandomDataset implements CalibrationDataset {
     private readonly opts: RandomOptions = {},
   ) {
     this.inputs = models.map((m) => m.name);
-    for (const m of models) checkRandomFeedable(m, opts.intRange);
+    // One error for all of them: a transformer's ids, mask and type ids are asked for at once.
+    const refused = models.flatMap((m) => {
+      try {
+        checkRandomFeedable(m, opts.intRange);
+        return [];
+      } catch (e) {
+        return [{ m, e: e as QuantError }];
+      }
+    });
+    if (refused.length) {
+      const first = refused[0]!;
+      const more = refused.slice(1).map(({ m }) => `${m.name} (${kindOf(m)})`);
+      if (!more.length) throw first.e;
+      throw new QuantError("E_DATA_REQUIRED", `${first.e.message}; also without a value: ${more.join(", ")}`, { target: first.m.name });
+    }
     this.axes = models.map((m) => (opts.axes && m.name in opts.axes ? opts.axes[m.name]! : m.shape.length ? 0 : null));
     // An unnamed shape (`--shape 1x3x224x224`, key "*") applies to every input without a shape of its own.
     const anyShape = opts.shapes?.["*"];

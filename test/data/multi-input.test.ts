@@ -212,3 +212,27 @@ describe("datasets over several inputs", () => {
     expect(codeOf(() => openDataset({ path: p }, [a, named]))).toBe("E_CALIB_SHAPE");
   });
 });
+
+test("random data asks for every input it cannot stand for in one error", () => {
+  const ids: ModelInputInfo = { name: "input_ids", elemType: DataType.INT64, shape: ["batch", "seq"] };
+  const mask: ModelInputInfo = { name: "attention_mask", elemType: DataType.BOOL, shape: ["batch", "seq"] };
+  const emb: ModelInputInfo = { name: "emb", elemType: DataType.FLOAT, shape: ["batch", 4] };
+  expect(messageOf(() => openDataset({}, [emb, ids, mask]))).toBe(
+    "E_DATA_REQUIRED: input input_ids (int64 [batch, seq]) needs a value: --input input_ids=... (or an array 'input_ids' in --data); random integers are not valid token ids, masks or indices; also without a value: attention_mask (bool [batch, seq])",
+  );
+});
+
+test("one number fills a sample of a tensor input (--input h=0); a .npy path per input", () => {
+  const p = join(dir, "audio.npy");
+  writeNpy(p, iota(3 * 4), [3, 4]);
+  const ds = openDataset({ inputs: { input: p, h: 0.25, sr: 16000 } }, VAD);
+  expect(ds.count).toBe(3);
+  const b = ds.batch(1, 2);
+  expect(b.h!.dims).toEqual([2, 2, H]);
+  expect(Array.from(b.h!.data as Float32Array)).toEqual(new Array(2 * 2 * H).fill(0.25));
+  expect(Array.from(b.input!.data as Float32Array)).toEqual([4, 5, 6, 7, 8, 9, 10, 11]);
+  ds.close();
+  const fixed: ModelInputInfo = { name: "h", elemType: DataType.FLOAT, shape: [2, 1, H] };
+  expect(fitData(fixed, [], undefined, 0)).toEqual({ kind: "constant", batchAxis: null, count: undefined, sampleDims: [2, 1, H] });
+  expect(codeOf(() => openDataset({ inputs: { input: 0 } }, [{ name: "input", elemType: DataType.FLOAT, shape: ["batch", "T"] }]))).toBe("E_CALIB_SHAPE");
+});
