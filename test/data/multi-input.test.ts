@@ -236,3 +236,62 @@ test("one number fills a sample of a tensor input (--input h=0); a .npy path per
   expect(fitData(fixed, [], undefined, 0)).toEqual({ kind: "constant", batchAxis: null, count: undefined, sampleDims: [2, 1, H] });
   expect(codeOf(() => openDataset({ inputs: { input: 0 } }, [{ name: "input", elemType: DataType.FLOAT, shape: ["batch", "T"] }]))).toBe("E_CALIB_SHAPE");
 });
+
+describe("reading along any axis", () => {
+  /** Reference: the sub-array [.., start:start+count, ..] on `axis` of a C-order array, element by element. */
+  function reference(data: Float32Array, shape: number[], axis: number, start: number, count: number): number[] {
+    const out: number[] = [];
+    const dims = shape.slice();
+    dims[axis] = count;
+    const total = dims.reduce((a, b) => a * b, 1);
+    for (let i = 0; i < total; i++) {
+      let rem = i;
+      let src = 0;
+      let stride = 1;
+      for (let k = shape.length - 1; k >= 0; k--) {
+        let idx = rem % dims[k]!;
+        rem = Math.floor(rem / dims[k]!);
+        if (k === axis) idx += start;
+        src += idx * stride;
+        stride *= shape[k]!;
+      }
+      out.push(data[src]!);
+    }
+    return out;
+  }
+
+  test("every axis of rank-1..4 arrays, C and Fortran order, little and big endian: exact values", () => {
+    const shapes = [[7], [3, 5], [2, 4, 3], [2, 3, 4, 5]];
+    let checked = 0;
+    for (const shape of shapes) {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const data = Float32Array.from({ length: n }, (_, i) => i * 1.5 - 7);
+      for (const order of [{}, { fortran: true }, { fortran: true, bigEndian: true }, { bigEndian: true }]) {
+        const p = join(dir, `axes-${shape.join("x")}-${JSON.stringify(order).replace(/\W/g, "")}.npy`);
+        writeNpy(p, data, shape, order);
+        for (let axis = 0; axis < shape.length; axis++) {
+          const want = shape.map((d) => d as number | string | null);
+          want[axis] = "batch";
+          const input: ModelInputInfo = { name: "x", elemType: DataType.FLOAT, shape: want };
+          const ds = openDataset({ inputs: { x: p }, sampleAxis: { x: axis } }, [input]);
+          expect(ds.count).toBe(shape[axis]!);
+          for (const [start, count] of [[0, 1], [1, Math.max(1, shape[axis]! - 2)], [shape[axis]! - 1, 1]] as const) {
+            const b = ds.batch(start, count).x!;
+            const dims = shape.slice();
+            dims[axis] = count;
+            expect(b.dims).toEqual(dims);
+            expect(Array.from(b.data as Float32Array)).toEqual(reference(data, shape, axis, start, count));
+            checked++;
+          }
+          ds.close();
+        }
+      }
+    }
+    expect(checked).toBe(4 * 3 * (1 + 2 + 3 + 4));
+  });
+
+  test("rows of a state with a fixed batch of 1 ([2, 1, H]) fit on axis 1 even though axis 0 was the guess", () => {
+    const fixed: ModelInputInfo = { name: "h", elemType: DataType.FLOAT, shape: [2, 1, H] };
+    expect(fitData(fixed, [6, 2, 1, H], undefined, 0)).toEqual({ kind: "rows", batchAxis: 1, count: 6, sampleDims: [2, H] });
+  });
+});
