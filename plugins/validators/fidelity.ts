@@ -104,6 +104,7 @@ export async function measureFidelity(
   const dataset = opened.dataset;
   const randomData = opened.random.length > 0;
   if (randomData) opts.logger?.warn(`no data for ${opened.random.map((n) => `'${n}'`).join(", ")}: comparing on random N(0,1) inputs of the declared shapes (pass --data for meaningful numbers)`);
+  if (inputs.length > 1) for (const line of dataset.describe?.() ?? []) opts.logger?.info(line);
   const sessions: RuntimeSession[] = [];
   const open = async (m: Model) => {
     const s = await RuntimeSession.create(m);
