@@ -28,7 +28,8 @@ const isStatic = (d: number | string | null | undefined): d is number => typeof 
 /**
  * The batch axis of `input` as its declared shape suggests: none for a scalar; else the first dim whose symbolic
  * name says batch (`batch`, `batch_size`, `N`, …); else the first dim sharing its symbolic name with the leading
- * symbolic dim of another input (LSTM state `[2, unk__0, 128]` beside audio `[unk__0, T]`); else axis 0.
+ * symbolic dim of another input (LSTM state `[2, unk__0, 128]` beside audio `[unk__0, T]`); else, for a state-like
+ * shape (rank ≥ 3, static leading dim > 1 and last dim, one dynamic dim) that dim (`[2, ?, 128]`); else axis 0.
  */
 export function inferBatchAxis(input: ModelInputInfo, inputs: readonly ModelInputInfo[]): number | null {
   const s = input.shape;
@@ -38,6 +39,10 @@ export function inferBatchAxis(input: ModelInputInfo, inputs: readonly ModelInpu
   const leading = new Set(inputs.filter((i) => i !== input && typeof i.shape[0] === "string").map((i) => i.shape[0] as string));
   const shared = s.findIndex((d) => typeof d === "string" && leading.has(d));
   if (shared >= 0 && typeof s[0] !== "string") return shared;
+  // A state [2, ?, 128] (directions or layers, batch, hidden): the only dynamic dim is the batch. Rank 2 ([8, ?]) stays
+  // ambiguous (a fixed batch with a dynamic length) and is left to the data's sample counts.
+  const dynamic = s.flatMap((d, k) => (isStatic(d) ? [] : [k]));
+  if (s.length >= 3 && isStatic(s[0]) && s[0] > 1 && isStatic(s[s.length - 1]) && dynamic.length === 1) return dynamic[0]!;
   return 0;
 }
 
@@ -111,7 +116,9 @@ export function fitData(input: ModelInputInfo, data: readonly number[], axis: Sa
   // One number for a tensor input (`--input state=0`) fills a whole sample of the declared (static) dims.
   if (data.length === 0 && want.length > 0) {
     if (want.every(isStatic) && (b === null || !given)) return { kind: "constant", batchAxis: null, count: undefined, sampleDims: [...want] };
-    if (b !== null && without(want, b).every(isStatic)) return { kind: "one", batchAxis: b, count: undefined, sampleDims: without(want, b) as number[] };
+    // The guessed axis, else (not given) the one dynamic axis whose removal leaves static dims (`[2, ?, 128]`: axis 1).
+    const axes = b !== null && without(want, b).every(isStatic) ? [b] : given ? [] : want.map((_, k) => k).filter((k) => !isStatic(want[k]) && without(want, k).every(isStatic));
+    if (axes.length === 1) return { kind: "one", batchAxis: axes[0]!, count: undefined, sampleDims: without(want, axes[0]!) as number[] };
     throw new QuantError("E_CALIB_SHAPE", `input '${input.name}' ${describeShape(want)}: one number fills only dims that are declared (static) besides the batch axis; give an array`, { file, target: input.name });
   }
   if (b === null) {

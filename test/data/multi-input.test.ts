@@ -295,3 +295,15 @@ describe("reading along any axis", () => {
     expect(fitData(fixed, [6, 2, 1, H], undefined, 0)).toEqual({ kind: "rows", batchAxis: 1, count: 6, sampleDims: [2, H] });
   });
 });
+
+test("a state [2, ?, 128] with unknown dims (as Silero VAD v5 declares it) infers axis 1; [1, ?] keeps axis 0", () => {
+  const state: ModelInputInfo = { name: "state", elemType: DataType.FLOAT, shape: [2, null, 128] };
+  const audio: ModelInputInfo = { name: "input", elemType: DataType.FLOAT, shape: [null, null] };
+  expect(inferBatchAxis(state, [audio, state])).toBe(1);
+  expect(inferBatchAxis(audio, [audio, state])).toBe(0);
+  expect(inferBatchAxis({ name: "x", elemType: DataType.FLOAT, shape: [1, null] }, [])).toBe(0);
+  const ds = openDataset({ samples: 3, shapes: { input: [1, 512] }, inputs: { sr: 16000 } }, [audio, state, SR]);
+  expect(ds.batch(0, 3).state!.dims).toEqual([2, 3, 128]);
+  expect(ds.batch(0, 3).input!.dims).toEqual([3, 512]);
+  ds.close();
+});
