@@ -69,6 +69,9 @@ export function checkOptions(o: QuantOptions): QuantOptions {
     if (!(v === null || v === "none" || Number.isInteger(v))) throw new QuantError("E_USAGE", `sampleAxis ${k}: expected an axis (integer) or "none" (got ${JSON.stringify(v)})`);
   if (o.inputs !== undefined && (typeof o.inputs !== "object" || Array.isArray(o.inputs))) throw new QuantError("E_USAGE", "inputs: expected a map of input name → value");
   for (const [k, v] of Object.entries(o.layerBits)) if (Number(v) !== 4 && Number(v) !== 8) throw new QuantError("E_USAGE", `--layer-bits ${k}=${v}: bits must be 4 or 8`);
+  const samples = (o.samples as number | "all" | undefined) === "all" ? undefined : o.samples;
+  if (samples !== undefined && !(Number.isInteger(Number(samples)) && Number(samples) >= 1)) throw new QuantError("E_USAGE", `samples must be a positive integer or "all" (got ${o.samples})`);
+  if (!(Number.isInteger(Number(o.batchSize ?? 1)) && Number(o.batchSize ?? 1) >= 1)) throw new QuantError("E_USAGE", `batch size must be a positive integer (got ${o.batchSize})`);
   return {
     ...o,
     bits: bits as 8 | 4,
@@ -76,7 +79,7 @@ export function checkOptions(o: QuantOptions): QuantOptions {
     minElements: Number(o.minElements ?? 0),
     batchSize: Number(o.batchSize ?? 1),
     opset: o.opset === undefined ? undefined : Number(o.opset),
-    samples: o.samples === undefined ? undefined : Number(o.samples),
+    samples: samples === undefined ? undefined : Number(samples),
     exclude: Array.isArray(o.exclude) ? o.exclude.map(String) : o.exclude ? [String(o.exclude)] : [],
     opTypes: typeof o.opTypes === "string" ? (o.opTypes as string).split(",").map((s) => s.trim()).filter(Boolean) : o.opTypes,
   };

@@ -46,7 +46,7 @@ export class ArrayDataset implements CalibrationDataset {
   /** `broadcastCount`: the count when no input varies per sample (default 1). */
   constructor(
     bindings: readonly Binding[],
-    samples: number | undefined,
+    take: { samples?: number; maxSamples?: number },
     private readonly onClose: () => void,
     broadcastCount = 1,
   ) {
@@ -69,8 +69,11 @@ export class ArrayDataset implements CalibrationDataset {
     const counts = varying.map((b) => b.fit.count!);
     this.perSample = varying.length > 0;
     const available = this.perSample ? counts[0]! : broadcastCount;
-    this.count = samples === undefined ? available : Math.min(available, Math.max(0, Math.floor(samples)));
-    if (this.count < 1) throw new QuantError("E_CALIB_SAMPLES", `no calibration samples (data has ${available})`, { file: bindings[0]?.file });
+    if (available < 1) throw new QuantError("E_CALIB_SAMPLES", `no calibration samples (data has ${available})`, { file: bindings[0]?.file });
+    if (take.samples !== undefined && take.samples > available) throw tooFewSamples(take.samples, available, bindings[0]?.file);
+    const limit = take.samples ?? take.maxSamples;
+    this.count = limit === undefined ? available : Math.min(available, Math.max(0, Math.floor(limit)));
+    if (this.count < 1) throw new QuantError("E_CALIB_SAMPLES", `no calibration samples (asked for ${limit})`, { file: bindings[0]?.file });
     for (const b of this.bound) {
       if (b.fit.kind !== "constant" && b.fit.kind !== "one") continue;
       const rows = b.array.shape.length === 0 ? 1 : b.array.shape[0]!;
@@ -160,6 +163,11 @@ function tiled(value: InputData, n: number, fit: Fit, into: InputData | undefine
   const dst = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
   tileAxis(src, n, outer, outer ? value.byteLength / outer : 0, dst);
   return out;
+}
+
+/** E_CALIB_SAMPLES for a request of `wanted` samples from data that has `available`. */
+export function tooFewSamples(wanted: number, available: number, file?: string): QuantError {
+  return new QuantError("E_CALIB_SAMPLES", `asked for ${wanted} samples, the data has ${available}: ask for ${available} or for all (--samples all)`, { file });
 }
 
 /** Arrays of released batches, per input, for reuse by the next batch (at most one spare each). */

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { basename, extname, join } from "node:path";
 import { QuantError, reason } from "../kernel/errors.ts";
 import { DataType, dataTypeName } from "../tensor/dtypes.ts";
-import { ArrayDataset, type Binding, FEEDABLE_TYPES } from "./array-dataset.ts";
+import { ArrayDataset, type Binding, FEEDABLE_TYPES, tooFewSamples } from "./array-dataset.ts";
 import type { InputData } from "./convert.ts";
 import { type ImageOptions, imageSampleDims, imagesToNpy, listImages, resolveImageOptions } from "./images.ts";
 import { openNpy } from "./npy.ts";
@@ -67,7 +67,7 @@ export function layoutOf(ds: CalibrationDataset, input: string): InputLayout {
 }
 
 /** What to calibrate on. */
-export interface DatasetSpec extends Omit<RandomOptions, "samples" | "shapes" | "seed" | "axes"> {
+export interface DatasetSpec extends Omit<RandomOptions, "samples" | "maxSamples" | "shapes" | "seed" | "axes"> {
   /** .npy / .npz / .safetensors file, a folder of `<input>.npy` files or a folder of images; none = random data. */
   path?: string;
   /**
@@ -78,8 +78,13 @@ export interface DatasetSpec extends Omit<RandomOptions, "samples" | "shapes" | 
   inputs?: Record<string, InputValue>;
   /** Sample (batch) axis per input: an axis, or `"none"` for an input fed as-is. Default: inferred from the declared shape. */
   sampleAxis?: Record<string, SampleAxisSpec>;
-  /** Use at most this many samples (random data: exactly this many). */
+  /**
+   * Use exactly this many samples: data with fewer is E_CALIB_SAMPLES (a silent shortfall would calibrate on less
+   * than asked). Unset: every sample (random data: `maxSamples` or 16).
+   */
   samples?: number;
+  /** When `samples` is unset: use at most this many (a default, not a request; random data: exactly this many). */
+  maxSamples?: number;
   /** Declared shapes for random data (`[B, ...rest]` or `[...rest]`). */
   shapes?: Record<string, number[]>;
   seed?: number;
@@ -120,7 +125,9 @@ export async function openDatasetAsync(spec: DatasetSpec, inputs: ModelInputInfo
   const axis = spec.sampleAxis?.[input.name];
   fitData(input, [1, ...imageSampleDims(opts)], axis, inferBatchAxis(input, inputs), dir);
   let files = listImages(dir);
-  if (spec.samples !== undefined) files = files.slice(0, Math.max(0, Math.floor(spec.samples)));
+  if (spec.samples !== undefined && spec.samples > files.length) throw tooFewSamples(spec.samples, files.length, dir);
+  const take = spec.samples ?? spec.maxSamples;
+  if (take !== undefined) files = files.slice(0, Math.max(0, Math.floor(take)));
   if (files.length === 0) throw new QuantError("E_CALIB_SAMPLES", `no images (.png .jpg .jpeg .webp .tif .gif .avif) in ${basename(dir)}`, { file: dir });
   const tmp = mkdtempSync(join(tmpdir(), "quant-images-"));
   const npyPath = join(tmp, "images.npy");
@@ -128,7 +135,7 @@ export async function openDatasetAsync(spec: DatasetSpec, inputs: ModelInputInfo
     // Integer inputs (uint8 image models) get the raw pixels; float inputs the normalized values.
     const pixels = !FLOAT_INPUTS.has(input.elemType);
     await imagesToNpy(files, opts, npyPath, spec.onProgress, pixels);
-    const ds = assemble({ ...spec, path: npyPath, samples: undefined }, inputs, dir);
+    const ds = assemble({ ...spec, path: npyPath, samples: undefined, maxSamples: undefined }, inputs, dir);
     const close = ds.close.bind(ds);
     ds.close = () => {
       close();
@@ -180,7 +187,7 @@ function assemble(spec: DatasetSpec, inputs: ModelInputInfo[], label?: string): 
       rest = [];
     }
     const random = rest.length > 0;
-    const arrays = bindings.length ? new ArrayDataset(bindings, spec.samples, closeAll, random ? Math.floor(spec.samples ?? DEFAULT_RANDOM_SAMPLES) : 1) : undefined;
+    const arrays = bindings.length ? new ArrayDataset(bindings, spec, closeAll, random ? Math.floor(spec.samples ?? spec.maxSamples ?? DEFAULT_RANDOM_SAMPLES) : 1) : undefined;
     if (!random) return arrays!;
     const axes: Record<string, number | null> = {};
     for (const i of rest) {
@@ -235,11 +242,19 @@ function bindFiles(path: string, inputs: ModelInputInfo[], label: string, closer
   throw new QuantError("E_DATA_FORMAT", `unknown data format '${ext || basename(path)}' (expected .npy, .npz, .safetensors, a folder of <input>.npy files or a folder of images)`, { file: path });
 }
 
-/** The array for `input`: its name, else the only array (or `arr_0`) of a single-input model. */
+/**
+ * The array for `input`: its name, else numpy's unnamed `arr_0` (`np.savez(f, x)`) for a single-input model. An
+ * array named after something else is refused even when it is the only one: it may be data for another model.
+ */
 function pickArray(names: readonly string[], input: ModelInputInfo, inputCount: number, file: string): string {
   if (names.includes(input.name)) return input.name;
-  if (inputCount === 1 && names.length === 1) return names[0]!;
   if (inputCount === 1 && names.includes("arr_0")) return "arr_0";
+  if (inputCount === 1 && names.length === 1) {
+    throw new QuantError("E_DATA_FORMAT", `${basename(file)} has one array '${names[0]}', the model's input is '${input.name}': name the array after the input (or save it as .npy)`, {
+      file,
+      target: input.name,
+    });
+  }
   throw new QuantError("E_DATA_FORMAT", `${basename(file)} has no array for input '${input.name}' (arrays: ${names.join(", ") || "none"}); name each array after its input, or give it with --input ${input.name}=VALUE`, {
     file,
     target: input.name,

@@ -19,7 +19,9 @@ export const DEFAULT_RANDOM_SAMPLES = 16;
 
 /** Options of random data. */
 export interface RandomOptions {
+  /** Samples to generate (default `maxSamples`, else 16). */
   samples?: number;
+  maxSamples?: number;
   /** Declared shapes per input: `[B, ...rest]` (B ignored) or one sample `[...rest]`. */
   shapes?: Record<string, number[]>;
   seed?: number;
@@ -109,7 +111,7 @@ export class RandomDataset implements CalibrationDataset {
     // An unnamed shape (`--shape 1x3x224x224`, key "*") applies to every input without a shape of its own.
     const anyShape = opts.shapes?.["*"];
     this.dims = models.map((m, i) => randomSampleDims(m, opts.shapes?.[m.name] ?? anyShape, this.axes[i]!));
-    this.count = Math.floor(opts.samples ?? DEFAULT_RANDOM_SAMPLES);
+    this.count = Math.floor(opts.samples ?? opts.maxSamples ?? DEFAULT_RANDOM_SAMPLES);
     if (!(this.count >= 1)) throw new QuantError("E_CALIB_SAMPLES", `random calibration data needs at least 1 sample, got ${opts.samples}`);
   }
 

@@ -45,7 +45,10 @@ export interface QuantOptions {
   inputs?: Record<string, InputValue>;
   /** Sample (batch) axis per input (`--sample-axis state=1`); `"none"` for an input fed as-is. Default: inferred. */
   sampleAxis?: Record<string, SampleAxisSpec>;
-  /** Sample count, batch size, shapes for random data, seed. */
+  /**
+   * Sample count (the data must have that many; unset = all of it, configs may say `"all"`), batch size, shapes for
+   * random data, seed.
+   */
   samples?: number;
   batchSize: number;
   shapes?: Record<string, number[]>;
@@ -60,6 +63,10 @@ export interface QuantOptions {
   images?: string | Record<string, unknown>;
   /** Save with external data. */
   externalData?: boolean;
+  /** Load the staged output in onnxruntime-node before publishing it (default true; the structural check always runs). */
+  ortCheck?: boolean;
+  /** Skip the onnxruntime-node check above this size of model + data (default: a quarter of RAM, at most 2 GiB). */
+  ortCheckMaxBytes?: number;
 }
 
 /** Defaults for every option. */

@@ -30,6 +30,7 @@ export interface SensitivityOptions {
   inputs?: Record<string, InputValue>;
   /** Sample axis per input (`--sample-axis`). */
   sampleAxis?: Record<string, SampleAxisSpec>;
+  /** Samples to measure on: the data must have that many (E_CALIB_SAMPLES). Default: up to 4. */
   samples?: number;
   shapes?: Record<string, number[]>;
   seed?: number;
@@ -51,7 +52,9 @@ export async function weightSensitivity(model: Model, candidates: readonly Sensi
   g.initializer = (g.initializer ?? []).filter((t) => !names.has(t.name ?? ""));
   for (const c of candidates) (g.input ??= []).push(valueInfo(c.name, DataType.FLOAT, c.dims));
   const session = await RuntimeSession.create(probe);
-  const opened = await openData(opts.data, { inputs: opts.inputs, sampleAxis: opts.sampleAxis, samples: opts.samples ?? 4, shapes: opts.shapes, seed: opts.seed ?? 0 }, modelInputs(model)).catch(async (e) => {
+  // An explicit count must be there; the default is "up to 4".
+  const spec = { inputs: opts.inputs, sampleAxis: opts.sampleAxis, samples: opts.samples, maxSamples: 4, shapes: opts.shapes, seed: opts.seed ?? 0 };
+  const opened = await openData(opts.data, spec, modelInputs(model)).catch(async (e) => {
     await session.release();
     throw e;
   });
