@@ -8,6 +8,7 @@ import { Glob } from "bun";
 import { QuantError } from "../kernel/errors.ts";
 import { defaultOptions, type QuantOptions } from "../kernel/options.ts";
 import type { Plugin } from "../kernel/types.ts";
+import { isDataset } from "../data/open.ts";
 import { resolveChain } from "./resolve.ts";
 import { specName } from "./merge.ts";
 import type { LoadedConfig } from "./load.ts";
@@ -50,9 +51,10 @@ const PATH_KEYS = ["data", "statsIn", "statsOut"] as const;
 function resolvePaths<T extends Partial<QuantOptions>>(o: T, cwd: string): T {
   const out = { ...o };
   for (const k of PATH_KEYS) if (typeof out[k] === "string") (out as Record<string, unknown>)[k] = resolve(cwd, out[k] as string);
-  // `inputs: { h: "h0.npy" }` names files too.
-  if (out.inputs && typeof out.inputs === "object")
-    out.inputs = Object.fromEntries(Object.entries(out.inputs).map(([k, v]) => [k, typeof v === "string" ? resolve(cwd, v) : v]));
+  // `inputs: { h: "h0.npy" }` (and `data` given per input) name files too.
+  const files = (r: Record<string, unknown>) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === "string" ? resolve(cwd, v) : v]));
+  if (out.inputs && typeof out.inputs === "object") out.inputs = files(out.inputs) as QuantOptions["inputs"];
+  if (out.data && typeof out.data === "object" && !isDataset(out.data)) out.data = files(out.data) as QuantOptions["data"];
   return out;
 }
 

@@ -145,6 +145,24 @@ describe("stateful model (LSTM state [D, batch, H], int64 scalar sample rate)", 
     expect(wrong).toBeLessThan(right - 3);
   });
 
+  test("config file: data, inputs (a value and a .npy path, relative to the config) and sampleAxis", () => {
+    const { model, folder } = prepare(1);
+    const ref = join(dir, "vad1.dir.qdq.onnx");
+    if (!existsSync(ref)) expect(quant(["calibrate", model, "--data", folder, "-o", ref]).code).toBe(0);
+    const cfgDir = join(dir, "cfg");
+    mkdirSync(cfgDir, { recursive: true });
+    writeFileSync(join(cfgDir, "h.npy"), readFileSync(join(folder, "h.npy")));
+    writeFileSync(
+      join(cfgDir, "quant.config.json"),
+      JSON.stringify({ data: { input: "../calib1/input.npy", c: "../calib1/c.npy" }, inputs: { sr: 16000, h: "h.npy" }, sampleAxis: { c: 1 } }),
+    );
+    const out = join(dir, "vad1.cfg.qdq.onnx");
+    const r = quant(["calibrate", model, "-c", join(cfgDir, "quant.config.json"), "-o", out]);
+    expect(r.stderr).toContain(`input 'h' [1, batch, ${H}]: ${N} samples, one per row (batch axis 1), from ${join(cfgDir, "h.npy")}`);
+    expect(r.code).toBe(0);
+    expect(readFileSync(out)).toEqual(readFileSync(ref));
+  });
+
   test("validate: random data refuses the scalar input without a value, works with --input sr=16000 and with --data", () => {
     const { float, q } = calibrated2();
     const refused = quant(["validate", float, q]);
