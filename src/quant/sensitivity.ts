@@ -10,7 +10,7 @@ import { valueInfo } from "../onnx/builder.ts";
 import type { SampleAxisSpec } from "../data/layout.ts";
 import { type DataSource, openData } from "../data/open.ts";
 import type { InputValue } from "../data/values.ts";
-import { RuntimeSession, modelInputs, type TensorMap } from "../runtime/session.ts";
+import { RuntimeSession, batchPlan, modelInputs, type TensorMap } from "../runtime/session.ts";
 import { DataType } from "../tensor/dtypes.ts";
 import { QuantError } from "../kernel/errors.ts";
 
@@ -64,9 +64,11 @@ export async function weightSensitivity(model: Model, candidates: readonly Sensi
   try {
     const weights: TensorMap = {};
     for (const c of candidates) weights[c.name] = session.tensor(c.original, c.dims, DataType.FLOAT);
-    let n = Math.min(dataset.count, opts.samples ?? 4);
-    for (let i = 0; i < n; i++) {
-      const batch = dataset.batch(i, 1);
+    // One sample per run, or the model's fixed batch (found on each input's own batch axis).
+    const step = batchPlan(modelInputs(model), dataset).fixed ?? 1;
+    let n = Math.max(step, Math.min(dataset.count, opts.samples ?? 4));
+    for (let i = 0; i + step <= n; i += step) {
+      const batch = dataset.batch(i, step);
       const feeds: TensorMap = { ...weights };
       for (const [name, b] of Object.entries(batch)) feeds[name] = session.tensor(b.data, b.dims, b.elemType);
       const t0 = performance.now();
@@ -74,7 +76,7 @@ export async function weightSensitivity(model: Model, candidates: readonly Sensi
       if (i === 0 && opts.budgetMs) {
         const perSample = (performance.now() - t0) * (candidates.length + 1);
         if (perSample > 2.5 * opts.budgetMs) throw new QuantError("E_RUNTIME", `measuring would take about ${(perSample / 1000).toFixed(1)} s per sample`);
-        n = Math.max(1, Math.min(n, Math.floor(opts.budgetMs / perSample)));
+        n = Math.max(step, Math.min(n, Math.floor((opts.budgetMs / perSample) * step)));
       }
       const refData = Object.values(ref).map((t) => Float32Array.from(t.data as Float32Array));
       for (const r of refData) for (let k = 0; k < r.length; k++) signal += r[k]! * r[k]!;
