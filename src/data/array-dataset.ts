@@ -1,7 +1,8 @@
 /**
- * A calibration dataset over stored arrays (one per model input): checks that each array fits its
- * input once, at open, then serves batches by reading only the requested rows and converting them
- * to the input's type. Holds one batch's raw bytes (reused) plus the batch it returns.
+ * A calibration dataset over stored arrays (one per model input): fits each array to its input once, at open
+ * (samples on the input's batch axis, one per row, one sample repeated, or a value fed as-is: layout.ts), then serves
+ * batches in the model's layout by reading only the requested samples and converting them to the input's type.
+ * Holds one batch's raw bytes (reused) plus the batch it returns; broadcast values are converted once.
  */
 import { QuantError } from "../kernel/errors.ts";
 import { DataType } from "../tensor/dtypes.ts";
@@ -121,7 +122,9 @@ export class ArrayDataset implements CalibrationDataset {
         continue;
       }
       if (fit.kind === "one") {
-        out[input.name] = { data: tiled(b.value!, size, fit, this.pool.take(input.name), input.elemType), dims, elemType: input.elemType };
+        // One sample is the value itself (release() never recycles it).
+        const data = size === 1 ? b.value! : tiled(b.value!, size, fit, this.pool.take(input.name), input.elemType);
+        out[input.name] = { data, dims, elemType: input.elemType };
         continue;
       }
       const axis = fit.batchAxis;
