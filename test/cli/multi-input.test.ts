@@ -185,6 +185,20 @@ describe("stateful model (LSTM state [D, batch, H], int64 scalar sample rate)", 
     expect(r.outputs.find((o: { name: string }) => o.name === "logits").sqnrDb).toBeGreaterThan(35);
   });
 
+  test("benchmark times the path real inputs take: --data / --input feed the run (a missing scalar is asked for)", () => {
+    const { float, q } = calibrated2();
+    const { folder } = prepare(2);
+    const r = quant(["benchmark", float, q, "--data", folder, "--runs", "3", "--warmup", "0", "--format", "json"]);
+    expect(r.code).toBe(0);
+    const rep = JSON.parse(r.stdout);
+    expect(rep.latency.original.runs).toBe(3);
+    expect(rep.latency.original.medianMs).toBeGreaterThan(0);
+    expect(quant(["benchmark", float, q, "--input", "sr=16000", "--runs", "3", "--warmup", "0"]).code).toBe(0);
+    const missing = quant(["benchmark", float, q, "--input", "h=0", "--runs", "3", "--warmup", "0"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("error E_DATA_REQUIRED (sr)");
+  });
+
   test("quantize --bits 4 measures INT4 sensitivity on the given data (not random)", () => {
     const { model, folder } = prepare(2);
     const out = join(dir, "vad2.int4.onnx");
