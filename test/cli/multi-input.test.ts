@@ -16,7 +16,7 @@ import { type Batch, type CalibrationDataset, DataType, loadModel, runPipeline, 
 import { writeNpy } from "../../src/data/npy.ts";
 import { buildZip, tempDir } from "../data/helpers.ts";
 import { randomFloats } from "../helpers/random.ts";
-import { axis1Model, H, statefulModel, T } from "../helpers/stateful.ts";
+import { axis1Model, H, statefulModel, T, tokenModel } from "../helpers/stateful.ts";
 import { quant } from "./helpers.ts";
 
 const dir = tempDir("quant-multi-input-");
@@ -290,6 +290,48 @@ describe("batch on axis 1 for one input", () => {
     console.log(`axis-1 model: output SQNR vs float ${s.toFixed(2)} dB`);
     expect(s).toBeGreaterThan(30);
     const v = quant(["validate", model, inferred, "--data", folder, "--format", "json"]);
+    expect(v.code).toBe(0);
+    expect(JSON.parse(v.stdout).fidelity.samples).toBe(N);
+  });
+});
+
+describe("token ids and masks", () => {
+  test("come from the data (an .npz by name); random data asks for both by name", async () => {
+    const model = join(dir, "tokens.onnx");
+    writeFileSync(model, tokenModel());
+    const S = 6;
+    const ids = (n: number, seed: number) => BigInt64Array.from(randomFloats(n * S, seed), (v) => BigInt(Math.floor((v + 1) * 24.99)));
+    const mask = (n: number) => BigInt64Array.from({ length: n * S }, (_, i) => (i % S < 2 + ((i / S) % 4) ? 1n : 0n));
+    const folder = join(dir, "tokens");
+    mkdirSync(folder, { recursive: true });
+    writeNpy(join(folder, "input_ids.npy"), ids(N, 51), [N, S]);
+    writeNpy(join(folder, "attention_mask.npy"), mask(N), [N, S]);
+    const files = ["input_ids", "attention_mask"].map((n) => ({ name: `${n}.npy`, data: new Uint8Array(readFileSync(join(folder, `${n}.npy`))) }));
+    writeFileSync(join(dir, "tokens.npz"), buildZip(files));
+    const out = join(dir, "tokens.qdq.onnx");
+    const none = quant(["calibrate", model, "--shape", "1x6", "-o", out]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain(
+      "error E_DATA_REQUIRED (input_ids): input input_ids (int64 [batch, seq]) needs a value: --input input_ids=... (or an array 'input_ids' in --data); random integers are not valid token ids, masks or indices; also without a value: attention_mask (int64 [batch, seq])",
+    );
+    const r = quant(["calibrate", model, "--data", join(dir, "tokens.npz"), "-o", out]);
+    expect(r.code).toBe(0);
+    // Held-out ids and masks, one run each.
+    const fs = await ort.InferenceSession.create(model);
+    const qs = await ort.InferenceSession.create(out);
+    const ti = ids(TEST, 52);
+    const tm = mask(TEST);
+    const ref: number[] = [];
+    const got: number[] = [];
+    for (let i = 0; i < TEST; i++) {
+      const feeds = { input_ids: new ort.Tensor("int64", ti.slice(i * S, (i + 1) * S), [1, S]), attention_mask: new ort.Tensor("int64", tm.slice(i * S, (i + 1) * S), [1, S]) };
+      ref.push(...((await fs.run(feeds)).logits!.data as Float32Array));
+      got.push(...((await qs.run(feeds)).logits!.data as Float32Array));
+    }
+    const s = sqnrDb(Float32Array.from(ref), Float32Array.from(got));
+    console.log(`token model: logits SQNR vs float ${s.toFixed(2)} dB`);
+    expect(s).toBeGreaterThan(30);
+    const v = quant(["validate", model, out, "--data", folder, "--format", "json"]);
     expect(v.code).toBe(0);
     expect(JSON.parse(v.stdout).fidelity.samples).toBe(N);
   });

@@ -1,7 +1,7 @@
 /**
  * Multi-input fixtures built in code: a stateful audio model (Silero-VAD-like: audio [batch, T], LSTM state
  * h/c [D, batch, H], an int64 scalar sample rate that scales the audio through Cast → Div → Mul) and a 2-input model
- * whose second input carries the batch on axis 1.
+ * whose second input carries the batch on axis 1; a token model (int64 ids and mask).
  */
 import { DataType, GraphBuilder, encodeModelProto } from "../../src/index.ts";
 import { randomFloats } from "./random.ts";
@@ -64,4 +64,25 @@ export function axis1Model(): Uint8Array {
   b.node("MatMul", ["r", "W2"], {}, ["y"]);
   b.output("y", DataType.FLOAT, ["d0", 4]);
   return encodeModelProto(b.model({ opset: 17 }));
+}
+
+/** A token model: embeddings of int64 ids [batch, seq], masked by an int64 mask [batch, seq], then MatMul → Relu → MatMul. */
+export function tokenModel(vocab = 50, dim = 16): Uint8Array {
+  const b = new GraphBuilder("tokens");
+  b.input("input_ids", DataType.INT64, ["batch", "seq"]);
+  b.input("attention_mask", DataType.INT64, ["batch", "seq"]);
+  b.initializer("emb", DataType.FLOAT, [vocab, dim], randomFloats(vocab * dim, 31, 1));
+  b.node("Gather", ["emb", "input_ids"], {}, ["e"]);
+  b.node("Cast", ["attention_mask"], { to: DataType.FLOAT }, ["mf"]);
+  b.initializer("axes", DataType.INT64, [1], BigInt64Array.of(-1n));
+  b.node("Unsqueeze", ["mf", "axes"], {}, ["m3"]);
+  b.node("Mul", ["e", "m3"], {}, ["masked"]);
+  b.node("ReduceMean", ["masked"], { axes: [1], keepdims: 0 }, ["pooled"]);
+  b.initializer("W1", DataType.FLOAT, [dim, 32], randomFloats(dim * 32, 32, 0.4));
+  b.node("MatMul", ["pooled", "W1"], {}, ["h"]);
+  b.node("Relu", ["h"], {}, ["hr"]);
+  b.initializer("W2", DataType.FLOAT, [32, 3], randomFloats(32 * 3, 33, 0.4));
+  b.node("MatMul", ["hr", "W2"], {}, ["logits"]);
+  b.output("logits", DataType.FLOAT, ["batch", 3]);
+  return encodeModelProto(b.model({ opset: 13 }));
 }
