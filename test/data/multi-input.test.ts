@@ -307,3 +307,34 @@ test("a state [2, ?, 128] with unknown dims (as Silero VAD v5 declares it) infer
   expect(ds.batch(0, 3).input!.dims).toEqual([3, 512]);
   ds.close();
 });
+
+test("a folder of images feeds the image input; the model's other inputs take values", async () => {
+  const { default: sharp } = await import("sharp");
+  const { openDatasetAsync } = await import("../../src/data/dataset.ts");
+  const imgs = join(dir, "imgs");
+  mkdirSync(imgs, { recursive: true });
+  for (let i = 0; i < 3; i++) {
+    const px = Uint8Array.from({ length: 8 * 8 * 3 }, (_, k) => (k * (i + 3)) % 256);
+    await sharp(px, { raw: { width: 8, height: 8, channels: 3 } }).png().toFile(join(imgs, `${i}.png`));
+  }
+  const image: ModelInputInfo = { name: "image", elemType: DataType.FLOAT, shape: ["batch", 3, 8, 8] };
+  const gain: ModelInputInfo = { name: "gain", elemType: DataType.FLOAT, shape: [] };
+  const ds = await openDatasetAsync({ path: imgs, inputs: { gain: 0.5 }, images: { preset: "unit" } }, [image, gain]);
+  expect(ds.count).toBe(3);
+  const b = ds.batch(2, 1);
+  expect(b.image!.dims).toEqual([1, 3, 8, 8]);
+  // unit preset: pixel / 255, NCHW; pixel (0,0) channel 0 of image 2 is 0, channel 1 is 5.
+  expect((b.image!.data as Float32Array)[0]).toBe(0);
+  expect((b.image!.data as Float32Array)[64]).toBe(Math.fround(5 / 255));
+  expect(Array.from(b.gain!.data as Float32Array)).toEqual([0.5]);
+  ds.close();
+  const e = await (async () => {
+    try {
+      await openDatasetAsync({ path: imgs, images: { preset: "unit" } }, [image, gain]);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    return "";
+  })();
+  expect(e).toContain("a folder of images feeds one input, the model has 2 without a value (image, gain): give the others with --input NAME=VALUE");
+});
