@@ -32,7 +32,8 @@ export { clipSearchParams, type ClipSearchOptions } from "./tensor/clip-search.t
 export { GraphIndex, opsetVersion, isOnnxOp, constantTensor, type Consumer, type Producer, type Scope, type Dim } from "./onnx/graph.ts";
 export * from "./onnx/graph-edit.ts";
 export { findWeights, quantizableWeights, storedByteLength, type Weight, type WeightConsumer, type WeightLocation } from "./onnx/weights.ts";
-export { weightRole, agreedAxis, type WeightRole } from "./quant/axes.ts";
+export { weightRole, agreedAxis, weightUse, readsShapeOnly, type WeightRole, type WeightUse } from "./quant/axes.ts";
+export { DATA_MOVEMENT_OPS, explicitPerms, movesData, stepOutputShape, mapAxisBack, reshapeAxisBack, traceAxisBack, type ChainStep, type ChainContext } from "./onnx/weight-chain.ts";
 export { globToRegExp, matchesAny, layerBitsFor } from "./quant/select.ts";
 export { replaceWithDequantize, scaleTensor, type WeightSite } from "./quant/rewrite.ts";
 

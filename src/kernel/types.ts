@@ -104,6 +104,8 @@ export interface ReportEntry {
   kind?: "weight" | "activation";
   node?: string;
   opType?: string;
+  /** Data-movement ops between a weight and `node` (e.g. "Slice → Transpose"); the DequantizeLinear sits before them. */
+  via?: string;
   type?: IntType;
   granularity?: string;
   elements?: number;
