@@ -103,7 +103,7 @@ export class ArrayDataset implements CalibrationDataset {
       const what =
         fit.kind === "constant" ? `one value ${describeShape(fit.sampleDims)} fed as-is to every run` :
         fit.kind === "one" ? `one sample ${describeShape(fit.sampleDims)} repeated for every sample (batch axis ${fit.batchAxis})` :
-        fit.kind === "rows" ? `${fit.count} samples, one per row${fit.batchAxis === null ? " (no batch axis: one sample per run)" : ` (batch axis ${fit.batchAxis})`}` :
+        fit.kind === "rows" ? `${fit.count} samples, ${fit.perRow && fit.perRow > 1 ? `${fit.perRow} (a whole batch)` : "one"} per row${fit.batchAxis === null ? " (no batch axis: one sample per run)" : ` (batch axis ${fit.batchAxis})`}` :
         `${fit.count} samples along axis ${fit.batchAxis}`;
       return `input '${input.name}' ${describeShape(input.shape)}: ${what}, from ${file}`;
     });
@@ -130,11 +130,16 @@ export class ArrayDataset implements CalibrationDataset {
       const axis = fit.batchAxis;
       if (fit.kind === "rows" && axis === null && size > 1)
         throw new QuantError("E_CALIB_SHAPE", `input '${input.name}' has no batch axis and differs per sample: runs take one sample (--batch-size 1)`, { file, target: input.name });
-      let raw = this.readers[i]!.readAxis(array, fit.kind === "samples" ? axis! : 0, start, size);
-      if (fit.kind === "rows" && axis !== null && axis > 0 && size > 1) {
-        // Rows are [n, ..., 1, ...]: the model stacks samples on axis b, so move the row axis there.
+      const k = fit.kind === "rows" ? (fit.perRow ?? 1) : 1;
+      if (start % k || size % k)
+        throw new QuantError("E_CALIB_SHAPE", `input '${input.name}' holds ${k} samples per row (a whole batch): batches must be whole rows, got [${start}, ${start + size})`, { file, target: input.name });
+      let raw = this.readers[i]!.readAxis(array, fit.kind === "samples" ? axis! : 0, start / k, size / k);
+      if (fit.kind === "rows" && axis !== null && axis > 0 && size > k) {
+        // Rows are [n, ..., k, ...]: the model stacks samples on axis b, so move the row axis there (next to k).
+        const rows = size / k;
+        const outer = Math.max(1, product(fit.sampleDims.slice(0, axis)));
         const moved = this.scratch.get(raw.length);
-        moveAxis0(raw, size, product(fit.sampleDims.slice(0, axis)), raw.length / size / Math.max(1, product(fit.sampleDims.slice(0, axis))), moved);
+        moveAxis0(raw, rows, outer, raw.length / rows / outer, moved);
         raw = moved;
       }
       // With samples along axis b > 0 a sample's elements are not contiguous: errors then name the batch's first sample.

@@ -62,7 +62,8 @@ export function checkSampleAxis(input: ModelInputInfo, spec: SampleAxisSpec): nu
 /**
  * How stored data maps onto a model input:
  * - `samples`: same rank as the input, samples along its batch axis (`[2, N, 128]` for `[2, batch, 128]`);
- * - `rows`: one more dim in front, one run's feed per row (`[N, 2, 1, 128]`; `[N]` for a scalar input);
+ * - `rows`: one more dim in front, one run's feed per row (`[N, 2, 1, 128]`; `[N]` for a scalar input; a model
+ *   exported with a fixed batch k may have k samples per row);
  * - `one`: one sample without the batch axis (`[2, 128]`), broadcast to every sample;
  * - `constant`: exactly the declared shape of an input without a batch axis (or a fully static shape), fed as-is.
  * A single number (rank 0) for a tensor input fills one sample (`one`) or the whole static shape (`constant`).
@@ -75,6 +76,8 @@ export interface Fit {
   count: number | undefined;
   /** Dims of one sample without the batch axis (`constant`: the dims fed). */
   sampleDims: number[];
+  /** `rows`: samples per row (1, or the model's fixed batch when each row is a whole run's feed). */
+  perRow?: number;
 }
 
 /** Dims of a batch of `n` samples of a fit (the batch axis set to n). */
@@ -97,8 +100,10 @@ function fitsAt(want: readonly (number | string | null)[], b: number, data: read
   const out: Fit[] = [];
   const r = want.length;
   if (data.length === r && compatible(without(want, b), without(data, b))) out.push({ kind: "samples", batchAxis: b, count: data[b]!, sampleDims: without(data, b) });
-  if (data.length === r + 1 && data[1 + b] === 1 && compatible(want, data.slice(1)) && (!isStatic(want[b]) || want[b] === 1))
-    out.push({ kind: "rows", batchAxis: b, count: data[0]!, sampleDims: without(data.slice(1), b) });
+  // A row is one run's feed: one sample (batch dim 1), or a whole fixed batch k of a model exported with batch k.
+  const k = data[1 + b];
+  if (data.length === r + 1 && compatible(want, data.slice(1)) && (k === 1 || (isStatic(want[b]) && want[b] === k)))
+    out.push({ kind: "rows", batchAxis: b, count: data[0]! * k!, sampleDims: without(data.slice(1), b), perRow: k });
   if (data.length === r - 1 && compatible(without(want, b), data)) out.push({ kind: "one", batchAxis: b, count: undefined, sampleDims: [...data] });
   return out;
 }
@@ -128,7 +133,15 @@ export function fitData(input: ModelInputInfo, data: readonly number[], axis: Sa
   }
   if (!given && want.every(isStatic) && compatible(want, data)) return { kind: "constant", batchAxis: null, count: undefined, sampleDims: [...data] };
   const fits = fitsAt(want, b, data);
-  if (fits.length) return fits[0]!;
+  if (fits.length) {
+    // Whole-batch rows on a guessed axis lose to one-sample rows on another ([6, 2, 1, H] for a state [2, 1, H]:
+    // 2 is the directions, 1 the batch).
+    if (!given && (fits[0]!.perRow ?? 1) > 1) {
+      const single = otherFits(input, data, b).filter((f) => f.kind === "rows" && f.perRow === 1);
+      if (single.length === 1) return single[0]!;
+    }
+    return fits[0]!;
+  }
   if (!given) {
     const others = otherFits(input, data, b);
     if (others.length === 1) return others[0]!;

@@ -48,7 +48,7 @@ describe("batch axis inference", () => {
 
   test("five layouts; a fully static shape matched exactly is a constant; one other axis when the guess does not fit", () => {
     expect(fitData(STATE, [2, 7, H], undefined, 1)).toEqual({ kind: "samples", batchAxis: 1, count: 7, sampleDims: [2, H] });
-    expect(fitData(STATE, [7, 2, 1, H], undefined, 1)).toEqual({ kind: "rows", batchAxis: 1, count: 7, sampleDims: [2, H] });
+    expect(fitData(STATE, [7, 2, 1, H], undefined, 1)).toEqual({ kind: "rows", batchAxis: 1, count: 7, sampleDims: [2, H], perRow: 1 });
     expect(fitData(STATE, [2, H], undefined, 1)).toEqual({ kind: "one", batchAxis: 1, count: undefined, sampleDims: [2, H] });
     expect(fitData(SR, [], undefined, null)).toEqual({ kind: "constant", batchAxis: null, count: undefined, sampleDims: [] });
     expect(fitData(SR, [5], undefined, null)).toEqual({ kind: "rows", batchAxis: null, count: 5, sampleDims: [] });
@@ -292,7 +292,7 @@ describe("reading along any axis", () => {
 
   test("rows of a state with a fixed batch of 1 ([2, 1, H]) fit on axis 1 even though axis 0 was the guess", () => {
     const fixed: ModelInputInfo = { name: "h", elemType: DataType.FLOAT, shape: [2, 1, H] };
-    expect(fitData(fixed, [6, 2, 1, H], undefined, 0)).toEqual({ kind: "rows", batchAxis: 1, count: 6, sampleDims: [2, H] });
+    expect(fitData(fixed, [6, 2, 1, H], undefined, 0)).toEqual({ kind: "rows", batchAxis: 1, count: 6, sampleDims: [2, H], perRow: 1 });
   });
 });
 
@@ -337,4 +337,17 @@ test("a folder of images feeds the image input; the model's other inputs take va
     return "";
   })();
   expect(e).toContain("a folder of images feeds one input, the model has 2 without a value (image, gain): give the others with --input NAME=VALUE");
+});
+
+test("rows of a model exported with a fixed batch may each hold a whole batch", () => {
+  const ids: ModelInputInfo = { name: "ids", elemType: DataType.INT64, shape: [2, 8] };
+  const rows = BigInt64Array.from({ length: 3 * 2 * 8 }, (_, i) => BigInt(i));
+  const ds = openDataset({ inputs: { ids: { dims: [3, 2, 8], data: rows } } }, [ids]);
+  expect(ds.count).toBe(6);
+  expect(ds.describe!()).toEqual(["input 'ids' [2, 8]: 6 samples, 2 (a whole batch) per row (batch axis 0), from the value of ids"]);
+  const b = ds.batch(2, 2).ids!;
+  expect(b.dims).toEqual([2, 8]);
+  expect(Array.from(b.data as BigInt64Array)).toEqual(Array.from(rows.subarray(16, 32)));
+  expect(codeOf(() => ds.batch(1, 2))).toBe("E_CALIB_SHAPE");
+  ds.close();
 });
