@@ -21,7 +21,6 @@ export type ErrorCode =
   | "E_OUTPUT_DIR"
   | "E_OUTPUT_IS_INPUT"
   | "E_EXPORT_INVALID"
-  | "E_INTERRUPTED"
   | "E_TIMEOUT"
   // graph / ops
   | "E_UNSUPPORTED_OP"

@@ -17,7 +17,8 @@ import type {
   Artifact, CalibratorPlugin, CalibratorState, Diagnostic, ExporterPlugin, PackerPlugin, PassPlugin, PendingTensor,
   Plugin, PluginContext, QuantizerPlugin, RangeMap, ReportEntry, RunState, ValidatorPlugin,
 } from "./types.ts";
-import { cloneModel, inputsOf, loadModel } from "../onnx/codec.ts";
+import { cloneModel, loadModel } from "../onnx/codec.ts";
+import { inputsOf } from "../onnx/data-files.ts";
 import type { Model } from "../onnx/model.ts";
 
 /** Input of {@link runPipeline}. */
@@ -121,9 +122,11 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
   // The input model and every data file it reads, by identity: no output may replace them (checked now, before any
   // work, and again before each file is written and renamed).
   const protect = inputsOf(model);
+  // Calibration inputs are inputs too (a folder's files are not listed: only a file given by name).
+  for (const f of [options.data, options.statsIn]) if (typeof f === "string") protect.add(f, f);
   if (options.output && input.write !== false) {
     try {
-      protect.check(realTarget(options.output));
+      protect.check(realTarget(options.output), options.output);
     } catch (e) {
       model.external?.close();
       throw e;
@@ -178,6 +181,7 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
         ctxOf,
         logger: root,
         progress: (done, total) => emit({ type: "progress", phase: "calibrate", done, total, label: "samples" }),
+        protect,
       });
       state.ranges = out.ranges;
       state.calibration = out.states;

@@ -4,8 +4,7 @@
  * machine noise (other processes, frequency changes) hits all models alike, and medians.
  * Also what ORT fused: the op types of its optimized graph (`optimizedModelFilePath`).
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { makeTempDir, removeTempDir } from "../kernel/cleanup.ts";
 import { join } from "node:path";
 import { QuantError } from "../kernel/errors.ts";
 import { loadModel } from "../onnx/codec.ts";
@@ -103,7 +102,7 @@ export async function interleavedLatency(
  * non-default domains as in `quant info`.
  */
 export async function optimizedOpTypes(source: Model | string | Uint8Array, threads = 1): Promise<Record<string, number>> {
-  const dir = mkdtempSync(join(tmpdir(), "quant-opt-"));
+  const dir = makeTempDir("opt");
   try {
     const file = join(dir, "optimized.onnx");
     const session = await createTimingSession(source, { threads, optimizedModelFilePath: file });
@@ -120,6 +119,6 @@ export async function optimizedOpTypes(source: Model | string | Uint8Array, thre
     }
     return counts;
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    removeTempDir(dir);
   }
 }

@@ -4,8 +4,8 @@
  * and the model's data inputs. onnxruntime-node is loaded on first use, so commands that never run a model never pay
  * for loading it.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
+import { makeTempDir, removeTempDir } from "../kernel/cleanup.ts";
 import { join } from "node:path";
 import type * as Ort from "onnxruntime-node";
 import { QuantError, reason } from "../kernel/errors.ts";
@@ -151,8 +151,8 @@ export function modelSource(source: Model | Uint8Array | string): { source: Uint
   if (typeof source === "string") return { source, file: source, cleanup() {} };
   if (source instanceof Uint8Array) return { source, cleanup() {} };
   if (!hasExternalData(source)) return { source: serializeModel(source), file: source.path, cleanup() {} };
-  const tempDir = mkdtempSync(join(tmpdir(), "quant-session-"));
-  const cleanup = () => rmSync(tempDir, { recursive: true, force: true });
+  const tempDir = makeTempDir("session");
+  const cleanup = () => removeTempDir(tempDir);
   try {
     const path = join(tempDir, "model.onnx");
     saveModel(source, path, { externalData: true });
