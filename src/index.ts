@@ -55,7 +55,7 @@ export { cloneModel } from "./onnx/codec.ts";
 export { HistogramObserver, HistogramSet, DEFAULT_BINS, checkBins, checkBits, histogramCalibrator, type HistogramSide, type HistogramJSON } from "./tensor/histogram.ts";
 export { weightSensitivity, type SensitivityCandidate, type SensitivityOptions } from "./quant/sensitivity.ts";
 
-export { RuntimeSession, SINGLE_THREAD, modelInputs, fixedBatch, batchPlan, type BatchPlan, loadOrt, ortSessionOptions, type RuntimeOptions, type TensorMap } from "./runtime/session.ts";
+export { RuntimeSession, SINGLE_THREAD, modelInputs, fixedBatch, batchPlan, type BatchPlan, loadOrt, ortSessionOptions, ortTensor, tensorFloats, type RuntimeOptions, type TensorMap } from "./runtime/session.ts";
 export { calibrate, finalizeChain, type CalibratorEntry, type CalibrateOptions, type CalibrationResult } from "./runtime/calibrate.ts";
 export { loadStats, saveStats, mergeStats, readStats, writeStats, type StatsFile } from "./runtime/stats.ts";
 export { observationModel } from "./runtime/observe.ts";

@@ -6,7 +6,7 @@
  * Batches stream through: memory does not grow with the number of samples.
  */
 import {
-  ErrorAccumulator, GraphIndex, QuantError, RuntimeSession, batchPlan, defineValidator, isFloatWeightType, isOnnxOp, modelInputs, openData,
+  ErrorAccumulator, GraphIndex, QuantError, RuntimeSession, batchPlan, defineValidator, tensorFloats, isFloatWeightType, isOnnxOp, modelInputs, openData,
   type DataSource, type Diagnostic, type ErrorMetrics, type FloatArray, type InputValue, type Model, type SampleAxisSpec, type TensorMap,
 } from "../../src/index.ts";
 import type { ConsolaInstance } from "consola";
@@ -52,7 +52,8 @@ export interface FidelityReport {
   layers?: LayerFidelity[];
 }
 
-const FLOAT_OUT = new Set(["float32", "float64"]);
+// float16 outputs are decoded by tensorFloats (half bits or Float16Array, depending on the runtime).
+const FLOAT_OUT = new Set(["float32", "float64", "float16"]);
 
 /** Float outputs of a session, by name. */
 function floatOutputs(s: RuntimeSession): string[] {
@@ -120,6 +121,7 @@ export async function measureFidelity(
     const a = await open(original);
     const b = await open(quantized);
     const names = floatOutputs(a).filter((n) => floatOutputs(b).includes(n));
+    if (!names.length) throw new QuantError("E_VALIDATE", "the models share no float32/float64/float16 output to compare");
     const accs = names.map(() => new ErrorAccumulator());
     let layers: { name: string; opType: string }[] = [];
     let la: RuntimeSession | undefined;
@@ -163,7 +165,7 @@ function compare(acc: ErrorAccumulator, a: TensorMap, b: TensorMap, name: string
   const y = b[name]!;
   if (x.size !== y.size)
     throw new QuantError("E_VALIDATE", `"${name}" has ${x.size} elements in the original model but ${y.size} in the quantized one (dims [${x.dims.join(",")}] vs [${y.dims.join(",")}])`, { target: name });
-  acc.add(x.data as FloatArray, y.data as FloatArray, top1 ? lastDim(x.dims) : undefined);
+  acc.add(tensorFloats(x), tensorFloats(y), top1 ? lastDim(x.dims) : undefined);
 }
 
 const fmtDb = (v: number) => (v === Infinity ? "∞" : v.toFixed(2));

@@ -30,6 +30,7 @@ export type ErrorCode =
   | "E_QUANT_NONFINITE"
   | "E_QUANT_OPTIONS"
   | "E_QUANT_ALREADY"
+  | "E_NOTHING_QUANTIZED"
   // calibration and data
   | "E_CALIB_SHAPE"
   | "E_CALIB_DTYPE"
