@@ -10,8 +10,9 @@ than with OpenBLAS. Without changing the system's alternatives: `apt-get downloa
 libopenblas0-pthread_*.deb blas` then run with LD_LIBRARY_PATH=blas/usr/lib/x86_64-linux-gnu/openblas-pthread.
 
 Writes <out>/model.onnx, <out>/meta.json (vocabulary, sizes, the split, torch's own held-out perplexity) and
-<out>/heldout.txt (the last 10 % of the text, never trained on). Deterministic for a given torch build and seed;
-training is capped by --seconds so the script stays cheap on a shared machine.
+<out>/heldout.txt (the last 10 % of the text, never trained on). Training stops at --steps or after --seconds of wall
+time, whichever comes first, so the script stays cheap on a shared machine; the step count reached therefore depends
+on the machine's load (meta.json records it; pass --seconds 1e9 --steps N to reproduce a given model exactly).
 """
 import argparse, hashlib, json, math, os, time
 
@@ -25,12 +26,12 @@ p.add_argument("--out", default="test/fixtures/char-decoder")
 p.add_argument("--dim", type=int, default=128)
 p.add_argument("--heads", type=int, default=4)
 p.add_argument("--layers", type=int, default=4)
-p.add_argument("--context", type=int, default=128)
+p.add_argument("--context", type=int, default=64)
 p.add_argument("--max-positions", type=int, default=256)
-p.add_argument("--batch", type=int, default=24)
+p.add_argument("--batch", type=int, default=16)
 p.add_argument("--steps", type=int, default=1200)
-p.add_argument("--seconds", type=float, default=170)
-p.add_argument("--lr", type=float, default=3e-3)
+p.add_argument("--seconds", type=float, default=480)
+p.add_argument("--lr", type=float, default=4e-3)
 p.add_argument("--threads", type=int, default=2)
 p.add_argument("--seed", type=int, default=0)
 a = p.parse_args()
