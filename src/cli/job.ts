@@ -21,6 +21,8 @@ export interface JobReport {
   weights: { quantized: number; skipped: number; bytesBefore: number; bytesAfter: number };
   activations: { quantized: number; skipped: number; unobservable: number };
   alreadyQuantized: boolean;
+  /** What was done to the model as a whole (e.g. how a float16 model was handled). */
+  notes: string[];
   skippedReasons: Record<string, number>;
   tensors: RunResult["entries"];
   artifacts: RunResult["artifacts"];
@@ -40,7 +42,7 @@ function fileSize(p: string): number {
 export async function runJob(job: JobPlan, logger: ConsolaInstance, onEvent?: EventSink): Promise<JobReport> {
   const t0 = performance.now();
   const plugins = await jobPlugins(job);
-  const result = await runPipeline({ model: job.input, plugins, options: job.options, logger, onEvent });
+  const result = await runPipeline({ model: job.input, plugins, options: job.options, logger, onEvent, requireQuantized: true });
   const w = result.entries.filter((e) => e.kind !== "activation");
   const a = result.entries.filter((e) => e.kind === "activation");
   const skippedReasons: Record<string, number> = {};
@@ -65,6 +67,7 @@ export async function runJob(job: JobPlan, logger: ConsolaInstance, onEvent?: Ev
     },
     activations: { quantized: a.filter((e) => e.action === "quantized").length, skipped: a.filter((e) => e.action === "skipped").length, unobservable: result.unobservable.length },
     alreadyQuantized: result.entries.some((e) => e.reason === "already quantized"),
+    notes: result.notes,
     skippedReasons,
     tensors: result.entries,
     artifacts: result.artifacts,
@@ -82,6 +85,7 @@ export function formatJob(r: JobReport, detailed = false): string {
     lines.push(`  activations: ${r.activations.quantized} quantized, ${r.activations.skipped} kept float${r.activations.unobservable ? `, ${r.activations.unobservable} not observable (in subgraphs or non-float)` : ""}`);
   const reasons = Object.entries(r.skippedReasons).sort((a, b) => b[1] - a[1]);
   if (reasons.length) lines.push(`  kept float: ${reasons.map(([k, v]) => `${v} ${k}`).join(", ")}`);
+  for (const n of r.notes ?? []) lines.push(`  note: ${n}`);
   if (r.alreadyQuantized) lines.push("  note: the model is already quantized; its dequantized weights were not quantized again");
   lines.push(`  file: ${fmtBytes(r.bytes.input)} → ${fmtBytes(r.bytes.output)} (${r.bytes.ratio.toFixed(3)}×)   opset ${r.opset.from} → ${r.opset.to}`);
   const errs = r.tensors.filter((e) => e.action === "quantized" && e.sqnrDb !== undefined).sort((a, b) => a.sqnrDb! - b.sqnrDb!);
