@@ -134,7 +134,7 @@ describe("stateful model (LSTM state [D, batch, H], int64 scalar sample rate)", 
     expect(existsSync(out)).toBe(false);
     const ok = quant(["calibrate", model, "--input", "sr=16000", "-o", out]);
     expect(ok.code).toBe(0);
-    expect(ok.stderr).toContain("no calibration data for 'input', 'h', 'c': using random N(0,1) samples");
+    expect(ok.stderr).toContain("no calibration data for 'input', 'h', 'c': calibrating on 16 random N(0,1) samples");
     expect(ok.stderr).toContain("input 'sr' []: one value [] fed as-is to every run, from the value of sr");
     const right = await sqnrOf(model, out, 1);
     const wrongOut = join(dir, "vad1.8k.onnx");
