@@ -8,12 +8,9 @@ import { defineCommand } from "citty";
 import type { Diagnostic } from "../kernel/types.ts";
 import { QuantError } from "../kernel/errors.ts";
 import { loadModel } from "../onnx/codec.ts";
-import type { SampleAxisSpec } from "../data/layout.ts";
-import type { DataSource } from "../data/open.ts";
-import type { InputValue } from "../data/values.ts";
 import { checkConnectivity } from "../../plugins/validators/connectivity.ts";
 import { checkOrtLoad } from "../../plugins/validators/ort-load.ts";
-import { fidelityDiagnostics, measureFidelity, type FidelityReport } from "../../plugins/validators/fidelity.ts";
+import { fidelityDiagnostics, measureFidelity, type FidelityOptions, type FidelityReport } from "../../plugins/validators/fidelity.ts";
 import { calibArgs, checkImagePreset, dataOptionsFromArgs, globalArgs, parseShapes, repeated } from "./args.ts";
 import { makeLogger, printJson, wantsJson, type GlobalFlags } from "./io.ts";
 
@@ -53,18 +50,7 @@ const finiteOrNull = (v: number) => (Number.isFinite(v) ? v : null);
 export async function runValidate(
   originalPath: string,
   quantizedPath: string,
-  opts: {
-    data?: DataSource;
-    inputs?: Record<string, InputValue>;
-    sampleAxis?: Record<string, SampleAxisSpec>;
-    samples?: number;
-    detailed?: boolean;
-    minSqnrDb?: number;
-    shapes?: Record<string, number[]>;
-    seed?: number;
-    images?: string;
-    logger?: ReturnType<typeof makeLogger>;
-  },
+  opts: FidelityOptions & { logger?: ReturnType<typeof makeLogger> },
 ): Promise<ValidateReport> {
   const original = loadModel(originalPath);
   // A broken graph (e.g. a dangling input) is what we are here to report, so load without the structural checks.
