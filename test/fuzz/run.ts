@@ -100,6 +100,15 @@ async function readLines(w: Worker): Promise<void> {
 }
 
 let pool = Array.from({ length: workers }, (_, id) => start(id, id));
+// Ctrl-C or a kill of the runner takes its workers with it (they would otherwise keep fuzzing, orphaned).
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.on(sig, () => {
+    for (const w of pool) w.proc.kill("SIGKILL");
+    rmSync(scratchRoot, { recursive: true, force: true });
+    console.error(`interrupted after ${cases} cases, ${failures.length} failures`);
+    process.exit(sig === "SIGINT" ? 130 : 143);
+  });
+}
 
 function restart(w: Worker, kind: FailureKind, why: string): Worker {
   w.dead = true;
