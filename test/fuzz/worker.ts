@@ -22,7 +22,10 @@ process.on("SIGTERM", () => {
   process.exit(0);
 });
 
+const parent = process.ppid;
 for (let i = start; ; i += step) {
+  // The runner died without stopping us (SIGKILL): stop too rather than fuzz on, orphaned.
+  if (process.ppid !== parent) process.exit(0);
   const seed = seeds[i % seeds.length]!;
   const c = makeCase(seed.name, seed.bytes, runSeed, i);
   write(`S ${i}`);
