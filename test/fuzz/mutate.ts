@@ -9,6 +9,7 @@ import { decodeModelProto, encodeModelProto } from "../../src/onnx/proto.ts";
 import type { AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto } from "../../src/onnx/types.ts";
 import { nodeSubgraphs } from "../../src/onnx/walk.ts";
 import { DataType } from "../../src/tensor/dtypes.ts";
+import { lengthPrefixes, varintBytes } from "./bytes.ts";
 
 /** What a case runs after loading. */
 export type CaseMode = "int8" | "int4" | "opset21" | "external" | "static";
@@ -325,5 +326,25 @@ export function makeCase(seedName: string, seedBytes: Uint8Array, runSeed: numbe
     log.push(`encode failed: ${(e as Error).message}`);
     model = seedBytes;
   }
+  // One case in ten also gets a wire-level hit after encoding (as test/onnx/fuzz.test.ts does to the seeds).
+  if (r() < 0.1) model = wireMutation(r, model, log);
   return { seed: seedName, mode: pick(r, MODES), model, files, mutations: log };
+}
+
+/** Bit flips, a cut, or a length prefix overwritten with a huge value (same width, so the rest stays aligned). */
+function wireMutation(r: Rand, bytes: Uint8Array, log: string[]): Uint8Array {
+  const b = bytes.slice();
+  const k = int(r, 3);
+  log.push(`wire: ${["flips", "cut", "length"][k]}`);
+  if (k === 0) {
+    for (let i = 1 + int(r, 8); i > 0; i--) b[int(r, b.length)]! ^= 1 << int(r, 8);
+    return b;
+  }
+  if (k === 1) return b.subarray(0, int(r, b.length));
+  const prefixes = lengthPrefixes(b);
+  if (!prefixes.length) return b;
+  const { at, width } = pick(r, prefixes);
+  const enc = varintBytes(Math.min(pick(r, [2 ** 31 - 1, 2 ** 32 - 1, 2 ** 35, 0x7f, 1e6, 0]), 128 ** width - 1), width);
+  b.set(enc, at);
+  return b;
 }
