@@ -18,7 +18,15 @@ export const globalArgs = {
 export const configArgs = {
   config: { type: "string", alias: "c", description: "Config file (default: quant.config.* in the current folder)" },
   preset: { type: "string", description: "Start from a preset: cnn | transformer | int4-weights" },
+  "no-config": { type: "boolean", description: "Ignore quant.config.* in the current folder" },
+  "trust-config": { type: "boolean", description: "Allow a .ts/.js quant.config in the current folder to run (also QUANT_TRUST_CONFIG=1)" },
 } as const satisfies ArgsDef;
+
+/** Config-loading choices from the flags: `--no-config` (citty also reads it as `config: false`), `--trust-config`. */
+export function configChoice(args: Record<string, unknown>): { file?: string; noConfig: boolean; trust?: boolean } {
+  const file = typeof args.config === "string" ? args.config : undefined;
+  return { file, noConfig: args.config === false || args["no-config"] === true, trust: args["trust-config"] === true ? true : undefined };
+}
 
 /** Weight quantization flags (quantize, calibrate, batch). */
 export const weightArgs = {
@@ -34,7 +42,8 @@ export const weightArgs = {
   "min-elements": { type: "string", description: "Tensors with fewer elements stay float", valueHint: "N" },
   "layer-bits": { type: "string", description: "Per-layer bits, NAME=BITS (glob; repeatable)", valueHint: "L=B" },
   opset: { type: "string", description: "Pin the output's default-domain opset", valueHint: "N" },
-  "external-data": { type: "boolean", description: "Save tensor data to <output>.data beside the model" },
+  "external-data": { type: "boolean", description: "Save tensor data to <output>.<hash>.data beside the model" },
+  "ort-check": { type: "boolean", description: "Load the output in onnxruntime-node before writing it (default on; --no-ort-check skips it)" },
 } as const satisfies ArgsDef;
 
 /** Calibration flags. */
@@ -115,6 +124,7 @@ export function optionsFromArgs(args: Record<string, unknown>, raw: readonly str
   }
   if (str("opset") !== undefined) o.opset = int(args.opset, "opset");
   if (args["external-data"] !== undefined) o.externalData = !!args["external-data"];
+  if (args["ort-check"] === false) o.ortCheck = false;
   if (str("data") !== undefined) o.data = str("data");
   if (str("method") !== undefined) o.method = str("method");
   if (str("percentile") !== undefined) {

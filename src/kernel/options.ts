@@ -52,6 +52,10 @@ export interface QuantOptions {
   images?: string | Record<string, unknown>;
   /** Save with external data. */
   externalData?: boolean;
+  /** Load the staged output in onnxruntime-node before publishing it (default true; the structural check always runs). */
+  ortCheck?: boolean;
+  /** Skip the onnxruntime-node check above this size of model + data (default: a quarter of RAM, at most 2 GiB). */
+  ortCheckMaxBytes?: number;
 }
 
 /** Defaults for every option. */
