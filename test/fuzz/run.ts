@@ -32,6 +32,8 @@ const seeds = loadSeeds();
 const scratchRoot = mkdtempSync(join(tmpdir(), "quant-fuzz-"));
 const outcomes = new Map<string, number>();
 const failures: { kind: FailureKind; index: number; dir: string; signature: string }[] = [];
+/** Errors of the mutator itself (not cases of quant): listed, and they fail the run too. */
+const harness: string[] = [];
 let cases = 0;
 let maxRss = 0;
 const t0 = performance.now();
@@ -45,6 +47,7 @@ interface Worker {
   startedAt: number;
   next: number;
   dead: boolean;
+  stderrTail: string;
 }
 
 function rssOf(pid: number): number {
@@ -58,7 +61,12 @@ function rssOf(pid: number): number {
 
 function recordFailure(kind: FailureKind, index: number, signature: string): void {
   const seed = seeds[index % seeds.length]!;
-  const dir = saveReproducer(makeCase(seed.name, seed.bytes, runSeed, index), kind, signature, corpusDir);
+  let dir: string;
+  try {
+    dir = saveReproducer(makeCase(seed.name, seed.bytes, runSeed, index), kind, signature, corpusDir);
+  } catch (e) {
+    dir = `(case not regenerated: ${(e as Error).message})`;
+  }
   failures.push({ kind, index, dir, signature });
   console.error(`${kind} at case ${index}: ${signature} → ${dir}`);
 }
@@ -66,11 +74,22 @@ function recordFailure(kind: FailureKind, index: number, signature: string): voi
 function start(id: number, from: number): Worker {
   const proc = Bun.spawn([process.execPath, join(import.meta.dir, "worker.ts"), String(runSeed), String(from), String(workers), join(scratchRoot, `w${id}`), corpusDir], {
     stdout: "pipe",
-    stderr: process.env.FUZZ_DEBUG ? "inherit" : "ignore", // onnxruntime logs every refused model
+    stderr: "pipe",
   });
-  const w: Worker = { id, proc, startedAt: performance.now(), next: from, dead: false };
+  const w: Worker = { id, proc, startedAt: performance.now(), next: from, dead: false, stderrTail: "" };
   void readLines(w);
+  void readStderr(w);
   return w;
+}
+
+/** Keep the last few KiB a worker wrote to stderr (onnxruntime logs every refused model): why it died, if it does. */
+async function readStderr(w: Worker): Promise<void> {
+  const decoder = new TextDecoder();
+  for await (const chunk of w.proc.stderr as ReadableStream<Uint8Array>) {
+    const text = decoder.decode(chunk, { stream: true });
+    if (process.env.FUZZ_DEBUG) process.stderr.write(text);
+    w.stderrTail = (w.stderrTail + text).slice(-4096);
+  }
 }
 
 async function readLines(w: Worker): Promise<void> {
@@ -91,6 +110,9 @@ async function readLines(w: Worker): Promise<void> {
         outcomes.set(a!, (outcomes.get(a!) ?? 0) + 1);
         w.current = undefined;
         w.next = i + workers;
+      } else if (tag === "H") {
+        harness.push(`case ${i}: ${[a, ...rest].join(" ")}`);
+        console.error(`mutator error at case ${i}: ${[a, ...rest].join(" ")}`);
       } else if (tag === "C") {
         failures.push({ kind: "crash", index: i, dir: a!, signature: rest.join(" ") });
         console.error(`crash at case ${i}: ${rest.join(" ")} → ${a}`);
@@ -126,7 +148,11 @@ while (performance.now() < deadline) {
     maxRss = Math.max(maxRss, rss);
     if (rss > rssLimit) return restart(w, "rss", `worker resident memory ${(rss / 2 ** 20).toFixed(0)} MiB over ${(rssLimit / 2 ** 20).toFixed(0)} MiB`);
     if (w.current !== undefined && performance.now() - w.startedAt > caseTimeout) return restart(w, "hang", `case ran over ${caseTimeout / 1000} s`);
-    if (w.proc.exitCode !== null || w.proc.signalCode) return restart(w, "exit", `worker died (exit ${w.proc.exitCode}, signal ${w.proc.signalCode})`);
+    if (w.proc.exitCode !== null || w.proc.signalCode) {
+      // The last non-onnxruntime lines say why (an uncaught error may come from an earlier case's stray promise).
+      const last = w.stderrTail.split("\n").filter((l) => l.trim() && !/onnxruntime|^\s*\[m?$/.test(l)).slice(-6).join(" | ");
+      return restart(w, "exit", `worker died (exit ${w.proc.exitCode}, signal ${w.proc.signalCode}): ${last}`);
+    }
     return w;
   });
   if (performance.now() - lastPrint > 30_000) {
@@ -151,8 +177,9 @@ const summary = {
   hangs: count("hang"),
   overRss: count("rss"),
   maxWorkerRssMiB: Math.round(maxRss / 2 ** 20),
+  mutatorErrors: harness,
   outcomes: Object.fromEntries([...outcomes].sort((a, b) => b[1] - a[1])),
   failures,
 };
 console.log(JSON.stringify(summary, null, 2));
-process.exit(failures.length ? 1 : 0);
+process.exit(failures.length || harness.length ? 1 : 0);

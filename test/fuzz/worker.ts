@@ -8,7 +8,7 @@ import { rmSync } from "node:fs";
 import { FuzzCrash, runCase } from "./case.ts";
 import { saveReproducer } from "./corpus.ts";
 import { minimize } from "./minimize.ts";
-import { makeCase } from "./mutate.ts";
+import { type FuzzCase, makeCase } from "./mutate.ts";
 import { loadSeeds } from "./seeds.ts";
 
 const [runSeed, start, step] = process.argv.slice(2, 5).map(Number) as [number, number, number];
@@ -27,7 +27,14 @@ for (let i = start; ; i += step) {
   // The runner died without stopping us (SIGKILL): stop too rather than fuzz on, orphaned.
   if (process.ppid !== parent) process.exit(0);
   const seed = seeds[i % seeds.length]!;
-  const c = makeCase(seed.name, seed.bytes, runSeed, i);
+  let c: FuzzCase;
+  try {
+    c = makeCase(seed.name, seed.bytes, runSeed, i);
+  } catch (e) {
+    // A bug of the mutator, not of quant: reported apart, and the run goes on.
+    write(`H ${i} ${String((e as Error)?.message ?? e).replace(/\s+/g, " ")}`);
+    continue;
+  }
   write(`S ${i}`);
   const t0 = performance.now();
   let outcome: string;
