@@ -36,6 +36,8 @@ const failures: { kind: FailureKind; index: number; dir: string; signature: stri
 const harness: string[] = [];
 let cases = 0;
 let maxRss = 0;
+/** Largest per-case peak RSS the workers measured (VmHWM reset before each case). */
+let maxCasePeak = 0;
 const t0 = performance.now();
 const deadline = t0 + seconds * 1000;
 
@@ -72,7 +74,7 @@ function recordFailure(kind: FailureKind, index: number, signature: string): voi
 }
 
 function start(id: number, from: number): Worker {
-  const proc = Bun.spawn([process.execPath, join(import.meta.dir, "worker.ts"), String(runSeed), String(from), String(workers), join(scratchRoot, `w${id}`), corpusDir], {
+  const proc = Bun.spawn([process.execPath, join(import.meta.dir, "worker.ts"), String(runSeed), String(from), String(workers), join(scratchRoot, `w${id}`), corpusDir, String(rssLimit / 2 ** 20)], {
     stdout: "pipe",
     stderr: "pipe",
   });
@@ -107,12 +109,16 @@ async function readLines(w: Worker): Promise<void> {
       else if (tag === "M") w.current = undefined;
       else if (tag === "D") {
         cases++;
+        maxCasePeak = Math.max(maxCasePeak, Number(rest[1] ?? 0));
         outcomes.set(a!, (outcomes.get(a!) ?? 0) + 1);
         w.current = undefined;
         w.next = i + workers;
       } else if (tag === "H") {
         harness.push(`case ${i}: ${[a, ...rest].join(" ")}`);
         console.error(`mutator error at case ${i}: ${[a, ...rest].join(" ")}`);
+      } else if (tag === "R") {
+        failures.push({ kind: "rss", index: i, dir: a!, signature: `case peak RSS ${rest[0]} MiB` });
+        console.error(`rss at case ${i}: peak ${rest[0]} MiB → ${a}`);
       } else if (tag === "C") {
         failures.push({ kind: "crash", index: i, dir: a!, signature: rest.join(" ") });
         console.error(`crash at case ${i}: ${rest.join(" ")} → ${a}`);
@@ -177,6 +183,7 @@ const summary = {
   hangs: count("hang"),
   overRss: count("rss"),
   maxWorkerRssMiB: Math.round(maxRss / 2 ** 20),
+  maxCasePeakRssMiB: Math.round(maxCasePeak),
   mutatorErrors: harness,
   outcomes: Object.fromEntries([...outcomes].sort((a, b) => b[1] - a[1])),
   failures,

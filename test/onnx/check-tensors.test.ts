@@ -119,3 +119,27 @@ describe("external data: an explicit length must be what dims × type need", () 
     expect(loadError(withTensor({ ...ext("8"), raw_data: new Uint8Array(8) }), dir)).toContain("has external data and inline data at once");
   });
 });
+
+describe("sparse initializers: a few values may not declare a huge dense shape", () => {
+  const sparse = (dims: number[], nnz: number, indexDims = [nnz]) => {
+    const m = withTensor({ data_type: F, dims: [2], float_data: [1, 2] });
+    m.graph!.sparse_initializer = [
+      { values: { name: "S", data_type: F, dims: [nnz], float_data: Array.from({ length: nnz }, () => 1) }, indices: { name: "S_i", data_type: DataType.INT64, dims: indexDims, int64_data: Array.from({ length: indexDims.reduce((a, b) => a * b, 1) }, (_, i) => i) }, dims },
+    ];
+    return loadError(m);
+  };
+  test("3 values in [4, 3], 3 values in 30,000 dense elements, a 2-D index list: load", () => {
+    expect(sparse([4, 3], 3)).toBeUndefined();
+    expect(sparse([100, 300], 3)).toBeUndefined();
+    expect(sparse([4, 3], 2, [2, 2])).toBeUndefined();
+  });
+  test("3 values over dims [3, 32, 32, 32, 2, 32, 3, 3, 4] (226M dense floats, 900 MB in ONNX Runtime): E_LOAD_TENSOR", () => {
+    expect(sparse([3, 32, 32, 32, 2, 32, 3, 3, 4], 3)).toBe(
+      'E_LOAD_TENSOR: sparse initializer "S" declares 226492416 dense elements (dims [3, 32, 32, 32, 2, 32, 3, 3, 4]) for 3 values: over 1 in 10000 sparse, refused (ONNX Runtime would densify it)',
+    );
+  });
+  test("negative dims, indices of the wrong shape: E_LOAD_TENSOR", () => {
+    expect(sparse([-1, 3], 3)).toContain("has dims [-1, 3]: every dim must be a non-negative integer");
+    expect(sparse([4, 3], 3, [2])).toContain("has indices of shape [2] for 3 values of rank 2 (want [3] or [3, 2])");
+  });
+});
