@@ -89,6 +89,9 @@ function checkTensor(site: TensorSite, file?: string): void {
     if (length !== want) throw bad(`has external data of ${length} bytes, dims ${shown} of ${name} need ${want}`);
     return;
   }
+  // As ONNX's checker: one value field at most (a reader would pick one and silently drop the other).
+  const filled = [...(raw?.length ? ["raw_data"] : []), ...TYPED_FIELDS.filter((f) => (t[f] as unknown[] | undefined)?.length)];
+  if (filled.length > 1) throw bad(`stores data in both ${filled.join(" and ")} (ONNX allows one value field)`);
   const field = typedField(type, n);
   if (!field) {
     // UNDEFINED or an unknown code: nothing can read it; empty and unused is harmless, data is not.

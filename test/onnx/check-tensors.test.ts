@@ -143,3 +143,15 @@ describe("sparse initializers: a few values may not declare a huge dense shape",
     expect(sparse([4, 3], 3, [2])).toContain("has indices of shape [2] for 3 values of rank 2 (want [3] or [3, 2])");
   });
 });
+
+describe("one value field at most (as ONNX's checker)", () => {
+  test("raw_data plus string_data on a FLOAT tensor, float_data plus int32_data: E_LOAD_TENSOR", () => {
+    expect(loadError(withTensor({ data_type: F, dims: [2], raw_data: new Uint8Array(8), string_data: [new Uint8Array([120])] }))).toContain(
+      'tensor "T" stores data in both raw_data and string_data (ONNX allows one value field)',
+    );
+    expect(loadError(withTensor({ data_type: F, dims: [2], float_data: [1, 2], int32_data: [1, 2] }))).toContain("stores data in both float_data and int32_data");
+  });
+  test("an empty raw_data beside the typed field is not a second field", () => {
+    expect(loadError(withTensor({ data_type: F, dims: [2], raw_data: new Uint8Array(0), float_data: [1, 2] }))).toBeUndefined();
+  });
+});
