@@ -8,6 +8,9 @@ export { defaultOptions, type QuantOptions } from "./kernel/options.ts";
 export { PHASES, type Phase, type QuantEvent, type EventSink } from "./kernel/events.ts";
 export { runPipeline, defaultOpset, type RunInput, type RunResult } from "./kernel/pipeline.ts";
 export { writeFileAtomic, writeFilesAtomic, openPending, type PendingFile } from "./kernel/atomic.ts";
+/** File-safety helpers: the structural operator/opset check run on every output, and the signal cleanup the CLI installs. */
+export { checkOps, type OpProblem } from "./onnx/check-ops.ts";
+export { installSignalCleanup } from "./kernel/cleanup.ts";
 
 export { loadModel, saveModel, serializeModel, type LoadOptions, type SaveOptions } from "./onnx/codec.ts";
 export type { Model } from "./onnx/model.ts";
@@ -20,7 +23,7 @@ export { encodeModelProto, decodeModelProto } from "./onnx/proto.ts";
 
 export * from "./tensor/dtypes.ts";
 
-export { defineConfig, type QuantConfig, type PluginSpec, type ModelEntry, type BatchSection } from "./config/schema.ts";
+export { defineConfig, checkConfigKeys, configKeys, type OptionKeys, type QuantConfig, type PluginSpec, type ModelEntry, type BatchSection } from "./config/schema.ts";
 export { loadQuantConfig, type LoadedConfig } from "./config/load.ts";
 export { resolveChain, resolvePlugin } from "./config/resolve.ts";
 export { mergeLayers, mergeChains } from "./config/merge.ts";
@@ -34,7 +37,7 @@ export * from "./onnx/graph-edit.ts";
 export { findWeights, quantizableWeights, storedByteLength, type Weight, type WeightConsumer, type WeightLocation } from "./onnx/weights.ts";
 export { weightRole, agreedAxis, weightUse, readsShapeOnly, type WeightRole, type WeightUse } from "./quant/axes.ts";
 export { DATA_MOVEMENT_OPS, explicitPerms, movesData, stepOutputShape, mapAxisBack, reshapeAxisBack, traceAxisBack, type ChainStep, type ChainContext } from "./onnx/weight-chain.ts";
-export { globToRegExp, matchesAny, layerBitsFor } from "./quant/select.ts";
+export { globToRegExp, matchesAny, layerBitsFor, modelNames, unmatchedPatterns, type ModelNames } from "./quant/select.ts";
 export { replaceWithDequantize, scaleTensor, type WeightSite } from "./quant/rewrite.ts";
 
 export { openSafetensors, encodeSafetensors, type SafetensorsInput, type SafetensorsFile } from "./data/safetensors.ts";
@@ -49,7 +52,7 @@ export { cloneModel } from "./onnx/codec.ts";
 export { HistogramObserver, HistogramSet, DEFAULT_BINS, checkBins, checkBits, histogramCalibrator, type HistogramSide, type HistogramJSON } from "./tensor/histogram.ts";
 export { weightSensitivity, type SensitivityCandidate, type SensitivityOptions } from "./quant/sensitivity.ts";
 
-export { RuntimeSession, SINGLE_THREAD, modelInputs, fixedBatch, loadOrt, ortSessionOptions, type RuntimeOptions, type TensorMap } from "./runtime/session.ts";
+export { RuntimeSession, SINGLE_THREAD, modelInputs, fixedBatch, loadOrt, ortSessionOptions, ortTensor, tensorFloats, type RuntimeOptions, type TensorMap } from "./runtime/session.ts";
 export { calibrate, finalizeChain, type CalibratorEntry, type CalibrateOptions, type CalibrationResult } from "./runtime/calibrate.ts";
 export { loadStats, saveStats, mergeStats, readStats, writeStats, type StatsFile } from "./runtime/stats.ts";
 export { observationModel } from "./runtime/observe.ts";

@@ -129,6 +129,9 @@ export function normalizeModel(model: Model | ModelProto): NormalizeResult {
   return unnamedRemoved ? { constantsPromoted, identitiesRemoved, unnamedRemoved } : { constantsPromoted, identitiesRemoved };
 }
 
+/** This plugin takes no options: a config giving any is refused (E_CONFIG). */
+export const optionKeys = {};
+
 /**
  * The `normalize` pass plugin.
  * @example export default defineConfig({ passes: ["normalize"] });

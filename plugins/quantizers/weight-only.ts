@@ -10,9 +10,9 @@
  */
 import {
   GraphIndex, QuantError, isQuantError, defineQuantizer, dequantizeWeights, findWeights, layerBitsFor, matchesAny, quantizeWeights,
-  replaceWithDequantize, tensorFloat32, weightUse, readsShapeOnly, explicitPerms, agreedAxis, DataType, isOnnxOp, weightSensitivity,
+  replaceWithDequantize, tensorFloat32, weightUse, readsShapeOnly, explicitPerms, agreedAxis, DataType, dataTypeName, isOnnxOp, weightSensitivity,
   type Granularity, type Model, type PendingTensor, type PluginContext, type QuantType, type QuantizedWeights,
-  type ReportEntry, type Weight, type WeightRole, type WeightUse,
+  type ReportEntry, type Weight, type WeightRole, type WeightUse, type OptionKeys,
 } from "../../src/index.ts";
 
 /** Options of the `weight-only` quantizer (each defaults to the run's global option). */
@@ -34,6 +34,10 @@ export interface WeightOnlyOptions {
   /** Without a measurement: layers whose INT4 weight SQNR is below this (dB) stay at 8 bits. Default 16. */
   int4FallbackDb?: number;
 }
+
+/** The options this plugin takes: a config giving any other key is refused (E_CONFIG). */
+export const optionKeys: OptionKeys<WeightOnlyOptions> = { opTypes: true, bits: true, perChannel: true, blockSize: true, symmetric: true, clipSearch: true, sensitivity: true, sensitivityFactor: true, int4FallbackDb: true };
+
 
 const DEFAULT_OPS = ["Conv", "ConvTranspose", "MatMul", "Gemm", "Gather", "LSTM", "GRU", "RNN"];
 /** Input slot of the bias of ops that have one (kept float: it is small and added in float). */
@@ -86,6 +90,7 @@ export default function weightOnly(opts: WeightOnlyOptions = {}) {
       const bits = opts.bits ?? o.bits;
       const explicitOps = opts.opTypes ?? o.opTypes;
       const opTypes = new Set(explicitOps ?? DEFAULT_OPS);
+      for (const t of o.opTypesExclude ?? []) opTypes.delete(t);
       const blockSize = opts.blockSize ?? o.blockSize;
       const perChannel = opts.perChannel ?? o.perChannel ?? false;
       // Symmetric by default: integer kernels want zp 0, and on the corpus it is as accurate or better (digits_cnn
@@ -204,7 +209,10 @@ export default function weightOnly(opts: WeightOnlyOptions = {}) {
         });
       }
       ctx.progress(weights.length, weights.length, "weights");
-      return { pending, entries, minOpset };
+      // float16/bfloat16 weights keep their type: the DequantizeLinear outputs it, with a scale of that type.
+      const half = [...new Set(chosen.map((c) => c.w.dataType).filter((t) => t === DataType.FLOAT16 || t === DataType.BFLOAT16))].map(dataTypeName);
+      const notes = half.length ? [`${half.join("/")} weights: DequantizeLinear to ${half.join("/")} with ${half.join("/")} scales (opset 19), so the model's computation keeps its type`] : [];
+      return { pending, entries, minOpset, ...(notes.length ? { notes } : {}) };
     },
   });
 }

@@ -5,7 +5,7 @@
  * Inputs come from a data file (`data`) or, with a warning, random N(0,1) samples of the declared input shapes.
  * Batches stream through: memory does not grow with the number of samples.
  */
-import { ErrorAccumulator, GraphIndex, QuantError, RuntimeSession, defineValidator, fixedBatch, isFloatWeightType, isOnnxOp, modelInputs, openDatasetAsync, type Diagnostic, type ErrorMetrics, type FloatArray, type Model, type TensorMap } from "../../src/index.ts";
+import { ErrorAccumulator, GraphIndex, QuantError, RuntimeSession, defineValidator, tensorFloats, fixedBatch, isFloatWeightType, isOnnxOp, modelInputs, openDatasetAsync, type Diagnostic, type ErrorMetrics, type FloatArray, type ImageOptions, type Model, type TensorMap, type OptionKeys } from "../../src/index.ts";
 import type { ConsolaInstance } from "consola";
 
 /** Options of {@link fidelity}. */
@@ -22,7 +22,12 @@ export interface FidelityOptions {
   shapes?: Record<string, number[]>;
   /** Seed of random data (default 0). */
   seed?: number;
+  /** Preprocessing of an image folder: a preset name (`imagenet`, `inception`, `unit`) or options. */
+  images?: string | ImageOptions;
 }
+
+/** The options this plugin takes: a config giving any other key is refused (E_CONFIG). */
+export const optionKeys: OptionKeys<FidelityOptions> = { data: true, samples: true, detailed: true, minSqnrDb: true, shapes: true, seed: true, images: true };
 
 /** Metrics of one graph output. */
 export interface OutputFidelity extends ErrorMetrics {
@@ -45,7 +50,8 @@ export interface FidelityReport {
   layers?: LayerFidelity[];
 }
 
-const FLOAT_OUT = new Set(["float32", "float64"]);
+// float16 outputs are decoded by tensorFloats (half bits or Float16Array, depending on the runtime).
+const FLOAT_OUT = new Set(["float32", "float64", "float16"]);
 
 /** Float outputs of a session, by name. */
 function floatOutputs(s: RuntimeSession): string[] {
@@ -94,8 +100,10 @@ export async function measureFidelity(
 ): Promise<FidelityReport> {
   const inputs = modelInputs(original);
   const randomData = !opts.data;
-  if (randomData) opts.logger?.warn("no data given: comparing on random N(0,1) inputs of the declared shapes (pass --data for meaningful numbers)");
-  const dataset = await openDatasetAsync({ path: opts.data, samples: opts.samples ?? (randomData ? 16 : undefined), shapes: opts.shapes, seed: opts.seed ?? 0 }, inputs);
+  const images = typeof opts.images === "string" ? { preset: opts.images } : opts.images;
+  const announce = (line: string) => opts.logger?.info(line);
+  const dataset = await openDatasetAsync({ path: opts.data, samples: opts.samples ?? (randomData ? 16 : undefined), shapes: opts.shapes, seed: opts.seed ?? 0, images, announce }, inputs);
+  if (randomData) opts.logger?.warn(`no data given: comparing on ${Math.min(opts.samples ?? dataset.count, dataset.count)} random N(0,1) inputs of the declared shapes (pass --data for meaningful numbers)`);
   const sessions: RuntimeSession[] = [];
   const open = async (m: Model) => {
     const s = await RuntimeSession.create(m);
@@ -111,6 +119,7 @@ export async function measureFidelity(
     const a = await open(original);
     const b = await open(quantized);
     const names = floatOutputs(a).filter((n) => floatOutputs(b).includes(n));
+    if (!names.length) throw new QuantError("E_VALIDATE", "the models share no float32/float64/float16 output to compare");
     const accs = names.map(() => new ErrorAccumulator());
     let layers: { name: string; opType: string }[] = [];
     let la: RuntimeSession | undefined;
@@ -154,7 +163,7 @@ function compare(acc: ErrorAccumulator, a: TensorMap, b: TensorMap, name: string
   const y = b[name]!;
   if (x.size !== y.size)
     throw new QuantError("E_VALIDATE", `"${name}" has ${x.size} elements in the original model but ${y.size} in the quantized one (dims [${x.dims.join(",")}] vs [${y.dims.join(",")}])`, { target: name });
-  acc.add(x.data as FloatArray, y.data as FloatArray, top1 ? lastDim(x.dims) : undefined);
+  acc.add(tensorFloats(x), tensorFloats(y), top1 ? lastDim(x.dims) : undefined);
 }
 
 const fmtDb = (v: number) => (v === Infinity ? "∞" : v.toFixed(2));
@@ -193,6 +202,7 @@ export default function fidelity(opts: FidelityOptions = {}) {
         detailed: opts.detailed,
         shapes: opts.shapes ?? o.shapes,
         seed: opts.seed ?? o.seed,
+        images: opts.images ?? o.images,
         logger: ctx.logger,
         onProgress: (d, t) => ctx.progress(d, t, "samples"),
       });

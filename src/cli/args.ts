@@ -3,6 +3,7 @@
  * override the config file; repeatable flags (--exclude, --layer-bits) are read from the raw argv because
  * citty keeps only the last value.
  */
+import { statSync } from "node:fs";
 import type { ArgsDef } from "citty";
 import { QuantError } from "../kernel/errors.ts";
 import type { QuantOptions } from "../kernel/options.ts";
@@ -39,6 +40,7 @@ export const weightArgs = {
   "clip-search": { type: "boolean", description: "Search clipping per channel/block minimizing reconstruction MSE" },
   exclude: { type: "string", alias: "x", description: "Keep a weight/node/activation float (exact or glob; repeatable)", valueHint: "NAME" },
   "op-types": { type: "string", description: "Quantize inputs of these op types only (comma list)", valueHint: "T,…" },
+  "op-types-exclude": { type: "string", description: "Keep inputs of these op types float (comma list)", valueHint: "T,…" },
   "min-elements": { type: "string", description: "Tensors with fewer elements stay float", valueHint: "N" },
   "layer-bits": { type: "string", description: "Per-layer bits, NAME=BITS (glob; repeatable)", valueHint: "L=B" },
   opset: { type: "string", description: "Pin the output's default-domain opset", valueHint: "N" },
@@ -112,6 +114,7 @@ export function optionsFromArgs(args: Record<string, unknown>, raw: readonly str
   const exclude = repeated(raw, "exclude", "x");
   if (exclude.length) o.exclude = exclude;
   if (str("op-types") !== undefined) o.opTypes = str("op-types")!.split(",").map((s) => s.trim()).filter(Boolean);
+  if (str("op-types-exclude") !== undefined) o.opTypesExclude = str("op-types-exclude")!.split(",").map((s) => s.trim()).filter(Boolean);
   if (str("min-elements") !== undefined) o.minElements = int(args["min-elements"], "min-elements");
   const lb = repeated(raw, "layer-bits");
   if (lb.length) {
@@ -142,4 +145,16 @@ export function optionsFromArgs(args: Record<string, unknown>, raw: readonly str
   if (str("stats-out") !== undefined) o.statsOut = str("stats-out");
   if (str("stats-in") !== undefined) o.statsIn = str("stats-in");
   return o;
+}
+
+/** `--image-preset` only means something for an image folder: refuse it with other data rather than ignore it. */
+export function checkImagePreset(preset: unknown, data: string | undefined): void {
+  if (preset === undefined) return;
+  let dir = false;
+  try {
+    dir = data !== undefined && statSync(data).isDirectory();
+  } catch {
+    return; // a missing --data is reported by the data reader, with its own code
+  }
+  if (!dir) throw new QuantError("E_USAGE", `--image-preset applies to a folder of images given with --data (${data === undefined ? "no --data given" : `${data} is a file`})`);
 }

@@ -207,18 +207,20 @@ export function formatBenchmark(r: BenchmarkReport): string {
   ].join("\n");
 }
 
+/** Examples printed by `quant benchmark --help`; test/cli/examples.test.ts runs every one. */
+export const examples = [
+  "quant benchmark model.onnx model.qdq.onnx",
+  "quant benchmark model.onnx model.qdq.onnx --runs 200 --warmup 20",
+  "quant benchmark model.onnx model.qdq.onnx --threads 2 --format json",
+];
+
 export default defineCommand({
   meta: {
     name: "benchmark",
     description: `Compare a model with its quantized version: sizes, node counts (QDQ-aware), single-thread latency in onnxruntime-node.
 
 Latency: batch 1, the same random input to both, warm-up, then interleaved runs (A, B, A, B, …); medians and p90;
-speedup = original median / quantized median. Also lists what ONNX Runtime fused (QLinearConv, QGemm, …).
-
-Examples:
-  quant benchmark model.onnx model.qdq.onnx
-  quant benchmark model.onnx model.qdq.onnx --runs 200 --warmup 20
-  quant benchmark model.onnx model.qdq.onnx --threads 2 --format json`,
+speedup = original median / quantized median. Also lists what ONNX Runtime fused (QLinearConv, QGemm, …).`,
   },
   args: {
     original: { type: "positional", required: true, description: "The float model" },

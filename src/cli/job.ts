@@ -8,6 +8,9 @@ import { runPipeline, type RunResult } from "../kernel/pipeline.ts";
 import type { EventSink } from "../kernel/events.ts";
 import { jobPlugins, type JobPlan } from "../config/plan.ts";
 import { fmtBytes } from "./io.ts";
+import type { ModelProto } from "../onnx/types.ts";
+import { allGraphs } from "../onnx/walk.ts";
+import { storedByteLength } from "../onnx/weights.ts";
 
 /** The stable JSON report of one job. */
 export interface JobReport {
@@ -21,6 +24,8 @@ export interface JobReport {
   weights: { quantized: number; skipped: number; bytesBefore: number; bytesAfter: number };
   activations: { quantized: number; skipped: number; unobservable: number };
   alreadyQuantized: boolean;
+  /** What was done to the model as a whole (e.g. how a float16 model was handled). */
+  notes: string[];
   skippedReasons: Record<string, number>;
   tensors: RunResult["entries"];
   artifacts: RunResult["artifacts"];
@@ -36,11 +41,26 @@ function fileSize(p: string): number {
   }
 }
 
+/** Bytes stored for each dequantized tensor: the DequantizeLinear's integer data, scale and zero point, by its output. */
+function storedWeightBytes(model: ModelProto): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const { graph } of allGraphs(model)) {
+    const inits = new Map((graph.initializer ?? []).map((t) => [t.name ?? "", t]));
+    for (const n of graph.node ?? []) {
+      if (n.op_type !== "DequantizeLinear" || (n.domain && n.domain !== "ai.onnx") || !n.output?.[0]) continue;
+      const q = inits.get(n.input?.[0] ?? "");
+      if (!q) continue;
+      out.set(n.output[0], (n.input ?? []).reduce((s, name) => s + (inits.has(name) ? storedByteLength(inits.get(name)!) : 0), 0));
+    }
+  }
+  return out;
+}
+
 /** Run a job through the kernel. */
 export async function runJob(job: JobPlan, logger: ConsolaInstance, onEvent?: EventSink): Promise<JobReport> {
   const t0 = performance.now();
   const plugins = await jobPlugins(job);
-  const result = await runPipeline({ model: job.input, plugins, options: job.options, logger, onEvent });
+  const result = await runPipeline({ model: job.input, plugins, options: job.options, logger, onEvent, requireQuantized: true });
   const w = result.entries.filter((e) => e.kind !== "activation");
   const a = result.entries.filter((e) => e.kind === "activation");
   const skippedReasons: Record<string, number> = {};
@@ -49,6 +69,12 @@ export async function runJob(job: JobPlan, logger: ConsolaInstance, onEvent?: Ev
   const inBytes = result.inputBytes || fileSize(job.input);
   const outBytes = result.artifacts.filter((x) => x.kind === "onnx" || x.kind === "onnx-data").reduce((s, x) => s + x.bytes, 0);
   const quantW = w.filter((e) => e.action === "quantized");
+  // What the weights take in the file, as stored (a quantizer's own estimate cannot know the packer's storage).
+  const stored = storedWeightBytes(result.model.proto);
+  for (const e of quantW) {
+    const b = stored.get(e.tensor);
+    if (b !== undefined) e.bytesAfter = b;
+  }
   return {
     input: job.input,
     output: job.output,
@@ -65,6 +91,7 @@ export async function runJob(job: JobPlan, logger: ConsolaInstance, onEvent?: Ev
     },
     activations: { quantized: a.filter((e) => e.action === "quantized").length, skipped: a.filter((e) => e.action === "skipped").length, unobservable: result.unobservable.length },
     alreadyQuantized: result.entries.some((e) => e.reason === "already quantized"),
+    notes: result.notes,
     skippedReasons,
     tensors: result.entries,
     artifacts: result.artifacts,
@@ -82,6 +109,7 @@ export function formatJob(r: JobReport, detailed = false): string {
     lines.push(`  activations: ${r.activations.quantized} quantized, ${r.activations.skipped} kept float${r.activations.unobservable ? `, ${r.activations.unobservable} not observable (in subgraphs or non-float)` : ""}`);
   const reasons = Object.entries(r.skippedReasons).sort((a, b) => b[1] - a[1]);
   if (reasons.length) lines.push(`  kept float: ${reasons.map(([k, v]) => `${v} ${k}`).join(", ")}`);
+  for (const n of r.notes ?? []) lines.push(`  note: ${n}`);
   if (r.alreadyQuantized) lines.push("  note: the model is already quantized; its dequantized weights were not quantized again");
   lines.push(`  file: ${fmtBytes(r.bytes.input)} → ${fmtBytes(r.bytes.output)} (${r.bytes.ratio.toFixed(3)}×)   opset ${r.opset.from} → ${r.opset.to}`);
   const errs = r.tensors.filter((e) => e.action === "quantized" && e.sqnrDb !== undefined).sort((a, b) => a.sqnrDb! - b.sqnrDb!);

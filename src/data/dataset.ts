@@ -5,14 +5,14 @@
  * seeded random data for declared or static shapes (the caller should warn that it is random).
  * Every reader streams: a dataset holds the current batch, not the file.
  */
-import { mkdtempSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { statSync } from "node:fs";
+import { makeTempDir, removeTempDir } from "../kernel/cleanup.ts";
 import { basename, extname, join } from "node:path";
 import { QuantError, reason } from "../kernel/errors.ts";
 import { DataType, dataTypeName } from "../tensor/dtypes.ts";
 import { ArrayDataset, type Binding, FEEDABLE_TYPES, fitShape, tooFewSamples } from "./array-dataset.ts";
 import type { InputData } from "./convert.ts";
-import { type ImageOptions, imageSampleDims, imagesToNpy, listImages, resolveImageOptions } from "./images.ts";
+import { type ImageOptions, describeImages, imageSampleDims, imagesToNpy, listImages, listNonImages, resolveImageOptions } from "./images.ts";
 import { openNpy } from "./npy.ts";
 import { openNpz } from "./npz.ts";
 import { RandomDataset, type RandomOptions } from "./random-dataset.ts";
@@ -65,6 +65,8 @@ export interface DatasetSpec extends Omit<RandomOptions, "samples" | "maxSamples
   seed?: number;
   /** Preprocessing for a folder of images. */
   images?: ImageOptions;
+  /** Told one line about an image folder's preprocessing (openDatasetAsync): file count, size, scaling, skipped files. */
+  announce?: (line: string) => void;
   /** Progress while preprocessing images (openDatasetAsync). */
   onProgress?: (done: number, total: number) => void;
 }
@@ -116,21 +118,22 @@ export async function openDatasetAsync(spec: DatasetSpec, inputs: ModelInputInfo
   const take = spec.samples ?? spec.maxSamples;
   if (take !== undefined) files = files.slice(0, Math.max(0, Math.floor(take)));
   if (files.length === 0) throw new QuantError("E_CALIB_SAMPLES", `no images (.png .jpg .jpeg .webp .tif .gif .avif) in ${basename(dir)}`, { file: dir });
-  const tmp = mkdtempSync(join(tmpdir(), "quant-images-"));
+  const tmp = makeTempDir("images");
   const npyPath = join(tmp, "images.npy");
   try {
     // Integer inputs (uint8 image models) get the raw pixels; float inputs the normalized values.
     const pixels = !FLOAT_INPUTS.has(input.elemType);
+    spec.announce?.(describeImages(dir, files.length, opts, { preset: spec.images?.preset, skipped: listNonImages(dir), pixels }));
     await imagesToNpy(files, opts, npyPath, spec.onProgress, pixels);
     const ds = openNpyDataset(npyPath, { samples: undefined }, inputs, dir);
     const close = ds.close.bind(ds);
     ds.close = () => {
       close();
-      rmSync(tmp, { recursive: true, force: true });
+      removeTempDir(tmp);
     };
     return ds;
   } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
+    removeTempDir(tmp);
     throw e;
   }
 }

@@ -3,17 +3,23 @@
  * onnxruntime-node through the runtime observer, and lets every calibrator fold each batch into its state.
  * With `statsIn`, states are restored from a file instead and no inference runs.
  */
+import { withProtected, type Protected } from "./atomic.ts";
 import type { ConsolaInstance } from "consola";
 import { QuantError } from "./errors.ts";
 import type { QuantOptions } from "./options.ts";
 import type { CalibratorPlugin, CalibratorState, Plugin, PluginContext, RangeMap } from "./types.ts";
 import type { Model } from "../onnx/model.ts";
 
+/** Name of the histogram state recorded beside a chain without histograms when a stats file is written. */
+export const HISTOGRAM_RECORDER = "histogram";
+
 interface Hooks {
   call<T>(p: Plugin, fn: (ctx: PluginContext) => T | Promise<T>): Promise<T>;
   ctxOf(p: Plugin): PluginContext;
   logger: ConsolaInstance;
   progress(done: number, total: number): void;
+  /** Inputs the --stats-out file may not replace. */
+  protect?: Protected;
 }
 
 /** Run calibration for `tensors`; returns the merged ranges (later calibrators override earlier ones per tensor). */
@@ -36,7 +42,6 @@ export async function runCalibration(
   const { openDatasetAsync } = await import("../data/dataset.ts");
   const { modelInputs } = await import("../runtime/session.ts");
   const { calibrate } = await import("../runtime/calibrate.ts");
-  if (!options.data) hooks.logger.warn("no calibration data given: using random N(0,1) samples (ranges will not match real inputs; pass --data)");
   const dataset = await openDatasetAsync(
     {
       path: options.data,
@@ -44,18 +49,34 @@ export async function runCalibration(
       shapes: options.shapes,
       seed: options.seed,
       images: typeof options.images === "string" ? { preset: options.images } : options.images,
+      announce: (line) => hooks.logger.info(line),
     },
     modelInputs(model),
   );
+  // Said once, here (the only place that knows the data is random), with the count and shapes actually used.
+  const used = Math.min(options.samples ?? dataset.count, dataset.count);
+  if (!options.data) {
+    const dims = (dataset as { dims?: readonly (readonly number[])[] }).dims;
+    hooks.logger.warn(`no calibration data given: calibrating on ${used} random N(0,1) samples${dims?.length ? ` of shape ${dims.map((d) => d.join("×")).join(", ")}` : ""} (seed ${options.seed}); ranges will not match real inputs — pass --data`);
+  } else hooks.logger.info(`calibration: ${used} of ${dataset.count} samples from ${options.data}${options.samples === undefined ? "" : ` (--samples ${options.samples})`}`);
   try {
     const states = await Promise.all(calibrators.map(async (p) => ({ plugin: p, state: await hooks.call(p, (c) => p.create(c)) })));
+    // A stats file must serve any method later (`--stats-in ranges.json --method mse`): when no calibrator of the chain
+    // keeps histograms, record them too (first in the chain, so the chain's own ranges win).
+    if (options.statsOut && !calibrators.some((p) => p.needs === "values")) {
+      const { histogramCalibrator } = await import("../tensor/histogram.ts");
+      const recorder = histogramCalibrator(HISTOGRAM_RECORDER, {}, 4096, () => (h) => ({ min: h.min, max: h.max }));
+      states.unshift({ plugin: recorder, state: await hooks.call(recorder, (c) => recorder.create(c)) });
+      hooks.logger.info(`--stats-out: also recording activation histograms, so --stats-in works with any method`);
+    }
     const out = await calibrate(model, tensors, states, dataset, {
       batchSize: options.batchSize,
       samples: options.samples,
       onProgress: hooks.progress,
     });
-    const named = states.map((s) => ({ plugin: s.plugin.name, state: s.state }));
-    if (options.statsOut) stats.saveStats(options.statsOut, { ranges: out.ranges, calibrators: states, samples: out.stats.samples, unobservable: out.unobservable, model });
+    const named = states.filter((s) => s.plugin.name !== HISTOGRAM_RECORDER).map((s) => ({ plugin: s.plugin.name, state: s.state }));
+    const save = () => stats.saveStats(options.statsOut!, { ranges: out.ranges, calibrators: states, samples: out.stats.samples, unobservable: out.unobservable, model });
+    if (options.statsOut) hooks.protect ? withProtected(hooks.protect, save) : save();
     return { ranges: out.ranges, states: named, unobservable: out.unobservable };
   } finally {
     dataset.close();

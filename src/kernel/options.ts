@@ -25,6 +25,8 @@ export interface QuantOptions {
   exclude: string[];
   /** Op types whose inputs get quantized (default: the quantizer's own list). */
   opTypes?: string[];
+  /** Op types whose inputs stay float (a block list, applied after `opTypes`). */
+  opTypesExclude?: string[];
   /** Tensors with fewer elements stay float. */
   minElements: number;
   /** Per-layer bit widths by name or glob. */

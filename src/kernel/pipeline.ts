@@ -7,17 +7,20 @@
 import { statSync } from "node:fs";
 import type { ConsolaInstance } from "consola";
 import { defaultLogger } from "./logger.ts";
+import { unmatchedPatterns } from "../quant/select.ts";
 import { QuantError, isQuantError, reason } from "./errors.ts";
 import { OutputTransaction, writeFileAtomic } from "./atomic.ts";
 import { realTarget } from "./files.ts";
 import { testHook } from "./cleanup.ts";
+import { assertQuantizedSomething, graphSignature } from "./nothing.ts";
 import { defaultOptions, type QuantOptions } from "./options.ts";
 import type { EventSink, Phase } from "./events.ts";
 import type {
   Artifact, CalibratorPlugin, CalibratorState, Diagnostic, ExporterPlugin, PackerPlugin, PassPlugin, PendingTensor,
   Plugin, PluginContext, QuantizerPlugin, RangeMap, ReportEntry, RunState, ValidatorPlugin,
 } from "./types.ts";
-import { cloneModel, inputsOf, loadModel } from "../onnx/codec.ts";
+import { cloneModel, loadModel } from "../onnx/codec.ts";
+import { inputsOf } from "../onnx/data-files.ts";
 import type { Model } from "../onnx/model.ts";
 
 /** Input of {@link runPipeline}. */
@@ -31,6 +34,12 @@ export interface RunInput {
   onEvent?: EventSink;
   /** Write artifacts (default true). */
   write?: boolean;
+  /**
+   * Fail with E_NOTHING_QUANTIZED, before anything is written, when the quantizers quantized nothing and left the
+   * graph as it was (the CLI sets it: a command never exits 0 having done nothing). Default false: a library caller
+   * inspects `entries`.
+   */
+  requireQuantized?: boolean;
 }
 
 /** What a run produced. */
@@ -42,6 +51,8 @@ export interface RunResult extends RunState {
   opset: { from: number; to: number };
   /** Activation tensors that could not be observed (kept float). */
   unobservable: string[];
+  /** The quantizers' notes about the run as a whole, for the summary. */
+  notes: string[];
   /** Size of the input: model file plus every external data file it reads (0 for a model given as bytes). */
   inputBytes: number;
 }
@@ -121,9 +132,11 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
   // The input model and every data file it reads, by identity: no output may replace them (checked now, before any
   // work, and again before each file is written and renamed).
   const protect = inputsOf(model);
+  // Calibration inputs are inputs too (a folder's files are not listed: only a file given by name).
+  for (const f of [options.data, options.statsIn]) if (typeof f === "string") protect.add(f, f);
   if (options.output && input.write !== false) {
     try {
-      protect.check(realTarget(options.output));
+      protect.check(realTarget(options.output), options.output);
     } catch (e) {
       model.external?.close();
       throw e;
@@ -150,7 +163,7 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
     calibration: undefined as { plugin: string; state: CalibratorState }[] | undefined,
   };
   void state.original; // snapshot before any pass mutates the proto
-  const result: RunResult = { ...stateView(state), artifacts: [], diagnostics: [], timings, opset: { from, to: from }, unobservable: [], inputBytes };
+  const result: RunResult = { ...stateView(state), artifacts: [], diagnostics: [], timings, opset: { from, to: from }, unobservable: [], notes: [], inputBytes };
 
   let setupDone: Plugin[] = [];
   try {
@@ -167,6 +180,8 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
     });
 
     const quantizers = byKind(plugins, "quantizer") as QuantizerPlugin[];
+    // A selection pattern that matches nothing is almost always a typo: say so before quantizing.
+    if (quantizers.length) for (const w of unmatchedPatterns(state.model.proto, options)) root.warn(w);
     await enter("calibrate", async () => {
       const wanted = new Set<string>();
       for (const q of quantizers) if (q.activations) for (const t of await call(q, (c) => q.activations!(state.model, c))) wanted.add(t);
@@ -178,6 +193,7 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
         ctxOf,
         logger: root,
         progress: (done, total) => emit({ type: "progress", phase: "calibrate", done, total, label: "samples" }),
+        protect,
       });
       state.ranges = out.ranges;
       state.calibration = out.states;
@@ -186,12 +202,15 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
 
     let minOpset = 0; // lowest default-domain opset the quantizers' and packers' output needs
     await enter("quantize", async () => {
+      const before = input.requireQuantized && quantizers.length ? graphSignature(state.model) : undefined;
       for (const q of quantizers) {
         const r = await call(q, (c) => q.quantize(state.model, { ranges: state.ranges }, c));
         state.pending.push(...r.pending);
         state.entries.push(...r.entries);
         minOpset = Math.max(minOpset, r.minOpset ?? 0);
+        result.notes.push(...(r.notes ?? []));
       }
+      if (before !== undefined) assertQuantizedSomething(state.entries, state.pending, state.model, before);
     });
 
     await enter("pack", async () => {

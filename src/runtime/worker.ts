@@ -3,7 +3,7 @@
  * outputs back as transferred buffers (no copy). Messages: `load` → `ready`, `run` → `out`, any failure → `error`.
  */
 import type * as Ort from "onnxruntime-node";
-import { ortSessionOptions, type RuntimeOptions } from "./session.ts";
+import { ortSessionOptions, ortTensor, type RuntimeOptions } from "./session.ts";
 
 /** Request from the main thread. */
 export type WorkerRequest =
@@ -28,13 +28,16 @@ self.onmessage = async (e: MessageEvent<WorkerRequest>) => {
   const m = e.data;
   try {
     if (m.kind === "load") {
-      ort ??= await import("onnxruntime-node");
+      if (!ort) {
+        await (await import("./native.ts")).preloadNative("onnxruntime");
+        ort = await import("onnxruntime-node");
+      }
       const opts = ortSessionOptions(m.options);
       session = typeof m.source === "string" ? await ort.InferenceSession.create(m.source, opts) : await ort.InferenceSession.create(m.source, opts);
       post({ kind: "ready", inputNames: [...session.inputNames], outputNames: [...session.outputNames] });
     } else if (m.kind === "run") {
       const feeds: Record<string, Ort.Tensor> = {};
-      for (const [k, f] of Object.entries(m.feeds)) feeds[k] = new ort!.Tensor(f.type, f.data as Float32Array, f.dims);
+      for (const [k, f] of Object.entries(m.feeds)) feeds[k] = ortTensor(ort!, f.type, f.data, f.dims);
       const out = await session!.run(feeds);
       const outputs: Record<string, { data: ArrayBufferView; dims: number[] }> = {};
       const transfer: ArrayBuffer[] = [];
