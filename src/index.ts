@@ -45,14 +45,17 @@ export { readNpy, writeNpy, openNpy } from "./data/npy.ts";
 
 export { convertOpset, MAX_OPSET, irVersionFor, type OpsetConversion } from "./onnx/opset/index.ts";
 export { writeSafetensors } from "./data/safetensors.ts";
-export { openDataset, openDatasetAsync, type CalibrationDataset, type Batch, type ModelInputInfo, type DatasetSpec } from "./data/dataset.ts";
+export { openDataset, openDatasetAsync, layoutOf, type CalibrationDataset, type Batch, type ModelInputInfo, type DatasetSpec } from "./data/dataset.ts";
+export { openData, isDataset, type DataSource, type OpenedData } from "./data/open.ts";
+export { inferBatchAxis, type InputLayout, type SampleAxisSpec } from "./data/layout.ts";
+export { valueArray, parseInputFlags, type InputArray, type InputValue } from "./data/values.ts";
 export { IMAGE_PRESETS, type ImageOptions } from "./data/images.ts";
 export { modelInfo, formatInfo, type ModelInfo } from "./onnx/info.ts";
 export { cloneModel } from "./onnx/codec.ts";
 export { HistogramObserver, HistogramSet, DEFAULT_BINS, checkBins, checkBits, histogramCalibrator, type HistogramSide, type HistogramJSON } from "./tensor/histogram.ts";
 export { weightSensitivity, type SensitivityCandidate, type SensitivityOptions } from "./quant/sensitivity.ts";
 
-export { RuntimeSession, SINGLE_THREAD, modelInputs, fixedBatch, loadOrt, ortSessionOptions, ortTensor, tensorFloats, type RuntimeOptions, type TensorMap } from "./runtime/session.ts";
+export { RuntimeSession, SINGLE_THREAD, modelInputs, fixedBatch, batchPlan, type BatchPlan, loadOrt, ortSessionOptions, ortTensor, tensorFloats, type RuntimeOptions, type TensorMap } from "./runtime/session.ts";
 export { calibrate, finalizeChain, type CalibratorEntry, type CalibrateOptions, type CalibrationResult } from "./runtime/calibrate.ts";
 export { loadStats, saveStats, mergeStats, readStats, writeStats, type StatsFile } from "./runtime/stats.ts";
 export { observationModel } from "./runtime/observe.ts";

@@ -166,7 +166,7 @@ export default function weightOnly(opts: WeightOnlyOptions = {}) {
       if (auto.length && !explicitOps) {
         const noisy = await measuredFallback(model, auto, opts, ctx).catch((e) => {
           // Data the user gave that cannot be used is an error, not a reason to quietly measure nothing.
-          if (ctx.options.data && isQuantError(e) && /^E_(DATA|CALIB)_/.test(e.code)) throw e;
+          if ((ctx.options.data || ctx.options.inputs) && isQuantError(e) && /^E_(DATA|CALIB)_/.test(e.code)) throw e;
           ctx.logger.info(`per-layer sensitivity not measured (${(e as Error).message}); using the weight SQNR rule`);
           return undefined;
         });
@@ -234,7 +234,7 @@ async function measuredFallback(model: Model, auto: Choice[], opts: WeightOnlyOp
   const noise = await weightSensitivity(
     model,
     probed.map((c) => ({ name: c.w.name, dims: c.w.dims, original: c.data, dequantized: dequantizeWeights(c.q, c.w.dims) })),
-    { data: ctx.options.data, samples, shapes: ctx.options.shapes, seed: ctx.options.seed, budgetMs: opts.sensitivity || ctx.options.samples ? undefined : 3000 },
+    { data: ctx.options.data, inputs: ctx.options.inputs, sampleAxis: ctx.options.sampleAxis, samples, shapes: ctx.options.shapes, seed: ctx.options.seed, budgetMs: opts.sensitivity || ctx.options.samples ? undefined : 3000 },
   );
   const saved = (c: Choice) => c.data.length / 2;
   const total = probed.reduce((s, c) => s + noise.get(c.w.name)!, 0);

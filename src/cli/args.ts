@@ -7,6 +7,8 @@ import { statSync } from "node:fs";
 import type { ArgsDef } from "citty";
 import { QuantError } from "../kernel/errors.ts";
 import type { QuantOptions } from "../kernel/options.ts";
+import type { SampleAxisSpec } from "../data/layout.ts";
+import { parseInputFlags } from "../data/values.ts";
 
 /** --format/--quiet/--debug. */
 export const globalArgs = {
@@ -58,6 +60,8 @@ export const calibArgs = {
   "image-preset": { type: "string", description: "Preprocessing for an image folder: imagenet | inception | unit", valueHint: "NAME" },
   "activation-type": { type: "string", description: "Activation type: uint8 | int8 (default uint8)" },
   shape: { type: "string", description: "Input shape for random data, e.g. 1x3x224x224 or input=1x3x224x224 (repeatable)", valueHint: "SHAPE" },
+  input: { type: "string", description: "Value of one input, fed to every sample: NAME=NUMBER, NAME=1,2,3, NAME=true or NAME=file.npy (repeatable)", valueHint: "NAME=VALUE" },
+  "sample-axis": { type: "string", description: "Axis of an input along which samples run, NAME=AXIS or NAME=none (repeatable; default inferred)", valueHint: "NAME=AXIS" },
   seed: { type: "string", description: "Seed for random data (default 0)" },
   "stats-out": { type: "string", description: "Save ranges and calibrator states to a JSON file", valueHint: "FILE" },
   "stats-in": { type: "string", description: "Load ranges from a JSON file instead of running inference", valueHint: "FILE" },
@@ -98,6 +102,30 @@ export function parseShapes(values: string[]): Record<string, number[]> | undefi
     out[name] = parsed;
   }
   return out;
+}
+
+/** Parse `--sample-axis state=1` / `sr=none` values. */
+export function parseSampleAxes(values: string[]): Record<string, SampleAxisSpec> | undefined {
+  if (!values.length) return undefined;
+  const out: Record<string, SampleAxisSpec> = {};
+  for (const v of values) {
+    const eq = v.lastIndexOf("=");
+    const name = v.slice(0, eq);
+    const axis = v.slice(eq + 1).trim().toLowerCase();
+    if (eq <= 0 || !(axis === "none" || /^-?\d+$/.test(axis))) throw new QuantError("E_USAGE", `--sample-axis expects NAME=AXIS or NAME=none (got ${v})`);
+    out[name] = axis === "none" ? "none" : Number(axis);
+  }
+  return out;
+}
+
+/** `--input` and `--sample-axis` (calibrate, quantize, validate). */
+export function dataOptionsFromArgs(raw: readonly string[]): Pick<QuantOptions, "inputs" | "sampleAxis"> {
+  const o: Pick<QuantOptions, "inputs" | "sampleAxis"> = {};
+  const inputs = parseInputFlags(repeated(raw, "input"));
+  if (inputs) o.inputs = inputs;
+  const axes = parseSampleAxes(repeated(raw, "sample-axis"));
+  if (axes) o.sampleAxis = axes;
+  return o;
 }
 
 /** Options given explicitly on the command line. */
@@ -141,6 +169,7 @@ export function optionsFromArgs(args: Record<string, unknown>, raw: readonly str
   if (str("activation-type") !== undefined) o.activationType = str("activation-type") as "uint8" | "int8";
   const shapes = parseShapes(repeated(raw, "shape"));
   if (shapes) o.shapes = shapes;
+  Object.assign(o, dataOptionsFromArgs(raw));
   if (str("seed") !== undefined) o.seed = int(args.seed, "seed");
   if (str("stats-out") !== undefined) o.statsOut = str("stats-out");
   if (str("stats-in") !== undefined) o.statsIn = str("stats-in");

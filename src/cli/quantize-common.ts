@@ -17,7 +17,7 @@ export async function runQuantCommand(mode: Mode, args: Record<string, unknown>,
   const loaded = await loadQuantConfig({ ...configChoice(args), preset: args.preset as string | undefined, announce: (m, level) => logger[level](m) });
   const output = (args.output as string | undefined) ?? defaultOutput(model, mode === "weights" ? `int${overrides.bits ?? loaded.config.bits ?? 8}` : mode === "dynamic" ? "dynamic" : "qdq");
   const job = planJob(loaded, mode, model, output, overrides);
-  checkImagePreset(args["image-preset"], job.options.data);
+  checkImagePreset(args["image-preset"], typeof job.options.data === "string" ? job.options.data : undefined);
   const report = await runJob(job, logger, json ? undefined : progressSink(flags));
   if (json) printJson(report);
   else if (!flags.quiet) process.stdout.write(`${formatJob(report, !!args.detailed)}\n`);

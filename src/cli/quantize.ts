@@ -36,6 +36,8 @@ export default defineCommand({
     data: { ...calibArgs.data, description: "At --bits 4: inputs to measure each layer's sensitivity on (default: random of the declared shapes)" },
     samples: { ...calibArgs.samples, description: "Samples for the INT4 sensitivity measurement (default up to 4)" },
     shape: calibArgs.shape,
+    input: calibArgs.input,
+    "sample-axis": calibArgs["sample-axis"],
     ...configArgs,
     ...globalArgs,
   },

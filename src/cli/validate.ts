@@ -8,10 +8,13 @@ import { defineCommand } from "citty";
 import type { Diagnostic } from "../kernel/types.ts";
 import { QuantError } from "../kernel/errors.ts";
 import { loadModel } from "../onnx/codec.ts";
+import type { SampleAxisSpec } from "../data/layout.ts";
+import type { DataSource } from "../data/open.ts";
+import type { InputValue } from "../data/values.ts";
 import { checkConnectivity } from "../../plugins/validators/connectivity.ts";
 import { checkOrtLoad } from "../../plugins/validators/ort-load.ts";
 import { fidelityDiagnostics, measureFidelity, type FidelityReport } from "../../plugins/validators/fidelity.ts";
-import { calibArgs, checkImagePreset, globalArgs, parseShapes, repeated } from "./args.ts";
+import { calibArgs, checkImagePreset, dataOptionsFromArgs, globalArgs, parseShapes, repeated } from "./args.ts";
 import { makeLogger, printJson, wantsJson, type GlobalFlags } from "./io.ts";
 
 /** One output's numbers in the JSON report. SQNR is null when the outputs are identical (infinite SQNR). */
@@ -50,7 +53,18 @@ const finiteOrNull = (v: number) => (Number.isFinite(v) ? v : null);
 export async function runValidate(
   originalPath: string,
   quantizedPath: string,
-  opts: { data?: string; samples?: number; detailed?: boolean; minSqnrDb?: number; shapes?: Record<string, number[]>; seed?: number; images?: string; logger?: ReturnType<typeof makeLogger> },
+  opts: {
+    data?: DataSource;
+    inputs?: Record<string, InputValue>;
+    sampleAxis?: Record<string, SampleAxisSpec>;
+    samples?: number;
+    detailed?: boolean;
+    minSqnrDb?: number;
+    shapes?: Record<string, number[]>;
+    seed?: number;
+    images?: string;
+    logger?: ReturnType<typeof makeLogger>;
+  },
 ): Promise<ValidateReport> {
   const original = loadModel(originalPath);
   // A broken graph (e.g. a dangling input) is what we are here to report, so load without the structural checks.
@@ -67,7 +81,7 @@ export async function runValidate(
     const loads = !structure.some((d) => d.code === "ort-load" && d.level === "error");
     let fid: FidelityReport | undefined;
     if (loads) {
-      fid = await measureFidelity(original, quantized, { data: opts.data, samples: opts.samples, detailed: opts.detailed, shapes: opts.shapes, seed: opts.seed, images: opts.images, logger: opts.logger });
+      fid = await measureFidelity(original, quantized, { data: opts.data, inputs: opts.inputs, sampleAxis: opts.sampleAxis, samples: opts.samples, detailed: opts.detailed, shapes: opts.shapes, seed: opts.seed, images: opts.images, logger: opts.logger });
       const diags = fidelityDiagnostics(fid, opts.minSqnrDb).filter((d) => d.code !== "fidelity" && d.code !== "fidelity-layer");
       report.fidelity = { samples: fid.samples, randomData: fid.randomData, minSqnrDb: opts.minSqnrDb ?? null, errors: count(diags, "error"), diagnostics: diags };
       report.outputs = fid.outputs.map((o) => ({ name: o.name, sqnrDb: finiteOrNull(o.sqnrDb), cosine: o.cosine, maxAbsError: o.maxAbsError, top1Agreement: o.top1Agreement ?? null, nonFinite: o.nonFinite }));
@@ -140,6 +154,8 @@ Exit code 1 when anything is an error (also SQNR below --min-sqnr, NaN outputs).
     detailed: { type: "boolean", description: "Per-layer error of every intermediate tensor, worst first" },
     "min-sqnr": { type: "string", description: "Fail when an output's SQNR is below DB", valueHint: "DB" },
     shape: { type: "string", description: "Input shape for random data, e.g. 1x3x224x224 or input=1x3x224x224 (repeatable)", valueHint: "SHAPE" },
+    input: calibArgs.input,
+    "sample-axis": calibArgs["sample-axis"],
     seed: { type: "string", description: "Seed for random data (default 0)" },
     "image-preset": calibArgs["image-preset"],
     ...globalArgs,
@@ -155,6 +171,7 @@ Exit code 1 when anything is an error (also SQNR below --min-sqnr, NaN outputs).
       detailed: !!args.detailed,
       minSqnrDb: num(args["min-sqnr"], "min-sqnr", false),
       shapes: parseShapes(repeated(rawArgs, "shape")),
+      ...dataOptionsFromArgs(rawArgs),
       seed: args.seed === undefined ? undefined : num(args.seed, "seed", false),
       images: args["image-preset"] as string | undefined,
       logger,

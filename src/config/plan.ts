@@ -8,6 +8,7 @@ import { Glob } from "bun";
 import { QuantError } from "../kernel/errors.ts";
 import { defaultOptions, type QuantOptions } from "../kernel/options.ts";
 import type { Plugin } from "../kernel/types.ts";
+import { isDataset } from "../data/open.ts";
 import { resolveChain } from "./resolve.ts";
 import { CALIBRATORS, applyChainKeys, specName } from "./merge.ts";
 import type { LoadedConfig } from "./load.ts";
@@ -51,6 +52,10 @@ const PATH_KEYS = ["data", "statsIn", "statsOut"] as const;
 function resolvePaths<T extends Partial<QuantOptions>>(o: T, cwd: string): T {
   const out = { ...o };
   for (const k of PATH_KEYS) if (typeof out[k] === "string") (out as Record<string, unknown>)[k] = resolve(cwd, out[k] as string);
+  // `inputs: { h: "h0.npy" }` (and `data` given per input) name files too.
+  const files = (r: Record<string, unknown>) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === "string" ? resolve(cwd, v) : v]));
+  if (out.inputs && typeof out.inputs === "object") out.inputs = files(out.inputs) as QuantOptions["inputs"];
+  if (out.data && typeof out.data === "object" && !isDataset(out.data)) out.data = files(out.data) as QuantOptions["data"];
   return out;
 }
 
@@ -63,6 +68,9 @@ export function checkOptions(o: QuantOptions): QuantOptions {
   if (o.activationType !== "uint8" && o.activationType !== "int8") throw new QuantError("E_USAGE", `--activation-type must be uint8 or int8 (got ${o.activationType})`);
   if (o.method && !CALIBRATORS.has(o.method) && !o.method.includes("/") && !o.method.includes("."))
     throw new QuantError("E_USAGE", `--method must be minmax, percentile, entropy or mse (got ${o.method})`);
+  for (const [k, v] of Object.entries(o.sampleAxis ?? {}))
+    if (!(v === null || v === "none" || Number.isInteger(v))) throw new QuantError("E_USAGE", `sampleAxis ${k}: expected an axis (integer) or "none" (got ${JSON.stringify(v)})`);
+  if (o.inputs !== undefined && (typeof o.inputs !== "object" || Array.isArray(o.inputs))) throw new QuantError("E_USAGE", "inputs: expected a map of input name → value");
   for (const [k, v] of Object.entries(o.layerBits)) if (Number(v) !== 4 && Number(v) !== 8) throw new QuantError("E_USAGE", `--layer-bits ${k}=${v}: bits must be 4 or 8`);
   const samples = (o.samples as number | "all" | undefined) === "all" ? undefined : o.samples;
   if (samples !== undefined && !(Number.isInteger(Number(samples)) && Number(samples) >= 1)) throw new QuantError("E_USAGE", `samples must be a positive integer or "all" (got ${o.samples})`);

@@ -39,13 +39,15 @@ export async function runCalibration(
   }
   if (calibrators.length === 0)
     throw new QuantError("E_CONFIG", "the quantizer needs activation ranges but the chain has no calibrator (add minmax, percentile, entropy or mse, or pass --stats-in)");
-  const { openDatasetAsync } = await import("../data/dataset.ts");
+  const { openData } = await import("../data/open.ts");
   const { modelInputs } = await import("../runtime/session.ts");
   const { calibrate } = await import("../runtime/calibrate.ts");
-  const dataset = await openDatasetAsync(
+  const opened = await openData(
+    options.data,
     {
-      path: options.data,
-      samples: options.samples ?? (options.data ? undefined : 16),
+      inputs: options.inputs,
+      sampleAxis: options.sampleAxis,
+      samples: options.samples,
       shapes: options.shapes,
       seed: options.seed,
       images: typeof options.images === "string" ? { preset: options.images } : options.images,
@@ -53,12 +55,16 @@ export async function runCalibration(
     },
     modelInputs(model),
   );
-  // Said once, here (the only place that knows the data is random), with the count and shapes actually used.
+  const dataset = opened.dataset;
+  // Said once, here (the only place that knows which inputs are random), with the count and shapes actually used.
   const used = Math.min(options.samples ?? dataset.count, dataset.count);
-  if (!options.data) {
+  if (opened.random.length) {
     const dims = (dataset as { dims?: readonly (readonly number[])[] }).dims;
-    hooks.logger.warn(`no calibration data given: calibrating on ${used} random N(0,1) samples${dims?.length ? ` of shape ${dims.map((d) => d.join("×")).join(", ")}` : ""} (seed ${options.seed}); ranges will not match real inputs — pass --data`);
-  } else hooks.logger.info(`calibration: ${used} of ${dataset.count} samples from ${options.data}${options.samples === undefined ? "" : ` (--samples ${options.samples})`}`);
+    const which = opened.random.length === dataset.inputs.length ? "no calibration data given" : `no calibration data for ${opened.random.map((n) => `'${n}'`).join(", ")}`;
+    hooks.logger.warn(`${which}: calibrating on ${used} random N(0,1) samples${dims?.length ? ` of shape ${dims.map((d) => d.join("×")).join(", ")}` : ""} (seed ${options.seed}); ranges will not match real inputs — pass --data`);
+  } else hooks.logger.info(`calibration: ${used} of ${dataset.count} samples from ${typeof options.data === "string" ? options.data : "the given values"}${options.samples === undefined ? "" : ` (--samples ${options.samples})`}`);
+  // How each input is fed matters when there are several (a state on axis 1, a constant sample rate).
+  for (const line of dataset.describe?.() ?? []) (dataset.inputs.length > 1 ? hooks.logger.info : hooks.logger.debug)(line);
   try {
     const states = await Promise.all(calibrators.map(async (p) => ({ plugin: p, state: await hooks.call(p, (c) => p.create(c)) })));
     // A stats file must serve any method later (`--stats-in ranges.json --method mse`): when no calibrator of the chain
@@ -79,6 +85,6 @@ export async function runCalibration(
     if (options.statsOut) hooks.protect ? withProtected(hooks.protect, save) : save();
     return { ranges: out.ranges, states: named, unobservable: out.unobservable };
   } finally {
-    dataset.close();
+    opened.close();
   }
 }
