@@ -3,6 +3,7 @@
  * - `Constant` nodes holding a dense tensor become initializers of the graph they are in (same name as the output).
  * - `Identity` nodes whose input is a constant (directly or through more Identities) are bypassed: their readers read
  *   the constant itself. An Identity whose output is a graph output stays (the output name is the interface).
+ * - Initializers with an empty name (unusable: "" means "no input") are removed.
  * Constants that are graph outputs, Constants in function bodies and overridable initializers (also graph inputs)
  * are left alone.
  */
@@ -30,6 +31,23 @@ export interface NormalizeResult {
   constantsPromoted: number;
   /** Identity nodes removed after their readers were pointed at the constant. */
   identitiesRemoved: number;
+  /**
+   * Initializers named "" removed (present only when there were any): legal but unusable, since an empty input name
+   * means "absent", and ONNX Runtime cannot plan a graph holding one when a node also leaves an optional input empty.
+   */
+  unnamedRemoved?: number;
+}
+
+/** Drop initializers and sparse initializers with an empty name from every graph. */
+function removeUnnamedInitializers(index: GraphIndex): number {
+  let removed = 0;
+  for (const { graph: g } of index.scopes) {
+    const before = (g.initializer?.length ?? 0) + (g.sparse_initializer?.length ?? 0);
+    if (g.initializer) g.initializer = g.initializer.filter((t) => t.name);
+    if (g.sparse_initializer) g.sparse_initializer = g.sparse_initializer.filter((s) => s.values?.name);
+    removed += before - (g.initializer?.length ?? 0) - (g.sparse_initializer?.length ?? 0);
+  }
+  return removed;
 }
 
 /** Turn Constant nodes into initializers of their own graph. */
@@ -105,9 +123,10 @@ function bypassIdentities(index: GraphIndex): number {
  */
 export function normalizeModel(model: Model | ModelProto): NormalizeResult {
   const proto = "proto" in model ? model.proto : model;
+  const unnamedRemoved = removeUnnamedInitializers(new GraphIndex(proto));
   const constantsPromoted = promoteConstants(proto, new GraphIndex(proto));
   const identitiesRemoved = bypassIdentities(new GraphIndex(proto));
-  return { constantsPromoted, identitiesRemoved };
+  return unnamedRemoved ? { constantsPromoted, identitiesRemoved, unnamedRemoved } : { constantsPromoted, identitiesRemoved };
 }
 
 /** This plugin takes no options: a config giving any is refused (E_CONFIG). */
@@ -124,6 +143,7 @@ export default function normalize(options: Record<string, unknown> = {}) {
     run(model, ctx) {
       const r = normalizeModel(model);
       ctx.logger.debug(`promoted ${r.constantsPromoted} Constant node(s) to initializers, removed ${r.identitiesRemoved} Identity node(s)`);
+      if (r.unnamedRemoved) ctx.logger.info(`removed ${r.unnamedRemoved} unused initializer(s) with an empty name`);
     },
   });
 }

@@ -8,8 +8,8 @@
 import { QuantError } from "../kernel/errors.ts";
 import { DataType, bitsPerElement, byteLength, dataTypeName } from "../tensor/dtypes.ts";
 import { externalRef, isExternal } from "./external.ts";
-import type { ModelProto, TensorProto } from "./types.ts";
-import { allTensors, type TensorSite } from "./walk.ts";
+import type { ModelProto, SparseTensorProto, TensorProto } from "./types.ts";
+import { allGraphs, allTensors, type TensorSite } from "./walk.ts";
 
 /** Which typed field carries a type's values, and how many entries n elements take. */
 function typedField(type: number, n: number): { field: keyof TensorProto; entries: number } | undefined {
@@ -40,6 +40,32 @@ function describe(site: TensorSite): string {
 /** Throw E_LOAD_TENSOR for the first stored tensor whose dims, type or data length are inconsistent. */
 export function checkTensors(model: ModelProto, file?: string): void {
   for (const site of allTensors(model)) checkTensor(site, file);
+  for (const { graph } of allGraphs(model)) for (const sp of graph.sparse_initializer ?? []) checkSparse(sp, file);
+}
+
+/**
+ * A sparse tensor holds at least one value per {@link MAX_SPARSITY} dense elements. Pruned weights are far denser;
+ * a few values declaring a huge dense shape is a bomb: ONNX Runtime densifies sparse initializers when it loads a
+ * model (12 bytes of values over dims [3, 32, 32, 32, 2, 32, 3, 3, 4] took 900 MB).
+ */
+export const MAX_SPARSITY = 10_000;
+
+function checkSparse(sp: SparseTensorProto, file?: string): void {
+  const name = sp.values?.name ?? "";
+  const bad = (msg: string) => new QuantError("E_LOAD_TENSOR", `sparse initializer "${name}" ${msg}`, { file, target: name || undefined });
+  if (!sp.values || !sp.indices) throw bad("lacks its values or its indices");
+  const dims = (sp.dims ?? []).map((d) => (typeof d === "number" ? d : Number(d.toString())));
+  if (!dims.every((d) => Number.isSafeInteger(d) && d >= 0)) throw bad(`has dims [${dims.join(", ")}]: every dim must be a non-negative integer`);
+  const dense = dims.reduce((a, b) => a * b, 1);
+  const nnz = (sp.values.dims ?? []).map(Number).reduce((a, b) => a * b, 1);
+  if (!Number.isSafeInteger(dense)) throw bad(`has dims [${dims.join(", ")}]: ${dense} elements is not a countable size`);
+  if (dense > 65536 && dense > MAX_SPARSITY * Math.max(nnz, 1)) {
+    throw bad(`declares ${dense} dense elements (dims [${dims.join(", ")}]) for ${nnz} values: over 1 in ${MAX_SPARSITY} sparse, refused (ONNX Runtime would densify it)`);
+  }
+  const idims = (sp.indices.dims ?? []).map(Number);
+  if (!(idims.length === 1 && idims[0] === nnz) && !(idims.length === 2 && idims[0] === nnz && idims[1] === dims.length)) {
+    throw bad(`has indices of shape [${idims.join(", ")}] for ${nnz} values of rank ${dims.length} (want [${nnz}] or [${nnz}, ${dims.length}])`);
+  }
 }
 
 function checkTensor(site: TensorSite, file?: string): void {
@@ -63,6 +89,9 @@ function checkTensor(site: TensorSite, file?: string): void {
     if (length !== want) throw bad(`has external data of ${length} bytes, dims ${shown} of ${name} need ${want}`);
     return;
   }
+  // As ONNX's checker: one value field at most (a reader would pick one and silently drop the other).
+  const filled = [...(raw?.length ? ["raw_data"] : []), ...TYPED_FIELDS.filter((f) => (t[f] as unknown[] | undefined)?.length)];
+  if (filled.length > 1) throw bad(`stores data in both ${filled.join(" and ")} (ONNX allows one value field)`);
   const field = typedField(type, n);
   if (!field) {
     // UNDEFINED or an unknown code: nothing can read it; empty and unused is harmless, data is not.

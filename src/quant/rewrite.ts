@@ -56,6 +56,9 @@ export function replaceWithDequantize(site: WeightSite, q: QuantizedWeights, uni
   } else {
     const idx = g.initializer.findIndex((t) => t.name === site.name);
     if (idx >= 0) g.initializer.splice(idx, 1);
+    // A graph input of that name is the initializer's IR < 4 declaration (from IR 4 on such a weight is an
+    // overridable default and is not quantized): it goes too, or the value would be both fed and produced.
+    if (g.input?.some((v) => v.name === site.name)) g.input = g.input.filter((v) => v.name !== site.name);
     (g.node ??= []).unshift(dq);
   }
   g.initializer.push(qTensor, scaleTensor(sName, site.dataType, q.paramDims, q.scale), zTensor);

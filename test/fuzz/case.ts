@@ -55,6 +55,11 @@ async function plugins(chain: PluginSpec[]): Promise<Plugin[]> {
 
 /** The bug signature of an error, or undefined when it is a proper QuantError. */
 export function crashSignature(e: unknown): string | undefined {
+  // The input passed loadModel's checks, so an output that fails them (duplicate names, bad tensors…) is quant's doing.
+  if (isQuantError(e) && e.code === "E_EXPORT_INVALID" && /^the output is not a valid model/.test(e.message)) {
+    const cause = (e as QuantError).cause;
+    return `E_EXPORT_INVALID (our output does not load): ${normalize(isQuantError(cause) ? `${cause.code} ${cause.message}` : String((cause as Error)?.message ?? cause))}`;
+  }
   if (isQuantError(e)) {
     const cause = (e as QuantError).cause;
     // Built-in code wrapped a JS error (TypeError, RangeError…) into a coded one: still a bug.

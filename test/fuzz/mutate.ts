@@ -9,6 +9,7 @@ import { decodeModelProto, encodeModelProto } from "../../src/onnx/proto.ts";
 import type { AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto } from "../../src/onnx/types.ts";
 import { nodeSubgraphs } from "../../src/onnx/walk.ts";
 import { DataType } from "../../src/tensor/dtypes.ts";
+import { lengthPrefixes, varintBytes } from "./bytes.ts";
 
 /** What a case runs after loading. */
 export type CaseMode = "int8" | "int4" | "opset21" | "external" | "static";
@@ -107,10 +108,12 @@ const CONSISTENT_TYPES: [number, number][] = [[1, 4], [10, 2], [16, 2], [11, 8],
 
 /** Rewrite a tensor so that dims, type and data agree again (so the case gets past the load checks, into quantizers). */
 function consistentTensor(r: Rand, t: TensorProto, log: string[]): void {
-  const dims = r() < 0.5 ? (t.dims ?? []).map(Number) : Array.from({ length: int(r, 5) }, () => pick(r, [0, 1, 1, 2, 3, 5, 8, 16, 31, 33, 64]));
+  const fresh = () => Array.from({ length: int(r, 5) }, () => pick(r, [0, 1, 1, 2, 3, 5, 8, 16, 31, 33, 64]));
+  let dims = r() < 0.5 ? (t.dims ?? []).map(Number) : fresh();
+  // The current dims may already be hostile (an earlier mutation of this case): then start from fresh ones.
+  if (!dims.every((d) => Number.isSafeInteger(d) && d >= 0) || dims.reduce((a, b) => a * b, 1) > 1 << 20) dims = fresh();
   const [type, width] = r() < 0.6 ? [1, 4] : pick(r, CONSISTENT_TYPES);
   const n = dims.reduce((a, b) => a * b, 1);
-  if (n > 1 << 20) return;
   const bytes = Math.ceil(n * width);
   t.dims = dims;
   t.data_type = type;
@@ -154,8 +157,9 @@ function mutateTensor(r: Rand, t: TensorProto, g: GraphProto, files: Record<stri
       // External data: a file beside the model (or not), any location/offset/length text.
       const bytes = t.raw_data ?? randomBytes(r, 16);
       const loc = pick(r, LOCATIONS);
-      if (loc === "w.data" && !files["w.data"]) files["w.data"] = bytes.slice();
-      if (loc === "a/b/c.data") files["a/b/c.data"] = bytes.slice();
+      // Copies (not .slice(): on a Buffer that is a view of the seed).
+      if (loc === "w.data" && !files["w.data"]) files["w.data"] = new Uint8Array(bytes);
+      if (loc === "a/b/c.data") files["a/b/c.data"] = new Uint8Array(bytes);
       delete t.raw_data;
       t.data_location = r() < 0.9 ? 1 : pick(r, [0, 2, 99]);
       const entries = [{ key: "location", value: loc }];
@@ -319,11 +323,31 @@ export function makeCase(seedName: string, seedBytes: Uint8Array, runSeed: numbe
   }
   let model: Uint8Array;
   try {
-    model = encodeModelProto(m);
+    model = new Uint8Array(encodeModelProto(m)); // a plain copy: protobufjs hands out a pooled Buffer
   } catch (e) {
     // A mutation the encoder refuses (e.g. a value out of its type's range): keep the seed and say so.
     log.push(`encode failed: ${(e as Error).message}`);
     model = seedBytes;
   }
+  // One case in ten also gets a wire-level hit after encoding (as test/onnx/fuzz.test.ts does to the seeds).
+  if (r() < 0.1) model = wireMutation(r, model, log);
   return { seed: seedName, mode: pick(r, MODES), model, files, mutations: log };
+}
+
+/** Bit flips, a cut, or a length prefix overwritten with a huge value (same width, so the rest stays aligned). */
+function wireMutation(r: Rand, bytes: Uint8Array, log: string[]): Uint8Array {
+  const b = new Uint8Array(bytes); // a copy: `bytes` may be the seed itself
+  const k = int(r, 3);
+  log.push(`wire: ${["flips", "cut", "length"][k]}`);
+  if (k === 0) {
+    for (let i = 1 + int(r, 8); i > 0; i--) b[int(r, b.length)]! ^= 1 << int(r, 8);
+    return b;
+  }
+  if (k === 1) return b.subarray(0, int(r, b.length));
+  const prefixes = lengthPrefixes(b);
+  if (!prefixes.length) return b;
+  const { at, width } = pick(r, prefixes);
+  const enc = varintBytes(Math.min(pick(r, [2 ** 31 - 1, 2 ** 32 - 1, 2 ** 35, 0x7f, 1e6, 0]), 128 ** width - 1), width);
+  b.set(enc, at);
+  return b;
 }

@@ -31,11 +31,11 @@ describe("fuzz reproducers", () => {
   }
 });
 
-describe("structure-aware fuzz smoke (300 cases)", () => {
+describe("structure-aware fuzz smoke (200 cases)", () => {
   test("every case loads + quantizes + saves or fails with a QuantError", async () => {
     const seeds = loadSeeds();
     const outcomes = new Map<string, number>();
-    for (let i = 0; i < 300; i++) {
+    for (let i = 0; i < 200; i++) {
       const seed = seeds[i % seeds.length]!;
       const c = makeCase(seed.name, seed.bytes, 7, i);
       let outcome: string;
@@ -47,7 +47,7 @@ describe("structure-aware fuzz smoke (300 cases)", () => {
       outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
     }
     // The mutations must neither be all harmless nor all fatal: both outcomes show up in numbers.
-    expect(outcomes.get("ok") ?? 0).toBeGreaterThan(60);
+    expect(outcomes.get("ok") ?? 0).toBeGreaterThan(40);
     expect([...outcomes.keys()].filter((k) => k.startsWith("E_LOAD")).length).toBeGreaterThanOrEqual(3);
   }, 120_000);
 });

@@ -32,8 +32,12 @@ const seeds = loadSeeds();
 const scratchRoot = mkdtempSync(join(tmpdir(), "quant-fuzz-"));
 const outcomes = new Map<string, number>();
 const failures: { kind: FailureKind; index: number; dir: string; signature: string }[] = [];
+/** Errors of the mutator itself (not cases of quant): listed, and they fail the run too. */
+const harness: string[] = [];
 let cases = 0;
 let maxRss = 0;
+/** Largest per-case peak RSS the workers measured (VmHWM reset before each case). */
+let maxCasePeak = 0;
 const t0 = performance.now();
 const deadline = t0 + seconds * 1000;
 
@@ -45,6 +49,7 @@ interface Worker {
   startedAt: number;
   next: number;
   dead: boolean;
+  stderrTail: string;
 }
 
 function rssOf(pid: number): number {
@@ -58,19 +63,35 @@ function rssOf(pid: number): number {
 
 function recordFailure(kind: FailureKind, index: number, signature: string): void {
   const seed = seeds[index % seeds.length]!;
-  const dir = saveReproducer(makeCase(seed.name, seed.bytes, runSeed, index), kind, signature, corpusDir);
+  let dir: string;
+  try {
+    dir = saveReproducer(makeCase(seed.name, seed.bytes, runSeed, index), kind, signature, corpusDir);
+  } catch (e) {
+    dir = `(case not regenerated: ${(e as Error).message})`;
+  }
   failures.push({ kind, index, dir, signature });
   console.error(`${kind} at case ${index}: ${signature} → ${dir}`);
 }
 
 function start(id: number, from: number): Worker {
-  const proc = Bun.spawn([process.execPath, join(import.meta.dir, "worker.ts"), String(runSeed), String(from), String(workers), join(scratchRoot, `w${id}`), corpusDir], {
+  const proc = Bun.spawn([process.execPath, join(import.meta.dir, "worker.ts"), String(runSeed), String(from), String(workers), join(scratchRoot, `w${id}`), corpusDir, String(rssLimit / 2 ** 20)], {
     stdout: "pipe",
-    stderr: process.env.FUZZ_DEBUG ? "inherit" : "ignore", // onnxruntime logs every refused model
+    stderr: "pipe",
   });
-  const w: Worker = { id, proc, startedAt: performance.now(), next: from, dead: false };
+  const w: Worker = { id, proc, startedAt: performance.now(), next: from, dead: false, stderrTail: "" };
   void readLines(w);
+  void readStderr(w);
   return w;
+}
+
+/** Keep the last few KiB a worker wrote to stderr (onnxruntime logs every refused model): why it died, if it does. */
+async function readStderr(w: Worker): Promise<void> {
+  const decoder = new TextDecoder();
+  for await (const chunk of w.proc.stderr as ReadableStream<Uint8Array>) {
+    const text = decoder.decode(chunk, { stream: true });
+    if (process.env.FUZZ_DEBUG) process.stderr.write(text);
+    w.stderrTail = (w.stderrTail + text).slice(-4096);
+  }
 }
 
 async function readLines(w: Worker): Promise<void> {
@@ -88,9 +109,16 @@ async function readLines(w: Worker): Promise<void> {
       else if (tag === "M") w.current = undefined;
       else if (tag === "D") {
         cases++;
+        maxCasePeak = Math.max(maxCasePeak, Number(rest[1] ?? 0));
         outcomes.set(a!, (outcomes.get(a!) ?? 0) + 1);
         w.current = undefined;
         w.next = i + workers;
+      } else if (tag === "H") {
+        harness.push(`case ${i}: ${[a, ...rest].join(" ")}`);
+        console.error(`mutator error at case ${i}: ${[a, ...rest].join(" ")}`);
+      } else if (tag === "R") {
+        failures.push({ kind: "rss", index: i, dir: a!, signature: `case peak RSS ${rest[0]} MiB` });
+        console.error(`rss at case ${i}: peak ${rest[0]} MiB → ${a}`);
       } else if (tag === "C") {
         failures.push({ kind: "crash", index: i, dir: a!, signature: rest.join(" ") });
         console.error(`crash at case ${i}: ${rest.join(" ")} → ${a}`);
@@ -100,6 +128,15 @@ async function readLines(w: Worker): Promise<void> {
 }
 
 let pool = Array.from({ length: workers }, (_, id) => start(id, id));
+// Ctrl-C or a kill of the runner takes its workers with it (they would otherwise keep fuzzing, orphaned).
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.on(sig, () => {
+    for (const w of pool) w.proc.kill("SIGKILL");
+    rmSync(scratchRoot, { recursive: true, force: true });
+    console.error(`interrupted after ${cases} cases, ${failures.length} failures`);
+    process.exit(sig === "SIGINT" ? 130 : 143);
+  });
+}
 
 function restart(w: Worker, kind: FailureKind, why: string): Worker {
   w.dead = true;
@@ -117,7 +154,11 @@ while (performance.now() < deadline) {
     maxRss = Math.max(maxRss, rss);
     if (rss > rssLimit) return restart(w, "rss", `worker resident memory ${(rss / 2 ** 20).toFixed(0)} MiB over ${(rssLimit / 2 ** 20).toFixed(0)} MiB`);
     if (w.current !== undefined && performance.now() - w.startedAt > caseTimeout) return restart(w, "hang", `case ran over ${caseTimeout / 1000} s`);
-    if (w.proc.exitCode !== null || w.proc.signalCode) return restart(w, "exit", `worker died (exit ${w.proc.exitCode}, signal ${w.proc.signalCode})`);
+    if (w.proc.exitCode !== null || w.proc.signalCode) {
+      // The last non-onnxruntime lines say why (an uncaught error may come from an earlier case's stray promise).
+      const last = w.stderrTail.split("\n").filter((l) => l.trim() && !/onnxruntime|^\s*\[m?$/.test(l)).slice(-6).join(" | ");
+      return restart(w, "exit", `worker died (exit ${w.proc.exitCode}, signal ${w.proc.signalCode}): ${last}`);
+    }
     return w;
   });
   if (performance.now() - lastPrint > 30_000) {
@@ -142,8 +183,10 @@ const summary = {
   hangs: count("hang"),
   overRss: count("rss"),
   maxWorkerRssMiB: Math.round(maxRss / 2 ** 20),
+  maxCasePeakRssMiB: Math.round(maxCasePeak),
+  mutatorErrors: harness,
   outcomes: Object.fromEntries([...outcomes].sort((a, b) => b[1] - a[1])),
   failures,
 };
 console.log(JSON.stringify(summary, null, 2));
-process.exit(failures.length ? 1 : 0);
+process.exit(failures.length || harness.length ? 1 : 0);

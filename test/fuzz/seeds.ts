@@ -19,9 +19,10 @@ export function loadSeeds(): Seed[] {
   const seeds: Seed[] = [];
   for (const f of ["digits_cnn.onnx", "digits_transformer.onnx"]) {
     const p = `${CORPUS_DIR}/${f}`;
-    if (existsSync(p)) seeds.push({ name: f, bytes: readFileSync(p) });
+    // Plain copies: a Buffer's .slice() is a view, and no mutation may ever reach a seed.
+    if (existsSync(p)) seeds.push({ name: f, bytes: new Uint8Array(readFileSync(p)) });
   }
   const built = { functionModel, ifModel, loopModel, constantModel, identityModel, shadowedModel, sparseModel, chainModel: () => chainModel(3, 32) };
-  for (const [name, make] of Object.entries(built)) seeds.push({ name, bytes: encodeModelProto(make()) });
+  for (const [name, make] of Object.entries(built)) seeds.push({ name, bytes: new Uint8Array(encodeModelProto(make())) });
   return seeds;
 }
