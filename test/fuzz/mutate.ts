@@ -10,6 +10,7 @@ import type { AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, Va
 import { nodeSubgraphs } from "../../src/onnx/walk.ts";
 import { DataType } from "../../src/tensor/dtypes.ts";
 import { lengthPrefixes, varintBytes } from "./bytes.ts";
+import { rng } from "../helpers/random.ts";
 
 /** What a case runs after loading. */
 export type CaseMode = "int8" | "int4" | "opset21" | "external" | "static";
@@ -25,17 +26,6 @@ export interface FuzzCase {
   mutations: string[];
 }
 
-/** Deterministic PRNG (mulberry32). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Rand = () => number;
 const int = (r: Rand, n: number) => Math.floor(r() * n);
@@ -309,7 +299,7 @@ const MODES: readonly CaseMode[] = ["int8", "int8", "int4", "int4", "opset21", "
 
 /** The case at `index` of a run seeded `runSeed`, derived from seed model `seedBytes` (named `seedName`). */
 export function makeCase(seedName: string, seedBytes: Uint8Array, runSeed: number, index: number): FuzzCase {
-  const r = prng((runSeed * 0x9e3779b1) ^ Math.imul(index + 1, 0x85ebca6b));
+  const r = rng((runSeed * 0x9e3779b1) ^ Math.imul(index + 1, 0x85ebca6b));
   const m = decodeModelProto(seedBytes);
   const files: Record<string, Uint8Array> = {};
   const log: string[] = [];
