@@ -7,7 +7,7 @@
  * The placement rules are in src/quant/placement.ts; ranges → scales (Relu/Clip-aware) in placement-params.ts.
  * Main graph only: nodes holding If/Loop/Scan bodies are reported and their bodies stay float.
  */
-import { QuantError, defineQuantizer, matchesAny, type Model, type NodeProto, type PluginContext, type QuantizeResult, type RangeMap, type ReportEntry } from "../../src/index.ts";
+import { QuantError, alreadyQuantizedError, defineQuantizer, isQuantized, matchesAny, type Model, type NodeProto, type PluginContext, type QuantizeResult, type RangeMap, type ReportEntry } from "../../src/index.ts";
 import { PlacementGraph } from "../../src/quant/placement-graph.ts";
 import { DEFAULT_OP_TYPES, FUSED_ACTIVATIONS, PASS_THROUGH_OPS, planPlacement, type Placement } from "../../src/quant/placement.ts";
 import { placementParams } from "../../src/quant/placement-params.ts";
@@ -83,11 +83,10 @@ function plan(graph: PlacementGraph, r: Resolved, keepFloat: ReadonlySet<string>
   });
 }
 
-const QUANT_OPS = /^(QuantizeLinear|DequantizeLinear|DynamicQuantizeLinear|QLinear.*|MatMulInteger.*|ConvInteger|MatMulNBits)$/;
-
+/** Static quantization places Q/DQ around float ops: it needs a model with no quantized part. */
 function checkNotQuantized(model: Model): void {
-  const q = (model.proto.graph?.node ?? []).find((n) => QUANT_OPS.test(n.op_type ?? ""));
-  if (q) throw new QuantError("E_QUANT_ALREADY", `the model already has ${q.op_type} nodes ("${q.name ?? ""}"); static-qdq needs the float model`, { target: q.name });
+  const state = isQuantized(model);
+  if (state.state !== "none") throw alreadyQuantizedError(state, "static quantization needs the float model (`quant quantize` quantizes the float weights left)");
 }
 
 /** Entries for nodes whose subgraphs stay float. */
@@ -102,6 +101,14 @@ export default function staticQdq(opts: StaticQdqOptions = {}) {
   return defineQuantizer({
     name: "static-qdq",
     options: { ...opts },
+    requires(model: Model, ctx: PluginContext) {
+      checkNotQuantized(model);
+      const r = resolve(opts, ctx);
+      // A float stem's first Q is per-axis (its "guard"), which also needs 13; whether one is planned depends on the
+      // graph after the passes, so it is assumed.
+      const need = r.perChannel ? { opset: 13, reason: "per-channel weights" } : r.floatStem ? { opset: 13, reason: "per-axis Q after a float stem" } : { opset: 10, reason: "per-tensor Q/DQ" };
+      return { ...need, types: [r.activationType, r.weightType, "int32"] as const };
+    },
     activations(model: Model, ctx: PluginContext): string[] {
       checkNotQuantized(model);
       const r = resolve(opts, ctx);

@@ -35,6 +35,7 @@ export const weightArgs = {
   "layer-bits": { type: "string", description: "Per-layer bits, NAME=BITS (glob; repeatable)", valueHint: "L=B" },
   opset: { type: "string", description: "Pin the output's default-domain opset", valueHint: "N" },
   "external-data": { type: "boolean", description: "Save tensor data to <output>.data beside the model" },
+  "inputs-as-constants": { type: "boolean", description: "Initializers also listed as graph inputs (IR ≥ 4, overridable) are constants: quantize them, drop them from the inputs" },
 } as const satisfies ArgsDef;
 
 /** Calibration flags. */
@@ -109,6 +110,7 @@ export function optionsFromArgs(args: Record<string, unknown>, raw: readonly str
   }
   if (str("opset") !== undefined) o.opset = int(args.opset, "opset");
   if (args["external-data"] !== undefined) o.externalData = !!args["external-data"];
+  if (args["inputs-as-constants"] !== undefined) o.inputsAsConstants = !!args["inputs-as-constants"];
   if (str("data") !== undefined) o.data = str("data");
   if (str("method") !== undefined) o.method = str("method");
   if (str("percentile") !== undefined) {

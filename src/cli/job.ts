@@ -16,7 +16,9 @@ export interface JobReport {
   ok: true;
   seconds: number;
   chain: string[];
-  opset: { from: number; to: number };
+  opset: RunResult["opset"];
+  /** What the kernel changed on load (initializers made constants, …). */
+  notes: string[];
   bytes: { input: number; output: number; ratio: number };
   weights: { quantized: number; skipped: number; bytesBefore: number; bytesAfter: number };
   activations: { quantized: number; skipped: number; unobservable: number };
@@ -55,6 +57,7 @@ export async function runJob(job: JobPlan, logger: ConsolaInstance, onEvent?: Ev
     seconds: (performance.now() - t0) / 1000,
     chain: plugins.map((p) => p.name),
     opset: result.opset,
+    notes: result.notes,
     bytes: { input: inBytes, output: outBytes, ratio: inBytes ? outBytes / inBytes : 0 },
     weights: {
       quantized: quantW.length,
@@ -81,8 +84,10 @@ export function formatJob(r: JobReport, detailed = false): string {
     lines.push(`  activations: ${r.activations.quantized} quantized, ${r.activations.skipped} kept float${r.activations.unobservable ? `, ${r.activations.unobservable} not observable (in subgraphs or non-float)` : ""}`);
   const reasons = Object.entries(r.skippedReasons).sort((a, b) => b[1] - a[1]);
   if (reasons.length) lines.push(`  kept float: ${reasons.map(([k, v]) => `${v} ${k}`).join(", ")}`);
-  if (r.alreadyQuantized) lines.push("  note: the model is already quantized; its dequantized weights were not quantized again");
-  lines.push(`  file: ${fmtBytes(r.bytes.input)} → ${fmtBytes(r.bytes.output)} (${r.bytes.ratio.toFixed(3)}×)   opset ${r.opset.from} → ${r.opset.to}`);
+  if (r.alreadyQuantized) lines.push("  note: the model was partly quantized; its quantized weights were kept, its float weights quantized");
+  for (const n of r.notes) lines.push(`  note: ${n}`);
+  const why = r.opset.to !== r.opset.from && r.opset.needs.find((n) => n.opset === r.opset.to);
+  lines.push(`  file: ${fmtBytes(r.bytes.input)} → ${fmtBytes(r.bytes.output)} (${r.bytes.ratio.toFixed(3)}×)   opset ${r.opset.from} → ${r.opset.to}${why ? ` (${why.reason})` : ""}`);
   const errs = r.tensors.filter((e) => e.action === "quantized" && e.sqnrDb !== undefined).sort((a, b) => a.sqnrDb! - b.sqnrDb!);
   if (errs.length) {
     const show = detailed ? errs : errs.slice(0, 5);

@@ -49,6 +49,11 @@ export interface QuantOptions {
   images?: string | Record<string, unknown>;
   /** Save with external data. */
   externalData?: boolean;
+  /**
+   * Treat initializers that are also listed as graph inputs (IR ≥ 4: overridable defaults) as constants: quantize
+   * them and drop them from the output's inputs. Before IR 4 they are constants anyway.
+   */
+  inputsAsConstants?: boolean;
 }
 
 /** Defaults for every option. */
