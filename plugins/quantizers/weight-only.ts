@@ -82,7 +82,7 @@ export default function weightOnly(opts: WeightOnlyOptions = {}) {
       const types = emittedTypes(opts, ctx);
       // Float16/bfloat16 weights get scales of their own type: DequantizeLinear takes those from opset 19.
       const half = findWeights(model).some((w) => !w.shadowed && w.dataType !== DataType.FLOAT && w.dataType !== DataType.DOUBLE);
-      const need = blockSize ? { opset: 21, reason: `block-wise weights (block ${blockSize})` } : perChannel ? { opset: 13, reason: "per-channel weights" } : { opset: 10, reason: "per-tensor weights" };
+      const need = blockSize ? { opset: 21, reason: `${blockSize}-element weight blocks` } : perChannel ? { opset: 13, reason: "per-channel weights" } : { opset: 10, reason: "per-tensor weights" };
       return half && need.opset < 19 ? { opset: 19, reason: "float16 weight scales", types } : { ...need, types };
     },
     async quantize(model: Model, _input, ctx) {
