@@ -23,6 +23,8 @@ export interface ZooSpec {
   extra?: { args: string[]; why: string };
   /** Calibration samples (few: the zoo test must stay within minutes on 2 cores). */
   calibSamples: number;
+  /** Every command is expected to refuse the model with this error code. */
+  refused?: string;
 }
 
 export const ZOO: Record<string, ZooSpec> = {
@@ -35,7 +37,7 @@ export const ZOO: Record<string, ZooSpec> = {
   fr_landmark: { norm: { mean: [0], std: [256] }, calibSamples: 8 },
   fr_liveness: { norm: { mean: [0], std: [1] }, calibSamples: 8 },
   fr_pose: { norm: IMAGENET, calibSamples: 4 },
-  isnet_small: { norm: { mean: [128], std: [256] }, calibSamples: 1 },
+  isnet_small: { norm: { mean: [128], std: [256] }, calibSamples: 1, refused: "E_QUANT_ALREADY" },
   isnet_medium: { norm: { mean: [128], std: [256] }, calibSamples: 2 },
 };
 
