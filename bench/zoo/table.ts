@@ -1,0 +1,68 @@
+/**
+ * The README's zoo table: every zoo model × the four modes of the zoo test (bench/zoo/runs.ts), with the output's
+ * file-size ratio, its SQNR against the float model on synthetic 1/f-noise images (all outputs together), and its
+ * single-thread speedup (median of interleaved runs, batch 1, same input).
+ *
+ *   bun bench/zoo/fetch.ts && nice -n 10 bun bench/zoo/table.ts [--runs 10] [model …]
+ *
+ * Prints a Markdown table on stdout (progress on stderr). Takes minutes: the ISNet models run at 1024×1024.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createTimingSession, interleavedLatency } from "../../src/runtime/latency.ts";
+import { fetchZoo } from "./fetch.ts";
+import { MODES, ZOO, evalFeeds, formatRow, runOutputs, runZoo, writeCalibration, zooPath, type ZooRow } from "./runs.ts";
+
+const argv = process.argv.slice(2);
+const runsAt = argv.indexOf("--runs");
+const runs = runsAt >= 0 ? Number(argv.splice(runsAt, 2)[1]) : 10;
+const names = argv.length ? argv : Object.keys(ZOO);
+
+/** Median latency ratio float / quantized, one thread, interleaved. */
+async function speedup(float: string, quantized: string, feeds: Awaited<ReturnType<typeof evalFeeds>>[number], n: number): Promise<number> {
+  const a = await createTimingSession(float);
+  try {
+    const b = await createTimingSession(quantized);
+    try {
+      const [x, y] = await interleavedLatency([a, b], feeds, { runs: n, warmup: Math.max(1, Math.round(n / 5)) });
+      return x!.medianMs / y!.medianMs;
+    } finally {
+      await b.release();
+    }
+  } finally {
+    await a.release();
+  }
+}
+
+fetchZoo();
+const dir = mkdtempSync(join(tmpdir(), "quant-zoo-table-"));
+const rows: ZooRow[] = [];
+try {
+  for (const name of names) {
+    const spec = ZOO[name];
+    if (!spec) throw new Error(`unknown zoo model ${name} (known: ${Object.keys(ZOO).join(", ")})`);
+    const calib = writeCalibration(name, dir);
+    const feeds = await evalFeeds(name, 1);
+    const reference = spec.refused ? undefined : await runOutputs(zooPath(name), feeds);
+    // Heavy models get fewer timing runs (an ISNet inference takes seconds on one thread).
+    const n = name.startsWith("isnet") ? Math.min(runs, 3) : runs;
+    for (const mode of MODES) {
+      const r = await runZoo(name, mode, join(dir, name), calib, feeds, reference);
+      if (r.code === 0) r.speedup = await speedup(zooPath(name), r.output, feeds[0]!, n);
+      rows.push(r);
+      process.stderr.write(`${formatRow(r)}\n`);
+    }
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+const opset = (r: ZooRow) => (r.opset ? `${r.opset.from} → ${r.opset.to}` : "");
+const lines = ["| model | opset | mode | size | SQNR | speedup |", "|---|---|---|---|---|---|"];
+for (const r of rows) {
+  const extra = ZOO[r.model]!.extra ? ` (${ZOO[r.model]!.extra!.args.join(" ")})` : "";
+  if (r.code !== 0) lines.push(`| ${r.model} | | ${r.mode}${extra} | ${(r.error ?? "").replace(/^error /, "").split(":")[0]} | | |`);
+  else lines.push(`| ${r.model} | ${opset(r)} | ${r.mode}${extra} | ${r.bytes!.ratio.toFixed(3)}× | ${r.sqnrDb!.toFixed(1)} dB | ${r.speedup!.toFixed(2)}× |`);
+}
+process.stdout.write(`${lines.join("\n")}\n`);
