@@ -3,7 +3,7 @@
  * file-size ratio, its SQNR against the float model on synthetic 1/f-noise images (all outputs together), and its
  * single-thread speedup (median of interleaved runs, batch 1, same input).
  *
- *   bun bench/zoo/fetch.ts && nice -n 10 bun bench/zoo/table.ts [--runs 10] [model …]
+ *   bun bench/zoo/fetch.ts && nice -n 10 bun bench/zoo/table.ts [--runs N (minimum timing runs, default 5)] [model …]
  *
  * Prints a Markdown table on stdout (progress on stderr). Takes minutes: the ISNet models run at 1024×1024.
  */
@@ -16,16 +16,23 @@ import { MODES, ZOO, evalFeeds, formatRow, runOutputs, runZoo, writeCalibration,
 
 const argv = process.argv.slice(2);
 const runsAt = argv.indexOf("--runs");
-const runs = runsAt >= 0 ? Number(argv.splice(runsAt, 2)[1]) : 10;
+const runs = runsAt >= 0 ? Number(argv.splice(runsAt, 2)[1]) : 5;
 const names = argv.length ? argv : Object.keys(ZOO);
 
-/** Median latency ratio float / quantized, one thread, interleaved. */
-async function speedup(float: string, quantized: string, feeds: Awaited<ReturnType<typeof evalFeeds>>[number], n: number): Promise<number> {
+/**
+ * Median latency ratio float / quantized, one thread, interleaved. The run count fills about `budgetMs` of float
+ * inference (at least `minRuns`, at most 400): sub-millisecond models need hundreds of runs for a stable median.
+ */
+async function speedup(float: string, quantized: string, feeds: Awaited<ReturnType<typeof evalFeeds>>[number], minRuns: number, budgetMs = 3000): Promise<number> {
   const a = await createTimingSession(float);
   try {
     const b = await createTimingSession(quantized);
     try {
-      const [x, y] = await interleavedLatency([a, b], feeds, { runs: n, warmup: Math.max(1, Math.round(n / 5)) });
+      const t0 = performance.now();
+      for (let i = 0; i < 3; i++) await a.session.run(feeds);
+      const each = (performance.now() - t0) / 3;
+      const runs = Math.max(minRuns, Math.min(400, Math.round(budgetMs / each)));
+      const [x, y] = await interleavedLatency([a, b], feeds, { runs, warmup: Math.max(2, Math.round(runs / 10)) });
       return x!.medianMs / y!.medianMs;
     } finally {
       await b.release();
@@ -45,11 +52,9 @@ try {
     const calib = writeCalibration(name, dir);
     const feeds = await evalFeeds(name, 1);
     const reference = spec.refused ? undefined : await runOutputs(zooPath(name), feeds);
-    // Heavy models get fewer timing runs (an ISNet inference takes seconds on one thread).
-    const n = name.startsWith("isnet") ? Math.min(runs, 3) : runs;
     for (const mode of MODES) {
       const r = await runZoo(name, mode, join(dir, name), calib, feeds, reference);
-      if (r.code === 0) r.speedup = await speedup(zooPath(name), r.output, feeds[0]!, n);
+      if (r.code === 0) r.speedup = await speedup(zooPath(name), r.output, feeds[0]!, runs);
       rows.push(r);
       process.stderr.write(`${formatRow(r)}\n`);
     }

@@ -116,7 +116,13 @@ describe("batch and config --dry-run over opsets 7–12", () => {
     const json = JSON.parse(quant(["config", cfg, "--dry-run", "--format", "json"]).stdout);
     expect(json.jobs.map((j: { opset: { to: number } }) => j.opset.to)).toEqual(OPSETS.map(() => 21));
     expect(readdirSync(cfgDir)).toEqual(["quant.config.json"]);
-  });
+    // And for real: every model at 21, loadable.
+    const run = quant(["config", cfg, "--format", "json", "--quiet"]);
+    expect(run.code).toBe(0);
+    const rep = JSON.parse(run.stdout);
+    expect(rep.models.map((m: { opset: { from: number; to: number } }) => m.opset.from)).toEqual(OPSETS);
+    for (const o of OPSETS) expect(opsetOf(join(cfgDir, `o${o}.onnx`))).toBe(21);
+  }, 60_000);
 });
 
 describe("refusals come first and name the user's ops", () => {
