@@ -1,6 +1,6 @@
 /**
  * Exporter of the quantized ONNX model. With `externalData` (or when the model would pass protobuf's 2 GiB limit)
- * tensor data goes to `<output>.data` beside it. Refuses to overwrite the input model.
+ * tensor data goes to `<output>.<content hash>.data` beside it. Never replaces the input model or its data.
  */
 import { resolve } from "node:path";
 import { QuantError, defineExporter, saveModel } from "../../src/index.ts";
@@ -23,9 +23,8 @@ export default function onnx(opts: OnnxExporterOptions = {}) {
     export(state, ctx) {
       const path = opts.path ?? ctx.options.output;
       if (!path) throw new QuantError("E_CONFIG", "no output path: pass -o/--output (or give the onnx exporter a path)");
+      // The input and its data files are protected by identity (device + inode) when the file is written.
       const abs = resolve(path);
-      const src = state.original.path;
-      if (src && (abs === resolve(src) || abs === `${resolve(src)}.data`)) throw new QuantError("E_USAGE", "the output path is the input model; inputs are never overwritten", { file: path });
       const ext = opts.externalData ?? ctx.options.externalData;
       return [
         {

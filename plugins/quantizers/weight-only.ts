@@ -9,7 +9,7 @@
  * classifier heads, typically). When it cannot measure, it keeps the output layer and low-SQNR layers at 8 bits.
  */
 import {
-  GraphIndex, QuantError, alreadyQuantizedError, defineQuantizer, describeQuantOps, isQuantized, dequantizeWeights, findWeights, layerBitsFor, matchesAny, quantizeWeights,
+  GraphIndex, QuantError, isQuantError, alreadyQuantizedError, defineQuantizer, describeQuantOps, isQuantized, dequantizeWeights, findWeights, layerBitsFor, matchesAny, quantizeWeights,
   replaceWithDequantize, tensorFloat32, weightRole, agreedAxis, DataType, isOnnxOp, weightSensitivity,
   type Granularity, type IntType, type Model, type PendingTensor, type PluginContext, type QuantType, type QuantizedWeights,
   type ReportEntry, type Weight, type WeightRole,
@@ -161,6 +161,8 @@ export default function weightOnly(opts: WeightOnlyOptions = {}) {
       const auto = chosen.filter((c) => c.bits === 4 && !c.explicitBits);
       if (auto.length && !explicitOps) {
         const noisy = await measuredFallback(model, auto, opts, ctx).catch((e) => {
+          // Data the user gave that cannot be used is an error, not a reason to quietly measure nothing.
+          if (ctx.options.data && isQuantError(e) && /^E_(DATA|CALIB)_/.test(e.code)) throw e;
           ctx.logger.info(`per-layer sensitivity not measured (${(e as Error).message}); using the weight SQNR rule`);
           return undefined;
         });
@@ -219,8 +221,9 @@ async function measuredFallback(model: Model, auto: Choice[], opts: WeightOnlyOp
   if (probed.length < 2) throw new Error("fewer than two layers to compare");
   if (bytes > PROBE_LIMIT) throw new Error(`the layers hold ${(bytes / 2 ** 20).toFixed(0)} MiB`);
   // The probe costs (layers + 1) × samples inferences: unless asked for a count, it fits them into ~3 s.
-  const samples = opts.sensitivity || ctx.options.samples || 4;
-  ctx.logger.info(`measuring the output sensitivity of ${probed.length} layers at INT4 on ${samples} samples${ctx.options.data ? "" : " of random data"}`);
+  const samples = opts.sensitivity || ctx.options.samples || undefined;
+  ctx.at(""); // errors from here on are about the data or the model as a whole, not the last weight quantized
+  ctx.logger.info(`measuring the output sensitivity of ${probed.length} layers at INT4 on ${samples ?? "up to 4"} samples${ctx.options.data ? "" : " of random data"}`);
   const noise = await weightSensitivity(
     model,
     probed.map((c) => ({ name: c.w.name, dims: c.w.dims, original: c.data, dequantized: dequantizeWeights(c.q, c.w.dims) })),

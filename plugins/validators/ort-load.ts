@@ -32,6 +32,10 @@ export async function checkOrtLoad(model: Model, target?: string): Promise<Diagn
 export default function ortLoad() {
   return defineValidator({
     name: "ort-load",
-    validate: (state) => checkOrtLoad(state.model),
+    validate: (state) => {
+      // The kernel already loaded the staged output file in onnxruntime-node: no need to load it a second time.
+      const done = (state as { diagnostics?: Diagnostic[] }).diagnostics?.find((d) => d.code === "ort-check" && d.level === "info");
+      return done ? [{ ...done, code: "ort-load" }] : checkOrtLoad(state.model);
+    },
   });
 }

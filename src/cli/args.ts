@@ -18,7 +18,15 @@ export const globalArgs = {
 export const configArgs = {
   config: { type: "string", alias: "c", description: "Config file (default: quant.config.* in the current folder)" },
   preset: { type: "string", description: "Start from a preset: cnn | transformer | int4-weights" },
+  "no-config": { type: "boolean", description: "Ignore quant.config.* in the current folder" },
+  "trust-config": { type: "boolean", description: "Allow a .ts/.js quant.config in the current folder to run (also QUANT_TRUST_CONFIG=1)" },
 } as const satisfies ArgsDef;
+
+/** Config-loading choices from the flags: `--no-config` (citty also reads it as `config: false`), `--trust-config`. */
+export function configChoice(args: Record<string, unknown>): { file?: string; noConfig: boolean; trust?: boolean } {
+  const file = typeof args.config === "string" ? args.config : undefined;
+  return { file, noConfig: args.config === false || args["no-config"] === true, trust: args["trust-config"] === true ? true : undefined };
+}
 
 /** Weight quantization flags (quantize, calibrate, batch). */
 export const weightArgs = {
@@ -34,7 +42,8 @@ export const weightArgs = {
   "min-elements": { type: "string", description: "Tensors with fewer elements stay float", valueHint: "N" },
   "layer-bits": { type: "string", description: "Per-layer bits, NAME=BITS (glob; repeatable)", valueHint: "L=B" },
   opset: { type: "string", description: "Pin the output's default-domain opset", valueHint: "N" },
-  "external-data": { type: "boolean", description: "Save tensor data to <output>.data beside the model" },
+  "external-data": { type: "boolean", description: "Save tensor data to <output>.<hash>.data beside the model" },
+  "ort-check": { type: "boolean", description: "Load the output in onnxruntime-node before writing it (default on; --no-ort-check skips it)" },
   "inputs-as-constants": { type: "boolean", description: "Initializers also listed as graph inputs (IR ≥ 4, overridable) are constants: quantize them, drop them from the inputs" },
 } as const satisfies ArgsDef;
 
@@ -43,7 +52,7 @@ export const calibArgs = {
   data: { type: "string", alias: "d", description: "Calibration data: .npy, .npz, .safetensors or an image folder", valueHint: "FILE|DIR" },
   method: { type: "string", alias: "m", description: "Range method: minmax | percentile | entropy | mse (default minmax)" },
   percentile: { type: "string", description: "Percentile for --method percentile (default 99.99)", valueHint: "P" },
-  samples: { type: "string", alias: "n", description: "Use at most N calibration samples", valueHint: "N" },
+  samples: { type: "string", alias: "n", description: "Use N calibration samples (the data must have them) or all", valueHint: "N|all" },
   "batch-size": { type: "string", description: "Samples per inference batch (default 1)", valueHint: "B" },
   "image-preset": { type: "string", description: "Preprocessing for an image folder: imagenet | inception | unit", valueHint: "NAME" },
   "activation-type": { type: "string", description: "Activation type: uint8 | int8 (default uint8)" },
@@ -68,6 +77,12 @@ export function repeated(raw: readonly string[], long: string, short?: string): 
 const int = (v: unknown, flag: string) => {
   const n = Number(v);
   if (!Number.isFinite(n) || !Number.isInteger(n)) throw new QuantError("E_USAGE", `--${flag} must be an integer (got ${v})`);
+  return n;
+};
+
+const positive = (v: unknown, flag: string, alt = "") => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new QuantError("E_USAGE", `--${flag} must be a positive integer${alt} (got ${v})`);
   return n;
 };
 
@@ -111,14 +126,16 @@ export function optionsFromArgs(args: Record<string, unknown>, raw: readonly str
   if (str("opset") !== undefined) o.opset = int(args.opset, "opset");
   if (args["external-data"] !== undefined) o.externalData = !!args["external-data"];
   if (args["inputs-as-constants"] !== undefined) o.inputsAsConstants = !!args["inputs-as-constants"];
+  if (args["ort-check"] === false) o.ortCheck = false;
   if (str("data") !== undefined) o.data = str("data");
   if (str("method") !== undefined) o.method = str("method");
   if (str("percentile") !== undefined) {
     o.percentile = Number(args.percentile);
     if (!(o.percentile > 0 && o.percentile <= 100)) throw new QuantError("E_USAGE", `--percentile must be in (0, 100] (got ${args.percentile})`);
   }
-  if (str("samples") !== undefined) o.samples = int(args.samples, "samples");
-  if (str("batch-size") !== undefined) o.batchSize = int(args["batch-size"], "batch-size");
+  // `all` is spelled out (an explicit undefined) so it also overrides a count from a config file.
+  if (str("samples") !== undefined) o.samples = str("samples") === "all" ? undefined : positive(args.samples, "samples", " or all");
+  if (str("batch-size") !== undefined) o.batchSize = positive(args["batch-size"], "batch-size");
   if (str("image-preset") !== undefined) o.images = str("image-preset");
   if (str("activation-type") !== undefined) o.activationType = str("activation-type") as "uint8" | "int8";
   const shapes = parseShapes(repeated(raw, "shape"));

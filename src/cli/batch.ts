@@ -1,12 +1,19 @@
 /** `quant batch`: many models, N at a time, an ordered summary at the end. */
 import { existsSync } from "node:fs";
-import { basename, extname, join, resolve } from "node:path";
+import { basename, dirname, extname, join, relative, resolve } from "node:path";
+import { discoverConfig, trustFromEnv } from "../config/load.ts";
+import { removeTempsOf } from "../kernel/cleanup.ts";
+import { realTarget } from "../kernel/files.ts";
+import { removeOrphanData } from "../onnx/codec.ts";
 import { defineCommand, type ArgsDef } from "citty";
 import { QuantError } from "../kernel/errors.ts";
-import { calibArgs, configArgs, globalArgs, weightArgs } from "./args.ts";
+import { calibArgs, configArgs, configChoice, globalArgs, weightArgs } from "./args.ts";
 import { makeLogger, printJson, wantsJson, type GlobalFlags } from "./io.ts";
 import { runPool, type ChildResult } from "./pool.ts";
 import type { JobReport } from "./job.ts";
+
+/** Default per-model time limit: generous for calibrating a large model on a slow machine, finite so nothing hangs. */
+export const DEFAULT_TIMEOUT_S = 3600;
 
 const batchOnly = {
   output: { type: "string", alias: "o", required: true, description: "Output folder", valueHint: "DIR" },
@@ -15,6 +22,7 @@ const batchOnly = {
   "continue-on-error": { type: "boolean", description: "Go on after a model fails (exit code 1 at the end)" },
   mode: { type: "string", description: "weights (quantize, default) | static (calibrate)" },
   suffix: { type: "string", description: "Output name suffix: <name><suffix>.onnx (default none)" },
+  timeout: { type: "string", description: `Stop a model that runs longer than this (default ${DEFAULT_TIMEOUT_S}; 0 = no limit)`, valueHint: "SECONDS" },
 } as const satisfies ArgsDef;
 
 const allArgs = { ...batchOnly, ...weightArgs, ...calibArgs, ...configArgs, ...globalArgs };
@@ -36,10 +44,11 @@ export function splitArgv(raw: readonly string[], defs: ArgsDef, drop: ReadonlyS
       continue;
     }
     const [flag, inline] = a.includes("=") ? [a.slice(0, a.indexOf("=")), a] : [a, undefined];
-    const def = byName.get(flag.replace(/^--no-/, "--"));
+    const def = byName.get(flag) ?? byName.get(flag.replace(/^--no-/, "--"));
     const name = flag.replace(/^-+(no-)?/, "");
     const canonical = def && flag.startsWith("--") ? name : Object.entries(defs).find(([, d]) => (d as { alias?: string }).alias === name)?.[0] ?? name;
-    const takesValue = def?.type === "string" && inline === undefined;
+    // `--no-x` never takes a value, even when `--x` does (`--no-config`).
+    const takesValue = def?.type === "string" && inline === undefined && !flag.startsWith("--no-");
     if (drop.has(canonical)) {
       if (takesValue) i++;
       continue;
@@ -70,6 +79,8 @@ Examples:
     if (!positionals.length) throw new QuantError("E_USAGE", "no models given");
     const jobs = Number(args.jobs ?? 1);
     if (!Number.isInteger(jobs) || jobs < 1) throw new QuantError("E_USAGE", `--jobs must be a positive integer (got ${args.jobs})`);
+    const timeoutS = args.timeout === undefined ? DEFAULT_TIMEOUT_S : Number(args.timeout);
+    if (!Number.isFinite(timeoutS) || timeoutS < 0) throw new QuantError("E_USAGE", `--timeout must be a number of seconds ≥ 0 (got ${args.timeout})`);
     const mode = String(args.mode ?? "weights");
     if (mode !== "weights" && mode !== "static") throw new QuantError("E_USAGE", `--mode must be weights or static (got ${mode})`);
     const outDir = resolve(String(args.output));
@@ -84,7 +95,21 @@ Examples:
     }
     const todo = plan.filter((p) => !p.skip);
     const argvs = todo.map((p) => [mode === "static" ? "calibrate" : "quantize", p.input, "-o", p.output, ...forward, "--format", "json", "--quiet"]);
+    // Children load the same config: say once which one (they run with --quiet).
+    const choice = configChoice(args);
+    if (!choice.file && !choice.noConfig) {
+      const found = discoverConfig(process.cwd(), choice.trust ?? trustFromEnv());
+      for (const f of found.skipped) logger.warn(`not loading ${relative(process.cwd(), f)}: a ${extname(f)} config is code; name it with --config, or pass --trust-config (or set QUANT_TRUST_CONFIG=1)`);
+      if (found.file) logger.info(`using ./${relative(process.cwd(), found.file)} for every model (--no-config to ignore it)`);
+    }
     const results = await runPool(argvs, jobs, {
+      timeoutMs: timeoutS * 1000,
+      // A child stopped by the timeout or a signal may have been SIGKILLed: remove its temps and unpublished data.
+      afterKill: (i, pid) => {
+        const out = todo[i]!.output;
+        removeTempsOf(dirname(realTarget(out)), pid);
+        removeOrphanData(out);
+      },
       stopOnError: !args["continue-on-error"],
       onDone: (r) => {
         const p = todo[r.index]!;

@@ -47,7 +47,8 @@ export async function runJob(job: JobPlan, logger: ConsolaInstance, onEvent?: Ev
   const a = result.entries.filter((e) => e.kind === "activation");
   const skippedReasons: Record<string, number> = {};
   for (const e of result.entries) if (e.action === "skipped") skippedReasons[e.reason ?? "unspecified"] = (skippedReasons[e.reason ?? "unspecified"] ?? 0) + 1;
-  const inBytes = fileSize(job.input) + fileSize(`${job.input}.data`);
+  // The input's real data files (any name, not just <model>.data).
+  const inBytes = result.inputBytes || fileSize(job.input);
   const outBytes = result.artifacts.filter((x) => x.kind === "onnx" || x.kind === "onnx-data").reduce((s, x) => s + x.bytes, 0);
   const quantW = w.filter((e) => e.action === "quantized");
   return {

@@ -2,6 +2,7 @@
 /** The `quant` command line. Every command lives in its own file and loads lazily. */
 import { defineCommand, runCommand, showUsage } from "citty";
 import { reportError } from "./io.ts";
+import { installSignalCleanup } from "../kernel/cleanup.ts";
 
 const main = defineCommand({
   meta: { name: "quant", version: "0.1.0", description: "Post-training quantization for ONNX models (INT8/INT4, weight-only and calibrated static QDQ)" },
@@ -44,6 +45,8 @@ export async function cli(rawArgs: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
+  // Ctrl-C / SIGTERM / a dead batch parent: remove temp files, exit 130/143/129.
+  installSignalCleanup();
   const code = await cli(process.argv.slice(2));
   // Flush stdout before exiting (large JSON reports on pipes).
   await new Promise<void>((r) => (process.stdout.write("") ? r() : process.stdout.once("drain", () => r())));

@@ -2,7 +2,7 @@
 import { loadQuantConfig } from "../config/load.ts";
 import { defaultOutput, planJob, type Mode } from "../config/plan.ts";
 import { QuantError } from "../kernel/errors.ts";
-import { optionsFromArgs } from "./args.ts";
+import { configChoice, optionsFromArgs } from "./args.ts";
 import { makeLogger, printJson, progressSink, wantsJson, type GlobalFlags } from "./io.ts";
 import { formatJob, runJob } from "./job.ts";
 
@@ -14,7 +14,7 @@ export async function runQuantCommand(mode: Mode, args: Record<string, unknown>,
   const model = String(args.model ?? "");
   if (!model) throw new QuantError("E_USAGE", "missing <model>");
   const overrides = optionsFromArgs(args, raw);
-  const loaded = await loadQuantConfig({ file: args.config as string | undefined, preset: args.preset as string | undefined });
+  const loaded = await loadQuantConfig({ ...configChoice(args), preset: args.preset as string | undefined, announce: (m, level) => logger[level](m) });
   const output = (args.output as string | undefined) ?? defaultOutput(model, mode === "weights" ? `int${overrides.bits ?? loaded.config.bits ?? 8}` : "qdq");
   if (mode === "static" && overrides.data === undefined && !loaded.config.data && !overrides.statsIn && !loaded.config.statsIn && !overrides.shapes)
     logger.warn("no --data given: calibrating on random N(0,1) samples of the model's input shapes");

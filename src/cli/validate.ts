@@ -133,7 +133,7 @@ Examples:
     original: { type: "positional", required: true, description: "The float model" },
     quantized: { type: "positional", required: true, description: "The quantized model" },
     data: { type: "string", alias: "d", description: "Inputs to compare on (.npy/.npz/safetensors/image folder)", valueHint: "FILE" },
-    samples: { type: "string", alias: "n", description: "Samples to compare (default: all of --data; 16 random)", valueHint: "N" },
+    samples: { type: "string", alias: "n", description: "Samples to compare: N (the data must have them) or all (default: all of --data; 16 random)", valueHint: "N|all" },
     detailed: { type: "boolean", description: "Per-layer error of every intermediate tensor, worst first" },
     "min-sqnr": { type: "string", description: "Fail when an output's SQNR is below DB", valueHint: "DB" },
     shape: { type: "string", description: "Input shape for random data, e.g. 1x3x224x224 or input=1x3x224x224 (repeatable)", valueHint: "SHAPE" },
@@ -146,7 +146,7 @@ Examples:
     const logger = makeLogger(flags);
     const report = await runValidate(String(args.original), String(args.quantized), {
       data: args.data as string | undefined,
-      samples: num(args.samples, "samples", true),
+      samples: args.samples === "all" ? undefined : num(args.samples, "samples", true),
       detailed: !!args.detailed,
       minSqnrDb: num(args["min-sqnr"], "min-sqnr", false),
       shapes: parseShapes(repeated(rawArgs, "shape")),

@@ -3,7 +3,7 @@
  * built-in presets (`cnn`, `transformer`, `int4-weights`) or other files, merged by {@link mergeLayers}.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, extname, resolve } from "node:path";
+import { dirname, extname, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { QuantError, reason } from "../kernel/errors.ts";
 import { mergeLayers } from "./merge.ts";
@@ -32,6 +32,15 @@ export interface LoadConfigOptions {
   preset?: string;
   /** Highest-priority values (CLI flags). */
   overrides?: Partial<QuantConfig>;
+  /** Ignore `quant.config.*` in `cwd` (`--no-config`); an explicit `file` is still loaded. */
+  noConfig?: boolean;
+  /**
+   * Allow a `.ts/.js/.mjs/.cjs` config found in `cwd` to run (`--trust-config`). Default: env `QUANT_TRUST_CONFIG=1`.
+   * A code config named with `file` always runs: the user chose it.
+   */
+  trust?: boolean;
+  /** Receives one line per implicit choice ("using ./quant.config.yaml", "skipped ./quant.config.ts …"). */
+  announce?: (message: string, level: "info" | "warn") => void;
 }
 
 /** A loaded config and where it came from. */
@@ -41,6 +50,40 @@ export interface LoadedConfig {
   file?: string;
   /** Folder relative paths in the config are resolved against. */
   cwd: string;
+  /** True when the file was found in the folder rather than named by the user. */
+  discovered?: boolean;
+}
+
+const CODE_EXTS = new Set([".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"]);
+
+/** True when QUANT_TRUST_CONFIG asks to run code configs found in the current folder. */
+export function trustFromEnv(env: Record<string, string | undefined> = process.env): boolean {
+  return /^(1|true|yes)$/i.test(env.QUANT_TRUST_CONFIG ?? "");
+}
+
+/**
+ * The config file `loadQuantConfig` would use in `cwd` without `--config`: the first `quant.config.*` in c12's order,
+ * except that code configs are skipped unless trusted (then the first data config is used). Returns the file and
+ * the code configs skipped.
+ */
+export function discoverConfig(cwd: string, trust: boolean): { file?: string; skipped: string[] } {
+  const skipped: string[] = [];
+  for (const e of CONFIG_EXTS) {
+    const f = resolve(cwd, `quant.config${e}`);
+    if (!existsSync(f)) continue;
+    if (CODE_EXTS.has(e) && !trust) {
+      skipped.push(f);
+      continue;
+    }
+    return { file: f, skipped };
+  }
+  return { skipped };
+}
+
+/** `./quant.config.yaml` for messages. */
+function shown(file: string, cwd: string): string {
+  const rel = relative(cwd, file);
+  return rel && !rel.startsWith("..") ? `./${rel}` : file;
 }
 
 /** One-line reason of a parse error, with the line number when the parser gave one. */
@@ -60,16 +103,28 @@ function parseReason(file: string, e: unknown): string {
 export async function loadQuantConfig(opts: LoadConfigOptions = {}): Promise<LoadedConfig> {
   let cwd = resolve(opts.cwd ?? process.cwd());
   let configFile: string | undefined;
+  let discovered = false;
   if (opts.file) {
     const abs = resolve(cwd, opts.file);
     if (!existsSync(abs)) throw new QuantError("E_CONFIG", "config file not found", { file: opts.file });
     cwd = dirname(abs);
     configFile = abs;
+  } else if (!opts.noConfig) {
+    // A config in the current folder is a choice the user may not know about: say which one, and never run code
+    // from it unless asked (a .ts/.js config executes when loaded).
+    const trust = opts.trust ?? trustFromEnv();
+    const found = discoverConfig(cwd, trust);
+    for (const f of found.skipped)
+      opts.announce?.(`not loading ${shown(f, cwd)}: a ${extname(f)} config is code; name it with --config ${shown(f, cwd)}, or pass --trust-config (or set QUANT_TRUST_CONFIG=1) to load configs from this folder`, "warn");
+    if (found.file) {
+      configFile = found.file;
+      discovered = true;
+      opts.announce?.(`using ${shown(found.file, cwd)} (--no-config to ignore it)`, "info");
+    }
   }
   if (opts.preset && !presetPath(opts.preset)) throw new QuantError("E_CONFIG", `unknown preset "${opts.preset}" (built-in: cnn, transformer, int4-weights)`);
   // Nothing to load: skip importing c12 (~75 ms of a CLI run).
-  if (!configFile && !opts.preset && !CONFIG_EXTS.some((e) => existsSync(resolve(cwd, `quant.config${e}`))))
-    return { config: normalizeKeys(structuredClone(opts.overrides ?? {})) as QuantConfig, cwd };
+  if (!configFile && !opts.preset) return { config: normalizeKeys(structuredClone(opts.overrides ?? {})) as QuantConfig, cwd };
   const { loadConfig } = await import("c12");
   let loaded;
   try {
@@ -77,7 +132,9 @@ export async function loadQuantConfig(opts: LoadConfigOptions = {}): Promise<Loa
       name: "quant",
       cwd,
       // c12 wants the name without extension; it finds the extension itself.
-      configFile: configFile ? configFile.slice(0, configFile.length - extname(configFile).length) : "quant.config",
+      // Always the exact file we chose, extension included: given a bare name c12 picks the first extension it finds,
+      // which could be an untrusted quant.config.ts beside the chosen .yaml.
+      configFile: configFile ?? resolve(cwd, "quant.config.__none__"),
       rcFile: false,
       globalRc: false,
       dotenv: false,
@@ -101,6 +158,12 @@ export async function loadQuantConfig(opts: LoadConfigOptions = {}): Promise<Loa
   }
   if (configFile && !loaded._configFile && !loaded.configFile) throw new QuantError("E_CONFIG", "config file could not be read", { file: opts.file });
   const config = normalizeKeys(loaded.config ?? {}) as QuantConfig;
+  if (discovered && !(opts.trust ?? trustFromEnv())) {
+    // A data config found in the folder may still name plugin files, which run when loaded: same rule as code configs.
+    const code = (config.plugins ?? []).map((p) => (Array.isArray(p) ? p[0] : p)).find((id) => typeof id === "string" && /^(\.{1,2}[\\/]|[\\/])|\.(m?[jt]s|cjs)$/.test(id));
+    if (code)
+      throw new QuantError("E_CONFIG", `${shown(configFile!, cwd)} (found in the current folder) loads plugin code "${code}"; name the config with --config, or pass --trust-config (or QUANT_TRUST_CONFIG=1)`, { file: configFile });
+  }
   delete (config as Record<string, unknown>).extends;
-  return { config, file: configFile, cwd };
+  return { config, file: configFile, cwd, discovered };
 }

@@ -63,6 +63,9 @@ export function checkOptions(o: QuantOptions): QuantOptions {
   if (o.method && !CALIBRATORS.has(o.method) && !o.method.includes("/") && !o.method.includes("."))
     throw new QuantError("E_USAGE", `--method must be minmax, percentile, entropy or mse (got ${o.method})`);
   for (const [k, v] of Object.entries(o.layerBits)) if (Number(v) !== 4 && Number(v) !== 8) throw new QuantError("E_USAGE", `--layer-bits ${k}=${v}: bits must be 4 or 8`);
+  const samples = (o.samples as number | "all" | undefined) === "all" ? undefined : o.samples;
+  if (samples !== undefined && !(Number.isInteger(Number(samples)) && Number(samples) >= 1)) throw new QuantError("E_USAGE", `samples must be a positive integer or "all" (got ${o.samples})`);
+  if (!(Number.isInteger(Number(o.batchSize ?? 1)) && Number(o.batchSize ?? 1) >= 1)) throw new QuantError("E_USAGE", `batch size must be a positive integer (got ${o.batchSize})`);
   return {
     ...o,
     bits: bits as 8 | 4,
@@ -70,7 +73,7 @@ export function checkOptions(o: QuantOptions): QuantOptions {
     minElements: Number(o.minElements ?? 0),
     batchSize: Number(o.batchSize ?? 1),
     opset: o.opset === undefined ? undefined : Number(o.opset),
-    samples: o.samples === undefined ? undefined : Number(o.samples),
+    samples: samples === undefined ? undefined : Number(samples),
     exclude: Array.isArray(o.exclude) ? o.exclude.map(String) : o.exclude ? [String(o.exclude)] : [],
     opTypes: typeof o.opTypes === "string" ? (o.opTypes as string).split(",").map((s) => s.trim()).filter(Boolean) : o.opTypes,
   };

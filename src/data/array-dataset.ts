@@ -70,7 +70,7 @@ export class ArrayDataset implements CalibrationDataset {
 
   constructor(
     private readonly bindings: readonly Binding[],
-    samples: number | undefined,
+    take: { samples?: number; maxSamples?: number },
     private readonly onClose: () => void,
   ) {
     this.inputs = bindings.map((b) => b.input.name);
@@ -82,8 +82,11 @@ export class ArrayDataset implements CalibrationDataset {
       throw new QuantError("E_CALIB_SHAPE", `inputs have different sample counts: ${list}`, { file: bindings[0]?.file });
     }
     const available = counts[0] ?? 0;
-    this.count = samples === undefined ? available : Math.min(available, Math.max(0, Math.floor(samples)));
-    if (this.count < 1) throw new QuantError("E_CALIB_SAMPLES", `no calibration samples (data has ${available})`, { file: bindings[0]?.file });
+    if (available < 1) throw new QuantError("E_CALIB_SAMPLES", `no calibration samples (data has ${available})`, { file: bindings[0]?.file });
+    if (take.samples !== undefined && take.samples > available) throw tooFewSamples(take.samples, available, bindings[0]?.file);
+    const limit = take.samples ?? take.maxSamples;
+    this.count = limit === undefined ? available : Math.min(available, Math.max(0, Math.floor(limit)));
+    if (this.count < 1) throw new QuantError("E_CALIB_SAMPLES", `no calibration samples (asked for ${limit})`, { file: bindings[0]?.file });
   }
 
   batch(start: number, size: number): Batch {
@@ -108,6 +111,11 @@ export class ArrayDataset implements CalibrationDataset {
   close(): void {
     this.onClose();
   }
+}
+
+/** E_CALIB_SAMPLES for a request of `wanted` samples from data that has `available`. */
+export function tooFewSamples(wanted: number, available: number, file?: string): QuantError {
+  return new QuantError("E_CALIB_SAMPLES", `asked for ${wanted} samples, the data has ${available}: ask for ${available} or for all (--samples all)`, { file });
 }
 
 /** Arrays of released batches, per input, for reuse by the next batch (at most one spare each). */

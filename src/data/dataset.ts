@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { basename, extname, join } from "node:path";
 import { QuantError, reason } from "../kernel/errors.ts";
 import { DataType, dataTypeName } from "../tensor/dtypes.ts";
-import { ArrayDataset, type Binding, FEEDABLE_TYPES, fitShape } from "./array-dataset.ts";
+import { ArrayDataset, type Binding, FEEDABLE_TYPES, fitShape, tooFewSamples } from "./array-dataset.ts";
 import type { InputData } from "./convert.ts";
 import { type ImageOptions, imageSampleDims, imagesToNpy, listImages, resolveImageOptions } from "./images.ts";
 import { openNpy } from "./npy.ts";
@@ -50,11 +50,16 @@ export interface CalibrationDataset {
 }
 
 /** What to calibrate on. */
-export interface DatasetSpec extends Omit<RandomOptions, "samples" | "shapes" | "seed"> {
+export interface DatasetSpec extends Omit<RandomOptions, "samples" | "maxSamples" | "shapes" | "seed"> {
   /** .npy / .npz / .safetensors file or a folder of images; none = random data. */
   path?: string;
-  /** Use at most this many samples (random data: exactly this many). */
+  /**
+   * Use exactly this many samples: data with fewer is E_CALIB_SAMPLES (a silent shortfall would calibrate on less
+   * than asked). Unset: every sample (random data: `maxSamples` or 16).
+   */
   samples?: number;
+  /** When `samples` is unset: use at most this many (a default, not a request; random data: exactly this many). */
+  maxSamples?: number;
   /** Declared shapes for random data (`[B, ...rest]` or `[...rest]`). */
   shapes?: Record<string, number[]>;
   seed?: number;
@@ -82,7 +87,7 @@ export function openDataset(spec: DatasetSpec, inputs: ModelInputInfo[]): Calibr
     const f = ext === ".npz" ? openNpz(path) : openSafetensors(path);
     try {
       const bindings = inputs.map((input) => ({ input, array: f.array(pickArray(f.names, input, inputs.length, path)) as StoredArray, file: path }));
-      return new ArrayDataset(bindings, spec.samples, () => f.close());
+      return new ArrayDataset(bindings, spec, () => f.close());
     } catch (e) {
       f.close();
       throw e;
@@ -107,7 +112,9 @@ export async function openDatasetAsync(spec: DatasetSpec, inputs: ModelInputInfo
   // Check the preprocessed shape fits before decoding anything.
   fitShape(input, [1, ...imageSampleDims(opts)], dir);
   let files = listImages(dir);
-  if (spec.samples !== undefined) files = files.slice(0, Math.max(0, Math.floor(spec.samples)));
+  if (spec.samples !== undefined && spec.samples > files.length) throw tooFewSamples(spec.samples, files.length, dir);
+  const take = spec.samples ?? spec.maxSamples;
+  if (take !== undefined) files = files.slice(0, Math.max(0, Math.floor(take)));
   if (files.length === 0) throw new QuantError("E_CALIB_SAMPLES", `no images (.png .jpg .jpeg .webp .tif .gif .avif) in ${basename(dir)}`, { file: dir });
   const tmp = mkdtempSync(join(tmpdir(), "quant-images-"));
   const npyPath = join(tmp, "images.npy");
@@ -130,7 +137,7 @@ export async function openDatasetAsync(spec: DatasetSpec, inputs: ModelInputInfo
 
 const FLOAT_INPUTS: ReadonlySet<number> = new Set([DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, DataType.BFLOAT16]);
 
-function openNpyDataset(path: string, spec: { samples?: number }, inputs: ModelInputInfo[], label = path): CalibrationDataset {
+function openNpyDataset(path: string, spec: Pick<DatasetSpec, "samples" | "maxSamples">, inputs: ModelInputInfo[], label = path): CalibrationDataset {
   if (inputs.length !== 1) {
     throw new QuantError("E_DATA_FORMAT", `a .npy holds one array, the model has ${inputs.length} inputs (${inputs.map((i) => i.name).join(", ")}): use .npz or .safetensors with one array per input`, {
       file: label,
@@ -138,18 +145,26 @@ function openNpyDataset(path: string, spec: { samples?: number }, inputs: ModelI
   }
   const f = openNpy(path);
   try {
-    return new ArrayDataset([{ input: inputs[0]!, array: f.array, file: label } satisfies Binding], spec.samples, () => f.close());
+    return new ArrayDataset([{ input: inputs[0]!, array: f.array, file: label } satisfies Binding], spec, () => f.close());
   } catch (e) {
     f.close();
     throw e;
   }
 }
 
-/** The array for `input`: its name, else the only array (or `arr_0`) of a single-input model. */
+/**
+ * The array for `input`: its name, else numpy's unnamed `arr_0` (`np.savez(f, x)`) for a single-input model. An
+ * array named after something else is refused even when it is the only one: it may be data for another model.
+ */
 function pickArray(names: readonly string[], input: ModelInputInfo, inputCount: number, file: string): string {
   if (names.includes(input.name)) return input.name;
-  if (inputCount === 1 && names.length === 1) return names[0]!;
   if (inputCount === 1 && names.includes("arr_0")) return "arr_0";
+  if (inputCount === 1 && names.length === 1) {
+    throw new QuantError("E_DATA_FORMAT", `${basename(file)} has one array '${names[0]}', the model's input is '${input.name}': name the array after the input (or save it as .npy)`, {
+      file,
+      target: input.name,
+    });
+  }
   throw new QuantError("E_DATA_FORMAT", `${basename(file)} has no array for input '${input.name}' (arrays: ${names.join(", ") || "none"}); name each array after its input`, {
     file,
     target: input.name,

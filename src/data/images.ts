@@ -6,7 +6,8 @@
  * Grayscale is computed here with ITU-R 601 weights on the decoded 8-bit RGB (what PIL's
  * `convert("L")` does) rather than libvips' colorimetric grey, to match torchvision pipelines.
  */
-import { closeSync, openSync, readdirSync, writeSync } from "node:fs";
+import { closeSync, openSync, readSync, readdirSync, statSync, writeSync } from "node:fs";
+import { fileKind, openRegularFile } from "../kernel/files.ts";
 import { basename, join } from "node:path";
 import { QuantError, reason } from "../kernel/errors.ts";
 import { DataType } from "../tensor/dtypes.ts";
@@ -105,10 +106,40 @@ export function listImages(dir: string): string[] {
   } catch (e) {
     throw new QuantError("E_DATA_READ", `cannot read image folder ${basename(dir)}: ${reason(e)}`, { file: dir, cause: e });
   }
-  return entries
+  const files = entries
     .filter((p) => EXTENSIONS.test(p) && !p.split(/[\\/]/).some((s) => s.startsWith(".")))
     .sort()
     .map((p) => join(dir, p));
+  // Type-check every entry before any is opened: a FIFO named x.png would block the decoder forever. A sub-folder
+  // whose name looks like an image is walked into by readdir already, so it is just not a file here.
+  return files.filter((f) => {
+    let st;
+    try {
+      st = statSync(f);
+    } catch (e) {
+      throw new QuantError("E_DATA_READ", `cannot read image ${basename(f)} (${(e as NodeJS.ErrnoException).code ?? reason(e)})`, { file: f, cause: e });
+    }
+    if (st.isDirectory()) return false;
+    if (!st.isFile()) throw new QuantError("E_DATA_READ", `image ${basename(f)} is ${fileKind(st)}, not a regular file; refusing to read it`, { file: f });
+    return true;
+  });
+}
+
+/** The bytes of an image file, read through a non-blocking descriptor after a type check (never hangs). */
+function readImageBytes(path: string): Buffer {
+  const { fd, size } = openRegularFile(path, "E_DATA_READ", `image ${basename(path)}`);
+  try {
+    const buf = Buffer.allocUnsafe(size);
+    let done = 0;
+    while (done < size) {
+      const n = readSync(fd, buf, done, size - done, done);
+      if (n <= 0) break;
+      done += n;
+    }
+    return buf.subarray(0, done);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Python's round(): halves to even — torchvision computes the crop offset with it. */
@@ -136,8 +167,9 @@ export async function loadImage(path: string, o: ResolvedImageOptions, out: Floa
   } catch (e) {
     throw new QuantError("E_RUNTIME", `cannot load sharp to decode images (${reason(e)}): reinstall dependencies, or convert the images to .npy`, { file: path, cause: e });
   }
+  const bytes = readImageBytes(path);
   try {
-    const meta = await sharp(path).metadata();
+    const meta = await sharp(bytes).metadata();
     let w = meta.width ?? 0;
     let h = meta.height ?? 0;
     if (!(w > 0 && h > 0)) throw new QuantError("E_DATA_FORMAT", `image ${basename(path)} has no size`, { file: path });
@@ -151,7 +183,7 @@ export async function loadImage(path: string, o: ResolvedImageOptions, out: Floa
       throw new QuantError("E_CALIB_SHAPE", `image ${basename(path)} is ${w}x${h} after resize, smaller than the ${cw}x${ch} crop`, { file: path });
     }
     const gray = o.channels === 1 && (meta.channels ?? 3) - (meta.hasAlpha ? 1 : 0) === 1;
-    let img = sharp(path).removeAlpha().toColourspace(gray ? "b-w" : "srgb");
+    let img = sharp(bytes).removeAlpha().toColourspace(gray ? "b-w" : "srgb");
     if (w !== meta.width || h !== meta.height) img = img.resize({ width: w, height: h, fit: "fill", kernel: o.kernel });
     img = img.extract({ left: pyRound((w - cw) / 2), top: pyRound((h - ch) / 2), width: cw, height: ch });
     raw = await img.raw().toBuffer({ resolveWithObject: true });

@@ -2,14 +2,16 @@
  * NumPy `.npz` archives: a zip of `.npy` members (`np.savez` stores them, `np.savez_compressed`
  * deflates them). The central directory is read once; stored members are streamed straight from
  * the zip like a .npy; deflated members have to be inflated whole (`inflateRawSync` has no
- * incremental sync form), so each is held in memory while the archive is open.
+ * incremental sync form), so each is held in memory while the archive is open — never past its declared size (the
+ * central directory's, which must match its .npy header) and never over MAX_INFLATED.
  * Note: numpy writes every *local* header in zip64 form (sizes 0xFFFFFFFF + a zip64 extra); the
  * central directory carries the real sizes, so only the central directory's sizes are trusted.
  */
-import { crc32, inflateRawSync } from "node:zlib";
+import { constants as zconst, crc32, inflateRawSync } from "node:zlib";
 import { basename } from "node:path";
 import { QuantError, reason } from "../kernel/errors.ts";
-import { npyArray, type NpyHeader } from "./npy.ts";
+import { npyArray, readNpyHeader, type NpyHeader } from "./npy.ts";
+import { itemSize, product } from "./rows.ts";
 import type { StoredArray } from "./rows.ts";
 import { BufferSource, type ByteSource, FileSource, SliceSource } from "./source.ts";
 
@@ -17,6 +19,8 @@ const EOCD_SIG = 0x06054b50;
 const CDH_SIG = 0x02014b50;
 const LFH_SIG = 0x04034b50;
 const ZIP64_LOCATOR_SIG = 0x07064b50;
+/** Hard cap on one deflated member's inflated size (members are inflated whole into memory). */
+export const MAX_INFLATED = 1 << 30;
 
 /** One member of the archive, from the central directory. */
 export interface NpzMember {
@@ -144,14 +148,77 @@ function memberSource(src: ByteSource, m: NpzMember, file: string): ByteSource {
     if (m.size !== m.compressedSize) throw formatError(file, `member ${m.name}.npy is stored with mismatched sizes`);
     return new SliceSource(src, dataStart, m.size, label);
   }
+  // The local header repeats the sizes unless they are deferred (flag bit 3) or in zip64 form (numpy): they must agree.
+  const localFlags = lv.getUint16(6, true);
+  const localPacked = lv.getUint32(18, true);
+  const localSize = lv.getUint32(22, true);
+  if (!(localFlags & 8) && localSize !== 0xffffffff && localPacked !== 0xffffffff && (localSize !== m.size || localPacked !== m.compressedSize)) {
+    throw formatError(file, `member ${m.name}.npy has a local header (${localSize} bytes) that disagrees with the central directory (${m.size} bytes)`);
+  }
+  return inflateMember(src, m, dataStart, file, label);
+}
+
+/**
+ * Inflate a deflated member into memory, never past what the archive declares: the central directory's size, which
+ * must be exactly what the member's own .npy header needs (shape × dtype), and at most {@link MAX_INFLATED}. The
+ * header is read first from a small prefix, so a lying directory or a zip bomb costs a few KiB, not gigabytes.
+ */
+function inflateMember(src: ByteSource, m: NpzMember, dataStart: number, file: string, label: string): ByteSource {
+  const corrupt = (why: string) => formatError(file, `member ${m.name}.npy is corrupt (${why})`);
+  if (m.size > MAX_INFLATED) {
+    throw formatError(file, `member ${m.name}.npy inflates to ${m.size} bytes, over the ${MAX_INFLATED >> 20} MiB limit for compressed members (they are held in memory): save with np.savez (stored members stream) or as .npy`);
+  }
   const packed = new Uint8Array(m.compressedSize);
   src.read(dataStart, m.compressedSize, packed);
+  // 1. The .npy header from a growing prefix of the stream (sync flush: a cut stream yields what it has). Deflate
+  // emits at most ~1 KiB per input byte, so doubling the prefix keeps each attempt far below the 64 MiB bound.
+  let head = new Uint8Array(0);
+  for (let n = 64; ; n *= 2) {
+    try {
+      head = inflateRawSync(packed.subarray(0, Math.min(n, packed.length)), { finishFlush: zconst.Z_SYNC_FLUSH, maxOutputLength: 1 << 26 });
+    } catch (e) {
+      throw corrupt(reason(e));
+    }
+    if (n >= packed.length || head.length >= Math.min(m.size, npyHeaderEnd(head))) break;
+  }
+  let header: NpyHeader;
+  try {
+    // The prefix answers for any size: the exact-size check below names both sizes.
+    header = readNpyHeader(new PrefixSource(label, head, Number.MAX_SAFE_INTEGER), ".npy header");
+  } catch (e) {
+    throw corrupt(reason(e));
+  }
+  const need = header.dataOffset + product(header.shape) * itemSize(header.type);
+  if (need !== m.size) throw corrupt(`its .npy header needs ${need} bytes for shape (${header.shape.join(", ")}) ${header.descr}, the central directory says ${m.size}`);
+  // 2. The whole member, stopped as soon as it would pass the declared size.
   let bytes: Uint8Array;
   try {
-    bytes = inflateRawSync(packed);
+    bytes = inflateRawSync(packed, { maxOutputLength: Math.max(1, m.size) });
   } catch (e) {
-    throw formatError(file, `member ${m.name}.npy is corrupt (${reason(e)})`);
+    if ((e as { code?: string }).code === "ERR_BUFFER_TOO_LARGE") throw formatError(file, `member ${m.name}.npy inflates past the ${m.size} bytes the archive declares (corrupt or a zip bomb)`);
+    throw corrupt(reason(e));
   }
-  if (bytes.length !== m.size || (crc32(bytes) >>> 0) !== m.crc32) throw formatError(file, `member ${m.name}.npy is corrupt (size or CRC mismatch)`);
+  if (bytes.length !== m.size || (crc32(bytes) >>> 0) !== m.crc32) throw corrupt("size or CRC mismatch");
   return new BufferSource(label, bytes);
+}
+
+/** Bytes up to the end of a .npy header, from its first bytes (12 while the length field is not in yet). */
+function npyHeaderEnd(head: Uint8Array): number {
+  if (head.length < 12) return 12;
+  const v = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  return head[6] === 1 ? 10 + v.getUint16(8, true) : 12 + v.getUint32(8, true);
+}
+
+/** The first bytes of an inflating member, answering for its declared size (enough to parse the .npy header). */
+class PrefixSource implements ByteSource {
+  constructor(
+    readonly file: string,
+    private readonly head: Uint8Array,
+    readonly size: number,
+  ) {}
+  read(position: number, length: number, into: Uint8Array, at = 0): void {
+    if (position < 0 || position + length > this.head.length) throw formatError(this.file, `has a .npy header longer than the first ${this.head.length} inflated bytes`);
+    into.set(this.head.subarray(position, position + length), at);
+  }
+  close(): void {}
 }

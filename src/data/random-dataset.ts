@@ -16,7 +16,9 @@ export const DEFAULT_RANDOM_SAMPLES = 16;
 
 /** Options of random data. */
 export interface RandomOptions {
+  /** Samples to generate (default `maxSamples`, else 16). */
   samples?: number;
+  maxSamples?: number;
   /** Declared shapes per input: `[B, ...rest]` (B ignored) or one sample `[...rest]`. */
   shapes?: Record<string, number[]>;
   seed?: number;
@@ -67,7 +69,7 @@ export class RandomDataset implements CalibrationDataset {
     for (const name of Object.keys(opts.shapes ?? {})) {
       if (name !== "*" && !this.inputs.includes(name)) throw new QuantError("E_CALIB_SHAPE", `shape declared for '${name}', which is not a model input (inputs: ${this.inputs.join(", ")})`);
     }
-    this.count = Math.floor(opts.samples ?? DEFAULT_RANDOM_SAMPLES);
+    this.count = Math.floor(opts.samples ?? opts.maxSamples ?? DEFAULT_RANDOM_SAMPLES);
     if (!(this.count >= 1)) throw new QuantError("E_CALIB_SAMPLES", `random calibration data needs at least 1 sample, got ${opts.samples}`);
   }
 

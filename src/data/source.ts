@@ -3,7 +3,8 @@
  * or an in-memory buffer (an inflated .npz member). Readers validate sizes when they open a file,
  * so a short read here means the file changed or the disk failed.
  */
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, readSync } from "node:fs";
+import { openRegularFile } from "../kernel/files.ts";
 import { basename } from "node:path";
 import { QuantError, reason } from "../kernel/errors.ts";
 
@@ -29,15 +30,10 @@ export class FileSource implements ByteSource {
 
   constructor(path: string) {
     this.file = path;
-    try {
-      this.fd = openSync(path, "r");
-      const st = fstatSync(this.fd);
-      if (st.isDirectory()) throw new Error("is a directory");
-      this.size = st.size;
-    } catch (e) {
-      if (this.fd !== undefined) closeSync(this.fd);
-      throw new QuantError("E_DATA_READ", `cannot read ${basename(path)}: ${reason(e)}`, { file: path, cause: e });
-    }
+    // Type check before open (a FIFO would block forever), non-blocking open, type check again on the descriptor.
+    const { fd, size } = openRegularFile(path, "E_DATA_READ");
+    this.fd = fd;
+    this.size = size;
   }
 
   read(position: number, length: number, into: Uint8Array, at = 0): void {

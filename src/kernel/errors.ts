@@ -12,11 +12,17 @@ export type ErrorCode =
   | "E_LOAD_EXTERNAL_MISSING"
   | "E_LOAD_EXTERNAL_RANGE"
   | "E_LOAD_EXTERNAL_PATH"
+  | "E_LOAD_NOT_FILE"
   | "E_LOAD_DUPLICATE_NAME"
   | "E_LOAD_CYCLE"
+  | "E_LOAD_TENSOR"
   // writing
   | "E_SAVE"
   | "E_OUTPUT_DIR"
+  | "E_OUTPUT_IS_INPUT"
+  | "E_EXPORT_INVALID"
+  | "E_INTERRUPTED"
+  | "E_TIMEOUT"
   // graph / ops
   | "E_UNSUPPORTED_OP"
   | "E_OPSET"

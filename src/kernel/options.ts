@@ -33,7 +33,10 @@ export interface QuantOptions {
   opset?: number;
   /** Output model path. */
   output?: string;
-  /** Calibration: data file/folder, sample count, batch size, shapes for random data, seed. */
+  /**
+   * Calibration: data file/folder, sample count (the data must have that many; unset = all of it, configs may say
+   * `"all"`), batch size, shapes for random data, seed.
+   */
   data?: string;
   samples?: number;
   batchSize: number;
@@ -54,6 +57,10 @@ export interface QuantOptions {
    * them and drop them from the output's inputs. Before IR 4 they are constants anyway.
    */
   inputsAsConstants?: boolean;
+  /** Load the staged output in onnxruntime-node before publishing it (default true; the structural check always runs). */
+  ortCheck?: boolean;
+  /** Skip the onnxruntime-node check above this size of model + data (default: a quarter of RAM, at most 2 GiB). */
+  ortCheckMaxBytes?: number;
 }
 
 /** Defaults for every option. */

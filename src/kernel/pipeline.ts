@@ -4,17 +4,20 @@
  * Plugins of each kind run in chain order; data moves only through return values. Every hook call is wrapped so a
  * failure names the plugin, the phase and the tensor/node it was working on.
  */
+import { statSync } from "node:fs";
 import type { ConsolaInstance } from "consola";
 import { defaultLogger } from "./logger.ts";
 import { QuantError, isQuantError, reason } from "./errors.ts";
-import { writeFileAtomic } from "./atomic.ts";
+import { OutputTransaction, writeFileAtomic } from "./atomic.ts";
+import { realTarget } from "./files.ts";
+import { testHook } from "./cleanup.ts";
 import { defaultOptions, type QuantOptions } from "./options.ts";
 import type { EventSink, Phase } from "./events.ts";
 import type {
   Artifact, CalibratorPlugin, CalibratorState, Diagnostic, ExporterPlugin, PackerPlugin, PassPlugin, PendingTensor,
   Plugin, PluginContext, QuantizerPlugin, RangeMap, ReportEntry, RunState, ValidatorPlugin,
 } from "./types.ts";
-import { cloneModel, loadModel } from "../onnx/codec.ts";
+import { cloneModel, inputsOf, loadModel } from "../onnx/codec.ts";
 import type { Model } from "../onnx/model.ts";
 import { normalizeOnLoad } from "../onnx/load-normalize.ts";
 import { decideOpset, defaultOpset, describeNeeds, type OpsetNeed } from "./opset.ts";
@@ -36,7 +39,8 @@ export interface RunInput {
 
 /** What a run produced. */
 export interface RunResult extends RunState {
-  artifacts: { path: string; kind: string; bytes: number }[];
+  /** Written files; `staged` is the temp file holding an artifact's content while validators run (before publish). */
+  artifacts: { path: string; kind: string; bytes: number; staged?: string }[];
   diagnostics: Diagnostic[];
   timings: Partial<Record<Phase, number>>;
   /** Default-domain opset of the input and of the output, and what the chain declared it needs. */
@@ -45,6 +49,8 @@ export interface RunResult extends RunState {
   unobservable: string[];
   /** What the kernel changed on load, for the summary (initializers made constants, …). */
   notes: string[];
+  /** Size of the input: model file plus every external data file it reads (0 for a model given as bytes). */
+  inputBytes: number;
 }
 
 const byKind = <K extends Plugin["kind"]>(plugins: readonly Plugin[], kind: K) =>
@@ -113,6 +119,24 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
   const loadedHere = typeof input.model === "string" || input.model instanceof Uint8Array;
   const model = await enter("load", async () => (loadedHere ? loadModel(input.model as string | Uint8Array) : (input.model as Model)));
   const from = defaultOpset(model);
+  // The input model and every data file it reads, by identity: no output may replace them (checked now, before any
+  // work, and again before each file is written and renamed).
+  const protect = inputsOf(model);
+  if (options.output && input.write !== false) {
+    try {
+      protect.check(realTarget(options.output));
+    } catch (e) {
+      model.external?.close();
+      throw e;
+    }
+  }
+  const txn = new OutputTransaction(protect);
+  let inputBytes = model.external?.totalBytes() ?? 0;
+  try {
+    if (model.path) inputBytes += statSync(model.path).size;
+  } catch {
+    // a model given as bytes or a file since removed: data files only
+  }
   let original: Model | undefined;
   const state = {
     get original() {
@@ -127,7 +151,7 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
     calibration: undefined as { plugin: string; state: CalibratorState }[] | undefined,
   };
   void state.original; // snapshot before any pass mutates the proto
-  const result: RunResult = { ...stateView(state), artifacts: [], diagnostics: [], timings, opset: { from, to: from, needs: [] }, unobservable: [], notes: [] };
+  const result: RunResult = { ...stateView(state), artifacts: [], diagnostics: [], timings, opset: { from, to: from, needs: [] }, unobservable: [], inputBytes, notes: [] };
   result.notes = normalizeOnLoad(model, options, root);
 
   let setupDone: Plugin[] = [];
@@ -216,11 +240,19 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
           for (const a of arts) result.artifacts.push({ path: a.path, kind: a.kind, bytes: 0 });
           continue;
         }
-        for (const a of arts) result.artifacts.push(await call(ex, (c) => (c.at(a.path), writeArtifact(a))));
+        // Staged, not published: renames wait until the outputs were checked and validated.
+        for (const a of arts) result.artifacts.push(await call(ex, (c) => (c.at(a.path), txn.run(() => writeArtifact(a)))));
       }
     });
 
     await enter("validate", async () => {
+      const { checkStagedModel } = await import("./output-check.ts");
+      for (const a of result.artifacts) {
+        const temp = txn.tempOf(a.path);
+        if (!temp) continue;
+        a.staged = temp;
+        if (a.kind === "onnx") result.diagnostics.push(...(await checkStagedModel(temp, a.path, { ort: options.ortCheck !== false, ortMaxBytes: options.ortCheckMaxBytes, logger: root })));
+      }
       for (const v of byKind(plugins, "validator") as ValidatorPlugin[]) {
         const ds = await call(v, (c) => v.validate(result, c));
         result.diagnostics.push(...ds.map((d) => ({ ...d, code: d.code || v.name })));
@@ -229,8 +261,12 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
       if (errors.length)
         throw new QuantError("E_VALIDATE", `${errors.length} validation error(s): ${errors.map((d) => `${d.code}${d.target ? ` (${d.target})` : ""}: ${d.message}`).join("; ")}`, { phase: "validate" });
     });
+    testHook("before-publish");
+    txn.publish();
+    for (const a of result.artifacts) delete a.staged;
     return result;
   } finally {
+    txn.abort(); // no-op once published: a failed run removes every staged file and leaves old outputs untouched
     for (const p of setupDone.reverse()) {
       if (!p.cleanup) continue;
       try {

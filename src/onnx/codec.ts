@@ -4,14 +4,17 @@
  * - External data is validated at load and read lazily, tensor by tensor.
  * - Saving is atomic (temp + rename) and streams external data; models over protobuf's 2 GiB limit go external automatically.
  */
-import { readFileSync, statSync } from "node:fs";
-import { basename, dirname, resolve } from "node:path";
+import { readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import { QuantError, reason } from "../kernel/errors.ts";
-import { writeFilesAtomic, type PendingFile } from "../kernel/atomic.ts";
+import { Protected, openPending, settle, writeFilesAtomic, type PendingFile } from "../kernel/atomic.ts";
+import { fileKind } from "../kernel/files.ts";
+import { testHook } from "../kernel/cleanup.ts";
 import { decodeModelProto, encodeModelProto } from "./proto.ts";
 import { concatChunks, encodeModelChunks as encodeChunksRaw, writeChunks } from "./encode-chunks.ts";
 import { ExternalFiles, EXTERNAL, externalRef, isExternal } from "./external.ts";
 import { checkModelStructure } from "./check.ts";
+import { checkTensors } from "./check-tensors.ts";
 import { allTensors, type TensorSite } from "./walk.ts";
 import type { Model } from "./model.ts";
 import type { TensorProto } from "./types.ts";
@@ -41,6 +44,8 @@ export function loadModel(source: string | Uint8Array, options: LoadOptions = {}
     try {
       const st = statSync(path);
       if (st.isDirectory()) throw new QuantError("E_LOAD_READ", "is a folder, not an ONNX file", { file: source });
+      // Checked before reading: a FIFO or a device would block or never end.
+      if (!st.isFile()) throw new QuantError("E_LOAD_NOT_FILE", `is ${fileKind(st)}, not a regular file; refusing to read it`, { file: source });
       size = st.size;
     } catch (e) {
       if (e instanceof QuantError) throw e;
@@ -80,6 +85,8 @@ export function loadModel(source: string | Uint8Array, options: LoadOptions = {}
     try {
       checkModelStructure(proto, file);
       for (const site of allTensors(proto)) if (isExternal(site.tensor)) external.check(site.tensor);
+      // After the external-data checks, so a file that is too short is reported as such (E_LOAD_EXTERNAL_RANGE).
+      checkTensors(proto, file);
     } catch (e) {
       external.close();
       if (e instanceof QuantError) throw e;
@@ -180,9 +187,44 @@ function inlined(t: TensorProto, bytes: Uint8Array): TensorProto {
   return { ...rest, raw_data: bytes };
 }
 
+/** Content-addressed data file name of a model file: `<model file>.<16 hex of the data's SHA-256>.data`. */
+export function dataFileName(modelFile: string, digest: string): string {
+  return `${basename(modelFile)}.${digest.slice(0, 16)}.data`;
+}
+
+/** Generations of the data file of `modelFile` other than `keep` (our content-addressed names only). */
+function oldGenerations(dir: string, modelFile: string, keep: string): string[] {
+  const esc = basename(modelFile).replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const re = new RegExp(`^${esc}\\.[0-9a-f]{16}\\.data$`);
+  try {
+    return readdirSync(dir).filter((n) => re.test(n) && n !== keep).map((n) => join(dir, n));
+  } catch {
+    return [];
+  }
+}
+
+/** The model's own files (its .onnx and every external data file it reads): a save may never replace them. */
+export function inputsOf(model: Model): Protected {
+  const p = new Protected();
+  if (model.path) p.add(model.path, `model ${basename(model.path)}`);
+  if (model.external) {
+    for (const site of allTensors(model.proto)) if (isExternal(site.tensor)) {
+      try {
+        model.external.open(externalRef(site.tensor).location);
+      } catch {
+        // unreadable data is reported by the read itself
+      }
+    }
+    p.addIds(model.external.ids(), "external data of the model");
+  }
+  return p;
+}
+
 /**
- * Save a model atomically. With external data, the data file is written first and both files are renamed into place
- * only when both are complete. The in-memory model is not changed.
+ * Save a model atomically. The model and its data never disagree: without an explicit `location`, tensor data goes to
+ * a content-addressed file (`<model>.<hash>.data`) that is put in place first (a new name, so the previous model's
+ * data is untouched); the model is renamed last, then older generations are removed. A reader sees either the old
+ * pair or the new pair. Never replaces the model's own source files. The in-memory model is not changed.
  * @example saveModel(model, "out.onnx", { externalData: { threshold: 1024 } });
  */
 export function saveModel(model: Model, path: string, options: SaveOptions = {}): { bytes: number; dataBytes: number; dataFile?: string } {
@@ -190,6 +232,7 @@ export function saveModel(model: Model, path: string, options: SaveOptions = {})
   const sites = allTensors(model.proto);
   const total = sites.reduce((s, x) => s + storedBytes(x.tensor), 0);
   const hasExternal = sites.some((x) => isExternal(x.tensor));
+  const protect = inputsOf(model);
   let ext = options.externalData;
   // Leave headroom for the non-tensor part of the proto.
   if (ext === undefined || ext === false) {
@@ -209,16 +252,17 @@ export function saveModel(model: Model, path: string, options: SaveOptions = {})
       // Weights go from their buffers straight to the file (no 1-buffer copy of the whole model).
       const { chunks, length } = encodeModelChunks(model.proto, path);
       if (length > PROTOBUF_LIMIT) throw new QuantError("E_SAVE", `model is ${length} bytes, over protobuf's 2 GiB limit; save it with external data`, { file: path });
-      writeFilesAtomic([out], ([f]) => writeChunks(chunks, (b) => f!.write(b)));
+      writeFilesAtomic([out], ([f]) => writeChunks(chunks, (b) => f!.write(b)), { protect });
       return { bytes: length, dataBytes: 0 };
     }
     const cfg = typeof ext === "object" ? ext : {};
-    const location = cfg.location ?? `${basename(out)}.data`;
+    const explicit = cfg.location !== undefined;
     const threshold = cfg.threshold ?? 1024;
-    const dataPath = resolve(dirname(out), location);
-    let modelBytes = 0;
-    let dataBytes = 0;
-    writeFilesAtomic([dataPath, out], ([data, onnx]) => {
+    const entries: { value?: string | null }[] = [];
+    const data = openPending(resolve(dirname(out), cfg.location ?? `${basename(out)}.data`), { protect, hash: !explicit, provisional: !explicit });
+    let onnx: PendingFile | undefined;
+    let placed: string | undefined;
+    try {
       const pad = new Uint8Array(4096);
       for (const site of sites) {
         const t = site.tensor;
@@ -229,21 +273,94 @@ export function saveModel(model: Model, path: string, options: SaveOptions = {})
         }
         // Page-align large tensors so runtimes can map them; 64-byte align the rest (SIMD-friendly).
         const align = cfg.align ?? (length >= 1 << 16 ? 4096 : 64);
-        const offset = Math.ceil(data!.size / align) * align;
-        if (offset > data!.size) data!.write(pad.subarray(0, offset - data!.size));
-        if (isExternal(t)) model.external!.stream(t, (b) => data!.write(b));
-        else data!.write(t.raw_data!);
-        swap(site, externalized(t, location, offset, length));
+        const offset = Math.ceil(data.size / align) * align;
+        if (offset > data.size) data.write(pad.subarray(0, offset - data.size));
+        if (isExternal(t)) model.external!.stream(t, (b) => data.write(b));
+        else data.write(t.raw_data!);
+        const copy = externalized(t, "", offset, length);
+        entries.push(copy.external_data![0]!);
+        swap(site, copy);
       }
-      dataBytes = data!.size;
+      data.close();
+      const location = explicit ? cfg.location! : dataFileName(out, data.digest());
+      for (const e of entries) e.value = location;
       const { chunks, length } = encodeModelChunks(model.proto, path);
       if (length > PROTOBUF_LIMIT) throw new QuantError("E_SAVE", "model proto exceeds 2 GiB even with external data", { file: path });
+      onnx = openPending(out, { protect });
       writeChunks(chunks, (b) => onnx!.write(b));
-      modelBytes = length;
-    });
-    return { bytes: modelBytes, dataBytes, dataFile: dataPath };
+      onnx.close();
+      // Put the data in place now, under a name no existing model refers to (or one holding these exact bytes), so
+      // the staged model can be loaded and checked from its temp path before it is published.
+      const target = explicit ? data.path : join(dirname(data.path), basename(location));
+      const existing = explicit ? undefined : sizeOf(target);
+      if (existing === data.size) data.abort(); // same content hash and size: the bytes are already there
+      else {
+        if (!explicit) data.retarget(target);
+        data.commit();
+        placed = data.path;
+      }
+      const dataPath = target;
+      const model_ = onnx;
+      settle({
+        files: [{ path: dataPath, tempPath: dataPath }, { path: model_.path, tempPath: model_.tempPath }],
+        publish() {
+          model_.commit();
+          placed = undefined;
+          testHook("after-model-rename");
+          if (!explicit) for (const old of oldGenerations(dirname(model_.path), model_.path, basename(location))) if (!protectedPath(protect, old)) rmSync(old, { force: true });
+        },
+        abort() {
+          model_.abort();
+          if (placed) rmSync(placed, { force: true });
+          placed = undefined;
+        },
+      });
+      return { bytes: length, dataBytes: data.size, dataFile: dataPath };
+    } catch (e) {
+      data.abort();
+      onnx?.abort();
+      if (placed) rmSync(placed, { force: true });
+      if (e instanceof QuantError) throw e;
+      throw new QuantError("E_SAVE", `writing ${out} failed (${reason(e)})`, { file: out, cause: e });
+    }
   } finally {
     for (let i = swaps.length - 1; i >= 0; i--) swaps[i]!.site.replace(swaps[i]!.original);
+  }
+}
+
+/**
+ * Remove content-addressed data files of `modelFile` (`<name>.<hash>.data`) that the model now at that path does not
+ * reference: data a killed writer put in place before it could publish the model. Returns the files removed.
+ */
+export function removeOrphanData(modelFile: string): string[] {
+  const dir = dirname(resolve(modelFile));
+  let keep = "";
+  try {
+    const m = loadModel(modelFile, { check: false });
+    for (const s of allTensors(m.proto)) if (isExternal(s.tensor)) keep = basename(externalRef(s.tensor).location);
+  } catch {
+    // no model there (or unreadable): every generation is an orphan
+  }
+  const gone = oldGenerations(dir, resolve(modelFile), keep);
+  for (const f of gone) rmSync(f, { force: true });
+  return gone;
+}
+
+function sizeOf(path: string): number | undefined {
+  try {
+    const st = statSync(path);
+    return st.isFile() ? st.size : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function protectedPath(p: Protected, path: string): boolean {
+  try {
+    p.check(path);
+    return false;
+  } catch {
+    return true;
   }
 }
 

@@ -2,9 +2,10 @@
  * External data (TensorProto.data_location = EXTERNAL): validation and lazy reads.
  * Reads go through file handles at an offset, so a multi-GB data file is never loaded whole.
  */
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, fstatSync, readSync } from "node:fs";
 import { isAbsolute, normalize, resolve, sep } from "node:path";
 import { QuantError } from "../kernel/errors.ts";
+import { isInside, openRegularFile, realPath } from "../kernel/files.ts";
 import type { TensorProto } from "./types.ts";
 import { num } from "./types.ts";
 import { byteLength } from "../tensor/dtypes.ts";
@@ -54,6 +55,11 @@ export function resolveLocation(baseDir: string, location: string, file?: string
   if (norm === ".." || norm.startsWith(`..${sep}`) || norm.split(/[\\/]/).includes("..")) throw bad();
   const full = resolve(baseDir, norm);
   if (!full.startsWith(resolve(baseDir) + sep)) throw bad();
+  // The text is inside; now the file itself: a symlink (of the file or of a folder on the way) may point anywhere.
+  const real = realPath(full);
+  const realBase = realPath(baseDir) ?? resolve(baseDir);
+  if (real !== undefined && !isInside(realBase, real))
+    throw new QuantError("E_LOAD_EXTERNAL_PATH", `external data location "${location}" is a symlink to ${real}, outside the model's folder; refusing to read it`, { file });
   return full;
 }
 
@@ -67,13 +73,14 @@ export class ExternalFiles {
     const path = resolveLocation(this.baseDir, location, this.modelFile);
     let h = this.fds.get(path);
     if (!h) {
-      let fd: number;
+      if (realPath(path) === undefined)
+        throw new QuantError("E_LOAD_EXTERNAL_MISSING", `external data file "${location}" cannot be opened (ENOENT)`, { file: this.modelFile });
       try {
-        fd = openSync(path, "r");
+        h = openRegularFile(path, "E_LOAD_NOT_FILE", `external data file "${location}"`);
       } catch (e) {
-        throw new QuantError("E_LOAD_EXTERNAL_MISSING", `external data file "${location}" cannot be opened (${(e as NodeJS.ErrnoException).code ?? e})`, { file: this.modelFile, cause: e });
+        if (e instanceof QuantError) (e.site as { file?: string }).file = this.modelFile;
+        throw e;
       }
-      h = { fd, size: fstatSync(fd).size };
       this.fds.set(path, h);
     }
     return { ...h, path };
@@ -118,6 +125,23 @@ export class ExternalFiles {
       write(buf.subarray(0, n));
       done += n;
     }
+  }
+
+  /** `dev:ino` of every data file opened so far (all of them once the model was checked at load). */
+  ids(): string[] {
+    const out: string[] = [];
+    for (const { fd } of this.fds.values()) {
+      const st = fstatSync(fd);
+      out.push(`${st.dev}:${st.ino}`);
+    }
+    return out;
+  }
+
+  /** Total size of the data files opened so far. */
+  totalBytes(): number {
+    let n = 0;
+    for (const { size } of this.fds.values()) n += size;
+    return n;
   }
 
   /** Close every open file. */

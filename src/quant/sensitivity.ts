@@ -24,6 +24,7 @@ export interface SensitivityCandidate {
 export interface SensitivityOptions {
   /** Calibration data (as for `calibrate`); random N(0,1) of the declared shapes otherwise. */
   data?: string;
+  /** Samples to measure on: the data must have that many (E_CALIB_SAMPLES). Default: up to 4. */
   samples?: number;
   shapes?: Record<string, number[]>;
   seed?: number;
@@ -45,7 +46,8 @@ export async function weightSensitivity(model: Model, candidates: readonly Sensi
   g.initializer = (g.initializer ?? []).filter((t) => !names.has(t.name ?? ""));
   for (const c of candidates) (g.input ??= []).push(valueInfo(c.name, DataType.FLOAT, c.dims));
   const session = await RuntimeSession.create(probe);
-  const dataset = await openDatasetAsync({ path: opts.data, samples: opts.samples ?? 4, shapes: opts.shapes, seed: opts.seed ?? 0 }, modelInputs(model));
+  // An explicit count must be there; the default is "up to 4".
+  const dataset = await openDatasetAsync({ path: opts.data, samples: opts.samples, maxSamples: 4, shapes: opts.shapes, seed: opts.seed ?? 0 }, modelInputs(model));
   const noise = new Map<string, number>(candidates.map((c) => [c.name, 0]));
   let signal = 0;
   try {

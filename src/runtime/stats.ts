@@ -12,6 +12,7 @@
  */
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { requireRegularFile } from "../kernel/files.ts";
 import { QuantError, reason } from "../kernel/errors.ts";
 import { writeFileAtomic } from "../kernel/atomic.ts";
 import type { CalibratorPlugin, PluginContext, Range, RangeMap } from "../kernel/types.ts";
@@ -117,6 +118,7 @@ export function parseStats(json: unknown, file?: string): StatsFile {
 /** Read and check a stats file. */
 export function readStats(path: string): StatsFile {
   let text: string;
+  requireRegularFile(path, "E_CALIB_STATS", "the stats file");
   try {
     text = readFileSync(path, "utf8");
   } catch (e) {

@@ -73,6 +73,24 @@ describe(".npy datasets", () => {
     tf.close();
   });
 
+  test("samples: exactly N or E_CALIB_SAMPLES; maxSamples is a cap, not a request", () => {
+    const e = errorOf(() => openDataset({ path: CALIB, samples: 129 }, [IMAGE]));
+    expect(e.code).toBe("E_CALIB_SAMPLES");
+    expect(e.message).toBe("asked for 129 samples, the data has 128: ask for 128 or for all (--samples all)");
+    expect(e.file).toBe(CALIB);
+    const exact = openDataset({ path: CALIB, samples: 128 }, [IMAGE]);
+    expect(exact.count).toBe(128);
+    exact.close();
+    const capped = openDataset({ path: CALIB, maxSamples: 500 }, [IMAGE]);
+    expect(capped.count).toBe(128);
+    capped.close();
+    const few = openDataset({ path: CALIB, maxSamples: 4 }, [IMAGE]);
+    expect(few.count).toBe(4);
+    few.close();
+    // Random data has as many samples as asked, whichever way.
+    expect(openDataset({ maxSamples: 5 }, [IMAGE]).count).toBe(5);
+  });
+
   test("shape that does not fit → E_CALIB_SHAPE naming the input, expected and got", () => {
     const e = errorOf(() => openDataset({ path: CALIB }, [{ name: "image", elemType: DataType.FLOAT, shape: ["N", 3, 32, 32] }]));
     expect(e.code).toBe("E_CALIB_SHAPE");

@@ -39,30 +39,35 @@ export async function codeOfAsync(fn: () => Promise<unknown>): Promise<string> {
  * Build a zip archive by hand (independent of src/data/npz.ts): local headers, data, central directory, EOCD.
  * `zip64Local` mimics numpy, which writes local headers with 0xFFFFFFFF sizes and a zip64 extra field.
  */
-export function buildZip(entries: { name: string; data: Uint8Array; deflate?: boolean }[], opts: { zip64Local?: boolean; comment?: string } = {}): Uint8Array {
+export function buildZip(
+  entries: { name: string; data: Uint8Array; deflate?: boolean; packed?: Uint8Array; size?: number }[],
+  opts: { zip64Local?: boolean; comment?: string } = {},
+): Uint8Array {
   const parts: Uint8Array[] = [];
   const central: Uint8Array[] = [];
   let offset = 0;
   for (const e of entries) {
     const name = new TextEncoder().encode(e.name);
-    const body = e.deflate ? new Uint8Array(deflateRawSync(e.data)) : e.data;
+    // `packed`: a deflate stream given as is; `size`: the uncompressed size to declare (a lie, for hostile archives).
+    const body = e.packed ?? (e.deflate ? new Uint8Array(deflateRawSync(e.data)) : e.data);
+    const size = e.size ?? e.data.length;
     const crc = crc32(e.data) >>> 0;
     const extra = opts.zip64Local ? new Uint8Array(20) : new Uint8Array(0);
     if (opts.zip64Local) {
       const xv = new DataView(extra.buffer);
       xv.setUint16(0, 1, true);
       xv.setUint16(2, 16, true);
-      xv.setBigUint64(4, BigInt(e.data.length), true);
+      xv.setBigUint64(4, BigInt(size), true);
       xv.setBigUint64(12, BigInt(body.length), true);
     }
     const lh = new Uint8Array(30);
     const lv = new DataView(lh.buffer);
     lv.setUint32(0, 0x04034b50, true);
     lv.setUint16(4, 45, true);
-    lv.setUint16(8, e.deflate ? 8 : 0, true);
+    lv.setUint16(8, e.deflate || e.packed ? 8 : 0, true);
     lv.setUint32(14, crc, true);
     lv.setUint32(18, opts.zip64Local ? 0xffffffff : body.length, true);
-    lv.setUint32(22, opts.zip64Local ? 0xffffffff : e.data.length, true);
+    lv.setUint32(22, opts.zip64Local ? 0xffffffff : size, true);
     lv.setUint16(26, name.length, true);
     lv.setUint16(28, extra.length, true);
     parts.push(lh, name, extra, body);
@@ -71,10 +76,10 @@ export function buildZip(entries: { name: string; data: Uint8Array; deflate?: bo
     cv.setUint32(0, 0x02014b50, true);
     cv.setUint16(4, 45, true);
     cv.setUint16(6, 20, true);
-    cv.setUint16(10, e.deflate ? 8 : 0, true);
+    cv.setUint16(10, e.deflate || e.packed ? 8 : 0, true);
     cv.setUint32(16, crc, true);
     cv.setUint32(20, body.length, true);
-    cv.setUint32(24, e.data.length, true);
+    cv.setUint32(24, size, true);
     cv.setUint16(28, name.length, true);
     cv.setUint32(42, offset, true);
     central.push(ch, name);

@@ -119,6 +119,8 @@ describe("folders", () => {
     const two = await openDatasetAsync({ path: folder, samples: 2, images: { preset: "unit" } }, [DIGITS]);
     expect(two.count).toBe(2);
     two.close();
+    // More than the folder holds is an error, not a quiet three.
+    expect(await codeOfAsync(() => openDatasetAsync({ path: folder, samples: 4, images: { preset: "unit" } }, [DIGITS]))).toBe("E_CALIB_SAMPLES");
   });
 
   test("a uint8 image input gets the raw pixels (NHWC from the model shape), no normalization", async () => {

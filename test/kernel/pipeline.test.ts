@@ -104,6 +104,6 @@ describe("kernel", () => {
     const src = join(dir, "m.onnx");
     await runPipeline({ model: mlpModel(), plugins: [onnx()], options: { output: src } });
     const err = await runPipeline({ model: src, plugins: [weightOnly(), int8(), onnx()], options: { output: src } }).catch((e) => e);
-    expect(err.code).toBe("E_USAGE");
+    expect(err.code).toBe("E_OUTPUT_IS_INPUT");
   });
 });

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { loadModel, saveModel, serializeModel } from "../../src/onnx/codec.ts";
 import { externalRef, isExternal } from "../../src/onnx/external.ts";
 import { encodeModelProto } from "../../src/onnx/proto.ts";
@@ -58,13 +58,14 @@ const code = (f: () => unknown) => {
 describe("external data", () => {
   test("save with a threshold: big tensors go to one aligned data file, small stay inline", () => {
     const { path, r, proto } = savedExternal();
-    expect(r.dataFile).toBe(`${path}.data`);
+    // Content-addressed name: <model>.<16 hex of the data's SHA-256>.data (model and data never disagree).
+    expect(r.dataFile).toMatch(new RegExp(`^${path.replace(/[.]/g, "\\.")}\\.[0-9a-f]{16}\\.data$`));
     const m = loadModel(path);
     for (const name of ["W0", "W1", "W2"]) {
       const t = init(m.proto, name);
       expect(isExternal(t)).toBe(true);
       const ref = externalRef(t);
-      expect(ref.location).toBe("chain.onnx.data");
+      expect(ref.location).toBe(basename(r.dataFile!));
       expect(ref.length).toBe(64 * 64 * 4);
       expect(ref.offset % 64).toBe(0);
       expect(t.raw_data).toBeUndefined();
@@ -73,14 +74,14 @@ describe("external data", () => {
     }
     expect(isExternal(init(m.proto, "tiny"))).toBe(false);
     expect(init(m.proto, "tiny").raw_data!.byteLength).toBe(256);
-    expect(statSync(`${path}.data`).size).toBe(r.dataBytes);
+    expect(statSync(r.dataFile!).size).toBe(r.dataBytes);
     expect(r.dataBytes).toBeGreaterThanOrEqual(3 * 64 * 64 * 4);
     // The .onnx file holds only the small parts.
     expect(statSync(path).size).toBeLessThan(2048);
   });
 
   test("reloaded model gives identical ORT outputs; inline re-save is byte-identical to the original", async () => {
-    const { bytes, path, dir, proto } = savedExternal();
+    const { bytes, path, dir, proto, r: first } = savedExternal();
     const feeds = randomFeeds(proto, 5);
     const expected = await run(bytes, feeds);
     expectSameOutputs(expected, await run(path, feeds));
@@ -95,7 +96,8 @@ describe("external data", () => {
     // Default save of an external model keeps external data (streamed from the old file to the new one).
     const again = join(dir, "sub", "again.onnx");
     const r2 = saveModel(m, again);
-    expect(r2.dataFile).toBe(`${again}.data`);
+    // Same tensors, same bytes: the same content-addressed name as the first save, in the new folder.
+    expect(r2.dataFile).toBe(join(dir, "sub", `again.onnx.${basename(first.dataFile!).split(".").at(-2)}.data`));
     expectSameOutputs(expected, await run(again, feeds));
   });
 
@@ -114,8 +116,8 @@ describe("external data", () => {
   });
 
   test("a data file shorter than offset + length: E_LOAD_EXTERNAL_RANGE", () => {
-    const { path } = savedExternal();
-    truncateSync(`${path}.data`, 64 * 64 * 4 + 100);
+    const { path, r } = savedExternal();
+    truncateSync(r.dataFile!, 64 * 64 * 4 + 100);
     expect(code(() => loadModel(path))).toBe("E_LOAD_EXTERNAL_RANGE");
     const dir = fresh();
     writeFileSync(join(dir, "w.bin"), new Uint8Array(1000));

@@ -114,17 +114,25 @@ export class ScopeIndex {
     const g = scope.graph;
     const inputs = new Set<string>();
     if (g) {
-      for (const vi of [...(g.input ?? []), ...(g.output ?? []), ...(g.value_info ?? [])]) if (vi.type) fact(vi.name)!.type ??= vi.type;
+      // Empty names are legal for unused values (an unnamed initializer, an optional slot): they name nothing.
+      for (const vi of [...(g.input ?? []), ...(g.output ?? []), ...(g.value_info ?? [])]) {
+        const f = vi.type ? fact(vi.name) : undefined;
+        if (f) f.type ??= vi.type;
+      }
       for (const vi of g.input ?? []) if (vi.name) inputs.add(vi.name);
       for (const t of g.initializer ?? []) {
-        const f = fact(t.name)!;
+        const f = fact(t.name);
+        if (!f) continue;
         f.init = t;
         // Before IR 4 every initializer had to be listed as an input too; it was still meant as a constant.
         f.overridable = inputs.has(t.name!) && originalIr >= 4;
       }
       for (const vi of g.output ?? []) if (vi.name) this.used.add(vi.name);
     } else {
-      for (const vi of scope.fn!.value_info ?? []) if (vi.type) fact(vi.name)!.type ??= vi.type;
+      for (const vi of scope.fn!.value_info ?? []) {
+        const f = vi.type ? fact(vi.name) : undefined;
+        if (f) f.type ??= vi.type;
+      }
       for (const o of scope.fn!.output ?? []) this.used.add(o);
     }
     for (const node of scopeNodes(scope)) {
