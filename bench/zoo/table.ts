@@ -1,7 +1,7 @@
 /**
  * The README's zoo table: every zoo model × the four modes of the zoo test (bench/zoo/runs.ts), with the output's
  * file-size ratio, its SQNR against the float model on synthetic 1/f-noise images (all outputs together), and its
- * single-thread speedup (median of interleaved runs, batch 1, same input).
+ * single-thread speedup (median CPU time of interleaved runs, batch 1, same input; see `speedup`).
  *
  *   bun bench/zoo/fetch.ts && nice -n 10 bun bench/zoo/table.ts [--runs N (minimum timing runs, default 5)] [model …]
  *
@@ -10,7 +10,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createTimingSession, interleavedLatency } from "../../src/runtime/latency.ts";
+import { createTimingSession } from "../../src/runtime/latency.ts";
 import { fetchZoo } from "./fetch.ts";
 import { MODES, ZOO, evalFeeds, formatRow, runOutputs, runZoo, writeCalibration, zooPath, type ZooRow } from "./runs.ts";
 
@@ -19,26 +19,38 @@ const runsAt = argv.indexOf("--runs");
 const runs = runsAt >= 0 ? Number(argv.splice(runsAt, 2)[1]) : 5;
 const names = argv.length ? argv : Object.keys(ZOO);
 
+/** Median of an array (sorted in place). */
+function median(a: Float64Array): number {
+  a.sort();
+  const m = a.length >> 1;
+  return a.length % 2 ? a[m]! : (a[m - 1]! + a[m]!) / 2;
+}
+
 /**
- * Median latency ratio float / quantized, one thread, interleaved. The run count fills about `budgetMs` of float
- * inference (at least `minRuns`, at most 400): sub-millisecond models need hundreds of runs for a stable median.
+ * Median per-inference time ratio float / quantized, one thread, batch 1, interleaved runs. Timed as process CPU time
+ * (`process.cpuUsage`), not wall time: this machine is shared (load averages near 18 on 2 cores while these figures
+ * were taken), and waiting for a core made sub-millisecond wall-clock medians swing 0.1–50×; with one intra-op thread
+ * and nothing else running in the process, CPU time is the inference's own work. The run count fills about
+ * `budgetMs` of float inference (at least `minRuns`, at most 400).
  */
 async function speedup(float: string, quantized: string, feeds: Awaited<ReturnType<typeof evalFeeds>>[number], minRuns: number, budgetMs = 3000): Promise<number> {
-  const a = await createTimingSession(float);
+  const sessions = [await createTimingSession(float), await createTimingSession(quantized)];
   try {
-    const b = await createTimingSession(quantized);
-    try {
-      const t0 = performance.now();
-      for (let i = 0; i < 3; i++) await a.session.run(feeds);
-      const each = (performance.now() - t0) / 3;
-      const runs = Math.max(minRuns, Math.min(400, Math.round(budgetMs / each)));
-      const [x, y] = await interleavedLatency([a, b], feeds, { runs, warmup: Math.max(2, Math.round(runs / 10)) });
-      return x!.medianMs / y!.medianMs;
-    } finally {
-      await b.release();
-    }
+    const cpu = async (k: number) => {
+      const t0 = process.cpuUsage();
+      await sessions[k]!.session.run(feeds);
+      const d = process.cpuUsage(t0);
+      return (d.user + d.system) / 1000;
+    };
+    let first = 0;
+    for (let i = 0; i < 3; i++) first += await cpu(0);
+    const runs = Math.max(minRuns, Math.min(400, Math.round(budgetMs / Math.max(first / 3, 0.01))));
+    const times = [new Float64Array(runs), new Float64Array(runs)];
+    for (let w = 0; w < Math.max(2, runs / 10); w++) for (const k of [0, 1]) await cpu(k);
+    for (let r = 0; r < runs; r++) for (const k of [0, 1]) times[k]![r] = await cpu(k);
+    return median(times[0]!) / median(times[1]!);
   } finally {
-    await a.release();
+    for (const s of sessions) await s.release();
   }
 }
 
