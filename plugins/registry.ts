@@ -21,8 +21,12 @@ export const builtinPlugins: Record<string, Entry> = {
   mse: { kind: "calibrator", summary: "threshold minimizing quantization + clipping MSE", load: () => import("./calibrators/mse.ts") },
   "weight-only": { kind: "quantizer", summary: "weights → integer + DequantizeLinear (per-tensor/channel/block)", load: () => import("./quantizers/weight-only.ts") },
   "static-qdq": { kind: "quantizer", summary: "activations and weights with Q/DQ placed for ONNX Runtime's integer kernels", load: () => import("./quantizers/static-qdq.ts") },
+  dynamic: { kind: "quantizer", summary: "MatMul/Gemm/Conv → DynamicQuantizeLinear + MatMulInteger/ConvInteger (no calibration)", load: () => import("./quantizers/dynamic.ts") },
   int8: { kind: "packer", summary: "8/16/32-bit storage (INT4 widened to 8 bits)", load: () => import("./packers/int8.ts") },
   int4: { kind: "packer", summary: "native opset-21 Int4/UInt4, two values per byte", load: () => import("./packers/int4.ts") },
+  matmulnbits: { kind: "packer", summary: "block-quantized MatMul weights → com.microsoft MatMulNBits (4/8 bits)", load: () => import("./packers/matmulnbits.ts") },
+  bnb4: { kind: "packer", summary: "float MatMul weights → com.microsoft MatMulBnb4 (NF4/FP4, absmax per block of 64)", load: () => import("./packers/bnb4.ts") },
+  fp16: { kind: "packer", summary: "float32 → float16 weights and activations (float32 inputs/outputs kept, op block list)", load: () => import("./packers/fp16.ts") },
   onnx: { kind: "exporter", summary: "the quantized ONNX model (external data when asked or > 2 GiB)", load: () => import("./exporters/onnx.ts") },
   "stats-json": { kind: "exporter", summary: "scales, zero points and activation ranges as JSON", load: () => import("./exporters/stats-json.ts") },
   report: { kind: "exporter", summary: "the run's report (decisions, per-layer error) as JSON", load: () => import("./exporters/report.ts") },
@@ -32,4 +36,4 @@ export const builtinPlugins: Record<string, Entry> = {
 };
 
 /** Names of the built-in presets (plugins/presets/<name>.ts). */
-export const builtinPresets = ["cnn", "transformer", "int4-weights"] as const;
+export const builtinPresets = ["cnn", "transformer", "transformers-js", "int4-weights"] as const;

@@ -32,7 +32,8 @@ export { clipSearchParams, type ClipSearchOptions } from "./tensor/clip-search.t
 export { GraphIndex, opsetVersion, isOnnxOp, constantTensor, type Consumer, type Producer, type Scope, type Dim } from "./onnx/graph.ts";
 export * from "./onnx/graph-edit.ts";
 export { findWeights, quantizableWeights, storedByteLength, type Weight, type WeightConsumer, type WeightLocation } from "./onnx/weights.ts";
-export { weightRole, agreedAxis, type WeightRole } from "./quant/axes.ts";
+export { weightRole, agreedAxis, weightUse, readsShapeOnly, type WeightRole, type WeightUse } from "./quant/axes.ts";
+export { DATA_MOVEMENT_OPS, explicitPerms, movesData, stepOutputShape, mapAxisBack, reshapeAxisBack, traceAxisBack, type ChainStep, type ChainContext } from "./onnx/weight-chain.ts";
 export { globToRegExp, matchesAny, layerBitsFor } from "./quant/select.ts";
 export { replaceWithDequantize, scaleTensor, type WeightSite } from "./quant/rewrite.ts";
 
@@ -58,3 +59,9 @@ export { observationModel } from "./runtime/observe.ts";
 export { ErrorAccumulator, cosine, maxAbs, top1Agreement, type ErrorMetrics, type FloatArray } from "./tensor/metrics.ts";
 export { isExternal, externalRef, resolveLocation } from "./onnx/external.ts";
 export { reason } from "./kernel/errors.ts";
+export { transposeFloat32 } from "./tensor/layout.ts";
+export { MS_DOMAIN, OP_MIN_OPSET, ensureOpsetImport } from "./quant/contrib.ts";
+export { packMatMulNBits, dequantizeMatMulNBits, type NBitsWeight } from "./tensor/nbits.ts";
+export { convertToFloat16, FP16_DEFAULT_BLOCK_LIST, type Float16Options, type Float16Result } from "./onnx/float16.ts";
+export { quantizeBnb4, dequantizeBnb4, nf4Code, fp4Code, BNB4_CODEBOOK, type Bnb4Type, type Bnb4Weight } from "./tensor/bnb4.ts";
+export { makeVariants, variantSpecs, formatVariants, VARIANTS, type VariantSpec, type VariantRow, type VariantsOptions } from "./quant/variants.ts";

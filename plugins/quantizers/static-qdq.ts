@@ -5,13 +5,16 @@
  *
  * Defaults: uint8 activations (ORT's U8S8 fast path on x86), int8 symmetric per-channel weights, int32 biases.
  * The placement rules are in src/quant/placement.ts; ranges → scales (Relu/Clip-aware) in placement-params.ts.
+ * Weights no integer kernel reads directly — behind Slice/Transpose/… chains, LSTM/GRU/RNN W/R, Gather tables — get
+ * a DequantizeLinear at the weight itself (src/quant/placement-weights.ts); those ops keep running in float.
  * Main graph only: nodes holding If/Loop/Scan bodies are reported and their bodies stay float.
  */
 import { QuantError, alreadyQuantizedError, defineQuantizer, isQuantized, matchesAny, type Model, type NodeProto, type PluginContext, type QuantizeResult, type RangeMap, type ReportEntry } from "../../src/index.ts";
 import { PlacementGraph } from "../../src/quant/placement-graph.ts";
-import { DEFAULT_OP_TYPES, FUSED_ACTIVATIONS, PASS_THROUGH_OPS, planPlacement, type Placement } from "../../src/quant/placement.ts";
+import { ANCHOR_OPS, DEFAULT_OP_TYPES, FUSED_ACTIVATIONS, PASS_THROUGH_OPS, planPlacement, type Placement } from "../../src/quant/placement.ts";
 import { placementParams } from "../../src/quant/placement-params.ts";
 import { applyPlacement } from "../../src/quant/placement-rewrite.ts";
+import { WEIGHT_ONLY_OPS, quantizeChainWeights } from "../../src/quant/placement-weights.ts";
 
 /** Options of `static-qdq` (each defaults to the run's global option, then to the ONNX Runtime-friendly choice). */
 export interface StaticQdqOptions {
@@ -47,6 +50,8 @@ interface Resolved {
   perChannel: boolean;
   symmetricWeights: boolean;
   opTypes: Set<string>;
+  /** Op types whose weights are quantized at the weight when no integer kernel reads them (chains, LSTM, Gather…). */
+  weightOpTypes: Set<string>;
   exclude: string[];
   fuseFriendly: boolean;
   shareConcatScales: boolean;
@@ -64,6 +69,7 @@ function resolve(opts: StaticQdqOptions, ctx: PluginContext): Resolved {
     perChannel: opts.perChannel ?? o.perChannel ?? true,
     symmetricWeights: opts.symmetricWeights ?? o.symmetric ?? true,
     opTypes,
+    weightOpTypes: new Set(given ?? [...ANCHOR_OPS, ...WEIGHT_ONLY_OPS]),
     exclude: [...(o.exclude ?? []), ...(opts.exclude ?? [])],
     fuseFriendly: opts.fuseFriendly ?? true,
     shareConcatScales: opts.shareConcatScales ?? true,
@@ -132,6 +138,10 @@ export default function staticQdq(opts: StaticQdqOptions = {}) {
       if (!p.anchors.length) ctx.logger.warn("no Conv/ConvTranspose/MatMul/Gemm could be quantized: the output will not be faster");
       const result = applyPlacement(p, params.byGroup, r);
       for (const t of keepFloat) result.entries.push({ tensor: t, action: "skipped", kind: "activation", reason: "no calibrated range" });
+      const chained = quantizeChainWeights(model, { weightType: r.weightType, symmetric: r.symmetricWeights, perChannel: r.perChannel, opTypes: r.weightOpTypes, exclude: r.exclude });
+      result.pending.push(...chained.pending);
+      result.entries.push(...chained.entries);
+      result.minOpset = Math.max(result.minOpset, chained.minOpset);
       result.entries.push(...subgraphEntries(model));
       ctx.logger.debug(`${p.tensors.length} Q/DQ pairs, ${p.anchors.length} integer anchors, ${p.skipped.length} nodes left float`);
       return result;

@@ -10,9 +10,9 @@
  */
 import {
   GraphIndex, QuantError, isQuantError, alreadyQuantizedError, defineQuantizer, describeQuantOps, isQuantized, dequantizeWeights, findWeights, layerBitsFor, matchesAny, quantizeWeights,
-  replaceWithDequantize, tensorFloat32, weightRole, agreedAxis, DataType, isOnnxOp, weightSensitivity,
+  replaceWithDequantize, tensorFloat32, weightUse, readsShapeOnly, explicitPerms, agreedAxis, DataType, isOnnxOp, weightSensitivity,
   type Granularity, type IntType, type Model, type PendingTensor, type PluginContext, type QuantType, type QuantizedWeights,
-  type ReportEntry, type Weight, type WeightRole,
+  type ReportEntry, type Weight, type WeightRole, type WeightUse,
 } from "../../src/index.ts";
 
 /** Options of the `weight-only` quantizer (each defaults to the run's global option). */
@@ -35,8 +35,9 @@ export interface WeightOnlyOptions {
   int4FallbackDb?: number;
 }
 
-const DEFAULT_OPS = ["Conv", "ConvTranspose", "MatMul", "Gemm", "Gather"];
-const BIAS_OPS = new Set(["Conv", "ConvTranspose", "Gemm"]);
+const DEFAULT_OPS = ["Conv", "ConvTranspose", "MatMul", "Gemm", "Gather", "LSTM", "GRU", "RNN"];
+/** Input slot of the bias of ops that have one (kept float: it is small and added in float). */
+const BIAS_SLOT: Record<string, number> = { Conv: 2, ConvTranspose: 2, Gemm: 2, LSTM: 3, GRU: 3, RNN: 3 };
 const QUANT_OPS = new Set(["QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"]);
 /** Candidate weights beyond this many bytes are not probed (the probe feeds a float copy of each). */
 const PROBE_LIMIT = 1 << 30;
@@ -45,6 +46,7 @@ interface Choice {
   w: Weight;
   data: Float32Array;
   roles: WeightRole[];
+  uses: WeightUse[];
   names: (string | undefined)[];
   bits: number;
   explicitBits: boolean;
@@ -66,6 +68,20 @@ function emittedTypes(opts: WeightOnlyOptions, ctx: PluginContext): IntType[] {
   const fourBit = (opts.bits ?? o.bits) === 4 || Object.values(o.layerBits ?? {}).some((b) => Number(b) === 4);
   const unsigned = o.weightType === "uint8";
   return [unsigned ? "uint8" : "int8", ...(fourBit ? [unsigned ? "uint4" : "int4"] as const : [])];
+}
+
+/** The use the report names (the one through a data-movement chain, when there is one) and that chain. */
+function reportedUse(uses: readonly WeightUse[]): Pick<ReportEntry, "node" | "opType" | "via"> {
+  const chained = uses.find((u) => u.steps.some((s) => s.node.op_type !== "Identity"));
+  const u = chained ?? uses[0];
+  return { node: u?.node.name, opType: u?.opType, ...(chained ? { via: chained.steps.map((s) => s.node.op_type ?? "").join(" → ") } : {}) };
+}
+
+/** Why a weight asked to be per-channel went per-tensor, when a chain is the cause. */
+function perTensorWhy(c: Choice, g: Granularity, asked: boolean): string | undefined {
+  if (!asked || g.kind !== "tensor") return undefined;
+  const u = c.uses.find((x) => x.untraced);
+  return u ? `per-tensor: ${u.steps.map((s) => s.node.op_type).join(" → ")} mixes the channel axis of ${u.opType}` : undefined;
 }
 
 /** `weight-only` quantizer factory. */
@@ -138,15 +154,21 @@ export default function weightOnly(opts: WeightOnlyOptions = {}) {
         if (qc) return skip(qc.input > 0 ? "quantization parameter" : "already quantized");
         if (w.shadowed) return skip("a graph input of the same name can override it");
         const roles: WeightRole[] = [];
+        const uses: WeightUse[] = [];
         let bad: string | undefined;
         for (const c of w.consumers) {
-          const role = c.input >= 0 ? weightRole(c.node, c.input, w.dims.length) : undefined;
-          if (!role) bad ??= BIAS_OPS.has(c.opType) && c.input === 2 ? "bias" : `not a weight input (${c.opType} input ${c.input})`;
-          else if (!opTypes.has(c.opType)) bad ??= `op type ${c.opType} not selected`;
-          else roles.push(role);
+          if (readsShapeOnly(c)) continue;
+          const use = weightUse(c, w.dims);
+          if (!use) bad ??= BIAS_SLOT[c.opType] === c.input && !c.steps.length ? "bias" : `not a weight input (${c.opType} input ${c.input}${c.steps.length ? ` via ${c.steps.map((s) => s.node.op_type).join(" → ")}` : ""})`;
+          else if (!opTypes.has(use.opType)) bad ??= `op type ${use.opType} not selected`;
+          else {
+            roles.push(use.role);
+            uses.push(use);
+          }
         }
+        if (!bad && !uses.length) bad = "only its shape is read";
         if (bad) return skip(bad);
-        const names = [w.name, ...w.consumers.flatMap((c) => [c.node.name, ...(c.node.output ?? [])])];
+        const names = [w.name, ...w.consumers.flatMap((c) => [c.node.name, ...(c.node.output ?? []), ...c.steps.map((s) => s.node.name)])];
         const excluded = matchesAny(o.exclude, names);
         if (excluded) return skip(`excluded (${excluded})`);
         if (w.dims.reduce((a, b) => a * b, 1) < o.minElements) return skip(`fewer than ${o.minElements} elements`);
@@ -154,7 +176,7 @@ export default function weightOnly(opts: WeightOnlyOptions = {}) {
         const explicit = layerBitsFor(o.layerBits, names);
         const b = explicit ?? bits;
         const data = tensorFloat32(model, w.tensor);
-        chosen.push({ w, data, roles, names, bits: b, explicitBits: explicit !== undefined, ...run({ w, data, roles }, b) });
+        chosen.push({ w, data, roles, uses, names, bits: b, explicitBits: explicit !== undefined, ...run({ w, data, roles }, b) });
       });
 
       // 2. INT4 default selection: the layers not worth 4 bits go back to 8.
@@ -186,15 +208,15 @@ export default function weightOnly(opts: WeightOnlyOptions = {}) {
         const constantNode = w.location === "constant" ? w.node : undefined;
         if (constantNode && !isOnnxOp(constantNode, "Constant")) throw new QuantError("E_GRAPH", `weight ${w.name} comes from a ${constantNode.op_type} node`, { target: w.name });
         pending.push(...replaceWithDequantize({ name: w.name, graph: w.graph, constantNode, dataType: w.dataType, dims: w.dims }, q, unique));
+        for (const c of w.consumers) explicitPerms(c.steps);
         const elements = c.data.length;
         const paramBytes = q.scale.length * (w.dataType === DataType.FLOAT ? 4 : 2) + Math.ceil((q.zeroPoint.length * c.bits) / 8);
         entries.push({
           tensor: w.name,
           action: "quantized",
           kind: "weight",
-          reason: c.note ? `kept at 8 bits: ${c.note}` : undefined,
-          node: w.consumers[0]?.node.name,
-          opType: w.consumers[0]?.opType,
+          reason: c.note ? `kept at 8 bits: ${c.note}` : perTensorWhy(c, granularity, perChannel || !!blockSize),
+          ...reportedUse(c.uses),
           type: q.type,
           granularity: granularity.kind === "tensor" ? "per-tensor" : granularity.kind === "channel" ? `per-channel axis ${granularity.axis}` : `block ${granularity.blockSize} axis ${granularity.axis}`,
           elements,

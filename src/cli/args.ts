@@ -17,7 +17,7 @@ export const globalArgs = {
 /** Config and preset selection. */
 export const configArgs = {
   config: { type: "string", alias: "c", description: "Config file (default: quant.config.* in the current folder)" },
-  preset: { type: "string", description: "Start from a preset: cnn | transformer | int4-weights" },
+  preset: { type: "string", description: "Start from a preset: cnn | transformer | transformers-js | int4-weights" },
   "no-config": { type: "boolean", description: "Ignore quant.config.* in the current folder" },
   "trust-config": { type: "boolean", description: "Allow a .ts/.js quant.config in the current folder to run (also QUANT_TRUST_CONFIG=1)" },
 } as const satisfies ArgsDef;

@@ -93,7 +93,7 @@ export function formatJob(r: JobReport, detailed = false): string {
   if (errs.length) {
     const show = detailed ? errs : errs.slice(0, 5);
     lines.push(`  per-layer weight SQNR (${detailed ? "all" : "worst 5"}):`);
-    for (const e of show) lines.push(`    ${e.sqnrDb!.toFixed(1).padStart(6)} dB  ${e.tensor}${e.opType ? ` (${e.opType}` : ""}${e.granularity ? `, ${e.type} ${e.granularity})` : e.opType ? ")" : ""}`);
+    for (const e of show) lines.push(`    ${e.sqnrDb!.toFixed(1).padStart(6)} dB  ${e.tensor}${e.opType ? ` (${e.opType}${e.via ? ` via ${e.via}` : ""}` : ""}${e.granularity ? `, ${e.type} ${e.granularity})` : e.opType ? ")" : ""}`);
   }
   const kept8 = r.tensors.filter((e) => e.action === "quantized" && e.reason?.startsWith("kept at 8 bits"));
   if (kept8.length) {

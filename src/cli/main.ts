@@ -14,6 +14,7 @@ const main = defineCommand({
     benchmark: () => import("./benchmark.ts").then((m) => m.default),
     info: () => import("./info.ts").then((m) => m.default),
     config: () => import("./config.ts").then((m) => m.default),
+    variants: () => import("./variants.ts").then((m) => m.default),
   },
 });
 
@@ -30,7 +31,7 @@ export async function cli(rawArgs: string[]): Promise<number> {
   }
   try {
     const sub = rawArgs[0]!;
-    if (!(sub in (main.subCommands as object))) throw Object.assign(new Error(`unknown command "${sub}" (commands: quantize, calibrate, batch, validate, benchmark, info, config)`), { usage: true });
+    if (!(sub in (main.subCommands as object))) throw Object.assign(new Error(`unknown command "${sub}" (commands: quantize, calibrate, batch, validate, benchmark, info, config, variants)`), { usage: true });
     const cmd = await (main.subCommands as Record<string, () => Promise<Parameters<typeof showUsage>[0]>>)[sub]!();
     if (rawArgs.includes("--help") || rawArgs.includes("-h")) {
       await showUsage(cmd, main);

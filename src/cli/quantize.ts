@@ -2,20 +2,30 @@
 import { defineCommand } from "citty";
 import { calibArgs, configArgs, globalArgs, weightArgs } from "./args.ts";
 import { runQuantCommand } from "./quantize-common.ts";
+import { QuantError } from "../kernel/errors.ts";
+
+/** `--mode`: weight-only (default) or dynamic. */
+function quantizeMode(mode: unknown): "weights" | "dynamic" {
+  if (mode === undefined || mode === "weights") return "weights";
+  if (mode === "dynamic") return "dynamic";
+  throw new QuantError("E_USAGE", `--mode must be weights or dynamic (got ${String(mode)})`);
+}
 
 export default defineCommand({
   meta: {
     name: "quantize",
-    description: `Weight-only quantization: weights → INT8/INT4 + DequantizeLinear.
+    description: `Weight-only quantization (weights → INT8/INT4 + DequantizeLinear), or dynamic INT8 with --mode dynamic.
 
 Examples:
   quant quantize model.onnx -o model.int8.onnx --per-channel
+  quant quantize model.onnx -o model_quantized.onnx --mode dynamic            (transformers.js "q8")
   quant quantize model.onnx -o model.int4.onnx --bits 4 --block-size 32 --symmetric --native-int4 --clip-search
   quant quantize model.onnx -o out.onnx --exclude 'classifier.*' --layer-bits 'encoder.*=4' --format json
   quant quantize model.onnx -o model.int4.onnx --bits 4 --block-size 32 --data calib.npy   (INT4 layer choice measured on real data)`,
   },
   args: {
     model: { type: "positional", required: true, description: "Input ONNX model" },
+    mode: { type: "string", description: "weights (default: weights → integer + DequantizeLinear) | dynamic (MatMul/Gemm/Conv → integer ops, activations quantized at run time, no calibration)", valueHint: "weights|dynamic" },
     output: { type: "string", alias: "o", description: "Output path (default <model>.int<bits>.onnx)" },
     detailed: { type: "boolean", description: "Per-layer error for every tensor in the summary" },
     ...weightArgs,
@@ -25,5 +35,5 @@ Examples:
     ...configArgs,
     ...globalArgs,
   },
-  run: ({ args, rawArgs }) => runQuantCommand("weights", args, rawArgs),
+  run: ({ args, rawArgs }) => runQuantCommand(quantizeMode(args.mode), args, rawArgs),
 });

@@ -1,6 +1,6 @@
 /**
  * Config loading through c12: `quant.config.{ts,js,mjs,json,yaml,toml}` (or an explicit file), `extends` with the
- * built-in presets (`cnn`, `transformer`, `int4-weights`) or other files, merged by {@link mergeLayers}.
+ * built-in presets (`cnn`, `transformer`, `transformers-js`, `int4-weights`) or other files, merged by {@link mergeLayers}.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, extname, relative, resolve } from "node:path";
@@ -122,7 +122,7 @@ export async function loadQuantConfig(opts: LoadConfigOptions = {}): Promise<Loa
       opts.announce?.(`using ${shown(found.file, cwd)} (--no-config to ignore it)`, "info");
     }
   }
-  if (opts.preset && !presetPath(opts.preset)) throw new QuantError("E_CONFIG", `unknown preset "${opts.preset}" (built-in: cnn, transformer, int4-weights)`);
+  if (opts.preset && !presetPath(opts.preset)) throw new QuantError("E_CONFIG", `unknown preset "${opts.preset}" (built-in: cnn, transformer, transformers-js, int4-weights)`);
   // Nothing to load: skip importing c12 (~75 ms of a CLI run).
   if (!configFile && !opts.preset) return { config: normalizeKeys(structuredClone(opts.overrides ?? {})) as QuantConfig, cwd };
   const { loadConfig } = await import("c12");

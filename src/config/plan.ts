@@ -13,8 +13,8 @@ import { specName } from "./merge.ts";
 import type { LoadedConfig } from "./load.ts";
 import type { PluginSpec, QuantConfig } from "./schema.ts";
 
-/** Weight-only (`quantize`) or activation-calibrated (`calibrate`). */
-export type Mode = "weights" | "static";
+/** Weight-only (`quantize`), dynamic INT8 (`quantize --mode dynamic`: activations quantized at run time) or activation-calibrated (`calibrate`). */
+export type Mode = "weights" | "dynamic" | "static";
 
 /** One model to run. */
 export interface JobPlan {
@@ -29,11 +29,13 @@ export interface JobPlan {
 }
 
 const CALIBRATORS = new Set(["minmax", "percentile", "entropy", "mse"]);
+const QUANTIZERS = new Set(["weight-only", "static-qdq"]);
 
 /** The chain used when a config names none. */
 export function defaultChain(mode: Mode, o: Partial<QuantOptions>): PluginSpec[] {
   const packers: PluginSpec[] = o.nativeInt4 ? ["int4", "int8"] : ["int8"];
   if (mode === "weights") return ["normalize", "weight-only", ...packers, "onnx", "connectivity"];
+  if (mode === "dynamic") return ["normalize", "dynamic", "int8", "onnx", "connectivity"];
   const method = o.method ?? "minmax";
   const cal: PluginSpec = method === "percentile" && o.percentile !== undefined ? ["percentile", { percentile: o.percentile }] : method;
   return ["normalize", "fold-batchnorm", cal, "static-qdq", ...packers, "onnx", "connectivity"];
@@ -89,6 +91,14 @@ export function planJob(loaded: LoadedConfig, mode: Mode, input: string, output:
     const idx = chain.findIndex((s) => CALIBRATORS.has(specName(s)));
     chain = chain.filter((s) => !CALIBRATORS.has(specName(s)));
     chain.splice(idx >= 0 ? idx : 0, 0, cal);
+  }
+  // --mode dynamic with a config chain made for another mode: its quantizers become `dynamic`, calibrators go.
+  if (mode === "dynamic" && loaded.config.plugins && !chain.some((s) => specName(s) === "dynamic")) {
+    const drop = (s: PluginSpec) => QUANTIZERS.has(specName(s)) || CALIBRATORS.has(specName(s));
+    const first = chain.findIndex((s) => QUANTIZERS.has(specName(s)));
+    const at = first >= 0 ? chain.slice(0, first).filter((s) => !drop(s)).length : Math.min(1, chain.length);
+    chain = chain.filter((s) => !drop(s));
+    chain.splice(at, 0, "dynamic");
   }
   return { input, output, options, chain, cwd: loaded.cwd };
 }

@@ -27,7 +27,7 @@ export interface BatchSection {
 
 /** A quant config file. */
 export interface QuantConfig extends Partial<QuantOptions> {
-  /** Presets or other config files to inherit from (built-in: cnn, transformer, int4-weights). */
+  /** Presets or other config files to inherit from (built-in: cnn, transformer, transformers-js, int4-weights). */
   extends?: string | string[];
   /** The plugin chain, in order. */
   plugins?: PluginSpec[];

@@ -212,7 +212,16 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
 
     await enter("pack", async () => {
       const packers = byKind(plugins, "packer") as PackerPlugin[];
-      for (const t of state.pending) {
+      let open = state.pending;
+      for (const p of packers) {
+        if (!p.packGraph) continue;
+        const r = await call(p, (c) => p.packGraph!(state.model, open, c));
+        const done = new Set(r.packed);
+        open = open.filter((t) => !done.has(t));
+        if (r.entries) state.entries.push(...r.entries);
+        minOpset = Math.max(minOpset, r.minOpset ?? 0);
+      }
+      for (const t of open) {
         const packer = packers.find((p) => p.accepts(t, ctxOf(p)));
         if (!packer)
           throw new QuantError("E_CONFIG", `no packer in the chain accepts ${t.type} tensor "${t.tensor.name}" (packers: ${packers.map((p) => p.name).join(", ") || "none"})`, { phase: "pack", target: t.tensor.name });

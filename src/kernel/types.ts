@@ -104,6 +104,8 @@ export interface ReportEntry {
   kind?: "weight" | "activation";
   node?: string;
   opType?: string;
+  /** Data-movement ops between a weight and `node` (e.g. "Slice → Transpose"); the DequantizeLinear sits before them. */
+  via?: string;
   type?: IntType;
   granularity?: string;
   elements?: number;
@@ -149,8 +151,22 @@ export interface QuantizerPlugin extends PluginBase<"quantizer"> {
   quantize(model: Model, input: { ranges: RangeMap }, ctx: PluginContext): QuantizeResult | Promise<QuantizeResult>;
 }
 
+/** What a graph-level packer did: the pending tensors it consumed (no per-tensor packer sees them again). */
+export interface GraphPackResult {
+  packed: readonly PendingTensor[];
+  /** Lowest default-domain opset its output needs. */
+  minOpset?: number;
+  /** Decisions to add to the run's report (a packer that quantizes weights itself, like `bnb4`). */
+  entries?: readonly ReportEntry[];
+}
+
 /** Packers encode pending integer tensors into storage. The first packer in the chain that accepts a tensor packs it. */
 export interface PackerPlugin extends PluginBase<"packer"> {
+  /**
+   * Optional, run first (in chain order) with the whole model: packers whose storage is an operator rather than a
+   * tensor type (MatMulNBits, MatMulBnb4) rewrite the DequantizeLinear → MatMul pairs they take here.
+   */
+  packGraph?(model: Model, pending: readonly PendingTensor[], ctx: PluginContext): GraphPackResult | Promise<GraphPackResult>;
   accepts(t: PendingTensor, ctx: PluginContext): boolean;
   /**
    * The opset the storage of `type` needs, or undefined when this packer does not take that type — asked before

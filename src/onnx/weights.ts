@@ -1,14 +1,18 @@
 /**
  * Weights wherever exporters put them. A weight is a float (fp32/fp16/bf16/fp64) constant tensor read by a node:
  * an initializer of the main graph or of a subgraph, or the value of a `Constant` node, possibly read through
- * `Identity` chains (torch de-duplicates equal tensors that way) and from inside If/Loop/Scan bodies.
+ * `Identity` chains (torch de-duplicates equal tensors that way) and other data-movement ops (Slice, Split,
+ * Transpose, Reshape, Gather with constant indices, Concat, …: see weight-chain.ts), and from inside If/Loop/Scan
+ * bodies.
  * An initializer that is also a graph input is a default the caller can override (IR ≥ 4): it is reported with
  * `shadowed: true` and must not be quantized. Function bodies (FunctionProto) are templates shared by every call and
  * are not searched; their weights arrive as call inputs, which are found.
  */
-import { byteLength, isFloatWeightType } from "../tensor/dtypes.ts";
+import { DataType, byteLength, isFloatWeightType } from "../tensor/dtypes.ts";
 import { elementCount, externalRef, isExternal } from "./external.ts";
-import { GraphIndex, constantTensor, isOnnxOp, type Scope } from "./graph.ts";
+import { GraphIndex, constantTensor, opsetVersion, type Scope } from "./graph.ts";
+import { tensorInts } from "./tensor-data.ts";
+import { movesData, stepOutputShape, type ChainContext, type ChainStep } from "./weight-chain.ts";
 import type { Model } from "./model.ts";
 import type { GraphProto, ModelProto, NodeProto, TensorProto } from "./types.ts";
 import { num } from "./types.ts";
@@ -24,8 +28,12 @@ export interface WeightConsumer {
   readonly opType: string;
   /** Graph holding `node` (differs from the weight's graph for outer-scope reads). */
   readonly graph: GraphProto;
-  /** Identity outputs passed on the way, in order (empty when `node` reads the weight directly). */
+  /** Outputs of the data-movement steps passed on the way, in order (empty when `node` reads the weight directly). */
   readonly via: readonly string[];
+  /** The data-movement steps passed on the way (Identity, Slice, Transpose, …), in order. */
+  readonly steps: readonly ChainStep[];
+  /** Shape of the value `node` reads (-1 for unknown dimensions), undefined when not inferable. */
+  readonly shape?: readonly number[];
 }
 
 /** A float constant tensor and everything that reads it. */
@@ -44,7 +52,10 @@ export interface Weight {
   readonly scope: string;
   /** The Constant node, for location `constant`. */
   readonly node?: NodeProto;
-  /** Every node input reading the weight, following Identity chains (an Identity that is a graph output is listed too). */
+  /**
+   * Every node input reading the weight, following data-movement chains: the first node that computes with it (or
+   * reads it through a subgraph), and any chain node whose output is a graph output.
+   */
   readonly consumers: readonly WeightConsumer[];
   /** Read by a node inside a nested subgraph (an outer-scope reference). */
   readonly outerScope: boolean;
@@ -63,28 +74,71 @@ export function storedByteLength(t: TensorProto): number {
   return byteLength(t.data_type ?? 0, elementCount(t.dims));
 }
 
-/** Readers of `name` seen from `graph`, following Identity chains. */
-function followReaders(index: GraphIndex, name: string, graph: GraphProto): WeightConsumer[] {
+/** Constant integer inputs and known shapes, as shape inference along a chain needs them. */
+function chainContext(index: GraphIndex, model: Model | undefined, graph: GraphProto): ChainContext {
+  const shapes = new Map<string, number[] | undefined>();
+  const ctx: ChainContext = {
+    opset: opsetVersion(index.model) ?? 1,
+    ints(name) {
+      const t = index.constantOf(name, graph);
+      const dt = t?.data_type ?? 0;
+      return t && (dt === DataType.INT32 || dt === DataType.INT64) ? tensorInts(model, t) : undefined;
+    },
+    shape(name) {
+      if (shapes.has(name)) return shapes.get(name);
+      shapes.set(name, undefined); // a cycle (corrupt model) has no shape
+      let s = index.shapeOf(name, graph)?.map((d) => (typeof d === "number" ? d : -1));
+      // Not declared: infer it when a data-movement node makes it from values whose shapes are known (the other
+      // gate slices a Concat joins, say).
+      const p = s ? undefined : index.producer(name, graph);
+      if (p?.kind === "node" && p.node.input?.[0] && movesData(p.node, 0, ctx))
+        s = stepOutputShape(p.node, 0, p.output, ctx.shape(p.node.input[0]), ctx);
+      shapes.set(name, s);
+      return s;
+    },
+  };
+  return ctx;
+}
+
+/** Readers of `name` seen from `graph`, following data-movement chains. */
+function followReaders(index: GraphIndex, model: Model | undefined, name: string, graph: GraphProto, dims: readonly number[]): WeightConsumer[] {
   const out: WeightConsumer[] = [];
   const seen = new Set<string>();
-  const walk = (value: string, g: GraphProto, via: string[]) => {
+  const contexts = new Map<GraphProto, ChainContext>();
+  const ctxOf = (g: GraphProto) => {
+    let c = contexts.get(g);
+    if (!c) contexts.set(g, (c = chainContext(index, model, g)));
+    return c;
+  };
+  const walk = (value: string, g: GraphProto, via: string[], steps: ChainStep[], shape: readonly number[] | undefined) => {
     if (seen.has(value)) return; // a DAG cannot loop, but a corrupt model could
     seen.add(value);
     for (const c of index.readers(value, g)) {
       const opType = c.node.op_type ?? "";
-      const next = c.node.output?.[0];
-      if (isOnnxOp(c.node, "Identity") && next) {
-        if (index.isGraphOutput(next, c.graph)) out.push({ node: c.node, input: c.input, opType, graph: c.graph, via });
-        walk(next, c.graph, [...via, next]);
-      } else out.push({ node: c.node, input: c.input, opType, graph: c.graph, via });
+      const ctx = ctxOf(c.graph);
+      if (!movesData(c.node, c.input, ctx)) {
+        out.push({ node: c.node, input: c.input, opType, graph: c.graph, via, steps, shape });
+        continue;
+      }
+      // A chain that ends unread still reads the weight (a dead Cast, say): the chain node is then the reader.
+      const used = (c.node.output ?? []).some((o) => o && (index.isGraphOutput(o, c.graph) || index.readers(o, c.graph).length));
+      if (!used) out.push({ node: c.node, input: c.input, opType, graph: c.graph, via, steps, shape });
+      for (const [o, next] of (c.node.output ?? []).entries()) {
+        if (!next) continue;
+        const outShape = stepOutputShape(c.node, c.input, o, shape, ctx);
+        const step: ChainStep = { node: c.node, input: c.input, output: o, inShape: shape, outShape };
+        if (index.isGraphOutput(next, c.graph)) out.push({ node: c.node, input: c.input, opType, graph: c.graph, via, steps, shape });
+        walk(next, c.graph, [...via, next], [...steps, step], outShape);
+      }
     }
   };
-  walk(name, graph, []);
+  walk(name, graph, [], [], dims);
   return out;
 }
 
 function make(
   index: GraphIndex,
+  model: Model | undefined,
   scope: Scope,
   name: string,
   tensor: TensorProto,
@@ -92,7 +146,8 @@ function make(
   shadowed: boolean,
   node?: NodeProto,
 ): Weight | undefined {
-  const consumers = followReaders(index, name, scope.graph);
+  const dims = (tensor.dims ?? []).map((d) => num(d));
+  const consumers = followReaders(index, model, name, scope.graph, dims);
   if (!consumers.length) return undefined;
   return {
     name,
@@ -106,7 +161,7 @@ function make(
     outerScope: consumers.some((c) => c.graph !== scope.graph),
     shadowed,
     dataType: tensor.data_type ?? 0,
-    dims: (tensor.dims ?? []).map((d) => num(d)),
+    dims,
     bytes: storedByteLength(tensor),
   };
 }
@@ -119,6 +174,7 @@ function make(
  */
 export function findWeights(model: Model | ModelProto, index?: GraphIndex): Weight[] {
   const idx = index ?? new GraphIndex(model);
+  const m = "proto" in model ? model : undefined;
   // Before IR 4 every initializer had to be listed as an input too; ORT treats them as constants then.
   const overridable = num(idx.model.ir_version) >= 4;
   const out: Weight[] = [];
@@ -128,14 +184,14 @@ export function findWeights(model: Model | ModelProto, index?: GraphIndex): Weig
       if (!t.name || !isFloatWeightType(t.data_type ?? 0)) continue;
       const p = scope.producers.get(t.name);
       const shadowed = overridable && p?.kind === "input";
-      const w = make(idx, scope, t.name, t, inMain ? "initializer" : "subgraph", shadowed);
+      const w = make(idx, m, scope, t.name, t, inMain ? "initializer" : "subgraph", shadowed);
       if (w) out.push(w);
     }
     for (const node of scope.graph.node ?? []) {
       const t = constantTensor(node);
       const name = node.output?.[0];
       if (!t || !name || !isFloatWeightType(t.data_type ?? 0)) continue;
-      const w = make(idx, scope, name, t, "constant", false, node);
+      const w = make(idx, m, scope, name, t, "constant", false, node);
       if (w) out.push(w);
     }
   }

@@ -11,6 +11,9 @@ import { allGraphs, nodeSubgraphs } from "../onnx/walk.ts";
 import { constantTensor } from "../onnx/graph.ts";
 import { outerScopeInputs } from "../onnx/check.ts";
 import { DataType } from "../tensor/dtypes.ts";
+import { DATA_MOVEMENT_OPS, type ChainContext } from "../onnx/weight-chain.ts";
+import { evaluateStep, type FloatValue } from "../onnx/weight-chain-eval.ts";
+import { opsetVersion } from "../onnx/graph.ts";
 
 /** One consumer slot: `node.input[index] === value`. */
 export interface Use {
@@ -47,6 +50,8 @@ export class PlacementGraph {
   /** Element type per value, where it could be inferred. */
   readonly types = new Map<string, number>();
   private readonly names = new Set<string>();
+  private readonly chainMemo = new Map<string, boolean>();
+  private readonly foldMemo = new Map<string, FloatValue | null>();
   private readonly inputsOverride: boolean;
   private readonly inputNames: Set<string>;
 
@@ -113,16 +118,162 @@ export class PlacementGraph {
     return undefined;
   }
 
-  /** Float values of a constant value (undefined when it is not a float constant). */
+  /** Float values of a constant value, or of a foldable chain over constants (undefined otherwise). */
   constantFloats(value: string): { data: Float32Array; dims: number[] } | undefined {
     const t = this.constantOf(value);
-    if (!t || !isFloatType(t.data_type)) return undefined;
+    if (!t) {
+      const v = this.chainValue(value);
+      return v ? { data: v.data, dims: [...v.dims] } : undefined;
+    }
+    if (!isFloatType(t.data_type)) return undefined;
     return { data: tensorFloat32(this.model, t), dims: tensorDims(t) };
+  }
+
+  /**
+   * True for a chain constant that {@link chainValue} evaluates exactly, whose weights are read by nothing but such
+   * chains into the weight or bias slot of an integer-kernel op. Folding it then stores each weight once, quantized;
+   * otherwise (a tied embedding also read by a Gather) the weight keeps its DequantizeLinear before the chain.
+   */
+  foldable(value: string): boolean {
+    return this.isChainConstant(value) && !!this.chainValue(value) && this.chainSources(value).every((src) => this.onlyFoldedUses(src));
+  }
+
+  private readonly usesMemo = new Map<string, boolean>();
+  private readonly weightOnlyMemo = new Map<string, boolean>();
+
+  /**
+   * A chain constant whose every reader, through further chain steps, takes it as a weight (Conv/ConvTranspose/Gemm/
+   * MatMul weight or bias, LSTM/GRU/RNN W/R, a Gather table). Such a value is never an activation. One that also
+   * feeds elementwise ops or a Concat with activations (a ViT's expanded class token) stays an activation candidate.
+   */
+  isChainWeight(value: string): boolean {
+    let ok = this.weightOnlyMemo.get(value);
+    if (ok !== undefined) return ok;
+    this.weightOnlyMemo.set(value, false);
+    ok = this.isChainConstant(value) && !this.outputs.has(value) && !this.outerReads.has(value) && this.uses(value).length > 0 &&
+      this.uses(value).every(({ node, index }) => {
+        const op = node.domain ? "" : (node.op_type ?? "");
+        const out = node.output ?? [];
+        if (DATA_MOVEMENT_OPS.has(op) && out.some((o) => o && this.isChainConstant(o))) return out.every((o) => !o || this.isChainWeight(o) || !this.uses(o).length);
+        if (op === "Conv" || op === "ConvTranspose" || op === "Gemm") return index === 1 || index === 2;
+        if (op === "MatMul") return index === 1;
+        if (op === "LSTM" || op === "GRU" || op === "RNN") return index === 1 || index === 2;
+        return op === "Gather" && index === 0;
+      });
+    this.weightOnlyMemo.set(value, ok);
+    return ok;
+  }
+
+  /** Every reader of `value`, through chains, is an anchor's weight or bias slot (and every chain value folds). */
+  private onlyFoldedUses(value: string): boolean {
+    let ok = this.usesMemo.get(value);
+    if (ok !== undefined) return ok;
+    this.usesMemo.set(value, false);
+    ok = !this.outputs.has(value) && !this.outerReads.has(value) && this.uses(value).every(({ node, index }) => {
+      const op = node.domain ? "" : (node.op_type ?? "");
+      const out = node.output ?? [];
+      if (DATA_MOVEMENT_OPS.has(op) && out.some((o) => o && this.isChainConstant(o)))
+        return out.every((o) => !o || (this.isChainConstant(o) && !!this.chainValue(o) && this.onlyFoldedUses(o)));
+      const x = node.input?.[0];
+      const liveX = !!x && !this.constantOf(x) && !this.isChainConstant(x);
+      if (op === "Conv" || op === "ConvTranspose") return index === 1 || index === 2;
+      if (op === "Gemm") return (index === 1 || index === 2) && liveX;
+      if (op === "MatMul") return index === 1 && liveX;
+      return false;
+    });
+    this.usesMemo.set(value, ok);
+    return ok;
+  }
+
+  /**
+   * The value of a chain constant, evaluated (Slice, Split, Transpose, Reshape, Gather, Concat… of float32 constants),
+   * or undefined: not a chain, a step not evaluable exactly (Expand, Tile, a Cast to another type), or a step that
+   * would store more values than it reads (a Gather repeating rows).
+   */
+  chainValue(value: string): FloatValue | undefined {
+    let v = this.foldMemo.get(value);
+    if (v !== undefined) return v ?? undefined;
+    this.foldMemo.set(value, null);
+    v = this.isChainConstant(value) ? (this.evaluate(value) ?? null) : null;
+    this.foldMemo.set(value, v);
+    return v ?? undefined;
+  }
+
+  private evaluate(value: string): FloatValue | undefined {
+    const p = this.producer.get(value)!;
+    const ins = p.input ?? [];
+    const vals: (FloatValue | undefined)[] = ins.map((i) => {
+      if (!i) return undefined;
+      const t = this.constantOf(i);
+      if (t) return t.data_type === DataType.FLOAT ? { data: tensorFloat32(this.model, t), dims: tensorDims(t) } : undefined;
+      return this.chainValue(i);
+    });
+    const ctx: ChainContext = {
+      opset: opsetVersion(this.model.proto) ?? 1,
+      ints: (name) => {
+        const t = this.constantOf(name);
+        return t && (t.data_type === DataType.INT64 || t.data_type === DataType.INT32) ? tensorInts(this.model, t) : undefined;
+      },
+      shape: (name) => {
+        const i = ins.indexOf(name);
+        const d = i >= 0 ? vals[i]?.dims : undefined;
+        return d ? [...d] : this.constantOf(name) ? tensorDims(this.constantOf(name)!) : undefined;
+      },
+    };
+    const out = evaluateStep(p, vals, 0, p.output!.indexOf(value), ctx);
+    const read = vals.reduce((s, x) => s + (x?.data.length ?? 0), 0);
+    return out && out.data.length <= read ? out : undefined;
+  }
+
+  /** Names of the stored constants a chain constant is computed from (the weights behind it). */
+  chainSources(value: string): string[] {
+    const out: string[] = [];
+    const walk = (v: string, depth: number) => {
+      const t = this.constantOf(v);
+      if (t) {
+        if (isFloatType(t.data_type)) out.push(t.name || v);
+        return;
+      }
+      const p = this.producer.get(v);
+      if (p && depth < 64) for (const i of p.input ?? []) if (i) walk(i, depth + 1);
+    };
+    walk(value, 0);
+    return out;
+  }
+
+  /** Op types from the weight to a chain constant, e.g. "Slice → Transpose" (following the first float input). */
+  chainOps(value: string): string {
+    const ops: string[] = [];
+    for (let v = value, depth = 0; depth < 64 && !this.constantOf(v); depth++) {
+      const p = this.producer.get(v);
+      if (!p) break;
+      ops.unshift(p.op_type ?? "");
+      v = (p.input ?? []).find((i) => i && (this.isFloatConstant(i) || this.isChainConstant(i))) ?? "";
+    }
+    return ops.join(" → ");
   }
 
   /** True when the value is a float constant (without decoding it). */
   isFloatConstant(value: string): boolean {
     return isFloatType(this.constantOf(value)?.data_type);
+  }
+
+  /**
+   * True when the value is computed only by data-movement ops (Slice, Transpose, Reshape, …) from constants, at least
+   * one of them float: a weight seen through a chain. Its DequantizeLinear belongs at the weight, before the chain,
+   * never on the value itself as if it were an activation.
+   */
+  isChainConstant(value: string): boolean {
+    let v = this.chainMemo.get(value);
+    if (v === undefined) {
+      this.chainMemo.set(value, false); // a cycle (corrupt model) is not a chain
+      const p = this.producer.get(value);
+      const ins = (p?.input ?? []).filter(Boolean);
+      v = !!p && !p.domain && DATA_MOVEMENT_OPS.has(p.op_type ?? "") && p.op_type !== "Identity" && ins.length > 0 &&
+        ins.every((i) => !!this.constantOf(i) || this.isChainConstant(i)) && ins.some((i) => this.isFloatConstant(i) || this.isChainConstant(i));
+      this.chainMemo.set(value, v);
+    }
+    return v;
   }
 
   /** A scalar constant as a number (Clip bounds), or undefined. */
@@ -155,10 +306,11 @@ export class PlacementGraph {
     else if (op === "RandomNormal" || op === "RandomUniform" || op === "EyeLike") t = intAttr(node, "dtype") ?? DataType.FLOAT;
     else for (const i of node.input ?? []) if (i && (t = this.types.get(i)) !== undefined) break;
     if (t === undefined) return;
-    // Only the first output of multi-output ops shares the input type reliably (TopK's indices, MaxPool's Indices do not).
+    // Only the first output of multi-output ops shares the input type reliably (TopK's indices, MaxPool's Indices do not);
+    // Split, Identity and the recurrent ops (Y, Y_h, Y_c) give every output the input type.
     const first = outs[0];
     if (first && !this.types.has(first)) this.types.set(first, t);
-    if (op === "Split" || op === "Identity") for (const o of outs) if (o && !this.types.has(o)) this.types.set(o, t);
+    if (op === "Split" || op === "Identity" || op === "LSTM" || op === "GRU" || op === "RNN") for (const o of outs) if (o && !this.types.has(o)) this.types.set(o, t);
   }
 }
 

@@ -13,6 +13,7 @@ import { makeAttribute } from "../onnx/builder.ts";
 import { makeTensor } from "../onnx/tensor-data.ts";
 import type { NodeProto, TensorProto } from "../onnx/types.ts";
 import { DataType } from "../tensor/dtypes.ts";
+import { DATA_MOVEMENT_OPS } from "../onnx/weight-chain.ts";
 import { dequantizeWeights, quantizeWeights, roundHalfEven, sqnrDb, type QuantType, type QuantizedWeights } from "../tensor/quantize.ts";
 import type { AnchorNode, Placement } from "./placement.ts";
 import type { ActivationParams } from "./placement-params.ts";
@@ -99,7 +100,8 @@ export function applyPlacement(p: Placement, params: ReadonlyMap<string, Activat
   }
 
   // Weights and biases of the anchors whose activation inputs are all quantized.
-  const weightCache = new Map<TensorProto, Map<string, { dq: string; q: QuantizedWeights }>>();
+  // Keyed by the stored tensor (one weight read under several names), or by the value of a folded chain.
+  const weightCache = new Map<TensorProto | string, Map<string, { dq: string; q: QuantizedWeights }>>();
   for (const a of p.anchors) {
     const n = a.node;
     const actIn = a.activations.map((s) => n.input![s]!);
@@ -118,10 +120,11 @@ export function applyPlacement(p: Placement, params: ReadonlyMap<string, Activat
 
   function quantizeWeight(a: AnchorNode, slot: number, axis: number | undefined): { dq: string; q: QuantizedWeights } {
     const name = a.node.input![slot]!;
-    const tensor = index.constantOf(name)!;
+    const tensor = index.constantOf(name);
     const useAxis = opts.perChannel ? axis : undefined;
     const key = String(useAxis);
-    let byAxis = weightCache.get(tensor);
+    const cacheKey = tensor ?? name;
+    let byAxis = weightCache.get(cacheKey);
     const hit = byAxis?.get(key);
     if (hit) return hit;
     const { data, dims } = index.constantFloats(name)!;
@@ -130,7 +133,7 @@ export function applyPlacement(p: Placement, params: ReadonlyMap<string, Activat
       symmetric: opts.symmetricWeights,
       granularity: useAxis === undefined ? { kind: "tensor" } : { kind: "channel", axis: useAxis },
     }, name);
-    const base = tensor.name || name;
+    const base = tensor?.name || name;
     const qName = index.uniqueName(`${base}_quantized`);
     const sName = index.uniqueName(`${base}_scale`);
     const zName = index.uniqueName(`${base}_zero_point`);
@@ -146,11 +149,12 @@ export function applyPlacement(p: Placement, params: ReadonlyMap<string, Activat
     const sq = sqnrDb(data, recon);
     entries.push({
       tensor: name, action: "quantized", kind: "weight", node: a.node.name ?? "", opType: a.node.op_type ?? "", type: opts.weightType,
+      ...(tensor ? {} : { via: index.chainOps(name), reason: `folded from ${index.chainSources(name).join(", ")}` }),
       granularity: q.axis !== undefined ? `channel(axis=${q.axis})` : "tensor", elements: data.length,
       bytesBefore: data.length * 4, bytesAfter: data.length + q.scale.length * 5, sqnrDb: sq, relError: 10 ** (-sq / 20),
     });
     const out = { dq, q };
-    if (!byAxis) weightCache.set(tensor, (byAxis = new Map()));
+    if (!byAxis) weightCache.set(cacheKey, (byAxis = new Map()));
     byAxis.set(key, out);
     return out;
   }
@@ -228,8 +232,9 @@ function readValues(p: Placement): Set<string> {
 }
 
 /**
- * Drop the Identity/Constant nodes and initializers the rewrite left without readers (the float weights and biases).
- * Only values that were read before the rewrite are candidates: whatever the model already carried unused stays.
+ * Drop the Identity/Constant nodes, the folded data-movement chains and the initializers the rewrite left without
+ * readers (the float weights and biases). Only values that were read before the rewrite are candidates: whatever the
+ * model already carried unused stays.
  */
 function removeDeadConstants(p: Placement, readBefore: ReadonlySet<string>): void {
   const graph = p.index.graph;
@@ -237,8 +242,10 @@ function removeDeadConstants(p: Placement, readBefore: ReadonlySet<string>): voi
     changed = false;
     const read = readValues(p);
     const dead = (v: string | undefined) => !!v && readBefore.has(v) && !read.has(v);
+    const removable = (n: NodeProto) => n.op_type === "Identity" || n.op_type === "Constant" || (DATA_MOVEMENT_OPS.has(n.op_type ?? "") && (n.output ?? []).some((o) => p.index.isChainConstant(o ?? "")));
     graph.node = (graph.node ?? []).filter((n) => {
-      const drop = !n.domain && (n.op_type === "Identity" || n.op_type === "Constant") && (n.output ?? []).every((o) => !o || dead(o));
+      // A Split may have outputs nobody ever read: the node is dead when the ones that were read no longer are.
+      const drop = !n.domain && removable(n) && (n.output ?? []).some((o) => dead(o)) && (n.output ?? []).every((o) => !o || !read.has(o));
       if (drop) changed = true;
       return !drop;
     });

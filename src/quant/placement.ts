@@ -130,7 +130,7 @@ export function planPlacement(index: PlacementGraph, policy: PlacementPolicy): P
   const enabled = (n: NodeProto) => !n.domain && policy.opTypes.has(n.op_type ?? "") && !floatNodes.has(n);
   /** An activation that may carry a Q/DQ pair: float, computed at run time, visible in this graph. */
   const quantizable = (t: string | undefined): t is string =>
-    !!t && index.isFloat(t) && !index.constantOf(t) && !keepTensorFloat(t);
+    !!t && index.isFloat(t) && !index.constantOf(t) && !index.isChainWeight(t) && !keepTensorFloat(t);
   const mark = (t: string): boolean => {
     if (wanted.has(t)) return false;
     wanted.add(t);
@@ -166,9 +166,11 @@ export function planPlacement(index: PlacementGraph, policy: PlacementPolicy): P
       continue;
     }
     const constIn = [a.weight?.slot, a.bias].filter((s): s is number => s !== undefined).map((s) => node.input![s]!);
-    const excludedConst = constIn.find((t) => keepTensorFloat(t) || keepTensorFloat(index.constantOf(t)?.name ?? ""));
+    const excludedConst = constIn.find((t) => keepTensorFloat(t) || keepTensorFloat(index.constantOf(t)?.name ?? "") ||
+      (index.isChainConstant(t) && index.chainSources(t).some(keepTensorFloat)));
     if (excludedConst !== undefined) {
-      skipped.push({ node, reason: `weight "${excludedConst}" is excluded` });
+      const source = index.isChainConstant(excludedConst) ? index.chainSources(excludedConst).find(keepTensorFloat) : undefined;
+      skipped.push({ node, reason: `weight "${source ?? excludedConst}" is excluded` });
       continue;
     }
     const bad = a.activations.map((s) => node.input![s]!).find((t) => !quantizable(t));
@@ -302,18 +304,22 @@ function intAttr(node: NodeProto, name: string, fallback: number): number {
 export function anchorRoles(index: PlacementGraph, node: NodeProto): AnchorNode | string {
   const op = node.op_type!;
   const ins = node.input ?? [];
-  const isConst = (t: string | undefined) => !!t && index.isFloatConstant(t);
+  const isConst = (t: string | undefined) => !!t && (index.isFloatConstant(t) || index.foldable(t));
   const floatConst = (slot: number) => (isConst(ins[slot]) ? slot : undefined);
+  // A weight behind a chain that folds exactly (Slice, Transpose, …) is a weight like any other: the rewrite stores the
+  // folded value quantized. One behind a chain that does not fold (Expand, Tile) is neither an activation nor a weight
+  // slot: its DequantizeLinear goes at the weight itself (placement-weights.ts) and the op runs in float.
+  const chain = (t: string | undefined) => !!t && index.isChainWeight(t) && !index.foldable(t);
   if (op === "Conv" || op === "ConvTranspose") {
-    if (!isConst(ins[1])) return "weight is not a float constant";
+    if (!isConst(ins[1])) return chain(ins[1]) ? "weight reached through a data-movement chain (quantized at the weight)" : "weight is not a float constant";
     const axis = op === "Conv" ? 0 : intAttr(node, "group", 1) === 1 ? 1 : undefined;
     const bias = ins[2] ? floatConst(2) : undefined;
     if (ins[2] && bias === undefined) return "bias is not a float constant";
     return { node, activations: [0], weight: { slot: 1, axis }, ...(bias !== undefined ? { bias } : {}) };
   }
   if (op === "Gemm") {
-    const activations = isConst(ins[0]) ? [] : [0];
-    if (!isConst(ins[1])) activations.push(1);
+    const activations = isConst(ins[0]) || chain(ins[0]) ? [] : [0];
+    if (!isConst(ins[1]) && !chain(ins[1])) activations.push(1);
     if (!activations.length) return "no activation input";
     const weight = isConst(ins[1]) ? { slot: 1, axis: intAttr(node, "transB", 0) ? 0 : 1 } : undefined;
     const alpha = node.attribute?.find((a) => a.name === "alpha")?.f ?? 1;
@@ -325,9 +331,10 @@ export function anchorRoles(index: PlacementGraph, node: NodeProto): AnchorNode 
     return { node, activations, ...(weight ? { weight } : {}), ...(bias !== undefined ? { bias } : {}) };
   }
   // MatMul
-  const activations = [0, 1].filter((s) => !isConst(ins[s]));
+  const activations = [0, 1].filter((s) => !isConst(ins[s]) && !chain(ins[s]));
   if (!activations.length) return "no activation input";
-  if (isConst(ins[0])) return "constant left operand";
+  if (isConst(ins[0]) || chain(ins[0])) return "constant left operand";
+  if (activations.length === 1 && chain(ins[1])) return { node, activations };
   if (activations.length === 1) {
     const dims = index.constantFloats(ins[1]!)!.dims;
     return { node, activations, weight: { slot: 1, axis: dims.length === 2 ? 1 : undefined } };

@@ -143,3 +143,21 @@ export function floatToBf16(v: number): number {
   if ((x & 0x7fffffff) > 0x7f800000) return ((x >>> 16) | 0x40) & 0xffff;
   return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
 }
+
+/** Largest finite float16 value. */
+export const FLOAT16_MAX = 65504;
+
+/**
+ * Convert float32 values to float16 bits (round to nearest even). Finite values beyond ±65504 are clamped to
+ * ±65504 rather than becoming ±Inf, and counted in `clamped`; Inf and NaN stay as they are.
+ */
+export function floatsToHalf(src: ArrayLike<number>, out: Uint16Array = new Uint16Array(src.length)): { half: Uint16Array; clamped: number } {
+  let clamped = 0;
+  for (let i = 0; i < src.length; i++) {
+    let v = src[i]!;
+    if (v > FLOAT16_MAX && v !== Infinity) (v = FLOAT16_MAX), clamped++;
+    else if (v < -FLOAT16_MAX && v !== -Infinity) (v = -FLOAT16_MAX), clamped++;
+    out[i] = floatToHalf(v);
+  }
+  return { half: out, clamped };
+}

@@ -1,0 +1,27 @@
+/**
+ * `fp16` packer: converts the model to float16 (weights and activations) after the other graph-level packers ran —
+ * alone (`["fp16", "onnx"]`: transformers.js's model_fp16.onnx) or after quantization (q4f16: weight-only INT4 →
+ * `matmulnbits` → `fp16`, MatMulNBits scales in float16). The main graph's float32 inputs and outputs are kept with
+ * Casts at the boundary; block-listed ops keep float32 with Casts around them. Integer tensors pass untouched.
+ */
+import { convertToFloat16, definePacker, type Float16Options, type Model, type PendingTensor, type PluginContext } from "../../src/index.ts";
+
+/** Options of the `fp16` packer. */
+export interface Fp16Options extends Float16Options {}
+
+/** `fp16` packer factory. */
+export default function fp16(opts: Fp16Options = {}) {
+  return definePacker({
+    name: "fp16",
+    options: { ...opts },
+    packGraph(model: Model, _pending: readonly PendingTensor[], ctx: PluginContext) {
+      const r = convertToFloat16(model, opts);
+      ctx.logger.info(`float16: ${r.tensors} tensor(s) converted, ${r.blocked} node(s) kept float32, ${r.casts} Cast(s) added`);
+      if (r.clamped)
+        ctx.logger.warn(`${r.clamped} value(s) beyond the float16 range clamped to ±65504 in ${r.clampedTensors.length} tensor(s): ${r.clampedTensors.slice(0, 5).join(", ")}${r.clampedTensors.length > 5 ? ", …" : ""}`);
+      return { packed: [] };
+    },
+    accepts: () => false,
+    pack() {},
+  });
+}
