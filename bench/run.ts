@@ -10,6 +10,7 @@ const benches: [string, string[]][] = [
   ["calibrators.ts", []],
   ["static-speed.ts", quick ? ["--runs", "30"] : []],
   ["calibrate-cost.ts", quick ? ["--rounds", "1"] : []],
+  ["fp16-qdq.ts", quick ? ["--runs", "10"] : []],
 ];
 for (const [file, args] of benches) {
   console.log(`\n## bench/${file} ${args.join(" ")}\n`);

@@ -8,6 +8,9 @@ export { defaultOptions, type QuantOptions } from "./kernel/options.ts";
 export { PHASES, type Phase, type QuantEvent, type EventSink } from "./kernel/events.ts";
 export { runPipeline, defaultOpset, type RunInput, type RunResult } from "./kernel/pipeline.ts";
 export { writeFileAtomic, writeFilesAtomic, openPending, type PendingFile } from "./kernel/atomic.ts";
+/** File-safety helpers: the structural operator/opset check run on every output, and the signal cleanup the CLI installs. */
+export { checkOps, type OpProblem } from "./onnx/check-ops.ts";
+export { installSignalCleanup } from "./kernel/cleanup.ts";
 
 export { loadModel, saveModel, serializeModel, type LoadOptions, type SaveOptions } from "./onnx/codec.ts";
 export type { Model } from "./onnx/model.ts";
@@ -52,7 +55,7 @@ export { cloneModel } from "./onnx/codec.ts";
 export { HistogramObserver, HistogramSet, DEFAULT_BINS, checkBins, checkBits, histogramCalibrator, type HistogramSide, type HistogramJSON } from "./tensor/histogram.ts";
 export { weightSensitivity, type SensitivityCandidate, type SensitivityOptions } from "./quant/sensitivity.ts";
 
-export { RuntimeSession, SINGLE_THREAD, modelInputs, fixedBatch, loadOrt, ortSessionOptions, type RuntimeOptions, type TensorMap } from "./runtime/session.ts";
+export { RuntimeSession, SINGLE_THREAD, modelInputs, fixedBatch, loadOrt, ortSessionOptions, ortTensor, tensorFloats, type RuntimeOptions, type TensorMap } from "./runtime/session.ts";
 export { calibrate, finalizeChain, type CalibratorEntry, type CalibrateOptions, type CalibrationResult } from "./runtime/calibrate.ts";
 export { loadStats, saveStats, mergeStats, readStats, writeStats, type StatsFile } from "./runtime/stats.ts";
 export { observationModel } from "./runtime/observe.ts";

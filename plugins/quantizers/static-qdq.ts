@@ -8,12 +8,16 @@
  * Weights no integer kernel reads directly — behind Slice/Transpose/… chains, LSTM/GRU/RNN W/R, Gather tables — get
  * a DequantizeLinear at the weight itself (src/quant/placement-weights.ts); those ops keep running in float.
  * Main graph only: nodes holding If/Loop/Scan bodies are reported and their bodies stay float.
+ * float16/bfloat16 models are first retyped to compute in float32 between Casts at their inputs and outputs
+ * (src/quant/float32-compute.ts: ONNX Runtime fuses only float32-scale Q/DQ into its integer kernels).
  */
-import { QuantError, alreadyQuantizedError, defineQuantizer, isQuantized, matchesAny, type Model, type NodeProto, type PluginContext, type QuantizeResult, type RangeMap, type ReportEntry } from "../../src/index.ts";
+import { DataType, QuantError, alreadyQuantizedError, defineQuantizer, isQuantized, matchesAny, type Model, type NodeProto, type PluginContext, type QuantizeResult, type RangeMap, type ReportEntry } from "../../src/index.ts";
 import { PlacementGraph } from "../../src/quant/placement-graph.ts";
 import { ANCHOR_OPS, DEFAULT_OP_TYPES, FUSED_ACTIVATIONS, PASS_THROUGH_OPS, planPlacement, type Placement } from "../../src/quant/placement.ts";
 import { placementParams } from "../../src/quant/placement-params.ts";
 import { applyPlacement } from "../../src/quant/placement-rewrite.ts";
+import { computeInFloat32, type Float32ComputeReport } from "../../src/quant/float32-compute.ts";
+import { MAX_CONCAT_SPAN_RATIO, disparateConcats } from "../../src/quant/concat-ranges.ts";
 import { WEIGHT_ONLY_OPS, quantizeChainWeights } from "../../src/quant/placement-weights.ts";
 
 /** Options of `static-qdq` (each defaults to the run's global option, then to the ONNX Runtime-friendly choice). */
@@ -78,8 +82,9 @@ function resolve(opts: StaticQdqOptions, ctx: PluginContext): Resolved {
 }
 
 /** Plan with some tensors forced float; `missing` grows until every planned group has a range. */
-function plan(graph: PlacementGraph, r: Resolved, keepFloat: ReadonlySet<string>): Placement {
+function plan(graph: PlacementGraph, r: Resolved, keepFloat: ReadonlySet<string>, unsharedConcats: ReadonlySet<NodeProto> = new Set()): Placement {
   return planPlacement(graph, {
+    unsharedConcats,
     opTypes: r.opTypes,
     keepNodeFloat: (n: NodeProto) => !!r.exclude.length && !!matchesAny(r.exclude, [n.name]),
     keepTensorFloat: (t: string) => keepFloat.has(t) || (!!r.exclude.length && !!matchesAny(r.exclude, [t])),
@@ -102,6 +107,27 @@ function subgraphEntries(model: Model): ReportEntry[] {
     .map((n) => ({ tensor: n.output?.[0] ?? "", action: "skipped" as const, node: n.name ?? "", opType: n.op_type ?? "", reason: "subgraph bodies stay float" }));
 }
 
+/** Models already retyped to float32 compute, with what was done (activations() and quantize() see the same model). */
+const retyped = new WeakMap<object, Float32ComputeReport | null>();
+
+/** Retype a half-precision model to float32 compute, once per model. */
+function float32Compute(model: Model, ctx: PluginContext): Float32ComputeReport | undefined {
+  let r = retyped.get(model.proto);
+  if (r === undefined) {
+    r = computeInFloat32(model) ?? null;
+    retyped.set(model.proto, r);
+    if (r) ctx.logger.info(`${r.types.join("/")} model: computing in float32 between Casts at its inputs/outputs, so the Q/DQ fuse into integer kernels`);
+  }
+  return r ?? undefined;
+}
+
+/** The summary note for a retyped model; `kept`: half-precision initializers still in the graph. */
+function float32Note(r: Float32ComputeReport, kept: number): string {
+  return `${r.types.join("/")} model: quantized region computes in float32 with float32-scale Q/DQ (ONNX Runtime's integer ` +
+    `kernels need them; float16 scales run slower than the float16 model); ${r.boundaryCasts} Cast(s) keep the input/output ` +
+    `types; ${kept} ${r.types.join("/")} weight(s) left float stay ${r.types.join("/")} in the file behind a Cast`;
+}
+
 /** `static-qdq` quantizer factory. */
 export default function staticQdq(opts: StaticQdqOptions = {}) {
   return defineQuantizer({
@@ -118,22 +144,38 @@ export default function staticQdq(opts: StaticQdqOptions = {}) {
     activations(model: Model, ctx: PluginContext): string[] {
       checkNotQuantized(model);
       const r = resolve(opts, ctx);
+      float32Compute(model, ctx);
       return plan(new PlacementGraph(model), r, new Set()).needsRange;
     },
     quantize(model: Model, input: { ranges: RangeMap }, ctx: PluginContext): QuantizeResult {
       checkNotQuantized(model);
       const r = resolve(opts, ctx);
+      const half = float32Compute(model, ctx);
       if (r.activationType === "int8") ctx.logger.info("int8 activations: ONNX Runtime fuses Conv on x86 only with uint8 activations; expect a slower model there");
       const graph = new PlacementGraph(model);
       const keepFloat = new Set<string>();
+      const unshared = new Set<NodeProto>();
+      const ranges: RangeMap = new Map(input.ranges);
       let p = plan(graph, r, keepFloat);
-      let params = placementParams(p, input.ranges, r.activationType);
-      // A tensor without a range stays float, which can unplan its neighbours: re-plan until stable.
-      while (params.missing.length) {
-        for (const t of params.missing) keepFloat.add(t);
-        p = plan(graph, r, keepFloat);
-        params = placementParams(p, input.ranges, r.activationType);
+      let params = placementParams(p, ranges, r.activationType);
+      for (;;) {
+        // A tensor without a range stays float, which can unplan its neighbours: re-plan until stable.
+        while (params.missing.length) {
+          for (const t of params.missing) keepFloat.add(t);
+          p = plan(graph, r, keepFloat, unshared);
+          params = placementParams(p, ranges, r.activationType);
+        }
+        // A Concat whose inputs' ranges differ too much gets one scale per input (src/quant/concat-ranges.ts).
+        const split = r.shareConcatScales ? disparateConcats(p, ranges, params.byGroup).filter((c) => !unshared.has(c.node)) : [];
+        if (!split.length) break;
+        for (const c of split) {
+          unshared.add(c.node);
+          if (!ranges.has(c.output)) ranges.set(c.output, c.range);
+        }
+        p = plan(graph, r, keepFloat, unshared);
+        params = placementParams(p, ranges, r.activationType);
       }
+      if (unshared.size) ctx.logger.info(`${unshared.size} Concat(s) keep one scale per input: their inputs' ranges differ more than ${MAX_CONCAT_SPAN_RATIO}×`);
       if (keepFloat.size) ctx.logger.warn(`${keepFloat.size} activation(s) have no range and stay float (first: ${[...keepFloat][0]})`);
       if (!p.anchors.length) ctx.logger.warn("no Conv/ConvTranspose/MatMul/Gemm could be quantized: the output will not be faster");
       const result = applyPlacement(p, params.byGroup, r);
@@ -143,6 +185,10 @@ export default function staticQdq(opts: StaticQdqOptions = {}) {
       result.entries.push(...chained.entries);
       result.minOpset = Math.max(result.minOpset, chained.minOpset);
       result.entries.push(...subgraphEntries(model));
+      if (half) {
+        const kept = (model.proto.graph?.initializer ?? []).filter((t) => t.data_type === DataType.FLOAT16 || t.data_type === DataType.BFLOAT16).length;
+        result.notes = [float32Note(half, kept)];
+      }
       ctx.logger.debug(`${p.tensors.length} Q/DQ pairs, ${p.anchors.length} integer anchors, ${p.skipped.length} nodes left float`);
       return result;
     },

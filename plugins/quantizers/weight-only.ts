@@ -10,7 +10,7 @@
  */
 import {
   GraphIndex, QuantError, isQuantError, alreadyQuantizedError, defineQuantizer, describeQuantOps, isQuantized, dequantizeWeights, findWeights, layerBitsFor, matchesAny, quantizeWeights,
-  replaceWithDequantize, tensorFloat32, weightUse, readsShapeOnly, explicitPerms, agreedAxis, DataType, isOnnxOp, weightSensitivity,
+  replaceWithDequantize, tensorFloat32, weightUse, readsShapeOnly, explicitPerms, agreedAxis, DataType, dataTypeName, isOnnxOp, weightSensitivity,
   type Granularity, type IntType, type Model, type PendingTensor, type PluginContext, type QuantType, type QuantizedWeights,
   type ReportEntry, type Weight, type WeightRole, type WeightUse,
 } from "../../src/index.ts";
@@ -227,7 +227,10 @@ export default function weightOnly(opts: WeightOnlyOptions = {}) {
         });
       }
       ctx.progress(weights.length, weights.length, "weights");
-      return { pending, entries, minOpset };
+      // float16/bfloat16 weights keep their type: the DequantizeLinear outputs it, with a scale of that type.
+      const half = [...new Set(chosen.map((c) => c.w.dataType).filter((t) => t === DataType.FLOAT16 || t === DataType.BFLOAT16))].map(dataTypeName);
+      const notes = half.length ? [`${half.join("/")} weights: DequantizeLinear to ${half.join("/")} with ${half.join("/")} scales (opset 19), so the model's computation keeps its type`] : [];
+      return { pending, entries, minOpset, ...(notes.length ? { notes } : {}) };
     },
   });
 }

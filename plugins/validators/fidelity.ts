@@ -5,7 +5,7 @@
  * Inputs come from a data file (`data`) or, with a warning, random N(0,1) samples of the declared input shapes.
  * Batches stream through: memory does not grow with the number of samples.
  */
-import { ErrorAccumulator, GraphIndex, QuantError, RuntimeSession, defineValidator, fixedBatch, isFloatWeightType, isOnnxOp, modelInputs, openDatasetAsync, type Diagnostic, type ErrorMetrics, type FloatArray, type Model, type TensorMap } from "../../src/index.ts";
+import { ErrorAccumulator, GraphIndex, QuantError, RuntimeSession, defineValidator, tensorFloats, fixedBatch, isFloatWeightType, isOnnxOp, modelInputs, openDatasetAsync, type Diagnostic, type ErrorMetrics, type FloatArray, type Model, type TensorMap } from "../../src/index.ts";
 import type { ConsolaInstance } from "consola";
 
 /** Options of {@link fidelity}. */
@@ -45,7 +45,8 @@ export interface FidelityReport {
   layers?: LayerFidelity[];
 }
 
-const FLOAT_OUT = new Set(["float32", "float64"]);
+// float16 outputs are decoded by tensorFloats (half bits or Float16Array, depending on the runtime).
+const FLOAT_OUT = new Set(["float32", "float64", "float16"]);
 
 /** Float outputs of a session, by name. */
 function floatOutputs(s: RuntimeSession): string[] {
@@ -111,6 +112,7 @@ export async function measureFidelity(
     const a = await open(original);
     const b = await open(quantized);
     const names = floatOutputs(a).filter((n) => floatOutputs(b).includes(n));
+    if (!names.length) throw new QuantError("E_VALIDATE", "the models share no float32/float64/float16 output to compare");
     const accs = names.map(() => new ErrorAccumulator());
     let layers: { name: string; opType: string }[] = [];
     let la: RuntimeSession | undefined;
@@ -154,7 +156,7 @@ function compare(acc: ErrorAccumulator, a: TensorMap, b: TensorMap, name: string
   const y = b[name]!;
   if (x.size !== y.size)
     throw new QuantError("E_VALIDATE", `"${name}" has ${x.size} elements in the original model but ${y.size} in the quantized one (dims [${x.dims.join(",")}] vs [${y.dims.join(",")}])`, { target: name });
-  acc.add(x.data as FloatArray, y.data as FloatArray, top1 ? lastDim(x.dims) : undefined);
+  acc.add(tensorFloats(x), tensorFloats(y), top1 ? lastDim(x.dims) : undefined);
 }
 
 const fmtDb = (v: number) => (v === Infinity ? "∞" : v.toFixed(2));

@@ -4,7 +4,7 @@ import { basename, dirname, extname, join, relative, resolve } from "node:path";
 import { discoverConfig, trustFromEnv } from "../config/load.ts";
 import { removeTempsOf } from "../kernel/cleanup.ts";
 import { realTarget } from "../kernel/files.ts";
-import { removeOrphanData } from "../onnx/codec.ts";
+import { removeOrphanData } from "../onnx/data-files.ts";
 import { defineCommand, type ArgsDef } from "citty";
 import { QuantError } from "../kernel/errors.ts";
 import { calibArgs, configArgs, configChoice, globalArgs, weightArgs } from "./args.ts";
@@ -99,7 +99,7 @@ Examples:
     const choice = configChoice(args);
     if (!choice.file && !choice.noConfig) {
       const found = discoverConfig(process.cwd(), choice.trust ?? trustFromEnv());
-      for (const f of found.skipped) logger.warn(`not loading ${relative(process.cwd(), f)}: a ${extname(f)} config is code; name it with --config, or pass --trust-config (or set QUANT_TRUST_CONFIG=1)`);
+      for (const f of found.skipped) logger.warn(`not loading ./${relative(process.cwd(), f)}: a ${extname(f)} config is code; name it with --config, or pass --trust-config (or set QUANT_TRUST_CONFIG=1)`);
       if (found.file) logger.info(`using ./${relative(process.cwd(), found.file)} for every model (--no-config to ignore it)`);
     }
     const results = await runPool(argvs, jobs, {

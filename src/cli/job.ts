@@ -17,12 +17,12 @@ export interface JobReport {
   seconds: number;
   chain: string[];
   opset: RunResult["opset"];
-  /** What the kernel changed on load (initializers made constants, …). */
-  notes: string[];
   bytes: { input: number; output: number; ratio: number };
   weights: { quantized: number; skipped: number; bytesBefore: number; bytesAfter: number };
   activations: { quantized: number; skipped: number; unobservable: number };
   alreadyQuantized: boolean;
+  /** What was done to the model as a whole: settled on load (initializers made constants, …), how a float16 model was handled. */
+  notes: string[];
   skippedReasons: Record<string, number>;
   tensors: RunResult["entries"];
   artifacts: RunResult["artifacts"];
@@ -42,7 +42,7 @@ function fileSize(p: string): number {
 export async function runJob(job: JobPlan, logger: ConsolaInstance, onEvent?: EventSink): Promise<JobReport> {
   const t0 = performance.now();
   const plugins = await jobPlugins(job);
-  const result = await runPipeline({ model: job.input, plugins, options: job.options, logger, onEvent });
+  const result = await runPipeline({ model: job.input, plugins, options: job.options, logger, onEvent, requireQuantized: true });
   const w = result.entries.filter((e) => e.kind !== "activation");
   const a = result.entries.filter((e) => e.kind === "activation");
   const skippedReasons: Record<string, number> = {};
@@ -85,9 +85,9 @@ export function formatJob(r: JobReport, detailed = false): string {
     lines.push(`  activations: ${r.activations.quantized} quantized, ${r.activations.skipped} kept float${r.activations.unobservable ? `, ${r.activations.unobservable} not observable (in subgraphs or non-float)` : ""}`);
   const reasons = Object.entries(r.skippedReasons).sort((a, b) => b[1] - a[1]);
   if (reasons.length) lines.push(`  kept float: ${reasons.map(([k, v]) => `${v} ${k}`).join(", ")}`);
+  for (const n of r.notes ?? []) lines.push(`  note: ${n}`);
   if (r.alreadyQuantized) lines.push("  note: the model was partly quantized; its quantized weights were kept, its float weights quantized");
-  for (const n of r.notes) lines.push(`  note: ${n}`);
-  const why = r.opset.to !== r.opset.from && r.opset.needs.find((n) => n.opset === r.opset.to);
+  const why = r.opset.to !== r.opset.from && r.opset.needs?.find((n) => n.opset === r.opset.to);
   lines.push(`  file: ${fmtBytes(r.bytes.input)} → ${fmtBytes(r.bytes.output)} (${r.bytes.ratio.toFixed(3)}×)   opset ${r.opset.from} → ${r.opset.to}${why ? ` (${why.reason})` : ""}`);
   const errs = r.tensors.filter((e) => e.action === "quantized" && e.sqnrDb !== undefined).sort((a, b) => a.sqnrDb! - b.sqnrDb!);
   if (errs.length) {

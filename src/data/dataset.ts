@@ -5,8 +5,8 @@
  * seeded random data for declared or static shapes (the caller should warn that it is random).
  * Every reader streams: a dataset holds the current batch, not the file.
  */
-import { mkdtempSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { statSync } from "node:fs";
+import { makeTempDir, removeTempDir } from "../kernel/cleanup.ts";
 import { basename, extname, join } from "node:path";
 import { QuantError, reason } from "../kernel/errors.ts";
 import { DataType, dataTypeName } from "../tensor/dtypes.ts";
@@ -116,7 +116,7 @@ export async function openDatasetAsync(spec: DatasetSpec, inputs: ModelInputInfo
   const take = spec.samples ?? spec.maxSamples;
   if (take !== undefined) files = files.slice(0, Math.max(0, Math.floor(take)));
   if (files.length === 0) throw new QuantError("E_CALIB_SAMPLES", `no images (.png .jpg .jpeg .webp .tif .gif .avif) in ${basename(dir)}`, { file: dir });
-  const tmp = mkdtempSync(join(tmpdir(), "quant-images-"));
+  const tmp = makeTempDir("images");
   const npyPath = join(tmp, "images.npy");
   try {
     // Integer inputs (uint8 image models) get the raw pixels; float inputs the normalized values.
@@ -126,11 +126,11 @@ export async function openDatasetAsync(spec: DatasetSpec, inputs: ModelInputInfo
     const close = ds.close.bind(ds);
     ds.close = () => {
       close();
-      rmSync(tmp, { recursive: true, force: true });
+      removeTempDir(tmp);
     };
     return ds;
   } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
+    removeTempDir(tmp);
     throw e;
   }
 }

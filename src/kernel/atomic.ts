@@ -11,7 +11,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { createHash, type Hash } from "node:crypto";
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { QuantError, reason } from "./errors.ts";
 import { fileId, realTarget } from "./files.ts";
 import { cleanStaleTemps, track, untrack } from "./cleanup.ts";
@@ -47,12 +47,14 @@ export class Protected {
     for (const id of ids) this.ids.set(id, label);
     return this;
   }
-  /** Throw E_OUTPUT_IS_INPUT when writing `path` would replace a protected file. */
-  check(path: string): void {
+  /** Throw E_OUTPUT_IS_INPUT when writing `path` would replace a protected file (`shown`: the path as the user gave it). */
+  check(path: string, shown = path): void {
     const id = fileId(path);
     const hit = id && this.ids.get(id);
-    if (hit)
-      throw new QuantError("E_OUTPUT_IS_INPUT", `the output "${path}" is the input ${hit} (same file${realTarget(path) === path ? "" : ` through ${realTarget(path)}`}); inputs are never overwritten`, { file: path });
+    if (!hit) return;
+    const real = realTarget(path);
+    const how = real === resolve(shown) ? "the same file" : `the same file: it resolves to ${real}`;
+    throw new QuantError("E_OUTPUT_IS_INPUT", `the output "${shown}" is the input ${hit} (${how}); inputs are never overwritten`, { file: shown });
   }
 }
 
@@ -85,8 +87,8 @@ export interface PendingOptions {
 }
 
 /** Refuse a destination that is an input or a folder, before anything is written. */
-function checkTarget(path: string, protect: Protected[]): void {
-  for (const p of protect) p.check(path);
+function checkTarget(path: string, protect: Protected[], shown = path): void {
+  for (const p of protect) p.check(path, shown);
   let isDir = false;
   try {
     isDir = statSync(path).isDirectory();
@@ -100,8 +102,8 @@ function checkTarget(path: string, protect: Protected[]): void {
 export function openPending(path: string, options: PendingOptions = {}): PendingFile {
   ensureDirFor(path);
   let target = realTarget(path);
-  const guards = [options.protect, currentTransaction()?.protect].filter((x): x is Protected => !!x);
-  if (!options.provisional) checkTarget(target, guards);
+  const guards = [options.protect, currentTransaction()?.protect, protectStore.getStore()].filter((x): x is Protected => !!x);
+  if (!options.provisional) checkTarget(target, guards, path);
   cleanStaleTemps(dirname(target));
   const tempPath = tempPathFor(target);
   let fd: number | undefined;
@@ -221,6 +223,15 @@ export class OutputTransaction {
 }
 
 const store = new AsyncLocalStorage<OutputTransaction>();
+const protectStore = new AsyncLocalStorage<Protected>();
+
+/**
+ * Run `fn` with `protect` applied to every atomic write it makes (the kernel wraps a whole run in it, so a
+ * `--stats-out` or a plugin's own file can never replace the input model, its data or the calibration data either).
+ */
+export function withProtected<T>(protect: Protected, fn: () => T): T {
+  return protectStore.run(protect, fn);
+}
 
 /** The transaction atomic writes are currently staged into, if any. */
 export function currentTransaction(): OutputTransaction | undefined {

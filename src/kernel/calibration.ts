@@ -3,6 +3,7 @@
  * onnxruntime-node through the runtime observer, and lets every calibrator fold each batch into its state.
  * With `statsIn`, states are restored from a file instead and no inference runs.
  */
+import { withProtected, type Protected } from "./atomic.ts";
 import type { ConsolaInstance } from "consola";
 import { QuantError } from "./errors.ts";
 import type { QuantOptions } from "./options.ts";
@@ -14,6 +15,8 @@ interface Hooks {
   ctxOf(p: Plugin): PluginContext;
   logger: ConsolaInstance;
   progress(done: number, total: number): void;
+  /** Inputs the --stats-out file may not replace. */
+  protect?: Protected;
 }
 
 /** Run calibration for `tensors`; returns the merged ranges (later calibrators override earlier ones per tensor). */
@@ -55,7 +58,8 @@ export async function runCalibration(
       onProgress: hooks.progress,
     });
     const named = states.map((s) => ({ plugin: s.plugin.name, state: s.state }));
-    if (options.statsOut) stats.saveStats(options.statsOut, { ranges: out.ranges, calibrators: states, samples: out.stats.samples, unobservable: out.unobservable, model });
+    const save = () => stats.saveStats(options.statsOut!, { ranges: out.ranges, calibrators: states, samples: out.stats.samples, unobservable: out.unobservable, model });
+    if (options.statsOut) hooks.protect ? withProtected(hooks.protect, save) : save();
     return { ranges: out.ranges, states: named, unobservable: out.unobservable };
   } finally {
     dataset.close();

@@ -3,7 +3,8 @@
  * process exits, and temps a killed process left behind (kill -9 cannot be handled in-process) are recognised by the
  * pid in their name and removed by the next write into the same folder once that pid is gone.
  */
-import { readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 /** Something that can remove its files: a temp path, or an object with `abort()` (a staged output). */
@@ -23,7 +24,7 @@ export function untrack(x: Live): void {
 export function abortAllPending(): void {
   for (const x of [...live].reverse()) {
     try {
-      if (typeof x === "string") rmSync(x, { force: true });
+      if (typeof x === "string") rmSync(x, { force: true, recursive: true });
       else x.abort();
     } catch {
       // best effort: we are exiting
@@ -154,4 +155,34 @@ export function cleanStaleTemps(dir: string): void {
  */
 export function testHook(point: string): void {
   if (process.env.QUANT_TEST_FAIL_AT === point) process.kill(process.pid, "SIGKILL");
+}
+
+const TEMP_DIR_NAME = /^quant-[a-z]+-(\d+)-[A-Za-z0-9]{6}$/;
+let sweptTmp = false;
+
+/**
+ * A private folder under the system temp dir (`quant-<what>-<pid>-XXXXXX`), removed by {@link removeTempDir}, on
+ * SIGINT/SIGTERM, or — after a kill -9 — by the next quant process that makes one.
+ */
+export function makeTempDir(what: string): string {
+  if (!sweptTmp) {
+    sweptTmp = true;
+    try {
+      for (const n of readdirSync(tmpdir())) {
+        const pid = Number(TEMP_DIR_NAME.exec(n)?.[1]);
+        if (pid && pid !== process.pid && !pidAlive(pid)) rmSync(join(tmpdir(), n), { recursive: true, force: true });
+      }
+    } catch {
+      // an unreadable temp dir is not ours to clean
+    }
+  }
+  const dir = mkdtempSync(join(tmpdir(), `quant-${what}-${process.pid}-`));
+  track(dir);
+  return dir;
+}
+
+/** Remove a folder made by {@link makeTempDir}. */
+export function removeTempDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  untrack(dir);
 }

@@ -21,7 +21,6 @@ export type ErrorCode =
   | "E_OUTPUT_DIR"
   | "E_OUTPUT_IS_INPUT"
   | "E_EXPORT_INVALID"
-  | "E_INTERRUPTED"
   | "E_TIMEOUT"
   // graph / ops
   | "E_UNSUPPORTED_OP"
@@ -31,6 +30,7 @@ export type ErrorCode =
   | "E_QUANT_NONFINITE"
   | "E_QUANT_OPTIONS"
   | "E_QUANT_ALREADY"
+  | "E_NOTHING_QUANTIZED"
   // calibration and data
   | "E_CALIB_SHAPE"
   | "E_CALIB_DTYPE"

@@ -68,12 +68,11 @@ export function isInside(dir: string, inner: string): boolean {
 }
 
 /**
- * The path `path` will have once written, with its folder resolved through symlinks (the file itself may not exist
- * yet). Walks up to the nearest existing ancestor so `-o alias/new/sub/x.onnx` resolves too.
+ * The path `path` will have once written: its folder resolved through symlinks, its own name kept (the file may not
+ * exist yet; if it is a symlink, a rename replaces the link, never the file it points to). Walks up to the nearest
+ * existing ancestor so `-o alias/new/sub/x.onnx` resolves too.
  */
 export function realTarget(path: string): string {
-  const whole = realPath(path);
-  if (whole) return whole;
   const tail: string[] = [basename(path)];
   let dir = dirname(path);
   for (;;) {

@@ -69,7 +69,8 @@ export async function checkStagedModel(tempPath: string, path: string, opts: Out
   const { RuntimeSession } = await import("../runtime/session.ts");
   let session;
   try {
-    session = await RuntimeSession.create(tempPath, { intraOpThreads: 1, interOpThreads: 1 });
+    // Severity 4 (fatal only): the refusal is reported once, as our one-line error, not also as ORT log lines.
+    session = await RuntimeSession.create(tempPath, { intraOpThreads: 1, interOpThreads: 1, logSeverityLevel: 4 });
   } catch (e) {
     // ORT's own message, naming the output rather than the temp file, without its C++ source location.
     const msg = firstLine(e).replaceAll(tempPath, path).replace(/\/onnxruntime_src\/\S*:\d+ [^(]*\([^)]*\)\s*/, " ");

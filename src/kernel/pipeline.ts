@@ -11,13 +11,15 @@ import { QuantError, isQuantError, reason } from "./errors.ts";
 import { OutputTransaction, writeFileAtomic } from "./atomic.ts";
 import { realTarget } from "./files.ts";
 import { testHook } from "./cleanup.ts";
+import { assertQuantizedSomething, graphSignature } from "./nothing.ts";
 import { defaultOptions, type QuantOptions } from "./options.ts";
 import type { EventSink, Phase } from "./events.ts";
 import type {
   Artifact, CalibratorPlugin, CalibratorState, Diagnostic, ExporterPlugin, PackerPlugin, PassPlugin, PendingTensor,
   Plugin, PluginContext, QuantizerPlugin, RangeMap, ReportEntry, RunState, ValidatorPlugin,
 } from "./types.ts";
-import { cloneModel, inputsOf, loadModel } from "../onnx/codec.ts";
+import { cloneModel, loadModel } from "../onnx/codec.ts";
+import { inputsOf } from "../onnx/data-files.ts";
 import type { Model } from "../onnx/model.ts";
 import { normalizeOnLoad } from "../onnx/load-normalize.ts";
 import { decideOpset, defaultOpset, describeNeeds, type OpsetNeed } from "./opset.ts";
@@ -35,6 +37,12 @@ export interface RunInput {
   onEvent?: EventSink;
   /** Write artifacts (default true). */
   write?: boolean;
+  /**
+   * Fail with E_NOTHING_QUANTIZED, before anything is written, when the quantizers quantized nothing and left the
+   * graph as it was (the CLI sets it: a command never exits 0 having done nothing). Default false: a library caller
+   * inspects `entries`.
+   */
+  requireQuantized?: boolean;
 }
 
 /** What a run produced. */
@@ -47,7 +55,7 @@ export interface RunResult extends RunState {
   opset: { from: number; to: number; needs: OpsetNeed[] };
   /** Activation tensors that could not be observed (kept float). */
   unobservable: string[];
-  /** What the kernel changed on load, for the summary (initializers made constants, …). */
+  /** What the kernel settled on load (initializers made constants, …) and the quantizers' notes about the run, for the summary. */
   notes: string[];
   /** Size of the input: model file plus every external data file it reads (0 for a model given as bytes). */
   inputBytes: number;
@@ -122,9 +130,11 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
   // The input model and every data file it reads, by identity: no output may replace them (checked now, before any
   // work, and again before each file is written and renamed).
   const protect = inputsOf(model);
+  // Calibration inputs are inputs too (a folder's files are not listed: only a file given by name).
+  for (const f of [options.data, options.statsIn]) if (typeof f === "string") protect.add(f, f);
   if (options.output && input.write !== false) {
     try {
-      protect.check(realTarget(options.output));
+      protect.check(realTarget(options.output), options.output);
     } catch (e) {
       model.external?.close();
       throw e;
@@ -194,6 +204,7 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
         ctxOf,
         logger: root,
         progress: (done, total) => emit({ type: "progress", phase: "calibrate", done, total, label: "samples" }),
+        protect,
       });
       state.ranges = out.ranges;
       state.calibration = out.states;
@@ -202,12 +213,15 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
 
     let minOpset = 0; // lowest default-domain opset the quantizers' and packers' output needs
     await enter("quantize", async () => {
+      const before = input.requireQuantized && quantizers.length ? graphSignature(state.model) : undefined;
       for (const q of quantizers) {
         const r = await call(q, (c) => q.quantize(state.model, { ranges: state.ranges }, c));
         state.pending.push(...r.pending);
         state.entries.push(...r.entries);
         minOpset = Math.max(minOpset, r.minOpset ?? 0);
+        result.notes.push(...(r.notes ?? []));
       }
+      if (before !== undefined) assertQuantizedSomething(state.entries, state.pending, state.model, before);
     });
 
     await enter("pack", async () => {

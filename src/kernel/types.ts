@@ -123,6 +123,8 @@ export interface QuantizeResult {
   entries: ReportEntry[];
   /** Lowest default-domain opset the rewritten graph needs (13 for per-channel axis, 21 for block_size). */
   minOpset?: number;
+  /** Sentences for the summary about what was done to the model as a whole (e.g. a float16 model's handling). */
+  notes?: string[];
 }
 
 /**

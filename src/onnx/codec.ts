@@ -4,12 +4,13 @@
  * - External data is validated at load and read lazily, tensor by tensor.
  * - Saving is atomic (temp + rename) and streams external data; models over protobuf's 2 GiB limit go external automatically.
  */
-import { readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { readFileSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { QuantError, reason } from "../kernel/errors.ts";
-import { Protected, openPending, settle, writeFilesAtomic, type PendingFile } from "../kernel/atomic.ts";
+import { openPending, settle, writeFilesAtomic, type PendingFile } from "../kernel/atomic.ts";
 import { fileKind } from "../kernel/files.ts";
 import { testHook } from "../kernel/cleanup.ts";
+import { dataFileName, inputsOf, removeOrphanData, sizeOf } from "./data-files.ts";
 import { decodeModelProto, encodeModelProto } from "./proto.ts";
 import { concatChunks, encodeModelChunks as encodeChunksRaw, writeChunks } from "./encode-chunks.ts";
 import { ExternalFiles, EXTERNAL, externalRef, isExternal } from "./external.ts";
@@ -187,39 +188,6 @@ function inlined(t: TensorProto, bytes: Uint8Array): TensorProto {
   return { ...rest, raw_data: bytes };
 }
 
-/** Content-addressed data file name of a model file: `<model file>.<16 hex of the data's SHA-256>.data`. */
-export function dataFileName(modelFile: string, digest: string): string {
-  return `${basename(modelFile)}.${digest.slice(0, 16)}.data`;
-}
-
-/** Generations of the data file of `modelFile` other than `keep` (our content-addressed names only). */
-function oldGenerations(dir: string, modelFile: string, keep: string): string[] {
-  const esc = basename(modelFile).replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  const re = new RegExp(`^${esc}\\.[0-9a-f]{16}\\.data$`);
-  try {
-    return readdirSync(dir).filter((n) => re.test(n) && n !== keep).map((n) => join(dir, n));
-  } catch {
-    return [];
-  }
-}
-
-/** The model's own files (its .onnx and every external data file it reads): a save may never replace them. */
-export function inputsOf(model: Model): Protected {
-  const p = new Protected();
-  if (model.path) p.add(model.path, `model ${basename(model.path)}`);
-  if (model.external) {
-    for (const site of allTensors(model.proto)) if (isExternal(site.tensor)) {
-      try {
-        model.external.open(externalRef(site.tensor).location);
-      } catch {
-        // unreadable data is reported by the read itself
-      }
-    }
-    p.addIds(model.external.ids(), "external data of the model");
-  }
-  return p;
-}
-
 /**
  * Save a model atomically. The model and its data never disagree: without an explicit `location`, tensor data goes to
  * a content-addressed file (`<model>.<hash>.data`) that is put in place first (a new name, so the previous model's
@@ -307,7 +275,7 @@ export function saveModel(model: Model, path: string, options: SaveOptions = {})
           model_.commit();
           placed = undefined;
           testHook("after-model-rename");
-          if (!explicit) for (const old of oldGenerations(dirname(model_.path), model_.path, basename(location))) if (!protectedPath(protect, old)) rmSync(old, { force: true });
+          if (!explicit) removeOrphanData(model_.path, { keep: basename(location), protect, except: process.pid });
         },
         abort() {
           model_.abort();
@@ -325,42 +293,6 @@ export function saveModel(model: Model, path: string, options: SaveOptions = {})
     }
   } finally {
     for (let i = swaps.length - 1; i >= 0; i--) swaps[i]!.site.replace(swaps[i]!.original);
-  }
-}
-
-/**
- * Remove content-addressed data files of `modelFile` (`<name>.<hash>.data`) that the model now at that path does not
- * reference: data a killed writer put in place before it could publish the model. Returns the files removed.
- */
-export function removeOrphanData(modelFile: string): string[] {
-  const dir = dirname(resolve(modelFile));
-  let keep = "";
-  try {
-    const m = loadModel(modelFile, { check: false });
-    for (const s of allTensors(m.proto)) if (isExternal(s.tensor)) keep = basename(externalRef(s.tensor).location);
-  } catch {
-    // no model there (or unreadable): every generation is an orphan
-  }
-  const gone = oldGenerations(dir, resolve(modelFile), keep);
-  for (const f of gone) rmSync(f, { force: true });
-  return gone;
-}
-
-function sizeOf(path: string): number | undefined {
-  try {
-    const st = statSync(path);
-    return st.isFile() ? st.size : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function protectedPath(p: Protected, path: string): boolean {
-  try {
-    p.check(path);
-    return false;
-  } catch {
-    return true;
   }
 }
 

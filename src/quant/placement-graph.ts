@@ -1,6 +1,7 @@
 /**
  * The read-only view of one graph that Q/DQ placement needs: who produces and who consumes each value, which values
- * are constants (initializers, `Constant` nodes, and both seen through chains of `Identity`, as exporters write them),
+ * are constants (initializers, `Constant` nodes, and both seen through chains of `Identity`, as exporters write them,
+ * and through a Cast to float of a float constant, as float32-compute.ts writes them),
  * and the element type of every value (a small forward type inference: placement must never quantize an int64 shape).
  */
 import type { Model } from "../onnx/model.ts";
@@ -112,10 +113,17 @@ export class PlacementGraph {
       const p = this.producer.get(value);
       if (!p) return undefined;
       if (p.op_type === "Identity" && !p.domain) value = p.input?.[0] ?? "";
+      // A float16/bfloat16 weight read as float32 (float32-compute.ts): the stored half data is the constant.
+      else if (p.op_type === "Cast" && !p.domain && intAttr(p, "to") === DataType.FLOAT && this.isFloatSource(p.input?.[0])) value = p.input?.[0] ?? "";
       else if (p.op_type === "Constant" && !p.domain) return constantTensor(p);
       else return undefined;
     }
     return undefined;
+  }
+
+  /** True when a Cast's input is a float constant (its dequantized value then is exactly the Cast's output). */
+  private isFloatSource(value: string | undefined): boolean {
+    return !!value && isFloatType(this.constantOf(value)?.data_type);
   }
 
   /** Float values of a constant value, or of a foldable chain over constants (undefined otherwise). */
@@ -267,6 +275,8 @@ export class PlacementGraph {
     let v = this.chainMemo.get(value);
     if (v === undefined) {
       this.chainMemo.set(value, false); // a cycle (corrupt model) is not a chain
+      // A Cast to float of a float constant is that constant (constantOf sees through it), not a chain.
+      if (this.constantOf(value)) return false;
       const p = this.producer.get(value);
       const ins = (p?.input ?? []).filter(Boolean);
       v = !!p && !p.domain && DATA_MOVEMENT_OPS.has(p.op_type ?? "") && p.op_type !== "Identity" && ins.length > 0 &&
@@ -315,7 +325,7 @@ export class PlacementGraph {
 }
 
 function isFloatType(t: number | undefined): boolean {
-  return t === DataType.FLOAT || t === DataType.FLOAT16 || t === DataType.DOUBLE;
+  return t === DataType.FLOAT || t === DataType.FLOAT16 || t === DataType.BFLOAT16 || t === DataType.DOUBLE;
 }
 
 function intAttr(node: NodeProto, name: string): number | undefined {

@@ -12,7 +12,7 @@ import type { IntType, PendingTensor, ReportEntry } from "../kernel/types.ts";
 import { makeAttribute } from "../onnx/builder.ts";
 import { makeTensor } from "../onnx/tensor-data.ts";
 import type { NodeProto, TensorProto } from "../onnx/types.ts";
-import { DataType } from "../tensor/dtypes.ts";
+import { DataType, bitsPerElement } from "../tensor/dtypes.ts";
 import { DATA_MOVEMENT_OPS } from "../onnx/weight-chain.ts";
 import { dequantizeWeights, quantizeWeights, roundHalfEven, sqnrDb, type QuantType, type QuantizedWeights } from "../tensor/quantize.ts";
 import type { AnchorNode, Placement } from "./placement.ts";
@@ -35,6 +35,8 @@ export interface RewriteResult {
   entries: ReportEntry[];
   /** 13 when a per-channel (axis) DequantizeLinear was written, else 10. */
   minOpset: number;
+  /** What the summary should say about the run as a whole. */
+  notes?: string[];
 }
 
 const INT32_MAX = 2147483647;
@@ -151,7 +153,7 @@ export function applyPlacement(p: Placement, params: ReadonlyMap<string, Activat
       tensor: name, action: "quantized", kind: "weight", node: a.node.name ?? "", opType: a.node.op_type ?? "", type: opts.weightType,
       ...(tensor ? {} : { via: index.chainOps(name), reason: `folded from ${index.chainSources(name).join(", ")}` }),
       granularity: q.axis !== undefined ? `channel(axis=${q.axis})` : "tensor", elements: data.length,
-      bytesBefore: data.length * 4, bytesAfter: data.length + q.scale.length * 5, sqnrDb: sq, relError: 10 ** (-sq / 20),
+      bytesBefore: storedBytes(tensor, data.length), bytesAfter: data.length + q.scale.length * 5, sqnrDb: sq, relError: 10 ** (-sq / 20),
     });
     const out = { dq, q };
     if (!byAxis) weightCache.set(cacheKey, (byAxis = new Map()));
@@ -194,7 +196,7 @@ export function applyPlacement(p: Placement, params: ReadonlyMap<string, Activat
     front.push(node("DequantizeLinear", [qName, sName], dq, perChannel ? [makeAttribute("axis", 0)] : []));
     entries.push({
       tensor: name, action: "quantized", kind: "weight", node: n.name ?? "", opType: n.op_type ?? "", type: "int32",
-      granularity: perChannel ? "channel(axis=0)" : "tensor", elements: data.length, bytesBefore: data.length * 4, bytesAfter: data.length * 8,
+      granularity: perChannel ? "channel(axis=0)" : "tensor", elements: data.length, bytesBefore: storedBytes(index.constantOf(name), data.length), bytesAfter: data.length * 8,
     });
     return dq;
   }
@@ -224,6 +226,11 @@ export function applyPlacement(p: Placement, params: ReadonlyMap<string, Activat
   return { pending, entries, minOpset };
 }
 
+/** Bytes a float constant took in the file (float16 weights take 2 per value). */
+function storedBytes(t: TensorProto | undefined, count: number): number {
+  return (count * (bitsPerElement(t?.data_type ?? DataType.FLOAT) || 32)) / 8;
+}
+
 /** Values read by nodes, graph outputs or subgraphs. */
 function readValues(p: Placement): Set<string> {
   const read = new Set<string>([...p.index.outputs, ...p.index.outerReads]);
@@ -232,9 +239,9 @@ function readValues(p: Placement): Set<string> {
 }
 
 /**
- * Drop the Identity/Constant nodes, the folded data-movement chains and the initializers the rewrite left without
- * readers (the float weights and biases). Only values that were read before the rewrite are candidates: whatever the
- * model already carried unused stays.
+ * Drop the Identity/Constant nodes, the folded data-movement chains (the Casts that read float16 weights as float32
+ * among them) and the initializers the rewrite left without readers (the float weights and biases). Only values that
+ * were read before the rewrite are candidates: whatever the model already carried unused stays.
  */
 function removeDeadConstants(p: Placement, readBefore: ReadonlySet<string>): void {
   const graph = p.index.graph;
@@ -242,7 +249,9 @@ function removeDeadConstants(p: Placement, readBefore: ReadonlySet<string>): voi
     changed = false;
     const read = readValues(p);
     const dead = (v: string | undefined) => !!v && readBefore.has(v) && !read.has(v);
-    const removable = (n: NodeProto) => n.op_type === "Identity" || n.op_type === "Constant" || (DATA_MOVEMENT_OPS.has(n.op_type ?? "") && (n.output ?? []).some((o) => p.index.isChainConstant(o ?? "")));
+    const removable = (n: NodeProto) => n.op_type === "Identity" || n.op_type === "Constant" || (DATA_MOVEMENT_OPS.has(n.op_type ?? "") && (n.output ?? []).some((o) => p.index.isChainConstant(o ?? ""))) ||
+      // The Cast that reads a float16 weight as float32 (float32-compute.ts): the constant itself to placement.
+      (n.op_type === "Cast" && !!p.index.constantOf(n.output?.[0] ?? ""));
     graph.node = (graph.node ?? []).filter((n) => {
       // A Split may have outputs nobody ever read: the node is dead when the ones that were read no longer are.
       const drop = !n.domain && removable(n) && (n.output ?? []).some((o) => dead(o)) && (n.output ?? []).every((o) => !o || !read.has(o));

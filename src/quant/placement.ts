@@ -41,6 +41,8 @@ export interface PlacementPolicy {
   readonly keepTensorFloat: (tensor: string) => boolean;
   /** Give Concat inputs and output one scale, so QLinearConcat only copies bytes. Default true. */
   readonly shareConcatScales?: boolean;
+  /** Concats that keep one scale per input even when sharing is on (their input ranges differ too much). */
+  readonly unsharedConcats?: ReadonlySet<NodeProto>;
   /** Quantize a Conv's output (past its Relu/Clip) even when no consumer asks, so the Conv fuses. Default true. */
   readonly fuseFriendly?: boolean;
   /**
@@ -220,7 +222,7 @@ export function planPlacement(index: PlacementGraph, policy: PlacementPolicy): P
         if (all || (wanted.has(out) && ins.some((t) => wanted.has(t)))) {
           for (const t of ins) changed = mark(t) || changed;
           changed = markOutput(out, false) || changed;
-          if (shareConcat && wanted.has(out)) for (const t of ins) union(out, t);
+          if (shareConcat && !policy.unsharedConcats?.has(node) && wanted.has(out)) for (const t of ins) union(out, t);
         }
       }
     }
@@ -250,12 +252,15 @@ export function planPlacement(index: PlacementGraph, policy: PlacementPolicy): P
 }
 
 /**
- * The nodes a float stem keeps float: a Conv on a graph input with ≤ 4 input channels per group, then — only when a
+ * The nodes a float stem keeps float: a Conv on a graph input (or on a Cast of one) with ≤ 4 input channels per group, then — only when a
  * MaxPool reads its single-consumer Relu/Clip — that activation and the MaxPool (undefined: not a stem).
  */
 function floatStemChain(index: PlacementGraph, node: NodeProto): NodeProto[] | undefined {
   if (node.op_type !== "Conv" || node.domain) return undefined;
-  const x = node.input?.[0];
+  let x = node.input?.[0];
+  // Through the Cast a float16 model's input gets (float32-compute.ts): still the model's raw input.
+  const cast = x ? index.producer.get(x) : undefined;
+  if (cast?.op_type === "Cast" && !cast.domain && cast.input?.[0]) x = cast.input[0];
   if (!x || index.producer.has(x) || index.constantOf(x)) return undefined;
   const w = node.input?.[1] ? index.constantOf(node.input[1]) : undefined;
   const cin = w?.dims?.[1];

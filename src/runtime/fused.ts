@@ -14,8 +14,7 @@
  * off (it is already optimized). Wherever the reasoning does not apply, the reorder stays: results are exact either
  * way (test/runtime/fused.test.ts compares both paths on mobilenet_v2).
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { makeTempDir, removeTempDir } from "../kernel/cleanup.ts";
 import { join } from "node:path";
 import { loadModel, serializeModel } from "../onnx/codec.ts";
 import { GraphBuilder } from "../onnx/builder.ts";
@@ -35,8 +34,8 @@ const NCHWC_DOMAIN = "com.microsoft.nchwc";
  * (a view of a temporary file) and `cleanup`, which removes the file: call it once the model is no longer read.
  */
 async function optimized(source: Model | Uint8Array, options: RuntimeOptions): Promise<{ session: RuntimeSession; model: Model; cleanup(): void }> {
-  const dir = mkdtempSync(join(tmpdir(), "quant-fused-"));
-  const cleanup = () => rmSync(dir, { recursive: true, force: true });
+  const dir = makeTempDir("fused");
+  const cleanup = () => removeTempDir(dir);
   try {
     const file = join(dir, "optimized.onnx");
     const session = await RuntimeSession.create(source, { ...options, optimization: "all", optimizedModelFilePath: file });

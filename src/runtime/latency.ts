@@ -4,14 +4,14 @@
  * machine noise (other processes, frequency changes) hits all models alike, and medians.
  * Also what ORT fused: the op types of its optimized graph (`optimizedModelFilePath`).
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { makeTempDir, removeTempDir } from "../kernel/cleanup.ts";
 import { join } from "node:path";
 import { QuantError } from "../kernel/errors.ts";
 import { loadModel } from "../onnx/codec.ts";
 import type { Model } from "../onnx/model.ts";
 import { fillNormal, sampleRng } from "../data/random.ts";
-import { RuntimeSession, SINGLE_THREAD, type TensorMap } from "./session.ts";
+import { RuntimeSession, SINGLE_THREAD, ortTensor, type TensorMap } from "./session.ts";
+import { floatToHalf } from "../tensor/dtypes.ts";
 
 /** Feeds for `session.run`. */
 export type Feeds = TensorMap;
@@ -54,6 +54,13 @@ export function randomFeeds(session: RuntimeSession, options: { seed?: number; s
     if (!meta.isTensor) throw new QuantError("E_RUNTIME", `input "${meta.name}" is not a tensor; cannot make random data for it`, { target: meta.name });
     const dims = options.shapes?.[meta.name] ?? options.shapes?.["*"] ?? meta.shape.map((d) => (typeof d === "number" && d > 0 ? d : 1));
     const n = dims.reduce((a, b) => a * b, 1);
+    if (meta.type === "float16") {
+      // N(0,1) drawn as float32, stored as half bits (ortTensor feeds them under Bun too).
+      const f = new Float32Array(n);
+      fillNormal(f, sampleRng(options.seed ?? 0, meta.name, 0));
+      feeds[meta.name] = ortTensor(session.ort, "float16", Uint16Array.from(f, floatToHalf), dims);
+      continue;
+    }
     const Ctor = TYPED[meta.type];
     if (!Ctor) throw new QuantError("E_RUNTIME", `input "${meta.name}" has type ${meta.type}; cannot make random data for it`, { target: meta.name });
     const data = new Ctor(n);
@@ -103,7 +110,7 @@ export async function interleavedLatency(
  * non-default domains as in `quant info`.
  */
 export async function optimizedOpTypes(source: Model | string | Uint8Array, threads = 1): Promise<Record<string, number>> {
-  const dir = mkdtempSync(join(tmpdir(), "quant-opt-"));
+  const dir = makeTempDir("opt");
   try {
     const file = join(dir, "optimized.onnx");
     const session = await createTimingSession(source, { threads, optimizedModelFilePath: file });
@@ -120,6 +127,6 @@ export async function optimizedOpTypes(source: Model | string | Uint8Array, thre
     }
     return counts;
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    removeTempDir(dir);
   }
 }

@@ -4,8 +4,8 @@
  * and the model's data inputs. onnxruntime-node is loaded on first use, so commands that never run a model never pay
  * for loading it.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
+import { makeTempDir, removeTempDir } from "../kernel/cleanup.ts";
 import { join } from "node:path";
 import type * as Ort from "onnxruntime-node";
 import { QuantError, reason } from "../kernel/errors.ts";
@@ -14,7 +14,7 @@ import { isExternal } from "../onnx/external.ts";
 import type { Model } from "../onnx/model.ts";
 import { num } from "../onnx/types.ts";
 import { allTensors } from "../onnx/walk.ts";
-import { DataType, dataTypeName } from "../tensor/dtypes.ts";
+import { DataType, dataTypeName, halfToFloat } from "../tensor/dtypes.ts";
 import type { Batch, ModelInputInfo } from "../data/dataset.ts";
 
 /** The onnxruntime-node module. */
@@ -28,6 +28,32 @@ let ortModule: OrtModule | undefined;
 /** onnxruntime-node, imported on first use. */
 export async function loadOrt(): Promise<OrtModule> {
   return (ortModule ??= await import("onnxruntime-node"));
+}
+
+/**
+ * An ORT tensor over typed data (a view, no copy). float16 data is IEEE half bits in a Uint16Array: when the runtime
+ * has Float16Array (Bun does), onnxruntime-common wraps such data in a Float16Array view, which onnxruntime-node's
+ * native binding cannot read under Bun (the run fails with "not enough space: expected N, got 0"); the tensor is
+ * pointed back at the Uint16Array view of the same bytes.
+ */
+export function ortTensor(ort: OrtModule, type: Ort.Tensor.Type, data: ArrayBufferView, dims: readonly number[]): Ort.Tensor {
+  const t = new ort.Tensor(type, data as Float32Array, dims);
+  if (type === "float16" && data instanceof Uint16Array && !(t.data instanceof Uint16Array)) {
+    (t as unknown as { cpuData: Uint16Array }).cpuData = data;
+    if ((t.data as unknown) !== data) throw new QuantError("E_CALIB_DTYPE", "this onnxruntime-common stores float16 tensors in a way quant cannot feed to onnxruntime-node under Bun");
+  }
+  return t;
+}
+
+/**
+ * A float tensor's values as float32/float64 numbers: float16 outputs arrive as half bits (Uint16Array) or as a
+ * Float16Array depending on the runtime; both are decoded. Other float types are returned as they are (a view).
+ */
+export function tensorFloats(t: Ort.Tensor): Float32Array | Float64Array {
+  const d = t.data as ArrayLike<number>;
+  if (d instanceof Float32Array || d instanceof Float64Array) return d;
+  if (t.type === "float16" && d instanceof Uint16Array) return Float32Array.from(d, halfToFloat);
+  return Float32Array.from(d);
 }
 
 /** How a session runs. Unset fields keep onnxruntime's defaults (all cores, all optimizations). */
@@ -126,8 +152,8 @@ export function modelSource(source: Model | Uint8Array | string): { source: Uint
   if (typeof source === "string") return { source, file: source, cleanup() {} };
   if (source instanceof Uint8Array) return { source, cleanup() {} };
   if (!hasExternalData(source)) return { source: serializeModel(source), file: source.path, cleanup() {} };
-  const tempDir = mkdtempSync(join(tmpdir(), "quant-session-"));
-  const cleanup = () => rmSync(tempDir, { recursive: true, force: true });
+  const tempDir = makeTempDir("session");
+  const cleanup = () => removeTempDir(tempDir);
   try {
     const path = join(tempDir, "model.onnx");
     saveModel(source, path, { externalData: true });
@@ -222,7 +248,7 @@ export class RuntimeSession {
 export function toOrtTensor(ort: OrtModule, data: Batch[string]["data"], dims: readonly number[], elemType: number): Ort.Tensor {
   const type = ortType(elemType);
   try {
-    return new ort.Tensor(type, data as Float32Array, dims);
+    return ortTensor(ort, type, data, dims);
   } catch (e) {
     throw new QuantError("E_CALIB_DTYPE", `cannot make a ${type} tensor of dims [${dims.join(", ")}] from ${data.constructor.name}(${data.length}): ${reason(e)}`, { cause: e });
   }

@@ -3,7 +3,7 @@
  * outputs back as transferred buffers (no copy). Messages: `load` → `ready`, `run` → `out`, any failure → `error`.
  */
 import type * as Ort from "onnxruntime-node";
-import { ortSessionOptions, type RuntimeOptions } from "./session.ts";
+import { ortSessionOptions, ortTensor, type RuntimeOptions } from "./session.ts";
 
 /** Request from the main thread. */
 export type WorkerRequest =
@@ -34,7 +34,7 @@ self.onmessage = async (e: MessageEvent<WorkerRequest>) => {
       post({ kind: "ready", inputNames: [...session.inputNames], outputNames: [...session.outputNames] });
     } else if (m.kind === "run") {
       const feeds: Record<string, Ort.Tensor> = {};
-      for (const [k, f] of Object.entries(m.feeds)) feeds[k] = new ort!.Tensor(f.type, f.data as Float32Array, f.dims);
+      for (const [k, f] of Object.entries(m.feeds)) feeds[k] = ortTensor(ort!, f.type, f.data, f.dims);
       const out = await session!.run(feeds);
       const outputs: Record<string, { data: ArrayBufferView; dims: number[] }> = {};
       const transfer: ArrayBuffer[] = [];

@@ -89,3 +89,21 @@ describe("data configs in the current folder are announced; --no-config ignores 
     expect(existsSync(join(dir, "q.onnx"))).toBe(false);
   });
 });
+
+describe("batch", () => {
+  test("announces the folder's config once, children apply it; --no-config (anywhere in argv) reaches every child", () => {
+    const dir = tmp();
+    savedChain(dir, "a.onnx");
+    savedChain(dir, "b.onnx");
+    writeFileSync(join(dir, "quant.config.yaml"), "exclude:\n  - W0\n");
+    const weights = (stdout: string) => (JSON.parse(stdout) as { models: { weightsQuantized: number }[] }).models.map((m) => m.weightsQuantized);
+    const r = run(["batch", "a.onnx", "b.onnx", "-o", "out", "--format", "json"], dir);
+    expect(r.code).toBe(0);
+    expect(r.stderr.split("\n").filter((l) => l.includes("using ./quant.config.yaml"))).toHaveLength(1);
+    expect(weights(r.stdout)).toEqual([2, 2]);
+    const n = run(["batch", "a.onnx", "--no-config", "b.onnx", "-o", "out2", "--format", "json"], dir);
+    expect(n.code).toBe(0);
+    expect(n.stderr).not.toContain("quant.config");
+    expect(weights(n.stdout)).toEqual([3, 3]);
+  });
+});

@@ -5,9 +5,10 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, linkSync, mkdirSync, readdirSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { DataType, GraphBuilder, encodeModelProto, loadModel } from "../../src/index.ts";
+import { DataType, GraphBuilder, encodeModelProto, loadModel, writeNpy } from "../../src/index.ts";
 import { hashFile, savedChain, temps, tmp } from "../kernel/safety-helpers.ts";
 import { quant } from "./helpers.ts";
+import { corpus, hasCorpus } from "../helpers/corpus.ts";
 
 const codeLine = (r: { stderr: string }) => /error (E_[A-Z_]+)/.exec(r.stderr)?.[1] ?? "";
 const dataFiles = (dir: string) => readdirSync(dir).filter((n) => n.endsWith(".data")).sort();
@@ -65,6 +66,19 @@ describe("inputs are never destroyed", () => {
       expect([out, r.code, codeLine(r)]).toEqual([out, 1, "E_OUTPUT_IS_INPUT"]);
     }
     expect(s.hashes()).toEqual(before);
+  });
+
+  test("--stats-out onto the input model (through the alias) or onto the calibration data file is refused", () => {
+    const s = setup();
+    const npy = join(s.dir, "calib.npy");
+    writeNpy(npy, new Float32Array(4 * 64).map((_, i) => Math.sin(i)), [4, 64]);
+    const before = [...s.hashes(), hashFile(npy)];
+    for (const statsOut of [join(s.dir, "alias", "m.onnx"), npy]) {
+      const r = quant(["calibrate", s.model, "--data", npy, "-o", join(s.dir, "q.onnx"), "--stats-out", statsOut]);
+      expect([statsOut, r.code, codeLine(r)]).toEqual([statsOut, 1, "E_OUTPUT_IS_INPUT"]);
+    }
+    expect([...s.hashes(), hashFile(npy)]).toEqual(before);
+    expect(existsSync(join(s.dir, "q.onnx"))).toBe(false);
   });
 
   test("-o ext/b.onnx --external-data when the input's data file is b.onnx.data: the input's data is untouched", () => {
@@ -172,5 +186,22 @@ describe("FIFO external data on the command line", () => {
       expect(performance.now() - t0).toBeLessThan(15000);
     }
     expect(existsSync(join(dir, "q.onnx"))).toBe(false);
+  });
+});
+
+describe.skipIf(!hasCorpus)("FIFO in a calibration image folder", () => {
+  test("calibrate refuses it at once with E_DATA_READ naming the file; nothing written", async () => {
+    const dir = tmp();
+    const imgs = join(dir, "imgs");
+    mkdirSync(imgs);
+    const sharp = (await import("sharp")).default;
+    await sharp({ create: { width: 32, height: 32, channels: 3, background: { r: 1, g: 2, b: 3 } } }).png().toFile(join(imgs, "a.png"));
+    Bun.spawnSync(["mkfifo", join(imgs, "b.png")]);
+    const t0 = performance.now();
+    const r = quant(["calibrate", corpus("digits_cnn.onnx"), "--data", imgs, "-o", join(dir, "q.onnx")]);
+    expect([r.code, codeLine(r)]).toEqual([1, "E_DATA_READ"]);
+    expect(r.stderr).toContain("b.png is a FIFO");
+    expect(performance.now() - t0).toBeLessThan(15000);
+    expect(readdirSync(dir)).toEqual(["imgs"]);
   });
 });

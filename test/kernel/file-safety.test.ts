@@ -3,8 +3,8 @@
  * (FIFOs never block), outputs that are inputs (symlinked folders, hard links), rename failures, stale temps.
  */
 import { describe, expect, test } from "bun:test";
-import { existsSync, linkSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { existsSync, linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { encodeModelProto, loadModel, saveModel, runPipeline, writeFileAtomic } from "../../src/index.ts";
 import { listImages, loadImage, resolveImageOptions } from "../../src/data/images.ts";
 import { openNpy } from "../../src/data/npy.ts";
@@ -161,5 +161,33 @@ describe("temp files", () => {
     writeFileSync(join(dir, `.q.onnx.tmp-${process.ppid}-abc-1`), "live parent");
     writeFileAtomic(join(dir, "other.json"), "{}");
     expect(readdirSync(dir).sort()).toEqual([`.q.onnx.tmp-${process.ppid}-abc-1`, "other.json"]);
+  });
+
+  test("older data generations are removed after publishing, except while another live process writes that output", () => {
+    const dir = tmp();
+    const m = loadModel(savedChain(join(dir, "src")).model);
+    const out = join(dir, "q.onnx");
+    const orphan = join(dir, "q.onnx.0123456789abcdef.data");
+    writeFileSync(orphan, "data a killed writer placed");
+    const inflight = join(dir, `.q.onnx.tmp-${process.ppid}-abc-0`); // a live writer's staged model
+    writeFileSync(inflight, "");
+    const first = saveModel(m, out, { externalData: true });
+    expect(existsSync(orphan)).toBe(true);
+    unlinkSync(inflight);
+    const again = saveModel(m, out, { externalData: true });
+    expect(again.dataFile).toBe(first.dataFile);
+    expect(existsSync(orphan)).toBe(false);
+    expect(readdirSync(dir).sort()).toEqual([basename(first.dataFile!), "q.onnx", "src"].sort());
+  });
+
+  test("an output path that is a symlink: the link is replaced by the new file, the file it pointed to is untouched", () => {
+    const elsewhere = join(tmp(), "precious.txt");
+    writeFileSync(elsewhere, "precious");
+    const dir = tmp();
+    symlinkSync(elsewhere, join(dir, "q.json"));
+    writeFileAtomic(join(dir, "q.json"), "{}");
+    expect(hashFile(elsewhere)).toBe(new Bun.CryptoHasher("sha256").update("precious").digest("hex"));
+    expect(lstatSync(join(dir, "q.json")).isSymbolicLink()).toBe(false);
+    expect(readFileSync(join(dir, "q.json"), "utf8")).toBe("{}");
   });
 });
