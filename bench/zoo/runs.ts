@@ -25,8 +25,6 @@ export interface ZooSpec {
   calibSamples: number;
   /** Every command is expected to refuse the model with this error code. */
   refused?: string;
-  /** Modes whose full support is another piece of work (named), expected to fail until it lands. */
-  pending?: { modes: readonly string[]; until: string };
 }
 
 export const ZOO: Record<string, ZooSpec> = {
@@ -40,7 +38,7 @@ export const ZOO: Record<string, ZooSpec> = {
   fr_liveness: { norm: { mean: [0], std: [1] }, calibSamples: 8 },
   fr_pose: { norm: IMAGENET, calibSamples: 4 },
   isnet_small: { norm: { mean: [128], std: [256] }, calibSamples: 1, refused: "E_QUANT_ALREADY" },
-  isnet_medium: { norm: { mean: [128], std: [256] }, calibSamples: 2, pending: { modes: ["static int8"], until: "static quantization of float16 models" } },
+  isnet_medium: { norm: { mean: [128], std: [256] }, calibSamples: 2 },
 };
 
 /** The four ways every model is quantized. `calibrate` gets `--data <synthetic.npy>` added. */

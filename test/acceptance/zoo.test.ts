@@ -57,9 +57,7 @@ describe.skipIf(!hasZoo)("real-model zoo, synthetic natural-image-like (1/f nois
       });
 
       for (const mode of MODES) {
-        // Expected to fail until the named work lands (then bun reports it passing and the mark must go).
-        const pending = spec.pending?.modes.includes(mode.mode);
-        (pending ? test.failing : test)(`${mode.mode}: ${spec.refused ? `refused with ${spec.refused}` : "output loads in ORT, SQNR recorded"}${pending ? ` (pending: ${spec.pending!.until})` : ""}`, async () => {
+        test(`${mode.mode}: ${spec.refused ? `refused with ${spec.refused}` : "output loads in ORT, SQNR recorded"}`, async () => {
           const r = await runZoo(name, mode, join(dir, name), calib, feeds, reference);
           rows.push(r);
           process.stdout.write(`${formatRow(r)}\n`);
@@ -107,8 +105,7 @@ describe.skipIf(!hasZoo)("real-model zoo, synthetic natural-image-like (1/f nois
     expect(r.bytes!.ratio).toBeLessThan(0.4);
   });
 
-  // Static quantization of float16 models is separate work (issue 10 item 5); today the model comes back unchanged.
-  test.failing("isnet_medium (float16): static INT8 ≤ 0.6× of its fp16 file (pending: static quantization of float16 models)", () => {
+  test("isnet_medium (float16): static INT8 ≤ 0.6× of its fp16 file", () => {
     expect(row("isnet_medium", "static int8")!.bytes!.ratio).toBeLessThanOrEqual(0.6);
   });
 });
