@@ -37,3 +37,11 @@ export const builtinPlugins: Record<string, Entry> = {
 
 /** Names of the built-in presets (plugins/presets/<name>.ts). */
 export const builtinPresets = ["cnn", "transformer", "transformers-js", "int4-weights"] as const;
+
+/** The built-in presets, imported statically by name (so they are inside the single-file binary too). */
+export const builtinPresetModules: Record<(typeof builtinPresets)[number], () => Promise<{ default: object }>> = {
+  cnn: () => import("./presets/cnn.ts"),
+  transformer: () => import("./presets/transformer.ts"),
+  "transformers-js": () => import("./presets/transformers-js.ts"),
+  "int4-weights": () => import("./presets/int4-weights.ts"),
+};

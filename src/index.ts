@@ -23,7 +23,7 @@ export { encodeModelProto, decodeModelProto } from "./onnx/proto.ts";
 
 export * from "./tensor/dtypes.ts";
 
-export { defineConfig, type QuantConfig, type PluginSpec, type ModelEntry, type BatchSection } from "./config/schema.ts";
+export { defineConfig, checkConfigKeys, configKeys, type OptionKeys, type QuantConfig, type PluginSpec, type ModelEntry, type BatchSection } from "./config/schema.ts";
 export { loadQuantConfig, type LoadedConfig } from "./config/load.ts";
 export { resolveChain, resolvePlugin } from "./config/resolve.ts";
 export { mergeLayers, mergeChains } from "./config/merge.ts";
@@ -37,7 +37,7 @@ export * from "./onnx/graph-edit.ts";
 export { findWeights, quantizableWeights, storedByteLength, type Weight, type WeightConsumer, type WeightLocation } from "./onnx/weights.ts";
 export { weightRole, agreedAxis, weightUse, readsShapeOnly, type WeightRole, type WeightUse } from "./quant/axes.ts";
 export { DATA_MOVEMENT_OPS, explicitPerms, movesData, stepOutputShape, mapAxisBack, reshapeAxisBack, traceAxisBack, type ChainStep, type ChainContext } from "./onnx/weight-chain.ts";
-export { globToRegExp, matchesAny, layerBitsFor } from "./quant/select.ts";
+export { globToRegExp, matchesAny, layerBitsFor, modelNames, unmatchedPatterns, type ModelNames } from "./quant/select.ts";
 export { replaceWithDequantize, scaleTensor, type WeightSite } from "./quant/rewrite.ts";
 
 export { openSafetensors, encodeSafetensors, type SafetensorsInput, type SafetensorsFile } from "./data/safetensors.ts";
@@ -45,7 +45,10 @@ export { readNpy, writeNpy, openNpy } from "./data/npy.ts";
 
 export { convertOpset, MAX_OPSET, irVersionFor, type OpsetConversion } from "./onnx/opset/index.ts";
 export { writeSafetensors } from "./data/safetensors.ts";
-export { openDataset, openDatasetAsync, type CalibrationDataset, type Batch, type ModelInputInfo, type DatasetSpec } from "./data/dataset.ts";
+export { openDataset, openDatasetAsync, layoutOf, type CalibrationDataset, type Batch, type ModelInputInfo, type DatasetSpec } from "./data/dataset.ts";
+export { openData, isDataset, type DataSource, type OpenedData } from "./data/open.ts";
+export { inferBatchAxis, type InputLayout, type SampleAxisSpec } from "./data/layout.ts";
+export { valueArray, parseInputFlags, type InputArray, type InputValue } from "./data/values.ts";
 export { IMAGE_PRESETS, type ImageOptions } from "./data/images.ts";
 export { modelInfo, formatInfo, type ModelInfo } from "./onnx/info.ts";
 export { isQuantized, isQuantOp, describeQuantOps, alreadyQuantizedError, type QuantizationState, type QuantTally } from "./onnx/quantized.ts";
@@ -55,7 +58,7 @@ export { cloneModel } from "./onnx/codec.ts";
 export { HistogramObserver, HistogramSet, DEFAULT_BINS, checkBins, checkBits, histogramCalibrator, type HistogramSide, type HistogramJSON } from "./tensor/histogram.ts";
 export { weightSensitivity, type SensitivityCandidate, type SensitivityOptions } from "./quant/sensitivity.ts";
 
-export { RuntimeSession, SINGLE_THREAD, modelInputs, fixedBatch, loadOrt, ortSessionOptions, ortTensor, tensorFloats, type RuntimeOptions, type TensorMap } from "./runtime/session.ts";
+export { RuntimeSession, SINGLE_THREAD, modelInputs, fixedBatch, batchPlan, type BatchPlan, loadOrt, ortSessionOptions, ortTensor, tensorFloats, type RuntimeOptions, type TensorMap } from "./runtime/session.ts";
 export { calibrate, finalizeChain, type CalibratorEntry, type CalibrateOptions, type CalibrationResult } from "./runtime/calibrate.ts";
 export { loadStats, saveStats, mergeStats, readStats, writeStats, type StatsFile } from "./runtime/stats.ts";
 export { observationModel } from "./runtime/observe.ts";

@@ -30,7 +30,7 @@
  * the histogram always spans the data's exact min and max, only where to clip is estimated from the subsample, and
  * small models (digits_cnn, digits_transformer) are binned exactly as before.
  */
-import { QuantError, checkBits, histogramCalibrator, type HistogramObserver, type HistogramSide, type Range } from "../../src/index.ts";
+import { QuantError, checkBits, histogramCalibrator, type HistogramObserver, type HistogramSide, type Range, type OptionKeys } from "../../src/index.ts";
 
 /** Options of {@link entropy}. */
 export interface EntropyOptions {
@@ -45,6 +45,9 @@ export interface EntropyOptions {
   /** Each value counts by |x|^weight in P and Q (default 1; 0 = TensorRT's plain counts). */
   weight?: number;
 }
+
+/** The options this plugin takes: a config giving any other key is refused (E_CONFIG). */
+export const optionKeys: OptionKeys<EntropyOptions> = { symmetric: true, bits: true, bins: true, exactZero: true, weight: true };
 
 const xlogx = (x: number): number => (x > 0 ? x * Math.log(x) : 0);
 

@@ -67,6 +67,9 @@ export class MinMaxState implements CalibratorState {
   }
 }
 
+/** This plugin takes no options: a config giving any is refused (E_CONFIG). */
+export const optionKeys = {};
+
 /** `minmax` calibrator factory. */
 export default function minmax() {
   return defineCalibrator({

@@ -17,7 +17,7 @@
  * the histogram always spans the data's exact min and max, only where to clip is estimated from the subsample, and
  * small models (digits_cnn, digits_transformer) are binned exactly as before.
  */
-import { QuantError, checkBits, histogramCalibrator, type HistogramObserver, type HistogramSide, type Range } from "../../src/index.ts";
+import { QuantError, checkBits, histogramCalibrator, type HistogramObserver, type HistogramSide, type Range, type OptionKeys } from "../../src/index.ts";
 
 /** Options of {@link mse}. */
 export interface MseOptions {
@@ -28,6 +28,9 @@ export interface MseOptions {
   /** Histogram bins (default 4096). */
   bins?: number;
 }
+
+/** The options this plugin takes: a config giving any other key is refused (E_CONFIG). */
+export const optionKeys: OptionKeys<MseOptions> = { symmetric: true, bits: true, bins: true };
 
 /** Moments of one side, in units of its bins, with positions local to the side (`y = |x|/width - start`). */
 class Moments {

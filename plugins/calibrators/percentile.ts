@@ -13,7 +13,7 @@
  * the histogram always spans the data's exact min and max, only where to clip is estimated from the subsample, and
  * small models (digits_cnn, digits_transformer) are binned exactly as before.
  */
-import { QuantError, histogramCalibrator, type HistogramObserver, type PluginContext, type Range } from "../../src/index.ts";
+import { QuantError, histogramCalibrator, type HistogramObserver, type PluginContext, type Range, type OptionKeys } from "../../src/index.ts";
 
 /** Options of {@link percentile}. */
 export interface PercentileOptions {
@@ -22,6 +22,9 @@ export interface PercentileOptions {
   /** Histogram bins (default 4096). */
   bins?: number;
 }
+
+/** The options this plugin takes: a config giving any other key is refused (E_CONFIG). */
+export const optionKeys: OptionKeys<PercentileOptions> = { percentile: true, bins: true };
 
 /** The `p`-th percentile of |x| in `h` (bin-interpolated) turned into a range; `p = 100` gives min/max. */
 export function percentileRange(h: HistogramObserver, p: number): Range {

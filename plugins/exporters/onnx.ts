@@ -3,7 +3,7 @@
  * tensor data goes to `<output>.<content hash>.data` beside it. Never replaces the input model or its data.
  */
 import { resolve } from "node:path";
-import { QuantError, defineExporter, saveModel } from "../../src/index.ts";
+import { QuantError, defineExporter, saveModel, type OptionKeys } from "../../src/index.ts";
 
 /** Options of the `onnx` exporter. */
 export interface OnnxExporterOptions {
@@ -14,6 +14,9 @@ export interface OnnxExporterOptions {
   /** Tensors smaller than this stay inline when saving external data (bytes, default 1024). */
   threshold?: number;
 }
+
+/** The options this plugin takes: a config giving any other key is refused (E_CONFIG). */
+export const optionKeys: OptionKeys<OnnxExporterOptions> = { path: true, externalData: true, threshold: true };
 
 /** `onnx` exporter factory. */
 export default function onnx(opts: OnnxExporterOptions = {}) {

@@ -2,13 +2,16 @@
  * Exporter of the run's report as JSON: every quantizer decision (tensor, action, reason, type, granularity,
  * bytes, reconstruction SQNR), the opset and the calibrated ranges.
  */
-import { defineExporter } from "../../src/index.ts";
+import { defineExporter, type OptionKeys } from "../../src/index.ts";
 
 /** Options of the `report` exporter. */
 export interface ReportOptions {
   /** Output path (default `<output>.report.json`). */
   path?: string;
 }
+
+/** The options this plugin takes: a config giving any other key is refused (E_CONFIG). */
+export const optionKeys: OptionKeys<ReportOptions> = { path: true };
 
 /** `report` exporter factory. */
 export default function report(opts: ReportOptions = {}) {

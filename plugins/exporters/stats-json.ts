@@ -4,14 +4,16 @@
  * runtimes that want the parameters without parsing ONNX.
  */
 import {
-  allGraphs, defineExporter, num, tensorDims, tensorFloat32, tensorInts, type Model, type TensorProto,
-} from "../../src/index.ts";
+  allGraphs, defineExporter, num, tensorDims, tensorFloat32, tensorInts, type Model, type TensorProto, type OptionKeys } from "../../src/index.ts";
 
 /** Options of the `stats-json` exporter. */
 export interface StatsJsonOptions {
   /** Output path (default `<output>.stats.json`). */
   path?: string;
 }
+
+/** The options this plugin takes: a config giving any other key is refused (E_CONFIG). */
+export const optionKeys: OptionKeys<StatsJsonOptions> = { path: true };
 
 /** One DequantizeLinear's parameters. */
 export interface DqParams {

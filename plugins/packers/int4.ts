@@ -4,6 +4,9 @@
  */
 import { DataType, definePacker, packInt4, setTensorRaw } from "../../src/index.ts";
 
+/** This plugin takes no options: a config giving any is refused (E_CONFIG). */
+export const optionKeys = {};
+
 /** `int4` packer factory. */
 export default function int4(_opts: Record<string, unknown> = {}) {
   return definePacker({

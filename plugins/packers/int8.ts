@@ -31,6 +31,9 @@ function asStorage(t: PendingTensor, dataType: number): ArrayBufferView {
   return out;
 }
 
+/** This plugin takes no options: a config giving any is refused (E_CONFIG). */
+export const optionKeys = {};
+
 /** `int8` packer factory. */
 export default function int8(_opts: Record<string, unknown> = {}) {
   return definePacker({

@@ -78,6 +78,9 @@ function replaceInit(g: GraphProto, inits: Map<string, { t: TensorProto; i: numb
   inits.set(name, { t, i: idx });
 }
 
+/** This plugin takes no options: a config giving any is refused (E_CONFIG). */
+export const optionKeys = {};
+
 /** `fold-batchnorm` pass factory. */
 export default function foldBatchnorm(_opts: Record<string, unknown> = {}) {
   return definePass({

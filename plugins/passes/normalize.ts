@@ -110,6 +110,9 @@ export function normalizeModel(model: Model | ModelProto): NormalizeResult {
   return { constantsPromoted, identitiesRemoved };
 }
 
+/** This plugin takes no options: a config giving any is refused (E_CONFIG). */
+export const optionKeys = {};
+
 /**
  * The `normalize` pass plugin.
  * @example export default defineConfig({ passes: ["normalize"] });

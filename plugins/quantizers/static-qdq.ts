@@ -11,7 +11,7 @@
  * float16/bfloat16 models are first retyped to compute in float32 between Casts at their inputs and outputs
  * (src/quant/float32-compute.ts: ONNX Runtime fuses only float32-scale Q/DQ into its integer kernels).
  */
-import { DataType, QuantError, alreadyQuantizedError, defineQuantizer, isQuantized, matchesAny, type Model, type NodeProto, type PluginContext, type QuantizeResult, type RangeMap, type ReportEntry } from "../../src/index.ts";
+import { DataType, QuantError, alreadyQuantizedError, defineQuantizer, isQuantized, matchesAny, type Model, type NodeProto, type PluginContext, type QuantizeResult, type RangeMap, type ReportEntry, type OptionKeys } from "../../src/index.ts";
 import { PlacementGraph } from "../../src/quant/placement-graph.ts";
 import { ANCHOR_OPS, DEFAULT_OP_TYPES, FUSED_ACTIVATIONS, PASS_THROUGH_OPS, planPlacement, type Placement } from "../../src/quant/placement.ts";
 import { placementParams } from "../../src/quant/placement-params.ts";
@@ -48,6 +48,9 @@ export interface StaticQdqOptions {
   floatStem?: boolean;
 }
 
+/** The options this plugin takes: a config giving any other key is refused (E_CONFIG). */
+export const optionKeys: OptionKeys<StaticQdqOptions> = { activationType: true, weightType: true, perChannel: true, symmetricWeights: true, opTypes: true, exclude: true, fuseFriendly: true, shareConcatScales: true, floatStem: true };
+
 interface Resolved {
   activationType: "uint8" | "int8";
   weightType: "int8" | "uint8";
@@ -67,6 +70,7 @@ function resolve(opts: StaticQdqOptions, ctx: PluginContext): Resolved {
   if (o.bits !== 8) throw new QuantError("E_QUANT_OPTIONS", `static-qdq quantizes to 8 bits; got --bits ${o.bits} (use weight-only for 4-bit weights)`);
   const given = opts.opTypes ?? o.opTypes;
   const opTypes = new Set(given ? [...given, ...PASS_THROUGH_OPS, ...FUSED_ACTIVATIONS] : DEFAULT_OP_TYPES);
+  for (const t of o.opTypesExclude ?? []) opTypes.delete(t);
   return {
     activationType: opts.activationType ?? o.activationType ?? "uint8",
     weightType: opts.weightType ?? o.weightType ?? "int8",

@@ -12,7 +12,7 @@ import {
   GraphIndex, QuantError, isQuantError, alreadyQuantizedError, defineQuantizer, describeQuantOps, isQuantized, dequantizeWeights, findWeights, layerBitsFor, matchesAny, quantizeWeights,
   replaceWithDequantize, tensorFloat32, weightUse, readsShapeOnly, explicitPerms, agreedAxis, DataType, dataTypeName, isOnnxOp, weightSensitivity,
   type Granularity, type IntType, type Model, type PendingTensor, type PluginContext, type QuantType, type QuantizedWeights,
-  type ReportEntry, type Weight, type WeightRole, type WeightUse,
+  type ReportEntry, type Weight, type WeightRole, type WeightUse, type OptionKeys,
 } from "../../src/index.ts";
 
 /** Options of the `weight-only` quantizer (each defaults to the run's global option). */
@@ -34,6 +34,10 @@ export interface WeightOnlyOptions {
   /** Without a measurement: layers whose INT4 weight SQNR is below this (dB) stay at 8 bits. Default 16. */
   int4FallbackDb?: number;
 }
+
+/** The options this plugin takes: a config giving any other key is refused (E_CONFIG). */
+export const optionKeys: OptionKeys<WeightOnlyOptions> = { opTypes: true, bits: true, perChannel: true, blockSize: true, symmetric: true, clipSearch: true, sensitivity: true, sensitivityFactor: true, int4FallbackDb: true };
+
 
 const DEFAULT_OPS = ["Conv", "ConvTranspose", "MatMul", "Gemm", "Gather", "LSTM", "GRU", "RNN"];
 /** Input slot of the bias of ops that have one (kept float: it is small and added in float). */
@@ -108,6 +112,7 @@ export default function weightOnly(opts: WeightOnlyOptions = {}) {
       const bits = opts.bits ?? o.bits;
       const explicitOps = opts.opTypes ?? o.opTypes;
       const opTypes = new Set(explicitOps ?? DEFAULT_OPS);
+      for (const t of o.opTypesExclude ?? []) opTypes.delete(t);
       const blockSize = opts.blockSize ?? o.blockSize;
       const perChannel = opts.perChannel ?? o.perChannel ?? false;
       // Symmetric by default: integer kernels want zp 0, and on the corpus it is as accurate or better (digits_cnn
@@ -184,7 +189,7 @@ export default function weightOnly(opts: WeightOnlyOptions = {}) {
       if (auto.length && !explicitOps) {
         const noisy = await measuredFallback(model, auto, opts, ctx).catch((e) => {
           // Data the user gave that cannot be used is an error, not a reason to quietly measure nothing.
-          if (ctx.options.data && isQuantError(e) && /^E_(DATA|CALIB)_/.test(e.code)) throw e;
+          if ((ctx.options.data || ctx.options.inputs) && isQuantError(e) && /^E_(DATA|CALIB)_/.test(e.code)) throw e;
           ctx.logger.info(`per-layer sensitivity not measured (${(e as Error).message}); using the weight SQNR rule`);
           return undefined;
         });
@@ -252,7 +257,7 @@ async function measuredFallback(model: Model, auto: Choice[], opts: WeightOnlyOp
   const noise = await weightSensitivity(
     model,
     probed.map((c) => ({ name: c.w.name, dims: c.w.dims, original: c.data, dequantized: dequantizeWeights(c.q, c.w.dims) })),
-    { data: ctx.options.data, samples, shapes: ctx.options.shapes, seed: ctx.options.seed, budgetMs: opts.sensitivity || ctx.options.samples ? undefined : 3000 },
+    { data: ctx.options.data, inputs: ctx.options.inputs, sampleAxis: ctx.options.sampleAxis, samples, shapes: ctx.options.shapes, seed: ctx.options.seed, budgetMs: opts.sensitivity || ctx.options.samples ? undefined : 3000 },
   );
   const saved = (c: Choice) => c.data.length / 2;
   const total = probed.reduce((s, c) => s + noise.get(c.w.name)!, 0);

@@ -321,6 +321,9 @@ export function checkConnectivity(model: Model, original?: Model): Diagnostic[] 
   return [...checkResolution(index), ...(original ? checkInterface(original, model) : []), ...checkQdq(model, index, original)];
 }
 
+/** This plugin takes no options: a config giving any is refused (E_CONFIG). */
+export const optionKeys = {};
+
 /** The `connectivity` validator plugin. */
 export default function connectivity() {
   return defineValidator({

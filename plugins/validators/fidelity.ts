@@ -5,13 +5,20 @@
  * Inputs come from a data file (`data`) or, with a warning, random N(0,1) samples of the declared input shapes.
  * Batches stream through: memory does not grow with the number of samples.
  */
-import { ErrorAccumulator, GraphIndex, QuantError, RuntimeSession, defineValidator, tensorFloats, fixedBatch, isFloatWeightType, isOnnxOp, modelInputs, openDatasetAsync, type Diagnostic, type ErrorMetrics, type FloatArray, type Model, type TensorMap } from "../../src/index.ts";
+import {
+  ErrorAccumulator, GraphIndex, QuantError, RuntimeSession, batchPlan, defineValidator, tensorFloats, isFloatWeightType, isOnnxOp, modelInputs, openData,
+  type DataSource, type Diagnostic, type ErrorMetrics, type FloatArray, type ImageOptions, type InputValue, type Model, type OptionKeys, type SampleAxisSpec, type TensorMap,
+} from "../../src/index.ts";
 import type { ConsolaInstance } from "consola";
 
 /** Options of {@link fidelity}. */
 export interface FidelityOptions {
-  /** Input data (.npy/.npz/safetensors/image folder); random N(0,1) of the declared shapes when absent. */
-  data?: string;
+  /** Input data (a path, values per input, or a dataset object); random N(0,1) of the declared shapes when absent. */
+  data?: DataSource;
+  /** Values per input (`--input sr=16000`), taking precedence over `data`. */
+  inputs?: Record<string, InputValue>;
+  /** Sample axis per input (`--sample-axis state=1`). */
+  sampleAxis?: Record<string, SampleAxisSpec>;
   /** Samples to compare (default: all the data holds; 16 for random data). */
   samples?: number;
   /** Per-layer error of every intermediate tensor both graphs produce. */
@@ -22,7 +29,12 @@ export interface FidelityOptions {
   shapes?: Record<string, number[]>;
   /** Seed of random data (default 0). */
   seed?: number;
+  /** Preprocessing of an image folder: a preset name (`imagenet`, `inception`, `unit`) or options. */
+  images?: string | ImageOptions;
 }
+
+/** The options this plugin takes: a config giving any other key is refused (E_CONFIG). */
+export const optionKeys: OptionKeys<FidelityOptions> = { data: true, samples: true, detailed: true, minSqnrDb: true, shapes: true, seed: true, images: true, inputs: true, sampleAxis: true };
 
 /** Metrics of one graph output. */
 export interface OutputFidelity extends ErrorMetrics {
@@ -94,9 +106,16 @@ export async function measureFidelity(
   opts: FidelityOptions & { logger?: ConsolaInstance; onProgress?: (done: number, total: number) => void } = {},
 ): Promise<FidelityReport> {
   const inputs = modelInputs(original);
-  const randomData = !opts.data;
-  if (randomData) opts.logger?.warn("no data given: comparing on random N(0,1) inputs of the declared shapes (pass --data for meaningful numbers)");
-  const dataset = await openDatasetAsync({ path: opts.data, samples: opts.samples ?? (randomData ? 16 : undefined), shapes: opts.shapes, seed: opts.seed ?? 0 }, inputs);
+  const images = typeof opts.images === "string" ? { preset: opts.images } : opts.images;
+  const announce = (line: string) => opts.logger?.info(line);
+  const opened = await openData(opts.data, { inputs: opts.inputs, sampleAxis: opts.sampleAxis, samples: opts.samples, shapes: opts.shapes, seed: opts.seed ?? 0, images, announce }, inputs);
+  const dataset = opened.dataset;
+  const randomData = opened.random.length > 0;
+  if (randomData) {
+    const which = opened.random.length === inputs.length ? "no data given" : `no data for ${opened.random.map((n) => `'${n}'`).join(", ")}`;
+    opts.logger?.warn(`${which}: comparing on ${Math.min(opts.samples ?? dataset.count, dataset.count)} random N(0,1) inputs of the declared shapes (pass --data for meaningful numbers)`);
+  }
+  if (inputs.length > 1) for (const line of dataset.describe?.() ?? []) opts.logger?.info(line);
   const sessions: RuntimeSession[] = [];
   const open = async (m: Model) => {
     const s = await RuntimeSession.create(m);
@@ -104,7 +123,7 @@ export async function measureFidelity(
     return s;
   };
   try {
-    const fixed = fixedBatch(inputs.filter((i) => dataset.inputs.includes(i.name)));
+    const fixed = batchPlan(inputs, dataset).fixed;
     const step = fixed ?? 1; // one sample per run: exporters bake batch sizes into Reshape targets
     const total = Math.min(opts.samples ?? dataset.count, dataset.count);
     const end = fixed ? total - (total % fixed) : total;
@@ -147,7 +166,7 @@ export async function measureFidelity(
     return report;
   } finally {
     for (const s of sessions) await s.release();
-    dataset.close();
+    opened.close();
   }
 }
 
@@ -191,10 +210,13 @@ export default function fidelity(opts: FidelityOptions = {}) {
       const o = ctx.options;
       const report = await measureFidelity(state.original, state.model, {
         data: opts.data ?? o.data,
+        inputs: opts.inputs ?? o.inputs,
+        sampleAxis: opts.sampleAxis ?? o.sampleAxis,
         samples: opts.samples ?? o.samples,
         detailed: opts.detailed,
         shapes: opts.shapes ?? o.shapes,
         seed: opts.seed ?? o.seed,
+        images: opts.images ?? o.images,
         logger: ctx.logger,
         onProgress: (d, t) => ctx.progress(d, t, "samples"),
       });

@@ -28,6 +28,9 @@ export async function checkOrtLoad(model: Model, target?: string): Promise<Diagn
   }
 }
 
+/** This plugin takes no options: a config giving any is refused (E_CONFIG). */
+export const optionKeys = {};
+
 /** The `ort-load` validator plugin. */
 export default function ortLoad() {
   return defineValidator({

@@ -3,9 +3,12 @@
  * override the config file; repeatable flags (--exclude, --layer-bits) are read from the raw argv because
  * citty keeps only the last value.
  */
+import { statSync } from "node:fs";
 import type { ArgsDef } from "citty";
 import { QuantError } from "../kernel/errors.ts";
 import type { QuantOptions } from "../kernel/options.ts";
+import type { SampleAxisSpec } from "../data/layout.ts";
+import { parseInputFlags } from "../data/values.ts";
 
 /** --format/--quiet/--debug. */
 export const globalArgs = {
@@ -39,6 +42,7 @@ export const weightArgs = {
   "clip-search": { type: "boolean", description: "Search clipping per channel/block minimizing reconstruction MSE" },
   exclude: { type: "string", alias: "x", description: "Keep a weight/node/activation float (exact or glob; repeatable)", valueHint: "NAME" },
   "op-types": { type: "string", description: "Quantize inputs of these op types only (comma list)", valueHint: "T,…" },
+  "op-types-exclude": { type: "string", description: "Keep inputs of these op types float (comma list)", valueHint: "T,…" },
   "min-elements": { type: "string", description: "Tensors with fewer elements stay float", valueHint: "N" },
   "layer-bits": { type: "string", description: "Per-layer bits, NAME=BITS (glob; repeatable)", valueHint: "L=B" },
   opset: { type: "string", description: "Pin the output's default-domain opset", valueHint: "N" },
@@ -57,6 +61,8 @@ export const calibArgs = {
   "image-preset": { type: "string", description: "Preprocessing for an image folder: imagenet | inception | unit", valueHint: "NAME" },
   "activation-type": { type: "string", description: "Activation type: uint8 | int8 (default uint8)" },
   shape: { type: "string", description: "Input shape for random data, e.g. 1x3x224x224 or input=1x3x224x224 (repeatable)", valueHint: "SHAPE" },
+  input: { type: "string", description: "Value of one input, fed to every sample: NAME=NUMBER, NAME=1,2,3, NAME=true or NAME=file.npy (repeatable)", valueHint: "NAME=VALUE" },
+  "sample-axis": { type: "string", description: "Axis of an input along which samples run, NAME=AXIS or NAME=none (repeatable; default inferred)", valueHint: "NAME=AXIS" },
   seed: { type: "string", description: "Seed for random data (default 0)" },
   "stats-out": { type: "string", description: "Save ranges and calibrator states to a JSON file", valueHint: "FILE" },
   "stats-in": { type: "string", description: "Load ranges from a JSON file instead of running inference", valueHint: "FILE" },
@@ -99,6 +105,30 @@ export function parseShapes(values: string[]): Record<string, number[]> | undefi
   return out;
 }
 
+/** Parse `--sample-axis state=1` / `sr=none` values. */
+export function parseSampleAxes(values: string[]): Record<string, SampleAxisSpec> | undefined {
+  if (!values.length) return undefined;
+  const out: Record<string, SampleAxisSpec> = {};
+  for (const v of values) {
+    const eq = v.lastIndexOf("=");
+    const name = v.slice(0, eq);
+    const axis = v.slice(eq + 1).trim().toLowerCase();
+    if (eq <= 0 || !(axis === "none" || /^-?\d+$/.test(axis))) throw new QuantError("E_USAGE", `--sample-axis expects NAME=AXIS or NAME=none (got ${v})`);
+    out[name] = axis === "none" ? "none" : Number(axis);
+  }
+  return out;
+}
+
+/** `--input` and `--sample-axis` (calibrate, quantize, validate). */
+export function dataOptionsFromArgs(raw: readonly string[]): Pick<QuantOptions, "inputs" | "sampleAxis"> {
+  const o: Pick<QuantOptions, "inputs" | "sampleAxis"> = {};
+  const inputs = parseInputFlags(repeated(raw, "input"));
+  if (inputs) o.inputs = inputs;
+  const axes = parseSampleAxes(repeated(raw, "sample-axis"));
+  if (axes) o.sampleAxis = axes;
+  return o;
+}
+
 /** Options given explicitly on the command line. */
 export function optionsFromArgs(args: Record<string, unknown>, raw: readonly string[]): Partial<QuantOptions> {
   const o: Partial<QuantOptions> = {};
@@ -113,6 +143,7 @@ export function optionsFromArgs(args: Record<string, unknown>, raw: readonly str
   const exclude = repeated(raw, "exclude", "x");
   if (exclude.length) o.exclude = exclude;
   if (str("op-types") !== undefined) o.opTypes = str("op-types")!.split(",").map((s) => s.trim()).filter(Boolean);
+  if (str("op-types-exclude") !== undefined) o.opTypesExclude = str("op-types-exclude")!.split(",").map((s) => s.trim()).filter(Boolean);
   if (str("min-elements") !== undefined) o.minElements = int(args["min-elements"], "min-elements");
   const lb = repeated(raw, "layer-bits");
   if (lb.length) {
@@ -140,8 +171,21 @@ export function optionsFromArgs(args: Record<string, unknown>, raw: readonly str
   if (str("activation-type") !== undefined) o.activationType = str("activation-type") as "uint8" | "int8";
   const shapes = parseShapes(repeated(raw, "shape"));
   if (shapes) o.shapes = shapes;
+  Object.assign(o, dataOptionsFromArgs(raw));
   if (str("seed") !== undefined) o.seed = int(args.seed, "seed");
   if (str("stats-out") !== undefined) o.statsOut = str("stats-out");
   if (str("stats-in") !== undefined) o.statsIn = str("stats-in");
   return o;
+}
+
+/** `--image-preset` only means something for an image folder: refuse it with other data rather than ignore it. */
+export function checkImagePreset(preset: unknown, data: string | undefined): void {
+  if (preset === undefined) return;
+  let dir = false;
+  try {
+    dir = data !== undefined && statSync(data).isDirectory();
+  } catch {
+    return; // a missing --data is reported by the data reader, with its own code
+  }
+  if (!dir) throw new QuantError("E_USAGE", `--image-preset applies to a folder of images given with --data (${data === undefined ? "no --data given" : `${data} is a file`})`);
 }

@@ -1,5 +1,6 @@
 /** `quant batch`: many models, N at a time, an ordered summary at the end. */
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
+import { expandInputs } from "../config/plan.ts";
 import { basename, dirname, extname, join, relative, resolve } from "node:path";
 import { discoverConfig, trustFromEnv } from "../config/load.ts";
 import { removeTempsOf } from "../kernel/cleanup.ts";
@@ -11,6 +12,14 @@ import { calibArgs, configArgs, configChoice, globalArgs, weightArgs } from "./a
 import { makeLogger, printJson, wantsJson, type GlobalFlags } from "./io.ts";
 import { runPool, type ChildResult } from "./pool.ts";
 import type { JobReport } from "./job.ts";
+
+const isDirectory = (p: string) => {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+};
 
 /** Default per-model time limit: generous for calibrating a large model on a slow machine, finite so nothing hangs. */
 export const DEFAULT_TIMEOUT_S = 3600;
@@ -59,17 +68,19 @@ export function splitArgv(raw: readonly string[], defs: ArgsDef, drop: ReadonlyS
   return { positionals, forward };
 }
 
+/** Examples printed by `quant batch --help`; test/cli/examples.test.ts runs every one. */
+export const examples = [
+  "quant batch models/ -o quantized/ --jobs 2 --per-channel",
+  "quant batch 'models/*.onnx' -o int4/ --bits 4 --skip-existing --continue-on-error",
+  "quant batch models/a.onnx models/b.onnx -o static/ --mode static --preset cnn --shape 1x1x32x32 --format json",
+];
+
 export default defineCommand({
   meta: {
     name: "batch",
-    description: `Quantize many models, --jobs N at a time, each in its own process.
-
-Examples:
-  quant batch models/*.onnx -o quantized/ --jobs 2 --per-channel
-  quant batch a.onnx b.onnx c.onnx -o out/ --bits 4 --block-size 32 --skip-existing --continue-on-error
-  quant batch models/*.onnx -o out/ --mode static --preset cnn --shape 1x3x224x224 --format json`,
+    description: `Quantize many models, --jobs N at a time, each in its own process.`,
   },
-  args: { models: { type: "positional", required: true, description: "Input ONNX models" }, ...allArgs },
+  args: { models: { type: "positional", required: true, description: "Input ONNX models, folders (their *.onnx) or quoted globs" }, ...allArgs },
   async run({ args, rawArgs }) {
     const flags = args as GlobalFlags;
     const json = wantsJson(flags);
@@ -77,6 +88,14 @@ Examples:
     const drop = new Set([...Object.keys(batchOnly), "format", "quiet"]);
     const { positionals, forward } = splitArgv(rawArgs, allArgs, drop);
     if (!positionals.length) throw new QuantError("E_USAGE", "no models given");
+    // Folders and quoted globs are expanded here (Bun.Glob), so they work the same in every shell.
+    const models: string[] = [];
+    for (const p of positionals) {
+      const found = expandInputs(p, process.cwd());
+      if (!found.length) throw new QuantError("E_USAGE", `${p} matches no .onnx file`);
+      models.push(...found);
+    }
+    if (models.length > positionals.length || positionals.some((p) => /[*?[{]/.test(p) || isDirectory(p))) logger.info(`batch: ${models.length} model(s) from ${positionals.join(" ")}`);
     const jobs = Number(args.jobs ?? 1);
     if (!Number.isInteger(jobs) || jobs < 1) throw new QuantError("E_USAGE", `--jobs must be a positive integer (got ${args.jobs})`);
     const timeoutS = args.timeout === undefined ? DEFAULT_TIMEOUT_S : Number(args.timeout);
@@ -84,7 +103,7 @@ Examples:
     const mode = String(args.mode ?? "weights");
     if (mode !== "weights" && mode !== "static") throw new QuantError("E_USAGE", `--mode must be weights or static (got ${mode})`);
     const outDir = resolve(String(args.output));
-    const plan = positionals.map((m) => {
+    const plan = [...new Set(models)].map((m) => {
       const out = join(outDir, `${basename(m, extname(m))}${args.suffix ?? ""}.onnx`);
       return { input: resolve(m), output: out, skip: !!args["skip-existing"] && existsSync(out) };
     });
@@ -124,12 +143,14 @@ Examples:
       const status = p.skip ? "skipped" : !r ? "not run" : r.ok ? "ok" : "failed";
       return { input: p.input, output: p.output, status, seconds: r?.seconds, error: r?.error, ratio: rep?.bytes.ratio, weightsQuantized: rep?.weights.quantized };
     });
-    const failed = summary.filter((s) => s.status === "failed" || s.status === "not run").length;
-    if (json) printJson({ ok: failed === 0, models: summary });
+    const n = (status: string) => summary.filter((s) => s.status === status).length;
+    const counts = { ok: n("ok"), skipped: n("skipped"), failed: n("failed"), notRun: n("not run") };
+    const bad = counts.failed + counts.notRun;
+    if (json) printJson({ ok: bad === 0, counts, models: summary });
     else if (!flags.quiet) {
       process.stdout.write(`\n${summary.map((s) => `${s.status.padEnd(8)} ${s.input}${s.status === "ok" ? ` → ${s.output}  ${s.ratio?.toFixed(3)}× size, ${s.weightsQuantized} weights, ${s.seconds?.toFixed(2)} s` : s.error ? `  ${s.error}` : ""}`).join("\n")}\n`);
-      process.stdout.write(`${summary.filter((s) => s.status === "ok").length} ok, ${summary.filter((s) => s.status === "skipped").length} skipped, ${failed} failed\n`);
+      process.stdout.write(`${counts.ok} ok, ${counts.skipped} skipped, ${counts.failed} failed${counts.notRun ? `, ${counts.notRun} not run (stopped after the failure; --continue-on-error runs them)` : ""}\n`);
     }
-    return failed ? 1 : 0;
+    return bad ? 1 : 0;
   },
 });

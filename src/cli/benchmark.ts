@@ -15,7 +15,12 @@ import { storedByteLength } from "../onnx/weights.ts";
 import { allGraphs, allTensors } from "../onnx/walk.ts";
 import { isFloatWeightType } from "../tensor/dtypes.ts";
 import { createTimingSession, interleavedLatency, optimizedOpTypes, randomFeeds, type LatencyStats } from "../runtime/latency.ts";
-import { globalArgs } from "./args.ts";
+import { calibArgs, dataOptionsFromArgs, globalArgs, parseShapes, repeated } from "./args.ts";
+import type { ModelInputInfo } from "../data/dataset.ts";
+import type { SampleAxisSpec } from "../data/layout.ts";
+import { type DataSource, openData } from "../data/open.ts";
+import type { InputValue } from "../data/values.ts";
+import { batchPlan, modelInputs, type RuntimeSession, type TensorMap } from "../runtime/session.ts";
 import { fmtBytes, makeLogger, printJson, wantsJson, type GlobalFlags } from "./io.ts";
 
 /** Sizes and op counts of one model. */
@@ -139,6 +144,29 @@ export function fusedSummary(opTypes: Record<string, number>): BenchmarkReport["
   return { integerOps, floatOps, quantizeLinear: q, dequantizeLinear: dq, opTypes };
 }
 
+/** The input to time on: real data or values when given (`--data`, `--input`, `--shape`…), else one random sample. */
+export interface BenchmarkInput {
+  data?: DataSource;
+  inputs?: Record<string, InputValue>;
+  sampleAxis?: Record<string, SampleAxisSpec>;
+  shapes?: Record<string, number[]>;
+}
+
+/**
+ * Feeds of one run: the first sample (or fixed batch) of the data when any is given — inputs without data then get
+ * random values only where that is valid, as in validate — else `randomFeeds` (integers zero, dynamic dims 1).
+ */
+async function benchmarkFeeds(session: RuntimeSession, inputs: ModelInputInfo[], o: BenchmarkInput & { seed?: number }): Promise<TensorMap> {
+  if (o.data === undefined && !o.inputs && !o.sampleAxis && !o.shapes) return randomFeeds(session, { seed: o.seed });
+  const opened = await openData(o.data, { inputs: o.inputs, sampleAxis: o.sampleAxis, shapes: o.shapes, seed: o.seed, maxSamples: 1 }, inputs);
+  try {
+    const size = batchPlan(inputs, opened.dataset).fixed ?? 1;
+    return session.feeds(opened.dataset.batch(0, size));
+  } finally {
+    opened.close();
+  }
+}
+
 function positiveInt(v: unknown, flag: string, fallback: number, min = 1): number {
   if (v === undefined) return fallback;
   const n = Number(v);
@@ -147,9 +175,14 @@ function positiveInt(v: unknown, flag: string, fallback: number, min = 1): numbe
 }
 
 /** Run the whole benchmark. */
-export async function runBenchmark(originalPath: string, quantizedPath: string, opts: { runs: number; warmup: number; threads: number; seed?: number; onProgress?: (done: number, total: number) => void }): Promise<BenchmarkReport> {
+export async function runBenchmark(
+  originalPath: string,
+  quantizedPath: string,
+  opts: { runs: number; warmup: number; threads: number; seed?: number; onProgress?: (done: number, total: number) => void } & BenchmarkInput,
+): Promise<BenchmarkReport> {
   const models = [loadModel(originalPath), loadModel(quantizedPath)] as const;
   let facts: [ModelFacts, ModelFacts];
+  const inputs = modelInputs(models[0]);
   try {
     facts = [modelFacts(models[0], originalPath), modelFacts(models[1], quantizedPath)];
   } finally {
@@ -161,7 +194,7 @@ export async function runBenchmark(originalPath: string, quantizedPath: string, 
   try {
     const b = await createTimingSession(quantizedPath, { threads: opts.threads });
     try {
-      const feeds = randomFeeds(a, { seed: opts.seed });
+      const feeds = await benchmarkFeeds(a, inputs, opts);
       const missing = b.inputNames.filter((n) => !(n in feeds));
       if (missing.length) throw new QuantError("E_USAGE", `the models take different inputs (quantized needs ${missing.map((m) => `"${m}"`).join(", ")}); benchmark compares a model with its quantized version`);
       stats = await interleavedLatency([a, b], feeds, { runs: opts.runs, warmup: opts.warmup, onProgress: opts.onProgress });
@@ -207,18 +240,20 @@ export function formatBenchmark(r: BenchmarkReport): string {
   ].join("\n");
 }
 
+/** Examples printed by `quant benchmark --help`; test/cli/examples.test.ts runs every one. */
+export const examples = [
+  "quant benchmark model.onnx model.qdq.onnx",
+  "quant benchmark model.onnx model.qdq.onnx --runs 200 --warmup 20",
+  "quant benchmark model.onnx model.qdq.onnx --threads 2 --format json",
+];
+
 export default defineCommand({
   meta: {
     name: "benchmark",
     description: `Compare a model with its quantized version: sizes, node counts (QDQ-aware), single-thread latency in onnxruntime-node.
 
 Latency: batch 1, the same random input to both, warm-up, then interleaved runs (A, B, A, B, …); medians and p90;
-speedup = original median / quantized median. Also lists what ONNX Runtime fused (QLinearConv, QGemm, …).
-
-Examples:
-  quant benchmark model.onnx model.qdq.onnx
-  quant benchmark model.onnx model.qdq.onnx --runs 200 --warmup 20
-  quant benchmark model.onnx model.qdq.onnx --threads 2 --format json`,
+speedup = original median / quantized median. Also lists what ONNX Runtime fused (QLinearConv, QGemm, …).`,
   },
   args: {
     original: { type: "positional", required: true, description: "The float model" },
@@ -227,9 +262,13 @@ Examples:
     warmup: { type: "string", description: "Untimed warm-up runs per model (default 10)", valueHint: "N" },
     threads: { type: "string", description: "intra-op threads (default 1)", valueHint: "N" },
     seed: { type: "string", description: "Seed of the random input (default 0)", valueHint: "N" },
+    data: { ...calibArgs.data, description: "Time on the first sample of this data (as for calibrate) instead of a random input" },
+    shape: calibArgs.shape,
+    input: calibArgs.input,
+    "sample-axis": calibArgs["sample-axis"],
     ...globalArgs,
   },
-  async run({ args }) {
+  async run({ args, rawArgs }) {
     const flags = args as GlobalFlags;
     const json = wantsJson(flags);
     const logger = makeLogger(flags);
@@ -238,7 +277,8 @@ Examples:
     const threads = positiveInt(args.threads, "threads", 1);
     const seed = positiveInt(args.seed, "seed", 0, 0);
     logger.info(`timing ${runs} interleaved runs of each model (${threads} thread${threads > 1 ? "s" : ""}, batch 1)`);
-    const report = await runBenchmark(String(args.original), String(args.quantized), { runs, warmup, threads, seed });
+    const input: BenchmarkInput = { data: args.data as string | undefined, shapes: parseShapes(repeated(rawArgs, "shape")), ...dataOptionsFromArgs(rawArgs) };
+    const report = await runBenchmark(String(args.original), String(args.quantized), { runs, warmup, threads, seed, ...input });
     if (json) printJson(report);
     else if (!flags.quiet) process.stdout.write(`${formatBenchmark(report)}\n`);
     return 0;

@@ -3,6 +3,7 @@ import { defineCommand } from "citty";
 import { loadQuantConfig } from "../config/load.ts";
 import { planConfigJobs, type JobPlan, type Mode } from "../config/plan.ts";
 import { resolveChain } from "../config/resolve.ts";
+import { CALIBRATORS, specName } from "../config/merge.ts";
 import { QuantError, isQuantError, reason } from "../kernel/errors.ts";
 import { createLogger } from "../kernel/logger.ts";
 import { decideOpset, describeNeeds, type OpsetNeed } from "../kernel/opset.ts";
@@ -20,7 +21,8 @@ import { runPool } from "./pool.ts";
 export function configMode(c: QuantConfig & { mode?: string }): Mode {
   if (c.mode === "static" || c.mode === "weights") return c.mode;
   if (c.mode !== undefined) throw new QuantError("E_CONFIG", `mode must be weights or static (got ${c.mode})`);
-  return c.data || c.statsIn ? "static" : "weights";
+  const calibrates = (c.plugins ?? []).some((s) => CALIBRATORS.has(specName(s)));
+  return c.data || c.statsIn || calibrates ? "static" : "weights";
 }
 
 /** The output opset the run would decide (the model is loaded, nothing is written), or why the run would refuse. */
@@ -61,15 +63,17 @@ async function describe(job: JobPlan) {
 const opsetLine = (o: Awaited<ReturnType<typeof planOpset>>) =>
   "error" in o ? `refused: ${o.error}` : `opset ${o.from} → ${o.to}${o.needs.length ? ` (${describeNeeds(o.needs.filter((n) => n.opset === o.needs[0]!.opset))})` : ""}`;
 
+/** Examples printed by `quant config --help`; test/cli/examples.test.ts runs every one. */
+export const examples = [
+  "quant config configs/int4.yaml",
+  "quant config configs/int4.yaml --dry-run",
+  "quant config configs/int4.yaml --format json",
+];
+
 export default defineCommand({
   meta: {
     name: "config",
-    description: `Run a config file: every entry of models, then the batch section.
-
-Examples:
-  quant config quant.config.yaml
-  quant config examples/configs/seed.yaml --dry-run
-  quant config quant.config.ts --format json`,
+    description: `Run a config file: every entry of models, then the batch section.`,
   },
   args: {
     file: { type: "positional", required: true, description: "Config file (.ts, .js, .mjs, .json, .yaml, .toml)" },

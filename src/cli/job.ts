@@ -8,6 +8,9 @@ import { runPipeline, type RunResult } from "../kernel/pipeline.ts";
 import type { EventSink } from "../kernel/events.ts";
 import { jobPlugins, type JobPlan } from "../config/plan.ts";
 import { fmtBytes } from "./io.ts";
+import type { ModelProto } from "../onnx/types.ts";
+import { allGraphs } from "../onnx/walk.ts";
+import { storedByteLength } from "../onnx/weights.ts";
 
 /** The stable JSON report of one job. */
 export interface JobReport {
@@ -38,6 +41,21 @@ function fileSize(p: string): number {
   }
 }
 
+/** Bytes stored for each dequantized tensor: the DequantizeLinear's integer data, scale and zero point, by its output. */
+function storedWeightBytes(model: ModelProto): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const { graph } of allGraphs(model)) {
+    const inits = new Map((graph.initializer ?? []).map((t) => [t.name ?? "", t]));
+    for (const n of graph.node ?? []) {
+      if (n.op_type !== "DequantizeLinear" || (n.domain && n.domain !== "ai.onnx") || !n.output?.[0]) continue;
+      const q = inits.get(n.input?.[0] ?? "");
+      if (!q) continue;
+      out.set(n.output[0], (n.input ?? []).reduce((s, name) => s + (inits.has(name) ? storedByteLength(inits.get(name)!) : 0), 0));
+    }
+  }
+  return out;
+}
+
 /** Run a job through the kernel. */
 export async function runJob(job: JobPlan, logger: ConsolaInstance, onEvent?: EventSink): Promise<JobReport> {
   const t0 = performance.now();
@@ -51,6 +69,12 @@ export async function runJob(job: JobPlan, logger: ConsolaInstance, onEvent?: Ev
   const inBytes = result.inputBytes || fileSize(job.input);
   const outBytes = result.artifacts.filter((x) => x.kind === "onnx" || x.kind === "onnx-data").reduce((s, x) => s + x.bytes, 0);
   const quantW = w.filter((e) => e.action === "quantized");
+  // What the weights take in the file, as stored (a quantizer's own estimate cannot know the packer's storage).
+  const stored = storedWeightBytes(result.model.proto);
+  for (const e of quantW) {
+    const b = stored.get(e.tensor);
+    if (b !== undefined) e.bytesAfter = b;
+  }
   return {
     input: job.input,
     output: job.output,

@@ -5,6 +5,7 @@
  * child exits by itself if the parent dies (QUANT_PARENT_PID, see kernel/cleanup.ts).
  */
 import { fileURLToPath } from "node:url";
+import { isCompiled } from "../runtime/native.ts";
 import { onShutdown } from "../kernel/cleanup.ts";
 
 /** Result of one child run. */
@@ -32,7 +33,6 @@ export interface PoolOptions {
   /** Called after a child the pool killed has exited (remove what it may have left). */
   afterKill?: (index: number, pid: number) => void;
 }
-
 const MAIN = fileURLToPath(new URL("./main.ts", import.meta.url));
 
 type Proc = ReturnType<typeof Bun.spawn>;
@@ -64,7 +64,8 @@ export async function runPool(argvs: string[][], jobs: number, opts: PoolOptions
     while (!stop && next < argvs.length) {
       const index = next++;
       const t0 = performance.now();
-      const proc = Bun.spawn([process.execPath, MAIN, ...argvs[index]!], {
+      // In the single-file binary the executable is quant itself.
+      const proc = Bun.spawn(isCompiled ? [process.execPath, ...argvs[index]!] : [process.execPath, MAIN, ...argvs[index]!], {
         stdout: "pipe",
         stderr: "pipe",
         stdin: "ignore",

@@ -11,17 +11,21 @@ function quantizeMode(mode: unknown): "weights" | "dynamic" {
   throw new QuantError("E_USAGE", `--mode must be weights or dynamic (got ${String(mode)})`);
 }
 
+/** Examples printed by `quant quantize --help`; test/cli/examples.test.ts runs every one. */
+export const examples = [
+  "quant quantize model.onnx -o model.int8.onnx --per-channel",
+  "quant quantize model.onnx -o model_quantized.onnx --mode dynamic   (transformers.js \"q8\")",
+  "quant quantize model.onnx --bits 4 -o model.int4.onnx   (block-wise 32, native Int4 where the opset allows)",
+  "quant quantize model.onnx -o model.int4c.onnx --bits 4 --block-size 32 --symmetric --clip-search",
+  "quant quantize transformer.onnx -o transformer.int8.onnx --exclude 'head.*' --layer-bits '/enc/layers.1/*=4' --format json",
+  "quant quantize model.onnx -o model.noconv.onnx --op-types-exclude Gemm",
+  "quant quantize model.onnx -o model.int4d.onnx --bits 4 --block-size 32 --data calib.npy   (INT4 layer choice measured on real data)",
+];
+
 export default defineCommand({
   meta: {
     name: "quantize",
-    description: `Weight-only quantization (weights → INT8/INT4 + DequantizeLinear), or dynamic INT8 with --mode dynamic.
-
-Examples:
-  quant quantize model.onnx -o model.int8.onnx --per-channel
-  quant quantize model.onnx -o model_quantized.onnx --mode dynamic            (transformers.js "q8")
-  quant quantize model.onnx -o model.int4.onnx --bits 4 --block-size 32 --symmetric --native-int4 --clip-search
-  quant quantize model.onnx -o out.onnx --exclude 'classifier.*' --layer-bits 'encoder.*=4' --format json
-  quant quantize model.onnx -o model.int4.onnx --bits 4 --block-size 32 --data calib.npy   (INT4 layer choice measured on real data)`,
+    description: `Weight-only quantization (weights → INT8/INT4 + DequantizeLinear), or dynamic INT8 with --mode dynamic.`,
   },
   args: {
     model: { type: "positional", required: true, description: "Input ONNX model" },
@@ -32,6 +36,8 @@ Examples:
     data: { ...calibArgs.data, description: "At --bits 4: inputs to measure each layer's sensitivity on (default: random of the declared shapes)" },
     samples: { ...calibArgs.samples, description: "Samples for the INT4 sensitivity measurement (default up to 4)" },
     shape: calibArgs.shape,
+    input: calibArgs.input,
+    "sample-axis": calibArgs["sample-axis"],
     ...configArgs,
     ...globalArgs,
   },

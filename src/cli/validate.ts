@@ -8,10 +8,13 @@ import { defineCommand } from "citty";
 import type { Diagnostic } from "../kernel/types.ts";
 import { QuantError } from "../kernel/errors.ts";
 import { loadModel } from "../onnx/codec.ts";
+import type { SampleAxisSpec } from "../data/layout.ts";
+import type { DataSource } from "../data/open.ts";
+import type { InputValue } from "../data/values.ts";
 import { checkConnectivity } from "../../plugins/validators/connectivity.ts";
 import { checkOrtLoad } from "../../plugins/validators/ort-load.ts";
 import { fidelityDiagnostics, measureFidelity, type FidelityReport } from "../../plugins/validators/fidelity.ts";
-import { globalArgs, parseShapes, repeated } from "./args.ts";
+import { calibArgs, checkImagePreset, dataOptionsFromArgs, globalArgs, parseShapes, repeated } from "./args.ts";
 import { makeLogger, printJson, wantsJson, type GlobalFlags } from "./io.ts";
 
 /** One output's numbers in the JSON report. SQNR is null when the outputs are identical (infinite SQNR). */
@@ -50,7 +53,18 @@ const finiteOrNull = (v: number) => (Number.isFinite(v) ? v : null);
 export async function runValidate(
   originalPath: string,
   quantizedPath: string,
-  opts: { data?: string; samples?: number; detailed?: boolean; minSqnrDb?: number; shapes?: Record<string, number[]>; seed?: number; logger?: ReturnType<typeof makeLogger> },
+  opts: {
+    data?: DataSource;
+    inputs?: Record<string, InputValue>;
+    sampleAxis?: Record<string, SampleAxisSpec>;
+    samples?: number;
+    detailed?: boolean;
+    minSqnrDb?: number;
+    shapes?: Record<string, number[]>;
+    seed?: number;
+    images?: string;
+    logger?: ReturnType<typeof makeLogger>;
+  },
 ): Promise<ValidateReport> {
   const original = loadModel(originalPath);
   // A broken graph (e.g. a dangling input) is what we are here to report, so load without the structural checks.
@@ -67,7 +81,7 @@ export async function runValidate(
     const loads = !structure.some((d) => d.code === "ort-load" && d.level === "error");
     let fid: FidelityReport | undefined;
     if (loads) {
-      fid = await measureFidelity(original, quantized, { data: opts.data, samples: opts.samples, detailed: opts.detailed, shapes: opts.shapes, seed: opts.seed, logger: opts.logger });
+      fid = await measureFidelity(original, quantized, { data: opts.data, inputs: opts.inputs, sampleAxis: opts.sampleAxis, samples: opts.samples, detailed: opts.detailed, shapes: opts.shapes, seed: opts.seed, images: opts.images, logger: opts.logger });
       const diags = fidelityDiagnostics(fid, opts.minSqnrDb).filter((d) => d.code !== "fidelity" && d.code !== "fidelity-layer");
       report.fidelity = { samples: fid.samples, randomData: fid.randomData, minSqnrDb: opts.minSqnrDb ?? null, errors: count(diags, "error"), diagnostics: diags };
       report.outputs = fid.outputs.map((o) => ({ name: o.name, sqnrDb: finiteOrNull(o.sqnrDb), cosine: o.cosine, maxAbsError: o.maxAbsError, top1Agreement: o.top1Agreement ?? null, nonFinite: o.nonFinite }));
@@ -113,6 +127,14 @@ function num(v: unknown, flag: string, integer: boolean): number | undefined {
   return n;
 }
 
+/** Examples printed by `quant validate --help`; test/cli/examples.test.ts runs every one. */
+export const examples = [
+  "quant validate model.onnx model.qdq.onnx",
+  "quant validate model.onnx model.qdq.onnx --data test.npy --min-sqnr 30",
+  "quant validate model.onnx model.int4.onnx --detailed --samples 32 --format json",
+  "quant validate model.onnx model.entropy.onnx --data images/ --image-preset unit",
+];
+
 export default defineCommand({
   meta: {
     name: "validate",
@@ -122,12 +144,7 @@ Structure: every node input resolves (subgraph outer-scope reads included), grap
 Q/DQ rules (scale finite and > 0, zero-point type = quantized type, axis in range, block_size consistent, opset).
 Numbers: both models run on --data (or random N(0,1) inputs of the declared shapes): per-output SQNR, cosine,
 max abs error, top-1 agreement; --detailed adds the error of every intermediate tensor both graphs produce.
-Exit code 1 when anything is an error (also SQNR below --min-sqnr, NaN outputs).
-
-Examples:
-  quant validate model.onnx model.qdq.onnx
-  quant validate digits_cnn.onnx digits_cnn.qdq.onnx --data digits_cnn_test_x.npy --min-sqnr 30
-  quant validate model.onnx model.int4.onnx --detailed --samples 32 --format json`,
+Exit code 1 when anything is an error (also SQNR below --min-sqnr, NaN outputs).`,
   },
   args: {
     original: { type: "positional", required: true, description: "The float model" },
@@ -137,20 +154,26 @@ Examples:
     detailed: { type: "boolean", description: "Per-layer error of every intermediate tensor, worst first" },
     "min-sqnr": { type: "string", description: "Fail when an output's SQNR is below DB", valueHint: "DB" },
     shape: { type: "string", description: "Input shape for random data, e.g. 1x3x224x224 or input=1x3x224x224 (repeatable)", valueHint: "SHAPE" },
+    input: calibArgs.input,
+    "sample-axis": calibArgs["sample-axis"],
     seed: { type: "string", description: "Seed for random data (default 0)" },
+    "image-preset": calibArgs["image-preset"],
     ...globalArgs,
   },
   async run({ args, rawArgs }) {
     const flags = args as GlobalFlags;
     const json = wantsJson(flags);
     const logger = makeLogger(flags);
+    checkImagePreset(args["image-preset"], args.data as string | undefined);
     const report = await runValidate(String(args.original), String(args.quantized), {
       data: args.data as string | undefined,
       samples: args.samples === "all" ? undefined : num(args.samples, "samples", true),
       detailed: !!args.detailed,
       minSqnrDb: num(args["min-sqnr"], "min-sqnr", false),
       shapes: parseShapes(repeated(rawArgs, "shape")),
+      ...dataOptionsFromArgs(rawArgs),
       seed: args.seed === undefined ? undefined : num(args.seed, "seed", false),
+      images: args["image-preset"] as string | undefined,
       logger,
     });
     if (json) printJson(report);

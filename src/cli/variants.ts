@@ -8,17 +8,19 @@ import { formatVariants, makeVariants, variantSpecs, VARIANTS, type VariantRow }
 import { globalArgs, parseShapes, repeated } from "./args.ts";
 import { makeLogger, printJson, wantsJson, type GlobalFlags } from "./io.ts";
 
+/** Examples printed by `quant variants --help`; test/cli/help-examples.test.ts runs every one. */
+export const examples = [
+  "quant variants model.onnx -o onnx/ --runs 5",
+  "quant variants models/ -o onnx-all/ --modes q8,q4,q4f16 --runs 0 --format json",
+  "quant variants transformer.onnx -o onnx-tf/ --shape rows=4x8x8   (timed at batch 4)",
+];
+
 export default defineCommand({
   meta: {
     name: "variants",
     description: `The files transformers.js loads by dtype, from one float32 model (or each model of a folder):
 ${VARIANTS.map((v) => `  ${v.mode.padEnd(6)} <name>${v.suffix}.onnx  ${v.description}`).join("\n")}
-Each is measured against the float model in onnxruntime-node (size, output SQNR on a random input, speed on 1 thread).
-
-Examples:
-  quant variants model.onnx -o onnx/
-  quant variants exported/ -o onnx/ --modes q8,q4,q4f16 --format json
-  quant variants decoder.onnx -o onnx/ --shape past_key_values.0.key=1x4x128x16 --shape attention_mask=1x129   (timed with a 128-token cache)`,
+Each is measured against the float model in onnxruntime-node (size, output SQNR on a random input, speed on 1 thread).`,
   },
   args: {
     model: { type: "positional", required: true, description: "Input ONNX model, or a folder of .onnx files" },

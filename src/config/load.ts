@@ -4,23 +4,21 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, extname, relative, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { QuantError, reason } from "../kernel/errors.ts";
 import { mergeLayers } from "./merge.ts";
+import { SELF_ENTRY } from "./self.ts";
 import { jsonErrorOffset, lineOf } from "./json-position.ts";
-import { normalizeKeys, type QuantConfig } from "./schema.ts";
+import { checkConfigKeys, normalizeKeys, type QuantConfig } from "./schema.ts";
 
 /** Extensions c12 looks for, in its order. */
 const CONFIG_EXTS = [".ts", ".mts", ".cts", ".js", ".mjs", ".cjs", ".json", ".jsonc", ".json5", ".yaml", ".yml", ".toml"];
 
-const PRESET_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../../plugins/presets");
-
-/** Path of a built-in preset file, or undefined. Accepts `cnn`, `presets/cnn`, `quant/presets/cnn`. */
-export function presetPath(id: string): string | undefined {
+/** Name of a built-in preset, or undefined. Accepts `cnn`, `presets/cnn`, `quant/presets/cnn`. */
+export async function presetName(id: string): Promise<string | undefined> {
   const m = /^(?:quant\/)?(?:presets\/)?([a-z0-9-]+)$/.exec(id);
   if (!m) return undefined;
-  const file = resolve(PRESET_DIR, `${m[1]}.ts`);
-  return existsSync(file) ? file : undefined;
+  const { builtinPresetModules } = await import("../../plugins/registry.ts");
+  return m[1]! in builtinPresetModules ? m[1] : undefined;
 }
 
 /** Options of {@link loadQuantConfig}. */
@@ -122,7 +120,7 @@ export async function loadQuantConfig(opts: LoadConfigOptions = {}): Promise<Loa
       opts.announce?.(`using ${shown(found.file, cwd)} (--no-config to ignore it)`, "info");
     }
   }
-  if (opts.preset && !presetPath(opts.preset)) throw new QuantError("E_CONFIG", `unknown preset "${opts.preset}" (built-in: cnn, transformer, transformers-js, int4-weights)`);
+  if (opts.preset && !(await presetName(opts.preset))) throw new QuantError("E_CONFIG", `unknown preset "${opts.preset}" (built-in: cnn, transformer, transformers-js, int4-weights)`);
   // Nothing to load: skip importing c12 (~75 ms of a CLI run).
   if (!configFile && !opts.preset) return { config: normalizeKeys(structuredClone(opts.overrides ?? {})) as QuantConfig, cwd };
   const { loadConfig } = await import("c12");
@@ -142,13 +140,16 @@ export async function loadQuantConfig(opts: LoadConfigOptions = {}): Promise<Loa
       giget: false,
       envName: false,
       merger: mergeLayers as never,
+      // `import { defineConfig } from "quant"` in a .ts config works wherever the config lives.
+      jitiOptions: { alias: { quant: SELF_ENTRY } },
       overrides: normalizeKeys(opts.overrides ?? {}) as QuantConfig,
       defaultConfig: opts.preset ? ({ extends: [opts.preset] } as QuantConfig) : undefined,
       resolve: async (id) => {
-        const p = presetPath(id);
-        if (!p) return null;
-        const mod = await import(p);
-        return { config: normalizeKeys(structuredClone(mod.default)) as QuantConfig, configFile: p, source: p, cwd: dirname(p) };
+        const name = await presetName(id);
+        if (!name) return null;
+        const { builtinPresetModules } = await import("../../plugins/registry.ts");
+        const mod = await builtinPresetModules[name as keyof typeof builtinPresetModules]();
+        return { config: normalizeKeys(structuredClone(mod.default)) as QuantConfig, configFile: `preset:${name}`, source: `preset:${name}`, cwd };
       },
     });
   } catch (e) {
@@ -157,6 +158,12 @@ export async function loadQuantConfig(opts: LoadConfigOptions = {}): Promise<Loa
     throw new QuantError("E_CONFIG_PARSE", parseReason(file, e), { file: opts.file ?? file, cause: e });
   }
   if (configFile && !loaded._configFile && !loaded.configFile) throw new QuantError("E_CONFIG", "config file could not be read", { file: opts.file });
+  // Unknown keys are refused in every layer (the file and whatever it extends), naming that layer's file.
+  for (const layer of loaded.layers ?? []) {
+    // c12 names the main layer without its extension; name the file the user wrote.
+    const f = layer.configFile && loaded.configFile?.startsWith(layer.configFile) ? loaded.configFile : (layer.configFile ?? layer.source);
+    checkConfigKeys(layer.config, f);
+  }
   const config = normalizeKeys(loaded.config ?? {}) as QuantConfig;
   if (discovered && !(opts.trust ?? trustFromEnv())) {
     // A data config found in the folder may still name plugin files, which run when loaded: same rule as code configs.

@@ -34,6 +34,41 @@ export function mergeChains(lower: PluginSpec[] | undefined, higher: PluginSpec[
   return out;
 }
 
+/** Built-in calibrator names (the ones `method` picks). */
+export const CALIBRATORS: ReadonlySet<string> = new Set(["minmax", "percentile", "entropy", "mse"]);
+
+const isMarker = (s: PluginSpec) => typeof s === "string" && (s.startsWith("!") || s === "$reset");
+
+/** The chain entry `method` (and `percentile`) stand for. */
+export function calibratorSpec(method: string, percentile?: number): PluginSpec {
+  return method === "percentile" && percentile !== undefined ? ["percentile", { percentile }] : method;
+}
+
+/**
+ * Keys that stand for chain entries, applied to an inherited chain by a layer that sets them without its own
+ * `plugins`: `method`/`percentile` swap the chain's calibrator (only a chain that calibrates), `nativeInt4` adds or
+ * removes the `int4` packer. So `extends: cnn` + `method: entropy` calibrates with entropy, as written.
+ */
+export function applyChainKeys(chain: PluginSpec[], layer: { method?: unknown; percentile?: unknown; nativeInt4?: unknown }, merged: { method?: unknown; percentile?: unknown }): PluginSpec[] {
+  let out = chain;
+  if (layer.method !== undefined || layer.percentile !== undefined) {
+    const idx = out.findIndex((s) => !isMarker(s) && CALIBRATORS.has(specName(s)));
+    const method = typeof merged.method === "string" ? merged.method : idx >= 0 ? specName(out[idx]!) : undefined;
+    if (idx >= 0 && method) {
+      out = out.filter((s) => isMarker(s) || !CALIBRATORS.has(specName(s)));
+      out.splice(idx, 0, calibratorSpec(method, typeof merged.percentile === "number" ? merged.percentile : undefined));
+    }
+  }
+  if (layer.nativeInt4 !== undefined) {
+    const has = out.some((s) => !isMarker(s) && specName(s) === "int4");
+    if (layer.nativeInt4 && !has) {
+      const idx = out.findIndex((s) => !isMarker(s) && specName(s) === "int8");
+      if (idx >= 0) out = [...out.slice(0, idx), "int4", ...out.slice(idx)];
+    } else if (!layer.nativeInt4 && has) out = out.filter((s) => isMarker(s) || specName(s) !== "int4");
+  }
+  return out;
+}
+
 const toList = (v: unknown): unknown[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 
 /** The c12 merger: sources in priority order (highest first). */
@@ -49,6 +84,17 @@ export function mergeLayers(...sources: (Record<string, unknown> | null | undefi
       // A higher layer's presets come first (c12 gives earlier extends layers higher priority).
       else if (k === "extends") out.extends = [...toList(v), ...toList(out.extends)];
       else out[k] = v;
+    }
+    // A layer's own chain edits (`"!fold-batchnorm"`, an added exporter) do not undo its keys; naming a calibrator
+    // (or the int4 packer) in its plugins is the explicit choice that does.
+    if (Array.isArray(out.plugins)) {
+      const own = Array.isArray(layer.plugins) ? (layer.plugins as PluginSpec[]).filter((s) => !isMarker(s)).map(specName) : [];
+      const keys = {
+        method: own.some((n) => CALIBRATORS.has(n)) ? undefined : layer.method,
+        percentile: own.some((n) => CALIBRATORS.has(n)) ? undefined : layer.percentile,
+        nativeInt4: own.includes("int4") ? undefined : layer.nativeInt4,
+      };
+      out.plugins = applyChainKeys(out.plugins as PluginSpec[], keys, out);
     }
   }
   return out;

@@ -8,8 +8,9 @@ import { Glob } from "bun";
 import { QuantError } from "../kernel/errors.ts";
 import { defaultOptions, type QuantOptions } from "../kernel/options.ts";
 import type { Plugin } from "../kernel/types.ts";
+import { isDataset } from "../data/open.ts";
 import { resolveChain } from "./resolve.ts";
-import { specName } from "./merge.ts";
+import { CALIBRATORS, applyChainKeys, specName } from "./merge.ts";
 import type { LoadedConfig } from "./load.ts";
 import type { PluginSpec, QuantConfig } from "./schema.ts";
 
@@ -28,7 +29,6 @@ export interface JobPlan {
   skip?: boolean;
 }
 
-const CALIBRATORS = new Set(["minmax", "percentile", "entropy", "mse"]);
 const QUANTIZERS = new Set(["weight-only", "static-qdq"]);
 
 /** The chain used when a config names none. */
@@ -52,6 +52,10 @@ const PATH_KEYS = ["data", "statsIn", "statsOut"] as const;
 function resolvePaths<T extends Partial<QuantOptions>>(o: T, cwd: string): T {
   const out = { ...o };
   for (const k of PATH_KEYS) if (typeof out[k] === "string") (out as Record<string, unknown>)[k] = resolve(cwd, out[k] as string);
+  // `inputs: { h: "h0.npy" }` (and `data` given per input) name files too.
+  const files = (r: Record<string, unknown>) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === "string" ? resolve(cwd, v) : v]));
+  if (out.inputs && typeof out.inputs === "object") out.inputs = files(out.inputs) as QuantOptions["inputs"];
+  if (out.data && typeof out.data === "object" && !isDataset(out.data)) out.data = files(out.data) as QuantOptions["data"];
   return out;
 }
 
@@ -64,6 +68,9 @@ export function checkOptions(o: QuantOptions): QuantOptions {
   if (o.activationType !== "uint8" && o.activationType !== "int8") throw new QuantError("E_USAGE", `--activation-type must be uint8 or int8 (got ${o.activationType})`);
   if (o.method && !CALIBRATORS.has(o.method) && !o.method.includes("/") && !o.method.includes("."))
     throw new QuantError("E_USAGE", `--method must be minmax, percentile, entropy or mse (got ${o.method})`);
+  for (const [k, v] of Object.entries(o.sampleAxis ?? {}))
+    if (!(v === null || v === "none" || Number.isInteger(v))) throw new QuantError("E_USAGE", `sampleAxis ${k}: expected an axis (integer) or "none" (got ${JSON.stringify(v)})`);
+  if (o.inputs !== undefined && (typeof o.inputs !== "object" || Array.isArray(o.inputs))) throw new QuantError("E_USAGE", "inputs: expected a map of input name → value");
   for (const [k, v] of Object.entries(o.layerBits)) if (Number(v) !== 4 && Number(v) !== 8) throw new QuantError("E_USAGE", `--layer-bits ${k}=${v}: bits must be 4 or 8`);
   const samples = (o.samples as number | "all" | undefined) === "all" ? undefined : o.samples;
   if (samples !== undefined && !(Number.isInteger(Number(samples)) && Number(samples) >= 1)) throw new QuantError("E_USAGE", `samples must be a positive integer or "all" (got ${o.samples})`);
@@ -78,20 +85,16 @@ export function checkOptions(o: QuantOptions): QuantOptions {
     samples: samples === undefined ? undefined : Number(samples),
     exclude: Array.isArray(o.exclude) ? o.exclude.map(String) : o.exclude ? [String(o.exclude)] : [],
     opTypes: typeof o.opTypes === "string" ? (o.opTypes as string).split(",").map((s) => s.trim()).filter(Boolean) : o.opTypes,
+    opTypesExclude: typeof o.opTypesExclude === "string" ? (o.opTypesExclude as string).split(",").map((s) => s.trim()).filter(Boolean) : o.opTypesExclude,
   };
 }
 
 /** Build one job from a loaded config plus an explicit input/output (CLI) or a `models` entry. */
 export function planJob(loaded: LoadedConfig, mode: Mode, input: string, output: string, extra: Partial<QuantOptions> = {}): JobPlan {
-  const options = checkOptions({ ...defaultOptions, ...resolvePaths(optionsOf(loaded.config), loaded.cwd), ...extra, output });
-  let chain = loaded.config.plugins ?? defaultChain(mode, options);
-  // --method on the command line swaps the chain's calibrators for the named one.
-  if (extra.method && loaded.config.plugins) {
-    const cal: PluginSpec = extra.method === "percentile" && options.percentile !== undefined ? ["percentile", { percentile: options.percentile }] : extra.method;
-    const idx = chain.findIndex((s) => CALIBRATORS.has(specName(s)));
-    chain = chain.filter((s) => !CALIBRATORS.has(specName(s)));
-    chain.splice(idx >= 0 ? idx : 0, 0, cal);
-  }
+  const given = { ...resolvePaths(optionsOf(loaded.config), loaded.cwd), ...extra };
+  const options = checkOptions({ ...defaultOptions, ...int4Defaults(given), ...given, output });
+  // Flags (and models entries) are the highest layer: the same rules as a config layer over its `extends`.
+  let chain = loaded.config.plugins ? applyChainKeys([...loaded.config.plugins], extra, options) : defaultChain(mode, options);
   // --mode dynamic with a config chain made for another mode: its quantizers become `dynamic`, calibrators go.
   if (mode === "dynamic" && loaded.config.plugins && !chain.some((s) => specName(s) === "dynamic")) {
     const drop = (s: PluginSpec) => QUANTIZERS.has(specName(s)) || CALIBRATORS.has(specName(s));
@@ -101,6 +104,21 @@ export function planJob(loaded: LoadedConfig, mode: Mode, input: string, output:
     chain.splice(at, 0, "dynamic");
   }
   return { input, output, options, chain, cwd: loaded.cwd };
+}
+
+/**
+ * `--bits 4` alone means what a user wants from INT4: block-wise 32 along the reduction axis (per-tensor INT4 loses
+ * most of the signal), clipping searched per block, and native Int4 storage, two values per byte (widened storage is
+ * no smaller than INT8) — block and Int4 need opset 21, so they apply unless the output opset is pinned lower. Any of the keys given explicitly wins.
+ */
+export function int4Defaults(o: Partial<QuantOptions>): Partial<QuantOptions> {
+  if (Number(o.bits) !== 4 || (o.opset !== undefined && Number(o.opset) < 21)) return {};
+  const out: Partial<QuantOptions> = {};
+  if (o.blockSize === undefined && o.perChannel === undefined) out.blockSize = 32;
+  if (o.nativeInt4 === undefined) out.nativeInt4 = true;
+  // Clipping searched per block: on resnet18 +3 dB output SQNR over plain absmax for ~0.6 s.
+  if (o.clipSearch === undefined) out.clipSearch = true;
+  return out;
 }
 
 /** Default output path for an input: `<name>.<suffix>.onnx` beside it. */

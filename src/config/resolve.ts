@@ -6,7 +6,8 @@ import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { QuantError, reason } from "../kernel/errors.ts";
 import type { Plugin } from "../kernel/types.ts";
-import type { PluginSpec } from "./schema.ts";
+import { importUserModule } from "./self.ts";
+import { unknownKey, type PluginSpec } from "./schema.ts";
 
 const KINDS = new Set(["pass", "calibrator", "quantizer", "packer", "exporter", "validator"]);
 
@@ -15,6 +16,17 @@ function isPlugin(x: unknown): x is Plugin {
 }
 
 const looksLikePath = (s: string) => /^(\.{1,2}[\\/]|[\\/])|\.(m?[jt]s)$/.test(s) || isAbsolute(s);
+
+/** Refuse option keys a plugin does not declare (when its module exports `optionKeys`; user plugins may omit it). */
+function checkPluginOptions(id: string, opts: unknown, declared: unknown, file?: string): void {
+  if (!declared || typeof declared !== "object" || !opts || typeof opts !== "object") return;
+  const known = Object.keys(declared);
+  for (const k of Object.keys(opts)) {
+    if (known.includes(k)) continue;
+    if (!known.length) throw new QuantError("E_CONFIG", `plugin "${id}" takes no options (got "${k}")`, { file });
+    throw unknownKey(k, `the options of plugin "${id}"`, known, file);
+  }
+}
 
 /** Resolve one chain entry. `cwd` anchors relative plugin file paths (the config file's folder). */
 export async function resolvePlugin(spec: PluginSpec, cwd = process.cwd()): Promise<Plugin> {
@@ -25,10 +37,11 @@ export async function resolvePlugin(spec: PluginSpec, cwd = process.cwd()): Prom
     const file = resolve(cwd, id);
     let mod: Record<string, unknown>;
     try {
-      mod = await import(pathToFileURL(file).href);
+      mod = await importUserModule(file);
     } catch (e) {
       throw new QuantError("E_PLUGIN_UNKNOWN", `cannot load plugin file "${id}" (${reason(e)})`, { file });
     }
+    checkPluginOptions(id, opts, mod.optionKeys, file);
     const exp = mod.default ?? mod.plugin;
     const made = typeof exp === "function" ? await (exp as (o: unknown) => unknown)(opts) : exp;
     if (!isPlugin(made)) throw new QuantError("E_PLUGIN_UNKNOWN", `plugin file "${id}" must export a plugin (define* helper) or a factory returning one as default`, { file });
@@ -40,7 +53,9 @@ export async function resolvePlugin(spec: PluginSpec, cwd = process.cwd()): Prom
     const known = Object.keys(builtinPlugins).join(", ");
     throw new QuantError("E_PLUGIN_UNKNOWN", `unknown plugin "${id}"; known plugins: ${known} (or give a file path like ./my-plugin.ts)`);
   }
-  const factory = (await entry.load()).default;
+  const mod = (await entry.load()) as { default: (o: Record<string, unknown>) => Plugin; optionKeys?: unknown };
+  checkPluginOptions(id, opts, mod.optionKeys);
+  const factory = mod.default;
   return factory(opts as Record<string, unknown>);
 }
 

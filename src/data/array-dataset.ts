@@ -1,116 +1,176 @@
 /**
- * A calibration dataset over stored arrays (one per model input): checks that each array fits its
- * input once, at open, then serves batches by reading only the requested rows and converting them
- * to the input's type. Holds one batch's raw bytes (reused) plus the batch it returns.
+ * A calibration dataset over stored arrays (one per model input): fits each array to its input once, at open
+ * (samples on the input's batch axis, one per row, one sample repeated, or a value fed as-is: layout.ts), then serves
+ * batches in the model's layout by reading only the requested samples and converting them to the input's type.
+ * Holds one batch's raw bytes (reused) plus the batch it returns; broadcast values are converted once.
  */
 import { QuantError } from "../kernel/errors.ts";
 import { DataType } from "../tensor/dtypes.ts";
-import { convertRaw, type InputData } from "./convert.ts";
+import { allocInput, convertRaw, type InputData } from "./convert.ts";
 import type { Batch, CalibrationDataset, ModelInputInfo } from "./dataset.ts";
+import { agreeCounts, batchDims, describeShape, type Fit, fitData, type InputLayout, moveAxis0, type SampleAxisSpec, tileAxis } from "./layout.ts";
 import { product, RowReader, type StoredArray } from "./rows.ts";
+import { Scratch } from "./source.ts";
 
-/** `[N, 1, 32, 32]`: dynamic dims by name (or `?`). */
-export function describeShape(shape: readonly (number | string | null)[]): string {
-  return `[${shape.map((d) => (d === null ? "?" : String(d))).join(", ")}]`;
-}
-
-/** How stored data maps onto a model input. */
-export interface Fit {
-  /** The data is one sample (rank = input rank - 1): batches repeat nothing, count is 1. */
-  single: boolean;
-  /** Samples available along axis 0. */
-  count: number;
-  /** Dims of one sample (the input's dims after the batch axis). */
-  sampleDims: number[];
-}
-
-/**
- * Check that data of `shape` fits `input` ([N, ...rest] for an input [B, ...rest], or one sample
- * [...rest]); throws E_CALIB_SHAPE naming the input, the expected and the actual shape.
- */
-export function fitShape(input: ModelInputInfo, shape: readonly number[], file?: string): Fit {
-  const want = input.shape;
-  const mismatch = () =>
-    new QuantError("E_CALIB_SHAPE", `input '${input.name}' expects ${describeShape(want)} (samples along axis 0) or one sample ${describeShape(want.slice(1))}, got ${describeShape(shape)}`, {
-      file,
-      target: input.name,
-    });
-  const rest = want.slice(1);
-  let single: boolean;
-  if (want.length === 0) {
-    if (shape.length !== 0) throw mismatch();
-    return { single: true, count: 1, sampleDims: [] };
-  }
-  if (shape.length === want.length) single = false;
-  else if (shape.length === want.length - 1) single = true;
-  else throw mismatch();
-  const dataRest = single ? shape : shape.slice(1);
-  for (let k = 0; k < rest.length; k++) {
-    const w = rest[k];
-    if (typeof w === "number" && w >= 0 && w !== dataRest[k]) throw mismatch();
-  }
-  return { single, count: single ? 1 : shape[0]!, sampleDims: [...dataRest] };
-}
+export { describeShape } from "./layout.ts";
 
 /** One model input bound to the array that feeds it. */
 export interface Binding {
   input: ModelInputInfo;
   array: StoredArray;
-  /** File named in errors. */
+  /** File named in errors (or where the value came from, e.g. `--input sr`). */
   file: string;
+  /** The user's sample axis for this input; undefined: inferred from the declared shape (see `inferBatchAxis`). */
+  axis?: SampleAxisSpec;
+  /** The declared shape's batch axis (default: 0, none for a scalar). */
+  inferred?: number | null;
+}
+
+/** A binding with its fit and, for broadcast values, the value converted once. */
+interface Bound extends Binding {
+  fit: Fit;
+  /** `constant`: the value fed as-is; `one`: the single sample, tiled per batch. */
+  value?: InputData;
 }
 
 /** Batches over stored arrays. `onClose` releases the files (and temp files) behind them. */
 export class ArrayDataset implements CalibrationDataset {
   readonly count: number;
   readonly inputs: readonly string[];
-  private readonly fits: Fit[];
+  /** True when some input differs per sample (false: every input is one value broadcast to every sample). */
+  readonly perSample: boolean;
+  private readonly bound: Bound[];
   private readonly readers: RowReader[];
+  private readonly scratch = new Scratch();
   private readonly pool = new BatchPool();
 
+  /** `broadcastCount`: the count when no input varies per sample (default 1). */
   constructor(
-    private readonly bindings: readonly Binding[],
+    bindings: readonly Binding[],
     take: { samples?: number; maxSamples?: number },
     private readonly onClose: () => void,
+    broadcastCount = 1,
   ) {
     this.inputs = bindings.map((b) => b.input.name);
-    this.fits = bindings.map((b) => fitShape(b.input, b.array.shape, b.file));
+    this.bound = bindings.map((b) => {
+      const inferred = b.inferred === undefined ? (b.input.shape.length ? 0 : null) : b.inferred;
+      return { ...b, fit: fitData(b.input, b.array.shape, b.axis, inferred, b.file) };
+    });
     this.readers = bindings.map(() => new RowReader());
-    const counts = this.fits.map((f) => f.count);
-    if (counts.some((c) => c !== counts[0])) {
-      const list = bindings.map((b, i) => `'${b.input.name}' has ${counts[i]}`).join(", ");
-      throw new QuantError("E_CALIB_SHAPE", `inputs have different sample counts: ${list}`, { file: bindings[0]?.file });
+    let varying = this.bound.filter((b) => b.fit.count !== undefined);
+    if (varying.some((b) => b.fit.count !== varying[0]!.fit.count)) {
+      const agreed = agreeCounts(this.bound.map((b) => ({ input: b.input, data: b.array.shape, fit: b.fit, given: b.axis !== undefined })));
+      if (!agreed) {
+        const list = varying.map((b) => `'${b.input.name}' has ${b.fit.count}${b.fit.batchAxis === null ? "" : ` along axis ${b.fit.batchAxis}`}`).join(", ");
+        throw new QuantError("E_CALIB_SHAPE", `inputs have different sample counts: ${list}; if the samples of an input run along another axis, say so with --sample-axis NAME=AXIS`, { file: bindings[0]?.file });
+      }
+      agreed.forEach((f, i) => (this.bound[i]!.fit = f));
+      varying = this.bound.filter((b) => b.fit.count !== undefined);
     }
-    const available = counts[0] ?? 0;
+    const counts = varying.map((b) => b.fit.count!);
+    this.perSample = varying.length > 0;
+    const available = this.perSample ? counts[0]! : broadcastCount;
     if (available < 1) throw new QuantError("E_CALIB_SAMPLES", `no calibration samples (data has ${available})`, { file: bindings[0]?.file });
     if (take.samples !== undefined && take.samples > available) throw tooFewSamples(take.samples, available, bindings[0]?.file);
     const limit = take.samples ?? take.maxSamples;
     this.count = limit === undefined ? available : Math.min(available, Math.max(0, Math.floor(limit)));
     if (this.count < 1) throw new QuantError("E_CALIB_SAMPLES", `no calibration samples (asked for ${limit})`, { file: bindings[0]?.file });
+    for (const b of this.bound) {
+      if (b.fit.kind !== "constant" && b.fit.kind !== "one") continue;
+      const rows = b.array.shape.length === 0 ? 1 : b.array.shape[0]!;
+      const raw = new RowReader().read(b.array, 0, rows);
+      let value = convertRaw(b.array.type, b.input.elemType, raw, { input: b.input.name, file: b.file, firstSample: 0, sampleElems: raw.length }, undefined);
+      const n = product(b.fit.sampleDims);
+      if (value.length === 1 && n !== 1) {
+        // A single number filling a whole sample (`--input state=0`).
+        const filled = allocInput(b.input.elemType, n);
+        (filled as Float32Array).fill((value as Float32Array)[0]!);
+        value = filled;
+      }
+      b.value = value;
+    }
+  }
+
+  /** How each input is fed: its batch axis and whether it varies per sample. */
+  layout(input: string): InputLayout {
+    const b = this.bound.find((x) => x.input.name === input);
+    return { batchAxis: b ? b.fit.batchAxis : 0, varies: b ? b.fit.count !== undefined : true };
+  }
+
+  /** One line per input: how the data feeds it. */
+  describe(): string[] {
+    return this.bound.map(({ input, file, fit }) => {
+      const what =
+        fit.kind === "constant" ? `one value ${describeShape(fit.sampleDims)} fed as-is to every run` :
+        fit.kind === "one" ? `one sample ${describeShape(fit.sampleDims)} repeated for every sample (batch axis ${fit.batchAxis})` :
+        fit.kind === "rows" ? `${fit.count} samples, ${fit.perRow && fit.perRow > 1 ? `${fit.perRow} (a whole batch)` : "one"} per row${fit.batchAxis === null ? " (no batch axis: one sample per run)" : ` (batch axis ${fit.batchAxis})`}` :
+        `${fit.count} samples along axis ${fit.batchAxis}`;
+      return `input '${input.name}' ${describeShape(input.shape)}: ${what}, from ${file}`;
+    });
   }
 
   batch(start: number, size: number): Batch {
-    checkBatch(this, start, size, this.bindings[0]?.file);
+    checkBatch(this, start, size, this.bound[0]?.file);
     const out: Batch = {};
-    for (let i = 0; i < this.bindings.length; i++) {
-      const { input, array, file } = this.bindings[i]!;
-      const fit = this.fits[i]!;
-      checkFixedBatch(input, size, file);
-      const raw = this.readers[i]!.read(array, fit.single ? 0 : start, fit.single ? 1 : size);
-      const site = { input: input.name, file, firstSample: start, sampleElems: product(fit.sampleDims) };
-      const data = convertRaw(array.type, input.elemType, raw, site, this.pool.take(input.name));
-      out[input.name] = { data, dims: input.shape.length === 0 ? [] : [size, ...fit.sampleDims], elemType: input.elemType };
+    for (let i = 0; i < this.bound.length; i++) {
+      const b = this.bound[i]!;
+      const { input, array, file, fit } = b;
+      checkFixedBatch(input, size, file, fit.batchAxis);
+      const dims = batchDims(fit, size);
+      if (fit.kind === "constant") {
+        out[input.name] = { data: b.value!, dims, elemType: input.elemType };
+        continue;
+      }
+      if (fit.kind === "one") {
+        // One sample is the value itself (release() never recycles it).
+        const data = size === 1 ? b.value! : tiled(b.value!, size, fit, this.pool.take(input.name), input.elemType);
+        out[input.name] = { data, dims, elemType: input.elemType };
+        continue;
+      }
+      const axis = fit.batchAxis;
+      if (fit.kind === "rows" && axis === null && size > 1)
+        throw new QuantError("E_CALIB_SHAPE", `input '${input.name}' has no batch axis and differs per sample: runs take one sample (--batch-size 1)`, { file, target: input.name });
+      const k = fit.kind === "rows" ? (fit.perRow ?? 1) : 1;
+      if (start % k || size % k)
+        throw new QuantError("E_CALIB_SHAPE", `input '${input.name}' holds ${k} samples per row (a whole batch): batches must be whole rows, got [${start}, ${start + size})`, { file, target: input.name });
+      let raw = this.readers[i]!.readAxis(array, fit.kind === "samples" ? axis! : 0, start / k, size / k);
+      if (fit.kind === "rows" && axis !== null && axis > 0 && size > k) {
+        // Rows are [n, ..., k, ...]: the model stacks samples on axis b, so move the row axis there (next to k).
+        const rows = size / k;
+        const outer = Math.max(1, product(fit.sampleDims.slice(0, axis)));
+        const moved = this.scratch.get(raw.length);
+        moveAxis0(raw, rows, outer, raw.length / rows / outer, moved);
+        raw = moved;
+      }
+      // With samples along axis b > 0 a sample's elements are not contiguous: errors then name the batch's first sample.
+      const per = axis === 0 || fit.kind === "rows" ? product(fit.sampleDims) : product(dims);
+      const site = { input: input.name, file, firstSample: start, sampleElems: per };
+      out[input.name] = { data: convertRaw(array.type, input.elemType, raw, site, this.pool.take(input.name)), dims, elemType: input.elemType };
     }
     return out;
   }
 
   release(batch: Batch): void {
-    this.pool.give(batch);
+    // Broadcast constants are reused as they are: never hand them out as spares to be overwritten.
+    const own: Batch = {};
+    for (const [k, v] of Object.entries(batch)) if (!this.bound.some((b) => b.value === v.data)) own[k] = v;
+    this.pool.give(own);
   }
 
   close(): void {
     this.onClose();
   }
+}
+
+/** `value` (one sample) repeated `n` times along the fit's batch axis, in `into` when it is the right kind and length. */
+function tiled(value: InputData, n: number, fit: Fit, into: InputData | undefined, elemType: number): InputData {
+  const total = value.length * n;
+  const out = into && into.length === total && into.constructor === value.constructor ? into : allocInput(elemType, total);
+  const outer = product(fit.sampleDims.slice(0, fit.batchAxis!));
+  const src = new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  const dst = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  tileAxis(src, n, outer, outer ? value.byteLength / outer : 0, dst);
+  return out;
 }
 
 /** E_CALIB_SAMPLES for a request of `wanted` samples from data that has `available`. */
@@ -142,9 +202,10 @@ export function checkBatch(ds: CalibrationDataset, start: number, size: number, 
   if (start + size > ds.count) throw new QuantError("E_CALIB_SAMPLES", `batch [${start}, ${start + size}) is past the ${ds.count} samples`, { file });
 }
 
-/** An input whose batch axis is a fixed number > 1 takes batches of exactly that size. */
-export function checkFixedBatch(input: ModelInputInfo, size: number, file?: string): void {
-  const b = input.shape[0];
+/** An input whose batch axis (default 0; null: none) is a fixed number > 1 takes batches of exactly that size. */
+export function checkFixedBatch(input: ModelInputInfo, size: number, file?: string, axis: number | null = 0): void {
+  if (axis === null) return;
+  const b = input.shape[axis];
   if (typeof b === "number" && b > 1 && b !== size) {
     throw new QuantError("E_CALIB_SHAPE", `input '${input.name}' has a fixed batch of ${b} (shape ${describeShape(input.shape)}), got a batch of ${size}: use --batch-size ${b}`, {
       file,

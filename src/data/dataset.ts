@@ -1,23 +1,27 @@
 /**
- * The calibration dataset interface and `openDataset`, which picks a reader from the path:
- * `.npy` (one array, single-input models), `.npz` / `.safetensors` (one array per input, by input
- * name, or a single array for a single-input model), a folder of images, or — with no path —
- * seeded random data for declared or static shapes (the caller should warn that it is random).
- * Every reader streams: a dataset holds the current batch, not the file.
+ * The calibration dataset interface and `openDataset`, which binds every model input to its data: a value given
+ * per input (`inputs`: arrays, scalars, .npy paths — the CLI's `--input name=VALUE`), else the path: `.npy` (the one
+ * input left), `.npz` / `.safetensors` (one array per input, by input name, or a single array for a single-input
+ * model), a folder of `<input>.npy` files, a folder of images; with no path, seeded random data for float inputs of
+ * declared or static shapes (the caller should warn that it is random). Each input's samples run along its own batch
+ * axis (layout.ts). Every reader streams: a dataset holds the current batch, not the file.
  */
-import { statSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import { makeTempDir, removeTempDir } from "../kernel/cleanup.ts";
 import { basename, extname, join } from "node:path";
 import { QuantError, reason } from "../kernel/errors.ts";
 import { DataType, dataTypeName } from "../tensor/dtypes.ts";
-import { ArrayDataset, type Binding, FEEDABLE_TYPES, fitShape, tooFewSamples } from "./array-dataset.ts";
+import { ArrayDataset, type Binding, FEEDABLE_TYPES, tooFewSamples } from "./array-dataset.ts";
 import type { InputData } from "./convert.ts";
-import { type ImageOptions, imageSampleDims, imagesToNpy, listImages, resolveImageOptions } from "./images.ts";
+import { type ImageOptions, describeImages, imageSampleDims, imagesToNpy, listImages, listNonImages, resolveImageOptions } from "./images.ts";
 import { openNpy } from "./npy.ts";
 import { openNpz } from "./npz.ts";
-import { RandomDataset, type RandomOptions } from "./random-dataset.ts";
+import { checkSampleAxis, fitData, inferBatchAxis, type InputLayout, type SampleAxisSpec } from "./layout.ts";
+import { MergedDataset } from "./merged-dataset.ts";
+import { DEFAULT_RANDOM_SAMPLES, RandomDataset, type RandomOptions } from "./random-dataset.ts";
 import type { StoredArray } from "./rows.ts";
 import { openSafetensors } from "./safetensors.ts";
+import { type InputValue, valueArray } from "./values.ts";
 
 /** A model input as the dataset needs it. */
 export interface ModelInputInfo {
@@ -35,24 +39,45 @@ export interface Batch {
 
 /** Calibration samples, read batch by batch. */
 export interface CalibrationDataset {
-  /** Number of samples (axis 0). */
+  /** Number of samples. */
   readonly count: number;
   readonly inputs: readonly string[];
-  /** Samples [start, start+size) as one batch; data converted to the model input's elem type. Must not hold more than that batch in memory. */
+  /**
+   * Samples [start, start+size) as one batch, each input in the model's layout (samples stacked on its batch axis;
+   * an input without one gets its value as-is); data converted to the model input's elem type. Must not hold more
+   * than that batch in memory.
+   */
   batch(start: number, size: number): Batch;
   /**
    * Optional: hand a consumed batch back so the next batch of the same size reuses its arrays instead of
    * allocating (keeps peak memory at ~one batch instead of waiting for GC). Do not touch `batch` afterwards.
    */
   release?(batch: Batch): void;
+  /** Optional: how an input is fed (default: samples on axis 0, varying per sample). */
+  layout?(input: string): InputLayout;
+  /** Optional: one line per input saying how it is fed (logged at info level). */
+  describe?(): string[];
   /** Release files (and temp files). */
   close(): void;
 }
 
+/** The layout of `input` in `ds` (datasets without `layout` stack every input on axis 0). */
+export function layoutOf(ds: CalibrationDataset, input: string): InputLayout {
+  return ds.layout?.(input) ?? { batchAxis: 0, varies: true };
+}
+
 /** What to calibrate on. */
-export interface DatasetSpec extends Omit<RandomOptions, "samples" | "maxSamples" | "shapes" | "seed"> {
-  /** .npy / .npz / .safetensors file or a folder of images; none = random data. */
+export interface DatasetSpec extends Omit<RandomOptions, "samples" | "maxSamples" | "shapes" | "seed" | "axes"> {
+  /** .npy / .npz / .safetensors file, a folder of `<input>.npy` files or a folder of images; none = random data. */
   path?: string;
+  /**
+   * Values per input, taking precedence over `path`: arrays (`Float32Array`, `{ dims, data }`, `{ shape, data }`),
+   * scalars (`16000`, `16000n`, `true`), number lists, or `.npy` paths. They fit their input like any stored array:
+   * samples on the batch axis, one per row, one sample repeated, or the declared shape fed as-is.
+   */
+  inputs?: Record<string, InputValue>;
+  /** Sample (batch) axis per input: an axis, or `"none"` for an input fed as-is. Default: inferred from the declared shape. */
+  sampleAxis?: Record<string, SampleAxisSpec>;
   /**
    * Use exactly this many samples: data with fewer is E_CALIB_SAMPLES (a silent shortfall would calibrate on less
    * than asked). Unset: every sample (random data: `maxSamples` or 16).
@@ -65,35 +90,23 @@ export interface DatasetSpec extends Omit<RandomOptions, "samples" | "maxSamples
   seed?: number;
   /** Preprocessing for a folder of images. */
   images?: ImageOptions;
+  /** Told one line about an image folder's preprocessing (openDatasetAsync): file count, size, scaling, skipped files. */
+  announce?: (line: string) => void;
   /** Progress while preprocessing images (openDatasetAsync). */
   onProgress?: (done: number, total: number) => void;
 }
 
 /**
- * Open calibration data for `inputs` (files and random data; an image folder needs `openDatasetAsync`
- * because decoding is asynchronous). Throws coded QuantErrors (E_DATA_READ, E_DATA_FORMAT,
- * E_CALIB_SHAPE, E_CALIB_DTYPE, E_CALIB_SAMPLES) naming the file and input.
+ * Open calibration data for `inputs` (files, values and random data; an image folder needs `openDatasetAsync`
+ * because decoding is asynchronous). Inputs without data get random values where that is valid (float inputs of
+ * known shapes) and only when no `path` is given. Throws coded QuantErrors (E_DATA_READ, E_DATA_FORMAT,
+ * E_DATA_REQUIRED, E_CALIB_SHAPE, E_CALIB_DTYPE, E_CALIB_SAMPLES, E_USAGE) naming the file and input.
  */
 export function openDataset(spec: DatasetSpec, inputs: ModelInputInfo[]): CalibrationDataset {
-  checkInputs(inputs);
-  if (spec.path === undefined) return new RandomDataset(inputs, spec);
-  const path = spec.path;
-  if (isDirectory(path)) {
-    throw new QuantError("E_USAGE", `${basename(path)} is a folder of images: open it with openDatasetAsync (decoding is asynchronous)`, { file: path });
+  if (spec.path !== undefined && isDirectory(spec.path) && !isNpyFolder(spec.path)) {
+    throw new QuantError("E_USAGE", `${basename(spec.path)} is a folder of images: open it with openDatasetAsync (decoding is asynchronous)`, { file: spec.path });
   }
-  const ext = extname(path).toLowerCase();
-  if (ext === ".npy") return openNpyDataset(path, spec, inputs);
-  if (ext === ".npz" || ext === ".safetensors") {
-    const f = ext === ".npz" ? openNpz(path) : openSafetensors(path);
-    try {
-      const bindings = inputs.map((input) => ({ input, array: f.array(pickArray(f.names, input, inputs.length, path)) as StoredArray, file: path }));
-      return new ArrayDataset(bindings, spec, () => f.close());
-    } catch (e) {
-      f.close();
-      throw e;
-    }
-  }
-  throw new QuantError("E_DATA_FORMAT", `unknown data format '${ext || basename(path)}' (expected .npy, .npz, .safetensors or a folder of images)`, { file: path });
+  return assemble(spec, inputs);
 }
 
 /**
@@ -101,16 +114,18 @@ export function openDataset(spec: DatasetSpec, inputs: ModelInputInfo[]): Calibr
  * temporary float32 .npy (removed by `close()`), which is then streamed like any .npy.
  */
 export async function openDatasetAsync(spec: DatasetSpec, inputs: ModelInputInfo[]): Promise<CalibrationDataset> {
-  if (spec.path === undefined || !isDirectory(spec.path)) return openDataset(spec, inputs);
+  if (spec.path === undefined || !isDirectory(spec.path) || isNpyFolder(spec.path)) return openDataset(spec, inputs);
   checkInputs(inputs);
   const dir = spec.path;
-  if (inputs.length !== 1) {
-    throw new QuantError("E_DATA_FORMAT", `a folder of images feeds one input, the model has ${inputs.length} (${inputs.map((i) => i.name).join(", ")})`, { file: dir });
+  const fed = inputs.filter((i) => !(spec.inputs && i.name in spec.inputs));
+  if (fed.length !== 1) {
+    throw new QuantError("E_DATA_FORMAT", `a folder of images feeds one input, the model has ${fed.length} without a value (${fed.map((i) => i.name).join(", ")}): give the others with --input NAME=VALUE`, { file: dir });
   }
-  const input = inputs[0]!;
+  const input = fed[0]!;
   const opts = resolveImageOptions(spec.images, input.shape);
   // Check the preprocessed shape fits before decoding anything.
-  fitShape(input, [1, ...imageSampleDims(opts)], dir);
+  const axis = spec.sampleAxis?.[input.name];
+  fitData(input, [1, ...imageSampleDims(opts)], axis, inferBatchAxis(input, inputs), dir);
   let files = listImages(dir);
   if (spec.samples !== undefined && spec.samples > files.length) throw tooFewSamples(spec.samples, files.length, dir);
   const take = spec.samples ?? spec.maxSamples;
@@ -121,8 +136,9 @@ export async function openDatasetAsync(spec: DatasetSpec, inputs: ModelInputInfo
   try {
     // Integer inputs (uint8 image models) get the raw pixels; float inputs the normalized values.
     const pixels = !FLOAT_INPUTS.has(input.elemType);
+    spec.announce?.(describeImages(dir, files.length, opts, { preset: spec.images?.preset, skipped: listNonImages(dir), pixels }));
     await imagesToNpy(files, opts, npyPath, spec.onProgress, pixels);
-    const ds = openNpyDataset(npyPath, { samples: undefined }, inputs, dir);
+    const ds = assemble({ ...spec, path: npyPath, samples: undefined, maxSamples: undefined }, inputs, dir);
     const close = ds.close.bind(ds);
     ds.close = () => {
       close();
@@ -137,19 +153,96 @@ export async function openDatasetAsync(spec: DatasetSpec, inputs: ModelInputInfo
 
 const FLOAT_INPUTS: ReadonlySet<number> = new Set([DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, DataType.BFLOAT16]);
 
-function openNpyDataset(path: string, spec: Pick<DatasetSpec, "samples" | "maxSamples">, inputs: ModelInputInfo[], label = path): CalibrationDataset {
-  if (inputs.length !== 1) {
-    throw new QuantError("E_DATA_FORMAT", `a .npy holds one array, the model has ${inputs.length} inputs (${inputs.map((i) => i.name).join(", ")}): use .npz or .safetensors with one array per input`, {
-      file: label,
-    });
-  }
-  const f = openNpy(path);
+/** Bind every input to its data (values, then the file or folder, then random), and combine the parts. */
+function assemble(spec: DatasetSpec, inputs: ModelInputInfo[], label?: string): CalibrationDataset {
+  checkInputs(inputs);
+  const names = inputs.map((i) => i.name);
+  const known = (what: string, keys: Iterable<string>, flag: string, code: "E_USAGE" | "E_CALIB_SHAPE" = "E_USAGE") => {
+    for (const k of keys) {
+      if (k !== "*" && !names.includes(k)) throw new QuantError(code, `${what} for '${k}', which is not a model input (inputs: ${names.join(", ")}); check ${flag}`, { target: k });
+    }
+  };
+  known("a value", Object.keys(spec.inputs ?? {}), "--input");
+  known("a sample axis", Object.keys(spec.sampleAxis ?? {}), "--sample-axis");
+  known("a shape", Object.keys(spec.shapes ?? {}), "--shape", "E_CALIB_SHAPE");
+  const axisOf = (i: ModelInputInfo) => spec.sampleAxis?.[i.name];
+  const bindings: Binding[] = [];
+  const closers: (() => void)[] = [];
+  const closeAll = () => {
+    for (const c of closers.splice(0)) c();
+  };
+  const bind = (input: ModelInputInfo, array: StoredArray, file: string) => bindings.push({ input, array, file, axis: axisOf(input), inferred: inferBatchAxis(input, inputs) });
   try {
-    return new ArrayDataset([{ input: inputs[0]!, array: f.array, file: label } satisfies Binding], spec, () => f.close());
+    for (const input of inputs) {
+      const v = spec.inputs?.[input.name];
+      if (v === undefined) continue;
+      if (typeof v === "string") {
+        const f = openNpy(v);
+        closers.push(() => f.close());
+        bind(input, f.array, v);
+      } else bind(input, valueArray(input.name, v), `the value of ${input.name}`);
+    }
+    let rest = inputs.filter((i) => spec.inputs?.[i.name] === undefined);
+    if (spec.path !== undefined && !rest.length)
+      throw new QuantError("E_USAGE", `every input has a value (${names.join(", ")}): the data in ${basename(label ?? spec.path)} would not be used`, { file: spec.path });
+    if (spec.path !== undefined) {
+      bindFiles(spec.path, rest, label ?? spec.path, closers, bind);
+      rest = [];
+    }
+    const random = rest.length > 0;
+    const arrays = bindings.length ? new ArrayDataset(bindings, spec, closeAll, random ? Math.floor(spec.samples ?? spec.maxSamples ?? DEFAULT_RANDOM_SAMPLES) : 1) : undefined;
+    if (!random) return arrays!;
+    const axes: Record<string, number | null> = {};
+    for (const i of rest) {
+      const a = axisOf(i);
+      axes[i.name] = a === undefined ? inferBatchAxis(i, inputs) : checkSampleAxis(i, a);
+    }
+    const rnd = new RandomDataset(rest, { ...spec, samples: arrays ? arrays.count : spec.samples, axes });
+    return arrays ? new MergedDataset([arrays, rnd]) : rnd;
   } catch (e) {
-    f.close();
+    closeAll();
     throw e;
   }
+}
+
+/** Bind `inputs` to the arrays of a data file or a folder of `<input>.npy` files. */
+function bindFiles(path: string, inputs: ModelInputInfo[], label: string, closers: (() => void)[], bind: (i: ModelInputInfo, a: StoredArray, file: string) => void): void {
+  if (isDirectory(path)) {
+    const files = readdirSync(path).filter((f) => f.toLowerCase().endsWith(".npy"));
+    const missing = inputs.filter((i) => !files.includes(`${i.name}.npy`));
+    if (missing.length) {
+      throw new QuantError("E_DATA_FORMAT", `${basename(path)} has no ${missing.map((i) => `${i.name}.npy`).join(", ")} (found: ${files.join(", ") || "no .npy files"}); name each file after its input, or give it with --input NAME=VALUE`, {
+        file: path,
+        target: missing[0]!.name,
+      });
+    }
+    for (const i of inputs) {
+      const file = join(path, `${i.name}.npy`);
+      const f = openNpy(file);
+      closers.push(() => f.close());
+      bind(i, f.array, file);
+    }
+    return;
+  }
+  const ext = extname(path).toLowerCase();
+  if (ext === ".npy") {
+    if (inputs.length !== 1) {
+      throw new QuantError("E_DATA_FORMAT", `a .npy holds one array, the model has ${inputs.length} inputs without a value (${inputs.map((i) => i.name).join(", ")}): use .npz or .safetensors with one array per input, a folder of <input>.npy files, or --input NAME=VALUE`, {
+        file: label,
+      });
+    }
+    const f = openNpy(path);
+    closers.push(() => f.close());
+    bind(inputs[0]!, f.array, label);
+    return;
+  }
+  if (ext === ".npz" || ext === ".safetensors") {
+    const f = ext === ".npz" ? openNpz(path) : openSafetensors(path);
+    closers.push(() => f.close());
+    for (const input of inputs) bind(input, f.array(pickArray(f.names, input, inputs.length, path)) as StoredArray, path);
+    return;
+  }
+  throw new QuantError("E_DATA_FORMAT", `unknown data format '${ext || basename(path)}' (expected .npy, .npz, .safetensors, a folder of <input>.npy files or a folder of images)`, { file: path });
 }
 
 /**
@@ -165,7 +258,7 @@ function pickArray(names: readonly string[], input: ModelInputInfo, inputCount: 
       target: input.name,
     });
   }
-  throw new QuantError("E_DATA_FORMAT", `${basename(file)} has no array for input '${input.name}' (arrays: ${names.join(", ") || "none"}); name each array after its input`, {
+  throw new QuantError("E_DATA_FORMAT", `${basename(file)} has no array for input '${input.name}' (arrays: ${names.join(", ") || "none"}); name each array after its input, or give it with --input ${input.name}=VALUE`, {
     file,
     target: input.name,
   });
@@ -181,6 +274,15 @@ function checkInputs(inputs: ModelInputInfo[]): void {
 function isDirectory(path: string): boolean {
   try {
     return statSync(path).isDirectory();
+  } catch (e) {
+    throw new QuantError("E_DATA_READ", `cannot read ${basename(path)}: ${reason(e)}`, { file: path, cause: e });
+  }
+}
+
+/** A folder holding `.npy` files is per-input data (`<input>.npy`), not images. */
+function isNpyFolder(path: string): boolean {
+  try {
+    return readdirSync(path).some((f) => f.toLowerCase().endsWith(".npy"));
   } catch (e) {
     throw new QuantError("E_DATA_READ", `cannot read ${basename(path)}: ${reason(e)}`, { file: path, cause: e });
   }

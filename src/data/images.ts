@@ -8,7 +8,7 @@
  */
 import { closeSync, openSync, readSync, readdirSync, statSync, writeSync } from "node:fs";
 import { fileKind, openRegularFile } from "../kernel/files.ts";
-import { basename, join } from "node:path";
+import { basename, join, relative } from "node:path";
 import { QuantError, reason } from "../kernel/errors.ts";
 import { DataType } from "../tensor/dtypes.ts";
 import { npyHeaderBytes } from "./npy.ts";
@@ -60,8 +60,43 @@ type Sharp = typeof import("sharp").default;
 let sharpModule: Promise<Sharp> | undefined;
 /** sharp (libvips, a native addon) is loaded on first use: reading .npy files never pays for it. */
 function loadSharp(): Promise<Sharp> {
-  sharpModule ??= import("sharp").then((m) => m.default);
+  // sharp's CommonJS entry: its ESM one finds the addon through createRequire at run time, which the single-file
+  // binary cannot see; the CommonJS one requires it by name, so Bun embeds it.
+  sharpModule ??= import("../runtime/native.ts").then((n) => n.preloadNative("libvips")).then(() => require("sharp") as Sharp);
   return sharpModule;
+}
+
+/**
+ * One line saying what was done to an image folder, so no preprocessing choice is silent:
+ * `images: 32 files from imgs/, resized to 224×224, scaled to [0,1] (no mean/std; …); skipped f.ppm (unsupported)`.
+ */
+export function describeImages(dir: string, used: number, o: ResolvedImageOptions, opts: { preset?: string; skipped?: readonly string[]; pixels?: boolean } = {}): string {
+  const [h, w] = o.crop;
+  const size = o.resize > 0 && o.resize !== Math.max(h, w) ? `shorter side resized to ${o.resize}, center-cropped to ${h}×${w}` : `resized to ${h}×${w}`;
+  const color = `${o.channels === 1 ? "grayscale" : "RGB"} ${o.layout}`;
+  const plain = o.mean.every((m) => m === 0) && o.std.every((s) => s === 1);
+  const lo = (0 - o.mean[0]!) / o.std[0]!;
+  const hi = (255 * o.scale - o.mean[0]!) / o.std[0]!;
+  const values = opts.pixels
+    ? "raw 0..255 pixels (the input is an integer tensor)"
+    : plain
+      ? `scaled to [${+lo.toFixed(4)},${+hi.toFixed(4)}] (no mean/std${opts.preset || o.channels !== 3 ? "" : "; --image-preset imagenet for ImageNet normalization"})`
+      : `scaled by ${+o.scale.toPrecision(4)}, mean [${o.mean.join(", ")}], std [${o.std.join(", ")}]`;
+  const skipped = opts.skipped?.length
+    ? `; skipped ${opts.skipped.slice(0, 3).join(", ")}${opts.skipped.length > 3 ? ` and ${opts.skipped.length - 3} more` : ""} (unsupported)`
+    : "";
+  return `images: ${used} file${used === 1 ? "" : "s"} from ${dir.replace(/[\\/]*$/, "/")}${opts.preset ? ` (preset ${opts.preset})` : ""}, ${size}, ${color}, ${values}${skipped}`;
+}
+
+/** Files under `dir` (recursively, hidden entries skipped) that are not images sharp decodes, sorted. */
+export function listNonImages(dir: string): string[] {
+  let entries: string[];
+  try {
+    entries = readdirSync(dir, { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).map((d) => relative(dir, join(d.parentPath, d.name)));
+  } catch {
+    return [];
+  }
+  return entries.filter((p) => !EXTENSIONS.test(p) && !p.split(/[\\/]/).some((s) => s.startsWith("."))).sort();
 }
 
 /** Image file extensions sharp decodes. */

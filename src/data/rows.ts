@@ -75,6 +75,35 @@ export class RowReader {
     return out;
   }
 
+  /**
+   * Samples `[start, start+count)` along `axis` of `arr` as C-order, little-endian bytes of the sub-array (the other
+   * dims kept). Axis 0 is {@link RowReader.read}; other axes read one run per index of the dims before the axis.
+   * Fortran-order data is the C-order array of the reversed shape: read there, then reverse the axes.
+   */
+  readAxis(arr: StoredArray, axis: number, start: number, count: number): Uint8Array {
+    if (axis === 0 || arr.shape.length === 0) return this.read(arr, start, count);
+    const isz = itemSize(arr.type);
+    const r = arr.shape.length;
+    const n = arr.shape[axis]!;
+    if (start < 0 || count < 0 || start + count > n) throw new RangeError(`[${start}, ${start + count}) outside [0, ${n}) on axis ${axis}`);
+    const dims = arr.shape.slice();
+    dims[axis] = count;
+    const bytes = product(dims) * isz;
+    if (!arr.fortran) {
+      const out = this.out.get(bytes);
+      readRuns(arr, arr.shape, axis, start, count, isz, out);
+      if (arr.bigEndian && isz > 1) swapBytes(out, isz);
+      return out;
+    }
+    const rev = arr.shape.slice().reverse();
+    const tmp = this.chunk.get(bytes);
+    readRuns(arr, rev, r - 1 - axis, start, count, isz, tmp);
+    const out = this.out.get(bytes);
+    reverseAxes(tmp, dims.slice().reverse(), isz, out);
+    if (arr.bigEndian && isz > 1) swapBytes(out, isz);
+    return out;
+  }
+
   private gatherFortran(arr: StoredArray, start: number, count: number, rowElems: number, isz: number, out: Uint8Array): void {
     const n = arr.shape[0]!;
     const rest = arr.shape.slice(1);
@@ -119,6 +148,43 @@ export class RowReader {
           idx[a] = 0;
         }
       }
+    }
+  }
+}
+
+/** C-order sub-array along `axis` of an array of C-order `shape`: one contiguous run per index of the outer dims. */
+function readRuns(arr: StoredArray, shape: readonly number[], axis: number, start: number, count: number, isz: number, out: Uint8Array): void {
+  const outer = product(shape.slice(0, axis));
+  const n = shape[axis]!;
+  const inner = product(shape.slice(axis + 1)) * isz;
+  const run = count * inner;
+  if (run === 0) return;
+  for (let o = 0; o < outer; o++) arr.source.read(arr.offset + (o * n + start) * inner, run, out, o * run);
+}
+
+/** Transpose a C-order array of `dims` into the C-order array of the reversed dims (a Fortran ↔ C reinterpretation). */
+export function reverseAxes(src: Uint8Array, dims: readonly number[], isz: number, dst: Uint8Array): void {
+  const r = dims.length;
+  const total = product(dims);
+  // Source strides (C order over dims); destination walks the reversed dims in C order, i.e. dims in Fortran order.
+  const stride = new Array<number>(r);
+  for (let k = r - 1, s = 1; k >= 0; k--) {
+    stride[k] = s;
+    s *= dims[k]!;
+  }
+  const idx = new Array<number>(r).fill(0);
+  let from = 0;
+  for (let i = 0; i < total; i++) {
+    const d = i * isz;
+    const f = from * isz;
+    for (let b = 0; b < isz; b++) dst[d + b] = src[f + b]!;
+    // Advance the Fortran-order counter: dim 0 fastest.
+    for (let k = 0; k < r; k++) {
+      idx[k]!++;
+      from += stride[k]!;
+      if (idx[k]! < dims[k]!) break;
+      from -= idx[k]! * stride[k]!;
+      idx[k] = 0;
     }
   }
 }

@@ -10,6 +10,9 @@ import type { QuantOptions } from "./options.ts";
 import type { CalibratorPlugin, CalibratorState, Plugin, PluginContext, RangeMap } from "./types.ts";
 import type { Model } from "../onnx/model.ts";
 
+/** Name of the histogram state recorded beside a chain without histograms when a stats file is written. */
+export const HISTOGRAM_RECORDER = "histogram";
+
 interface Hooks {
   call<T>(p: Plugin, fn: (ctx: PluginContext) => T | Promise<T>): Promise<T>;
   ctxOf(p: Plugin): PluginContext;
@@ -36,32 +39,52 @@ export async function runCalibration(
   }
   if (calibrators.length === 0)
     throw new QuantError("E_CONFIG", "the quantizer needs activation ranges but the chain has no calibrator (add minmax, percentile, entropy or mse, or pass --stats-in)");
-  const { openDatasetAsync } = await import("../data/dataset.ts");
+  const { openData } = await import("../data/open.ts");
   const { modelInputs } = await import("../runtime/session.ts");
   const { calibrate } = await import("../runtime/calibrate.ts");
-  if (!options.data) hooks.logger.warn("no calibration data given: using random N(0,1) samples (ranges will not match real inputs; pass --data)");
-  const dataset = await openDatasetAsync(
+  const opened = await openData(
+    options.data,
     {
-      path: options.data,
-      samples: options.samples ?? (options.data ? undefined : 16),
+      inputs: options.inputs,
+      sampleAxis: options.sampleAxis,
+      samples: options.samples,
       shapes: options.shapes,
       seed: options.seed,
       images: typeof options.images === "string" ? { preset: options.images } : options.images,
+      announce: (line) => hooks.logger.info(line),
     },
     modelInputs(model),
   );
+  const dataset = opened.dataset;
+  // Said once, here (the only place that knows which inputs are random), with the count and shapes actually used.
+  const used = Math.min(options.samples ?? dataset.count, dataset.count);
+  if (opened.random.length) {
+    const dims = (dataset as { dims?: readonly (readonly number[])[] }).dims;
+    const which = opened.random.length === dataset.inputs.length ? "no calibration data given" : `no calibration data for ${opened.random.map((n) => `'${n}'`).join(", ")}`;
+    hooks.logger.warn(`${which}: calibrating on ${used} random N(0,1) samples${dims?.length ? ` of shape ${dims.map((d) => d.join("×")).join(", ")}` : ""} (seed ${options.seed}); ranges will not match real inputs — pass --data`);
+  } else hooks.logger.info(`calibration: ${used} of ${dataset.count} samples from ${typeof options.data === "string" ? options.data : "the given values"}${options.samples === undefined ? "" : ` (--samples ${options.samples})`}`);
+  // How each input is fed matters when there are several (a state on axis 1, a constant sample rate).
+  for (const line of dataset.describe?.() ?? []) (dataset.inputs.length > 1 ? hooks.logger.info : hooks.logger.debug)(line);
   try {
     const states = await Promise.all(calibrators.map(async (p) => ({ plugin: p, state: await hooks.call(p, (c) => p.create(c)) })));
+    // A stats file must serve any method later (`--stats-in ranges.json --method mse`): when no calibrator of the chain
+    // keeps histograms, record them too (first in the chain, so the chain's own ranges win).
+    if (options.statsOut && !calibrators.some((p) => p.needs === "values")) {
+      const { histogramCalibrator } = await import("../tensor/histogram.ts");
+      const recorder = histogramCalibrator(HISTOGRAM_RECORDER, {}, 4096, () => (h) => ({ min: h.min, max: h.max }));
+      states.unshift({ plugin: recorder, state: await hooks.call(recorder, (c) => recorder.create(c)) });
+      hooks.logger.info(`--stats-out: also recording activation histograms, so --stats-in works with any method`);
+    }
     const out = await calibrate(model, tensors, states, dataset, {
       batchSize: options.batchSize,
       samples: options.samples,
       onProgress: hooks.progress,
     });
-    const named = states.map((s) => ({ plugin: s.plugin.name, state: s.state }));
+    const named = states.filter((s) => s.plugin.name !== HISTOGRAM_RECORDER).map((s) => ({ plugin: s.plugin.name, state: s.state }));
     const save = () => stats.saveStats(options.statsOut!, { ranges: out.ranges, calibrators: states, samples: out.stats.samples, unobservable: out.unobservable, model });
     if (options.statsOut) hooks.protect ? withProtected(hooks.protect, save) : save();
     return { ranges: out.ranges, states: named, unobservable: out.unobservable };
   } finally {
-    dataset.close();
+    opened.close();
   }
 }

@@ -39,6 +39,7 @@ export type ErrorCode =
   | "E_CALIB_STATS"
   | "E_DATA_READ"
   | "E_DATA_FORMAT"
+  | "E_DATA_REQUIRED"
   // runtime
   | "E_RUNTIME"
   // kernel / config / plugins

@@ -2,6 +2,9 @@
  * The global options every plugin sees (the CLI flags and config keys). Plugin-specific settings go to the
  * plugin's factory instead.
  */
+import type { SampleAxisSpec } from "../data/layout.ts";
+import type { DataSource } from "../data/open.ts";
+import type { InputValue } from "../data/values.ts";
 
 /** Resolved options of one quantization run. */
 export interface QuantOptions {
@@ -25,6 +28,8 @@ export interface QuantOptions {
   exclude: string[];
   /** Op types whose inputs get quantized (default: the quantizer's own list). */
   opTypes?: string[];
+  /** Op types whose inputs stay float (a block list, applied after `opTypes`). */
+  opTypesExclude?: string[];
   /** Tensors with fewer elements stay float. */
   minElements: number;
   /** Per-layer bit widths by name or glob. */
@@ -34,10 +39,18 @@ export interface QuantOptions {
   /** Output model path. */
   output?: string;
   /**
-   * Calibration: data file/folder, sample count (the data must have that many; unset = all of it, configs may say
-   * `"all"`), batch size, shapes for random data, seed.
+   * Calibration data: a file or folder path, values per input name (arrays, scalars, .npy paths), or a dataset
+   * object. Also feeds the INT4 sensitivity probe and the fidelity validator.
    */
-  data?: string;
+  data?: DataSource;
+  /** Values per input (`--input sr=16000`), taking precedence over `data`; constants are fed as-is to every run. */
+  inputs?: Record<string, InputValue>;
+  /** Sample (batch) axis per input (`--sample-axis state=1`); `"none"` for an input fed as-is. Default: inferred. */
+  sampleAxis?: Record<string, SampleAxisSpec>;
+  /**
+   * Sample count (the data must have that many; unset = all of it, configs may say `"all"`), batch size, shapes for
+   * random data, seed.
+   */
   samples?: number;
   batchSize: number;
   shapes?: Record<string, number[]>;

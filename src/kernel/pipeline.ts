@@ -7,6 +7,7 @@
 import { statSync } from "node:fs";
 import type { ConsolaInstance } from "consola";
 import { defaultLogger } from "./logger.ts";
+import { unmatchedPatterns } from "../quant/select.ts";
 import { QuantError, isQuantError, reason } from "./errors.ts";
 import { OutputTransaction, writeFileAtomic } from "./atomic.ts";
 import { realTarget } from "./files.ts";
@@ -193,6 +194,8 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
     });
 
     const quantizers = byKind(plugins, "quantizer") as QuantizerPlugin[];
+    // A selection pattern that matches nothing is almost always a typo: say so before quantizing.
+    if (quantizers.length) for (const w of unmatchedPatterns(state.model.proto, options)) root.warn(w);
     await enter("calibrate", async () => {
       const wanted = new Set<string>();
       for (const q of quantizers) if (q.activations) for (const t of await call(q, (c) => q.activations!(state.model, c))) wanted.add(t);

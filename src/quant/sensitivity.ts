@@ -7,8 +7,10 @@ import type { GraphProto } from "../onnx/types.ts";
 import type { Model } from "../onnx/model.ts";
 import { cloneModel } from "../onnx/codec.ts";
 import { valueInfo } from "../onnx/builder.ts";
-import { openDatasetAsync } from "../data/dataset.ts";
-import { RuntimeSession, modelInputs, type TensorMap } from "../runtime/session.ts";
+import type { SampleAxisSpec } from "../data/layout.ts";
+import { type DataSource, openData } from "../data/open.ts";
+import type { InputValue } from "../data/values.ts";
+import { RuntimeSession, batchPlan, modelInputs, type TensorMap } from "../runtime/session.ts";
 import { DataType } from "../tensor/dtypes.ts";
 import { QuantError } from "../kernel/errors.ts";
 
@@ -23,7 +25,11 @@ export interface SensitivityCandidate {
 /** Options of {@link weightSensitivity}. */
 export interface SensitivityOptions {
   /** Calibration data (as for `calibrate`); random N(0,1) of the declared shapes otherwise. */
-  data?: string;
+  data?: DataSource;
+  /** Values per input (`--input`), taking precedence over `data`. */
+  inputs?: Record<string, InputValue>;
+  /** Sample axis per input (`--sample-axis`). */
+  sampleAxis?: Record<string, SampleAxisSpec>;
   /** Samples to measure on: the data must have that many (E_CALIB_SAMPLES). Default: up to 4. */
   samples?: number;
   shapes?: Record<string, number[]>;
@@ -47,15 +53,22 @@ export async function weightSensitivity(model: Model, candidates: readonly Sensi
   for (const c of candidates) (g.input ??= []).push(valueInfo(c.name, DataType.FLOAT, c.dims));
   const session = await RuntimeSession.create(probe);
   // An explicit count must be there; the default is "up to 4".
-  const dataset = await openDatasetAsync({ path: opts.data, samples: opts.samples, maxSamples: 4, shapes: opts.shapes, seed: opts.seed ?? 0 }, modelInputs(model));
+  const spec = { inputs: opts.inputs, sampleAxis: opts.sampleAxis, samples: opts.samples, maxSamples: 4, shapes: opts.shapes, seed: opts.seed ?? 0 };
+  const opened = await openData(opts.data, spec, modelInputs(model)).catch(async (e) => {
+    await session.release();
+    throw e;
+  });
+  const dataset = opened.dataset;
   const noise = new Map<string, number>(candidates.map((c) => [c.name, 0]));
   let signal = 0;
   try {
     const weights: TensorMap = {};
     for (const c of candidates) weights[c.name] = session.tensor(c.original, c.dims, DataType.FLOAT);
-    let n = Math.min(dataset.count, opts.samples ?? 4);
-    for (let i = 0; i < n; i++) {
-      const batch = dataset.batch(i, 1);
+    // One sample per run, or the model's fixed batch (found on each input's own batch axis).
+    const step = batchPlan(modelInputs(model), dataset).fixed ?? 1;
+    let n = Math.max(step, Math.min(dataset.count, opts.samples ?? 4));
+    for (let i = 0; i + step <= n; i += step) {
+      const batch = dataset.batch(i, step);
       const feeds: TensorMap = { ...weights };
       for (const [name, b] of Object.entries(batch)) feeds[name] = session.tensor(b.data, b.dims, b.elemType);
       const t0 = performance.now();
@@ -63,7 +76,7 @@ export async function weightSensitivity(model: Model, candidates: readonly Sensi
       if (i === 0 && opts.budgetMs) {
         const perSample = (performance.now() - t0) * (candidates.length + 1);
         if (perSample > 2.5 * opts.budgetMs) throw new QuantError("E_RUNTIME", `measuring would take about ${(perSample / 1000).toFixed(1)} s per sample`);
-        n = Math.max(1, Math.min(n, Math.floor(opts.budgetMs / perSample)));
+        n = Math.max(step, Math.min(n, Math.floor((opts.budgetMs / perSample) * step)));
       }
       const refData = Object.values(ref).map((t) => Float32Array.from(t.data as Float32Array));
       for (const r of refData) for (let k = 0; k < r.length; k++) signal += r[k]! * r[k]!;
@@ -80,7 +93,7 @@ export async function weightSensitivity(model: Model, candidates: readonly Sensi
       dataset.release?.(batch);
     }
   } finally {
-    dataset.close();
+    opened.close();
     await session.release();
   }
   for (const [k, v] of noise) noise.set(k, signal > 0 ? v / signal : 0);

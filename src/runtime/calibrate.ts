@@ -15,10 +15,10 @@
 import { QuantError, isQuantError, reason } from "../kernel/errors.ts";
 import type { CalibratorPlugin, CalibratorState, Observation, RangeMap } from "../kernel/types.ts";
 import type { Model } from "../onnx/model.ts";
-import type { Batch, CalibrationDataset } from "../data/dataset.ts";
+import { type Batch, type CalibrationDataset, layoutOf } from "../data/dataset.ts";
 import { observationModel, type ObservationModel } from "./observe.ts";
 import { openRunner, type Outputs, type RunnerOptions } from "./runner.ts";
-import { fixedBatch, modelInputs } from "./session.ts";
+import { batchPlan, modelInputs } from "./session.ts";
 
 /** A calibrator and its live state, in chain order. */
 export interface CalibratorEntry {
@@ -86,9 +86,12 @@ export async function calibrate(
   const t0 = performance.now();
   const mode = calibrators.some((c) => c.plugin.needs === "values") ? "values" : "minmax";
   const inputs = modelInputs(model);
-  const fed = inputs.filter((i) => dataset.inputs.includes(i.name));
-  const fixed = fixedBatch(fed);
-  const step = fixed ?? Math.max(1, Math.floor(options.batchSize ?? 1));
+  const plan = batchPlan(inputs, dataset);
+  const fixed = plan.fixed;
+  // Per-sample views of a batch need samples on axis 0; otherwise (a state [2, batch, 128], a per-sample scalar) the
+  // dataset reads one sample per batch.
+  const perSampleReads = plan.oneAtATime || (!fixed && !options.wholeBatches && !plan.axis0);
+  const step = fixed ?? (perSampleReads ? 1 : Math.max(1, Math.floor(options.batchSize ?? 1)));
   const total = Math.min(options.samples ?? dataset.count, dataset.count);
   if (total < (fixed ?? 1))
     throw new QuantError("E_CALIB_SAMPLES", `need at least ${fixed ?? 1} calibration sample${(fixed ?? 1) > 1 ? "s" : ""} (the model's batch dim is ${fixed ?? "dynamic"}), got ${total}`);
@@ -123,7 +126,7 @@ export async function calibrate(
           if (d.byteOffset === 0 && d.byteLength === d.buffer.byteLength) garbage.bytes += d.byteLength;
         }
         if (!perSample || n === 1) yield { batch, first: s, n };
-        else for (let i = 0; i < n; i++) yield { batch: sampleOf(batch, i, n), first: s + i, n: 1 };
+        else for (let i = 0; i < n; i++) yield { batch: sampleOf(batch, i, n, dataset), first: s + i, n: 1 };
       }
     }
     const it = runs();
@@ -157,10 +160,15 @@ export async function calibrate(
 }
 
 /** Sample `i` of an `n`-sample batch, as views (no copy). */
-function sampleOf(batch: Batch, i: number, n: number): Batch {
+function sampleOf(batch: Batch, i: number, n: number, dataset: CalibrationDataset): Batch {
   const out: Batch = {};
   for (const k in batch) {
     const b = batch[k]!;
+    // An input fed as-is (no batch axis) is the same in every sample.
+    if (layoutOf(dataset, k).batchAxis === null) {
+      out[k] = b;
+      continue;
+    }
     const per = b.data.length / n;
     out[k] = { data: b.data.subarray(i * per, (i + 1) * per) as Batch[string]["data"], dims: [1, ...b.dims.slice(1)], elemType: b.elemType };
   }

@@ -7,7 +7,11 @@
 import { QuantError } from "../kernel/errors.ts";
 import type { Batch } from "../data/dataset.ts";
 import { ortType, type RuntimeOptions } from "./session.ts";
+import { isCompiled } from "./native.ts";
 import type { WorkerReply, WorkerRequest } from "./worker.ts";
+
+/** The worker inside the single-file binary: the entry point as src/cli/build-bin.ts names it (Bun maps it). */
+const COMPILED_WORKER = "./src/runtime/worker.ts";
 
 /** A tensor as the remote session returns it. */
 export interface PlainTensor {
@@ -31,7 +35,7 @@ export class RemoteSession {
 
   /** Start a worker and load `source` (ONNX bytes or a path) in it. */
   static async create(source: Uint8Array | string, options: RuntimeOptions = {}): Promise<RemoteSession> {
-    const s = new RemoteSession(new Worker(new URL("./worker.ts", import.meta.url).href));
+    const s = new RemoteSession(new Worker(isCompiled ? COMPILED_WORKER : new URL("./worker.ts", import.meta.url).href));
     try {
       const ready = await new Promise<{ inputNames: string[] }>((resolve, reject) => {
         s.onReady = { resolve, reject };

@@ -15,7 +15,7 @@ import type { Model } from "../onnx/model.ts";
 import { num } from "../onnx/types.ts";
 import { allTensors } from "../onnx/walk.ts";
 import { DataType, dataTypeName, halfToFloat } from "../tensor/dtypes.ts";
-import type { Batch, ModelInputInfo } from "../data/dataset.ts";
+import { type Batch, type CalibrationDataset, layoutOf, type ModelInputInfo } from "../data/dataset.ts";
 
 /** The onnxruntime-node module. */
 export type OrtModule = typeof Ort;
@@ -27,7 +27,9 @@ export type TensorMap = Record<string, Ort.Tensor>;
 let ortModule: OrtModule | undefined;
 /** onnxruntime-node, imported on first use. */
 export async function loadOrt(): Promise<OrtModule> {
-  return (ortModule ??= await import("onnxruntime-node"));
+  if (ortModule) return ortModule;
+  await (await import("./native.ts")).preloadNative("onnxruntime");
+  return (ortModule = await import("onnxruntime-node"));
 }
 
 /**
@@ -127,16 +129,41 @@ export function modelInputs(model: Model): ModelInputInfo[] {
 }
 
 /**
- * The fixed leading (batch) dimension shared by the inputs that have one, or undefined when every input's leading dim
- * is symbolic or unknown. A model exported with batch 1 must be fed one sample per run.
+ * The fixed batch dimension shared by the inputs that have one, or undefined when every input's batch dim is symbolic
+ * or unknown. A model exported with batch 1 must be fed one sample per run. `axisOf` gives each input's batch axis
+ * (default 0; null: the input has none and does not count).
  */
-export function fixedBatch(inputs: readonly ModelInputInfo[]): number | undefined {
+export function fixedBatch(inputs: readonly ModelInputInfo[], axisOf?: (input: string) => number | null): number | undefined {
   let fixed: number | undefined;
   for (const i of inputs) {
-    const d = i.shape[0];
+    const axis = axisOf ? axisOf(i.name) : 0;
+    if (axis === null) continue;
+    const d = i.shape[axis];
     if (typeof d === "number" && d > 0) fixed = fixed === undefined ? d : Math.min(fixed, d);
   }
   return fixed;
+}
+
+/** How runs over a dataset must be sized. */
+export interface BatchPlan {
+  /** The model's fixed batch (runs take exactly that many samples), if any. */
+  fixed?: number;
+  /** Some input differs per sample but has no batch axis (a per-sample scalar): runs take one sample. */
+  oneAtATime: boolean;
+  /** Every input stacks samples on axis 0 or is fed as-is: a batch splits into per-sample views without copying. */
+  axis0: boolean;
+}
+
+/** The batch plan of the model `inputs` a dataset feeds (E_CALIB_SHAPE when a fixed batch > 1 meets a per-sample input without a batch axis). */
+export function batchPlan(inputs: readonly ModelInputInfo[], dataset: CalibrationDataset): BatchPlan {
+  const fed = inputs.filter((i) => dataset.inputs.includes(i.name));
+  const layouts = new Map(fed.map((i) => [i.name, layoutOf(dataset, i.name)]));
+  const fixed = fixedBatch(fed, (n) => layouts.get(n)!.batchAxis);
+  const single = fed.find((i) => layouts.get(i.name)!.batchAxis === null && layouts.get(i.name)!.varies);
+  if (single && fixed !== undefined && fixed > 1)
+    throw new QuantError("E_CALIB_SHAPE", `input '${single.name}' differs per sample but has no batch axis, while the model's batch is fixed at ${fixed}: give it one value (--input ${single.name}=VALUE)`, { target: single.name });
+  const axis0 = [...layouts.values()].every((l) => l.batchAxis === 0 || (l.batchAxis === null && !l.varies));
+  return { fixed, oneAtATime: !!single, axis0 };
 }
 
 /** True when any tensor of the model lives in external data. */

@@ -145,6 +145,20 @@ export function statsRanges(stats: StatsFile): RangeMap {
   return out;
 }
 
+const isHistogramState = (s: unknown): s is { calibrator: string; bins: number; tensors: object } =>
+  !!s && typeof s === "object" && typeof (s as { calibrator?: unknown }).calibrator === "string" && typeof (s as { bins?: unknown }).bins === "number" && typeof (s as { tensors?: unknown }).tensors === "object";
+
+/**
+ * Histograms are method-independent: a calibrator working from histograms (percentile, entropy, mse, a user's) can
+ * restore from any saved histogram state — another histogram method's or the recorder `--stats-out` adds to a minmax
+ * run — relabelled with its own name.
+ */
+function histogramFor(stats: StatsFile, plugin: CalibratorPlugin): StatsCalibrator | undefined {
+  if (plugin.needs !== "values") return undefined;
+  const h = stats.calibrators.find((c) => isHistogramState(c.state));
+  return h && { name: plugin.name, state: { ...(h.state as object), calibrator: plugin.name } };
+}
+
 /**
  * Restore the states of `plugins` (the current chain, in its order) from a stats file, by calibrator name. A plugin
  * whose state the file lacks, or that cannot restore, is E_CALIB_STATS: those ranges need a new calibration.
@@ -152,7 +166,7 @@ export function statsRanges(stats: StatsFile): RangeMap {
 export function restoreCalibrators(stats: StatsFile, plugins: readonly CalibratorPlugin[], ctx: PluginContext | ((p: CalibratorPlugin) => PluginContext)): CalibratorEntry[] {
   const ctxOf = typeof ctx === "function" ? ctx : () => ctx;
   return plugins.map((plugin) => {
-    const saved = stats.calibrators.find((c) => c.name === plugin.name);
+    const saved = stats.calibrators.find((c) => c.name === plugin.name) ?? histogramFor(stats, plugin);
     if (!saved)
       throw new QuantError("E_CALIB_STATS", `the stats file has no ${plugin.name} state (it holds ${stats.calibrators.map((c) => c.name).join(", ") || "none"}); use that method or re-calibrate`, { plugin: plugin.name });
     if (!plugin.restore) throw new QuantError("E_CALIB_STATS", `calibrator ${plugin.name} cannot restore a saved state; re-calibrate`, { plugin: plugin.name });

@@ -28,7 +28,10 @@ self.onmessage = async (e: MessageEvent<WorkerRequest>) => {
   const m = e.data;
   try {
     if (m.kind === "load") {
-      ort ??= await import("onnxruntime-node");
+      if (!ort) {
+        await (await import("./native.ts")).preloadNative("onnxruntime");
+        ort = await import("onnxruntime-node");
+      }
       const opts = ortSessionOptions(m.options);
       session = typeof m.source === "string" ? await ort.InferenceSession.create(m.source, opts) : await ort.InferenceSession.create(m.source, opts);
       post({ kind: "ready", inputNames: [...session.inputNames], outputNames: [...session.outputNames] });

@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { decodeModelProto, encodeModelProto, sqnrDb, type ModelProto } from "../../src/index.ts";
+import { writeNpy } from "../../src/data/npy.ts";
 import { quant } from "../cli/helpers.ts";
 import { randomFeeds } from "../onnx/ort.ts";
 import { embeddingModel, lstmCellModel, recurrentOpModel } from "../quant/recurrent-fixtures.ts";
@@ -56,7 +57,17 @@ async function run(name: string, tag: string, args: string[]): Promise<Run> {
   const proto = MODELS[name]!.build();
   writeFileSync(src, encodeModelProto(proto));
   const path = join(dir, `${name}.${tag}.onnx`);
-  const r = quant([args[0]!, src, "-o", path, ...args.slice(1), "--format", "json"]);
+  // Token ids are not random data (random integers would not be valid ids): calibrate on 8 runs of ids other than the
+  // ones the outputs are compared on, one run's feed per row.
+  const extra: string[] = [];
+  const ids = feedsFor(proto).ids;
+  if (args[0] === "calibrate" && ids) {
+    const [b, s] = ids.dims as number[];
+    const idsPath = join(dir, `${name}.ids.npy`);
+    writeNpy(idsPath, BigInt64Array.from({ length: 8 * b! * s! }, (_, i) => BigInt((i * 211 + 13) % 2000)), [8, b!, s!]);
+    extra.push("--input", `ids=${idsPath}`);
+  }
+  const r = quant([args[0]!, src, "-o", path, ...args.slice(1), ...extra, "--format", "json"]);
   if (r.code !== 0) throw new Error(r.stderr);
   const report = JSON.parse(r.stdout);
   const feeds = feedsFor(proto);
@@ -92,12 +103,13 @@ describe("weights wherever they are consumed (issue 10 item 3)", () => {
       expect(inits.filter((t) => want.includes(t.name!)).map((t) => t.name)).toEqual([]);
       expect(r.ratio).toBeLessThanOrEqual(0.5);
       if (name === "embedding") {
-        // Static INT8 of this model is bounded by its two uint8 activations (30.4 dB with the table kept float): the
-        // quantized table must cost at most 1 dB on top of that.
+        // Calibrated on valid ids (random integers are refused as calibration data), the activations cost little
+        // (41.5 dB with the table kept float; 30.4 dB when ids 0/1 were made up): the int8 table then costs ~1.6 dB
+        // on top, within 2 dB, and the whole model stays ≥ 38 dB.
         const floatTable = await run(name, "static-float-E", ["calibrate", "--seed", "1", "--exclude", "E"]);
         expect(floatTable.quantized).toEqual(["W"]);
-        expect(r.sqnr).toBeGreaterThanOrEqual(floatTable.sqnr - 1);
-        expect(r.sqnr).toBeGreaterThanOrEqual(29);
+        expect(r.sqnr).toBeGreaterThanOrEqual(floatTable.sqnr - 2);
+        expect(r.sqnr).toBeGreaterThanOrEqual(38);
       } else expect(r.sqnr).toBeGreaterThanOrEqual(35);
       // The DequantizeLinear of a chained weight sits at the weight; nothing re-quantizes the chain's output.
       const g = decodeModelProto(readFileSync(r.path)).graph!;

@@ -49,7 +49,8 @@ describe("loading", () => {
     expect(config.family).toBe("cnn");
     expect(config.perChannel).toBe(true);
     expect(config.method).toBe("entropy");
-    expect(config.plugins).toEqual(["normalize", "minmax", "static-qdq", "int8", "onnx", "connectivity", "!fold-batchnorm", "stats-json"]);
+    // method: entropy in the file swaps the preset's calibrator (issue 11 item 3: it used to be lost under extends)
+    expect(config.plugins).toEqual(["normalize", "entropy", "static-qdq", "int8", "onnx", "connectivity", "!fold-batchnorm", "stats-json"]);
     // --method on the command line swaps the calibrator in place
     const job = planJob({ config, cwd: d }, "static", "m.onnx", "o.onnx", { method: "mse" });
     expect(job.chain.filter((s) => typeof s === "string" && !s.startsWith("!"))).toEqual(["normalize", "mse", "static-qdq", "int8", "onnx", "connectivity", "stats-json"]);

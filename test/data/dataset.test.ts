@@ -261,11 +261,14 @@ describe("random data", () => {
     expect(openDataset({}, [IMAGE]).count).toBe(16);
   });
 
-  test("dynamic dims need a declared shape (E_CALIB_SHAPE); declared shapes are checked; int inputs get 0/1", () => {
-    const e = errorOf(() => openDataset({}, [IDS]));
+  test("dynamic dims need a declared shape (E_CALIB_SHAPE); declared shapes are checked; int inputs need data unless intRange opts in", () => {
+    const e = errorOf(() => openDataset({}, [{ ...IDS, elemType: DataType.FLOAT }]));
     expect(e.code).toBe("E_CALIB_SHAPE");
     expect(e.message).toContain("--shape ids=1,1");
-    const ds = openDataset({ samples: 2, shapes: { ids: [1, 128] } }, [IDS]);
+    const req = errorOf(() => openDataset({ shapes: { ids: [1, 128] } }, [IDS]));
+    expect(req.code).toBe("E_DATA_REQUIRED");
+    expect(req.message).toContain("input ids (int64 [batch, seq]) needs a value: --input ids=");
+    const ds = openDataset({ samples: 2, shapes: { ids: [1, 128] }, intRange: [0, 2] }, [IDS]);
     const b = ds.batch(0, 2).ids!;
     expect(b.dims).toEqual([2, 128]);
     expect(b.data).toBeInstanceOf(BigInt64Array);
