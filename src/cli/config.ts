@@ -103,10 +103,10 @@ export default defineCommand({
         }
         process.stdout.write(`${lines.join("\n")}\n`);
       }
-      // A job the run would refuse up front (opset, already quantized…) makes the dry run fail too.
+      // A plan, not a run: models the run would refuse up front (opset, already quantized…) are shown as refused.
       const refused = plan.jobs.filter((j) => !j.skip && "error" in j.opset).length;
-      if (refused && !json) logger.error(`${refused} model(s) would be refused`);
-      return refused ? 1 : 0;
+      if (refused && !json) logger.warn(`${refused} model(s) would be refused (see "refused:" above)`);
+      return 0;
     }
     if (args["only-job"] !== undefined) {
       const report = await runJob(jobs[Number(args["only-job"])]!, logger);

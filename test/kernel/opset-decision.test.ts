@@ -112,7 +112,7 @@ describe("batch and config --dry-run over opsets 7–12", () => {
     writeFileSync(cfg, JSON.stringify({ bits: 4, block_size: 32, models: OPSETS.map((o) => ({ input: modelPath(o), output: join(cfgDir, `o${o}.onnx`) })) }));
     const human = quant(["config", cfg, "--dry-run"]);
     expect(human.code).toBe(0);
-    for (const o of OPSETS) expect(human.stdout).toContain(`opset ${o} → 21 (32-element weight blocks need 21 [weight-only])`);
+    for (const o of OPSETS) expect(human.stdout).toContain(`opset ${o} → 21 (32-element weight blocks need 21 [weight-only]`);
     const json = JSON.parse(quant(["config", cfg, "--dry-run", "--format", "json"]).stdout);
     expect(json.jobs.map((j: { opset: { to: number } }) => j.opset.to)).toEqual(OPSETS.map(() => 21));
     expect(readdirSync(cfgDir)).toEqual(["quant.config.json"]);
