@@ -51,6 +51,9 @@ export { inferBatchAxis, type InputLayout, type SampleAxisSpec } from "./data/la
 export { valueArray, parseInputFlags, type InputArray, type InputValue } from "./data/values.ts";
 export { IMAGE_PRESETS, type ImageOptions } from "./data/images.ts";
 export { modelInfo, formatInfo, type ModelInfo } from "./onnx/info.ts";
+export { isQuantized, isQuantOp, describeQuantOps, alreadyQuantizedError, type QuantizationState, type QuantTally } from "./onnx/quantized.ts";
+export { sortNodes, initializerInputs, dropInitializerInputs } from "./onnx/load-normalize.ts";
+export { decideOpset, describeNeeds, type OpsetDecision, type OpsetNeed } from "./kernel/opset.ts";
 export { cloneModel } from "./onnx/codec.ts";
 export { HistogramObserver, HistogramSet, DEFAULT_BINS, checkBins, checkBits, histogramCalibrator, type HistogramSide, type HistogramJSON } from "./tensor/histogram.ts";
 export { weightSensitivity, type SensitivityCandidate, type SensitivityOptions } from "./quant/sensitivity.ts";

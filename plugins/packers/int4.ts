@@ -12,6 +12,7 @@ export default function int4(_opts: Record<string, unknown> = {}) {
   return definePacker({
     name: "int4",
     accepts: (t) => t.type === "int4" || t.type === "uint4",
+    minOpset: (type) => (type === "int4" || type === "uint4" ? 21 : undefined),
     pack(t) {
       const values = t.values as Int8Array | Uint8Array;
       setTensorRaw(t.tensor, t.type === "int4" ? DataType.INT4 : DataType.UINT4, packInt4(values));

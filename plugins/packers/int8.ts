@@ -39,6 +39,8 @@ export default function int8(_opts: Record<string, unknown> = {}) {
   return definePacker({
     name: "int8",
     accepts: (t) => t.type in STORAGE,
+    // Declared up front: INT16/UINT16 Q/DQ need opset 21; the rest is stored the way opset 10 reads it.
+    minOpset: (type) => (!(type in STORAGE) ? undefined : type === "int16" || type === "uint16" ? 21 : 0),
     pack(t) {
       const dataType = STORAGE[t.type];
       setTensorRaw(t.tensor, dataType, bytesOf(asStorage(t, dataType)));

@@ -11,7 +11,7 @@
  * as ONNX Runtime's tools and transformers.js do. One DynamicQuantizeLinear is shared by all readers of an activation.
  */
 import {
-  DataType, GraphIndex, OP_MIN_OPSET, convertOpset, defineQuantizer, findWeights, opsetVersion, isOnnxOp, makeAttribute, makeTensor,
+  DataType, GraphIndex, OP_MIN_OPSET, alreadyQuantizedError, convertOpset, defineQuantizer, isQuantized, findWeights, opsetVersion, isOnnxOp, makeAttribute, makeTensor,
   matchesAny, num, quantizeWeights, tensorFloat32, transposeFloat32,
   type GraphProto, type Model, type NodeProto, type PendingTensor, type QuantizedWeights, type ReportEntry, type Weight,
 } from "../../src/index.ts";
@@ -66,6 +66,13 @@ export default function dynamic(opts: DynamicOptions = {}) {
   return defineQuantizer({
     name: "dynamic",
     options: { ...opts },
+    // Declared up front: the kernel converts the model to opset 11 before anything runs (and a fully quantized model
+    // is refused there); the conversion in quantize() below then only serves direct library calls.
+    requires(model: Model) {
+      const state = isQuantized(model);
+      if (state.state === "full") throw alreadyQuantizedError(state);
+      return { opset: OP_MIN_OPSET.DynamicQuantizeLinear, reason: "DynamicQuantizeLinear", types: ["uint8", "int8"] as const };
+    },
     quantize(model: Model, _input, ctx) {
       const o = ctx.options;
       const opTypes = new Set(opts.opTypes ?? o.opTypes ?? DEFAULT_OPS);

@@ -11,7 +11,7 @@
  * float16/bfloat16 models are first retyped to compute in float32 between Casts at their inputs and outputs
  * (src/quant/float32-compute.ts: ONNX Runtime fuses only float32-scale Q/DQ into its integer kernels).
  */
-import { DataType, QuantError, defineQuantizer, matchesAny, type Model, type NodeProto, type PluginContext, type QuantizeResult, type RangeMap, type ReportEntry, type OptionKeys } from "../../src/index.ts";
+import { DataType, QuantError, alreadyQuantizedError, defineQuantizer, isQuantized, matchesAny, type Model, type NodeProto, type PluginContext, type QuantizeResult, type RangeMap, type ReportEntry, type OptionKeys } from "../../src/index.ts";
 import { PlacementGraph } from "../../src/quant/placement-graph.ts";
 import { ANCHOR_OPS, DEFAULT_OP_TYPES, FUSED_ACTIVATIONS, PASS_THROUGH_OPS, planPlacement, type Placement } from "../../src/quant/placement.ts";
 import { placementParams } from "../../src/quant/placement-params.ts";
@@ -98,11 +98,10 @@ function plan(graph: PlacementGraph, r: Resolved, keepFloat: ReadonlySet<string>
   });
 }
 
-const QUANT_OPS = /^(QuantizeLinear|DequantizeLinear|DynamicQuantizeLinear|QLinear.*|MatMulInteger.*|ConvInteger|MatMulNBits)$/;
-
+/** Static quantization places Q/DQ around float ops: it needs a model with no quantized part. */
 function checkNotQuantized(model: Model): void {
-  const q = (model.proto.graph?.node ?? []).find((n) => QUANT_OPS.test(n.op_type ?? ""));
-  if (q) throw new QuantError("E_QUANT_ALREADY", `the model already has ${q.op_type} nodes ("${q.name ?? ""}"); static-qdq needs the float model`, { target: q.name });
+  const state = isQuantized(model);
+  if (state.state !== "none") throw alreadyQuantizedError(state, "static quantization needs the float model (`quant quantize` quantizes the float weights left)");
 }
 
 /** Entries for nodes whose subgraphs stay float. */
@@ -138,6 +137,14 @@ export default function staticQdq(opts: StaticQdqOptions = {}) {
   return defineQuantizer({
     name: "static-qdq",
     options: { ...opts },
+    requires(model: Model, ctx: PluginContext) {
+      checkNotQuantized(model);
+      const r = resolve(opts, ctx);
+      // A float stem's first Q is per-axis (its "guard"), which also needs 13; whether one is planned depends on the
+      // graph after the passes, so it is assumed.
+      const need = r.perChannel ? { opset: 13, reason: "per-channel weights" } : r.floatStem ? { opset: 13, reason: "per-axis Q after a float stem" } : { opset: 10, reason: "per-tensor Q/DQ" };
+      return { ...need, types: [r.activationType, r.weightType, "int32"] as const };
+    },
     activations(model: Model, ctx: PluginContext): string[] {
       checkNotQuantized(model);
       const r = resolve(opts, ctx);

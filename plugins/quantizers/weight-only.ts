@@ -9,9 +9,9 @@
  * classifier heads, typically). When it cannot measure, it keeps the output layer and low-SQNR layers at 8 bits.
  */
 import {
-  GraphIndex, QuantError, isQuantError, defineQuantizer, dequantizeWeights, findWeights, layerBitsFor, matchesAny, quantizeWeights,
+  GraphIndex, QuantError, isQuantError, alreadyQuantizedError, defineQuantizer, describeQuantOps, isQuantized, dequantizeWeights, findWeights, layerBitsFor, matchesAny, quantizeWeights,
   replaceWithDequantize, tensorFloat32, weightUse, readsShapeOnly, explicitPerms, agreedAxis, DataType, dataTypeName, isOnnxOp, weightSensitivity,
-  type Granularity, type Model, type PendingTensor, type PluginContext, type QuantType, type QuantizedWeights,
+  type Granularity, type IntType, type Model, type PendingTensor, type PluginContext, type QuantType, type QuantizedWeights,
   type ReportEntry, type Weight, type WeightRole, type WeightUse, type OptionKeys,
 } from "../../src/index.ts";
 
@@ -66,6 +66,14 @@ function feedsGraphOutput(index: GraphIndex, w: Weight): boolean {
   return w.consumers.some((c) => c.graph === main && (c.node.output ?? []).some((o) => index.isGraphOutput(o, main)));
 }
 
+/** Integer types the options can produce (INT4 runs may keep layers at 8 bits). */
+function emittedTypes(opts: WeightOnlyOptions, ctx: PluginContext): IntType[] {
+  const o = ctx.options;
+  const fourBit = (opts.bits ?? o.bits) === 4 || Object.values(o.layerBits ?? {}).some((b) => Number(b) === 4);
+  const unsigned = o.weightType === "uint8";
+  return [unsigned ? "uint8" : "int8", ...(fourBit ? [unsigned ? "uint4" : "int4"] as const : [])];
+}
+
 /** The use the report names (the one through a data-movement chain, when there is one) and that chain. */
 function reportedUse(uses: readonly WeightUse[]): Pick<ReportEntry, "node" | "opType" | "via"> {
   const chained = uses.find((u) => u.steps.some((s) => s.node.op_type !== "Identity"));
@@ -85,7 +93,21 @@ export default function weightOnly(opts: WeightOnlyOptions = {}) {
   return defineQuantizer({
     name: "weight-only",
     options: { ...opts },
+    requires(model: Model, ctx) {
+      const state = isQuantized(model);
+      if (state.state === "full") throw alreadyQuantizedError(state);
+      const o = ctx.options;
+      const blockSize = opts.blockSize ?? o.blockSize;
+      const perChannel = opts.perChannel ?? o.perChannel ?? false;
+      const types = emittedTypes(opts, ctx);
+      // Float16/bfloat16 weights get scales of their own type: DequantizeLinear takes those from opset 19.
+      const half = findWeights(model).some((w) => !w.shadowed && w.dataType !== DataType.FLOAT && w.dataType !== DataType.DOUBLE);
+      const need = blockSize ? { opset: 21, reason: `${blockSize}-element weight blocks` } : perChannel ? { opset: 13, reason: "per-channel weights" } : { opset: 10, reason: "per-tensor weights" };
+      return half && need.opset < 19 ? { opset: 19, reason: "float16 weight scales", types } : { ...need, types };
+    },
     async quantize(model: Model, _input, ctx) {
+      const state = isQuantized(model);
+      if (state.state === "full") throw alreadyQuantizedError(state);
       const o = ctx.options;
       const bits = opts.bits ?? o.bits;
       const explicitOps = opts.opTypes ?? o.opTypes;
@@ -105,7 +127,8 @@ export default function weightOnly(opts: WeightOnlyOptions = {}) {
         for (const n of scope.graph.node ?? [])
           if (isOnnxOp(n, "DequantizeLinear") && n.input?.[0] && scope.producers.get(n.input[0])?.kind === "initializer")
             entries.push({ tensor: n.output?.[0] ?? n.input[0], action: "skipped", reason: "already quantized", kind: "weight", opType: "DequantizeLinear" });
-      if (entries.length) ctx.logger.info(`the model is already quantized: ${entries.length} quantized weight(s) are kept as they are`);
+      if (state.state === "partial")
+        ctx.logger.info(`the model is partly quantized (${describeQuantOps(state)}): its quantized parts are kept, its ${state.floatWeights.count} float weight(s) are quantized now`);
 
       const gran = (roles: WeightRole[], b: number): Granularity => {
         if (blockSize && b) {

@@ -34,19 +34,26 @@ export function checkResolution(index: GraphIndex): Diagnostic[] {
     const nodes = scope.graph.node ?? [];
     const position = new Map<NodeProto, number>();
     nodes.forEach((n, i) => position.set(n, i));
+    // Out-of-order reads are one warning per graph (the first one named), not one per node.
+    let early = 0;
+    let first: { node: NodeProto; x: string; producer: NodeProto } | undefined;
     nodes.forEach((node, i) => {
       for (const x of node.input ?? []) {
         if (!x) continue; // an omitted optional input
         const p = scope.producers.get(x);
         if (p) {
-          if (p.kind === "node" && position.get(p.node)! > i)
-            out.push(warn("node-order", nodeLabel(node), `reads "${x}" before node "${nodeLabel(p.node)}" produces it${where(scope)} (nodes are not in topological order)`));
+          if (p.kind === "node" && position.get(p.node)! > i) {
+            early++;
+            first ??= { node, x, producer: p.node };
+          }
           continue;
         }
         if (!index.definingScope(x, scope.graph))
           out.push(err("dangling-input", nodeLabel(node), `${node.op_type} reads "${x}", which no graph input, initializer or node output defines${where(scope)}`));
       }
     });
+    if (first)
+      out.push(warn("node-order", nodeLabel(first.node), `nodes are not in topological order${where(scope)}: ${early} read(s) of values produced later (first: "${nodeLabel(first.node)}" reads "${first.x}" before "${nodeLabel(first.producer)}" produces it)`));
     for (const o of scope.graph.output ?? [])
       if (o.name && !index.definingScope(o.name, scope.graph)) out.push(err("dangling-output", o.name, `graph output "${o.name}" is not produced by any node, input or initializer${where(scope)}`));
   }

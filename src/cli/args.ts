@@ -48,6 +48,7 @@ export const weightArgs = {
   opset: { type: "string", description: "Pin the output's default-domain opset", valueHint: "N" },
   "external-data": { type: "boolean", description: "Save tensor data to <output>.<hash>.data beside the model" },
   "ort-check": { type: "boolean", description: "Load the output in onnxruntime-node before writing it (default on; --no-ort-check skips it)" },
+  "inputs-as-constants": { type: "boolean", description: "Initializers also listed as graph inputs (IR ≥ 4, overridable) are constants: quantize them, drop them from the inputs" },
 } as const satisfies ArgsDef;
 
 /** Calibration flags. */
@@ -155,6 +156,7 @@ export function optionsFromArgs(args: Record<string, unknown>, raw: readonly str
   }
   if (str("opset") !== undefined) o.opset = int(args.opset, "opset");
   if (args["external-data"] !== undefined) o.externalData = !!args["external-data"];
+  if (args["inputs-as-constants"] !== undefined) o.inputsAsConstants = !!args["inputs-as-constants"];
   if (args["ort-check"] === false) o.ortCheck = false;
   if (str("data") !== undefined) o.data = str("data");
   if (str("method") !== undefined) o.method = str("method");

@@ -4,7 +4,13 @@ import { loadQuantConfig } from "../config/load.ts";
 import { planConfigJobs, type JobPlan, type Mode } from "../config/plan.ts";
 import { resolveChain } from "../config/resolve.ts";
 import { CALIBRATORS, specName } from "../config/merge.ts";
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError, isQuantError, reason } from "../kernel/errors.ts";
+import { createLogger } from "../kernel/logger.ts";
+import { decideOpset, describeNeeds, type OpsetNeed } from "../kernel/opset.ts";
+import { attribute } from "../kernel/pipeline.ts";
+import type { Plugin, PluginContext } from "../kernel/types.ts";
+import { loadModel } from "../onnx/codec.ts";
+import { normalizeOnLoad } from "../onnx/load-normalize.ts";
 import type { QuantConfig } from "../config/schema.ts";
 import { globalArgs } from "./args.ts";
 import { makeLogger, printJson, progressSink, wantsJson, type GlobalFlags } from "./io.ts";
@@ -19,6 +25,29 @@ export function configMode(c: QuantConfig & { mode?: string }): Mode {
   return c.data || c.statsIn || calibrates ? "static" : "weights";
 }
 
+/** The output opset the run would decide (the model is loaded, nothing is written), or why the run would refuse. */
+async function planOpset(job: JobPlan, plugins: Plugin[]): Promise<{ from: number; to: number; needs: OpsetNeed[] } | { error: string }> {
+  let model;
+  try {
+    model = loadModel(job.input);
+    const quiet = createLogger(0);
+    normalizeOnLoad(model, job.options, quiet);
+    const ctx: PluginContext = { logger: quiet, options: job.options, progress: () => {}, at: () => {} };
+    const d = await decideOpset(model, plugins, job.options, async (p, fn) => {
+      try {
+        return await fn(ctx);
+      } catch (e) {
+        throw attribute(e, p, "prepare");
+      }
+    });
+    return { from: d.from, to: d.to, needs: d.needs };
+  } catch (e) {
+    return { error: isQuantError(e) ? e.toLine() : reason(e) };
+  } finally {
+    model?.external?.close();
+  }
+}
+
 async function describe(job: JobPlan) {
   const plugins = await resolveChain(job.chain, job.cwd);
   return {
@@ -27,8 +56,12 @@ async function describe(job: JobPlan) {
     skip: !!job.skip,
     chain: plugins.map((p) => ({ name: p.name, kind: p.kind, options: p.options ?? {} })),
     options: job.options,
+    opset: await planOpset(job, plugins),
   };
 }
+
+const opsetLine = (o: Awaited<ReturnType<typeof planOpset>>) =>
+  "error" in o ? `refused: ${o.error}` : `opset ${o.from} → ${o.to}${o.needs.length ? ` (${describeNeeds(o.needs.filter((n) => n.opset === o.needs[0]!.opset))})` : ""}`;
 
 /** Examples printed by `quant config --help`; test/cli/examples.test.ts runs every one. */
 export const examples = [
@@ -65,10 +98,14 @@ export default defineCommand({
           lines.push(`  ${j.skip ? "[skip: output exists] " : ""}${j.input}\n    → ${j.output}`);
           lines.push(`    chain: ${j.chain.map((p) => `${p.name}${Object.keys(p.options).length ? JSON.stringify(p.options) : ""}`).join(" → ")}`);
           const o = j.options;
+          lines.push(`    ${opsetLine(j.opset)}`);
           lines.push(`    bits ${o.bits}, ${o.blockSize ? `block ${o.blockSize}` : (o.perChannel ?? mode === "static") ? "per-channel" : "per-tensor"}${o.symmetric === false ? ", asymmetric" : ", symmetric"}${o.nativeInt4 ? ", native int4" : ""}${o.exclude.length ? `, exclude ${o.exclude.join(",")}` : ""}`);
         }
         process.stdout.write(`${lines.join("\n")}\n`);
       }
+      // A plan, not a run: models the run would refuse up front (opset, already quantized…) are shown as refused.
+      const refused = plan.jobs.filter((j) => !j.skip && "error" in j.opset).length;
+      if (refused && !json) logger.warn(`${refused} model(s) would be refused (see "refused:" above)`);
       return 0;
     }
     if (args["only-job"] !== undefined) {

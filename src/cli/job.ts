@@ -19,12 +19,12 @@ export interface JobReport {
   ok: true;
   seconds: number;
   chain: string[];
-  opset: { from: number; to: number };
+  opset: RunResult["opset"];
   bytes: { input: number; output: number; ratio: number };
   weights: { quantized: number; skipped: number; bytesBefore: number; bytesAfter: number };
   activations: { quantized: number; skipped: number; unobservable: number };
   alreadyQuantized: boolean;
-  /** What was done to the model as a whole (e.g. how a float16 model was handled). */
+  /** What was done to the model as a whole: settled on load (initializers made constants, …), how a float16 model was handled. */
   notes: string[];
   skippedReasons: Record<string, number>;
   tensors: RunResult["entries"];
@@ -82,6 +82,7 @@ export async function runJob(job: JobPlan, logger: ConsolaInstance, onEvent?: Ev
     seconds: (performance.now() - t0) / 1000,
     chain: plugins.map((p) => p.name),
     opset: result.opset,
+    notes: result.notes,
     bytes: { input: inBytes, output: outBytes, ratio: inBytes ? outBytes / inBytes : 0 },
     weights: {
       quantized: quantW.length,
@@ -91,7 +92,6 @@ export async function runJob(job: JobPlan, logger: ConsolaInstance, onEvent?: Ev
     },
     activations: { quantized: a.filter((e) => e.action === "quantized").length, skipped: a.filter((e) => e.action === "skipped").length, unobservable: result.unobservable.length },
     alreadyQuantized: result.entries.some((e) => e.reason === "already quantized"),
-    notes: result.notes,
     skippedReasons,
     tensors: result.entries,
     artifacts: result.artifacts,
@@ -110,8 +110,9 @@ export function formatJob(r: JobReport, detailed = false): string {
   const reasons = Object.entries(r.skippedReasons).sort((a, b) => b[1] - a[1]);
   if (reasons.length) lines.push(`  kept float: ${reasons.map(([k, v]) => `${v} ${k}`).join(", ")}`);
   for (const n of r.notes ?? []) lines.push(`  note: ${n}`);
-  if (r.alreadyQuantized) lines.push("  note: the model is already quantized; its dequantized weights were not quantized again");
-  lines.push(`  file: ${fmtBytes(r.bytes.input)} → ${fmtBytes(r.bytes.output)} (${r.bytes.ratio.toFixed(3)}×)   opset ${r.opset.from} → ${r.opset.to}`);
+  if (r.alreadyQuantized) lines.push("  note: the model was partly quantized; its quantized weights were kept, its float weights quantized");
+  const why = r.opset.to !== r.opset.from && r.opset.needs?.find((n) => n.opset === r.opset.to);
+  lines.push(`  file: ${fmtBytes(r.bytes.input)} → ${fmtBytes(r.bytes.output)} (${r.bytes.ratio.toFixed(3)}×)   opset ${r.opset.from} → ${r.opset.to}${why ? ` (${why.reason})` : ""}`);
   const errs = r.tensors.filter((e) => e.action === "quantized" && e.sqnrDb !== undefined).sort((a, b) => a.sqnrDb! - b.sqnrDb!);
   if (errs.length) {
     const show = detailed ? errs : errs.slice(0, 5);

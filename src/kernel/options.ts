@@ -65,6 +65,11 @@ export interface QuantOptions {
   images?: string | Record<string, unknown>;
   /** Save with external data. */
   externalData?: boolean;
+  /**
+   * Treat initializers that are also listed as graph inputs (IR ≥ 4: overridable defaults) as constants: quantize
+   * them and drop them from the output's inputs. Before IR 4 they are constants anyway.
+   */
+  inputsAsConstants?: boolean;
   /** Load the staged output in onnxruntime-node before publishing it (default true; the structural check always runs). */
   ortCheck?: boolean;
   /** Skip the onnxruntime-node check above this size of model + data (default: a quarter of RAM, at most 2 GiB). */

@@ -22,6 +22,10 @@ import type {
 import { cloneModel, loadModel } from "../onnx/codec.ts";
 import { inputsOf } from "../onnx/data-files.ts";
 import type { Model } from "../onnx/model.ts";
+import { normalizeOnLoad } from "../onnx/load-normalize.ts";
+import { decideOpset, defaultOpset, describeNeeds, type OpsetNeed } from "./opset.ts";
+
+export { defaultOpset } from "./opset.ts";
 
 /** Input of {@link runPipeline}. */
 export interface RunInput {
@@ -48,10 +52,11 @@ export interface RunResult extends RunState {
   artifacts: { path: string; kind: string; bytes: number; staged?: string }[];
   diagnostics: Diagnostic[];
   timings: Partial<Record<Phase, number>>;
-  opset: { from: number; to: number };
+  /** Default-domain opset of the input and of the output, and what the chain declared it needs. */
+  opset: { from: number; to: number; needs: OpsetNeed[] };
   /** Activation tensors that could not be observed (kept float). */
   unobservable: string[];
-  /** The quantizers' notes about the run as a whole, for the summary. */
+  /** What the kernel settled on load (initializers made constants, …) and the quantizers' notes about the run, for the summary. */
   notes: string[];
   /** Size of the input: model file plus every external data file it reads (0 for a model given as bytes). */
   inputBytes: number;
@@ -59,12 +64,6 @@ export interface RunResult extends RunState {
 
 const byKind = <K extends Plugin["kind"]>(plugins: readonly Plugin[], kind: K) =>
   plugins.filter((p): p is Extract<Plugin, { kind: K }> => p.kind === kind);
-
-/** Default-domain opset of a model. */
-export function defaultOpset(model: Model): number {
-  const o = model.proto.opset_import?.find((x) => !x.domain || x.domain === "ai.onnx");
-  return Number(o?.version ?? 0);
-}
 
 /**
  * Run the plugin chain on a model.
@@ -163,7 +162,8 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
     calibration: undefined as { plugin: string; state: CalibratorState }[] | undefined,
   };
   void state.original; // snapshot before any pass mutates the proto
-  const result: RunResult = { ...stateView(state), artifacts: [], diagnostics: [], timings, opset: { from, to: from }, unobservable: [], notes: [], inputBytes };
+  const result: RunResult = { ...stateView(state), artifacts: [], diagnostics: [], timings, opset: { from, to: from, needs: [] }, unobservable: [], inputBytes, notes: [] };
+  result.notes = normalizeOnLoad(model, options, root);
 
   let setupDone: Plugin[] = [];
   try {
@@ -173,6 +173,20 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
     }
 
     await enter("prepare", async () => {
+      // The output opset is decided and reached first, before any pass, calibration or rewrite.
+      const decision = await decideOpset(state.model, plugins, options, call);
+      result.opset.needs = decision.needs;
+      if (decision.to !== decision.from) {
+        const { convertOpset } = await import("../onnx/opset/index.ts");
+        try {
+          convertOpset(state.model, decision.to);
+        } catch (e) {
+          if (isQuantError(e) && e.code === "E_OPSET" && decision.needs.length)
+            throw new QuantError("E_OPSET", `${e.message} (the output needs opset ${decision.needed}: ${describeNeeds(decision.needs.filter((n) => n.opset > decision.from))})`, { ...e.site, cause: e });
+          throw e;
+        }
+      }
+      result.opset.to = defaultOpset(state.model);
       for (const p of byKind(plugins, "pass") as PassPlugin[]) {
         const out = await call(p, (c) => p.run(state.model, c));
         if (out && out !== state.model) state.model = out;
@@ -231,13 +245,15 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
         const r = await call(packer, (c) => (c.at(t.tensor.name), packer.pack(t, c)));
         minOpset = Math.max(minOpset, r?.minOpset ?? 0);
       }
+      // Safety net for quantizers/packers that did not declare their needs up front (`requires` / `minOpset`).
       const current = defaultOpset(state.model);
-      if (options.opset !== undefined && options.opset < minOpset)
-        throw new QuantError("E_OPSET", `--opset ${options.opset} is too low: this output needs opset ${minOpset} (per-channel axis needs 13, block_size and Int4 storage need 21)`, { phase: "pack" });
-      const target = options.opset ?? Math.max(current, minOpset);
-      if (target !== current) {
+      if (minOpset > current) {
+        if (options.opset !== undefined)
+          throw new QuantError("E_OPSET", `--opset ${options.opset} is too low: this output needs opset ${minOpset} (per-channel axis needs 13, block_size and Int4 storage need 21)`, { phase: "pack" });
+        const silent = plugins.filter((p) => (p.kind === "quantizer" && !p.requires) || (p.kind === "packer" && !p.minOpset)).map((p) => p.name);
+        root.warn(`the output needs opset ${minOpset}, more than declared up front${silent.length ? ` (plugins without requires/minOpset: ${silent.join(", ")})` : ""}; converting after the rewrite`);
         const { convertOpset } = await import("../onnx/opset/index.ts");
-        convertOpset(state.model, target);
+        convertOpset(state.model, minOpset);
       }
       result.opset.to = defaultOpset(state.model);
     });

@@ -127,8 +127,27 @@ export interface QuantizeResult {
   notes?: string[];
 }
 
+/**
+ * What a quantizer's output will need, declared before anything runs so the kernel can convert the model once, first,
+ * to the lowest default-domain opset that serves (and calibration sees the same graph as the quantizer).
+ */
+export interface QuantizerRequirements {
+  /** Lowest default-domain opset of the rewritten graph: 10 per-tensor Q/DQ, 13 per-axis, 19 float16 scales, 21 block-wise / 4-bit. */
+  readonly opset: number;
+  /** Why, for the summary and `config --dry-run` (e.g. "per-channel weights"). */
+  readonly reason?: string;
+  /** Integer types the quantizer may hand to packers (packers may need a higher opset to store them). */
+  readonly types?: readonly IntType[];
+}
+
 /** Quantizers decide what gets quantized and how, and rewrite the graph with Q/DQ. */
 export interface QuantizerPlugin extends PluginBase<"quantizer"> {
+  /**
+   * Called first, before any pass, on the model as loaded: what the output will need given the options. Throw here
+   * to refuse a model up front (e.g. `E_QUANT_ALREADY`). Without it the kernel can only convert after the rewrite,
+   * which fails for ops the model's opset lacks.
+   */
+  requires?(model: Model, ctx: PluginContext): QuantizerRequirements | Promise<QuantizerRequirements>;
   /** Activation tensors whose ranges this quantizer needs (static quantization); none for weight-only. */
   activations?(model: Model, ctx: PluginContext): string[] | Promise<string[]>;
   quantize(model: Model, input: { ranges: RangeMap }, ctx: PluginContext): QuantizeResult | Promise<QuantizeResult>;
@@ -151,6 +170,11 @@ export interface PackerPlugin extends PluginBase<"packer"> {
    */
   packGraph?(model: Model, pending: readonly PendingTensor[], ctx: PluginContext): GraphPackResult | Promise<GraphPackResult>;
   accepts(t: PendingTensor, ctx: PluginContext): boolean;
+  /**
+   * The opset the storage of `type` needs, or undefined when this packer does not take that type — asked before
+   * anything runs for each type the quantizers declare (first packer in the chain answering decides, like `accepts`).
+   */
+  minOpset?(type: IntType, ctx: PluginContext): number | undefined;
   /** Set `t.tensor.data_type` and `raw_data`; return the opset the storage type needs. */
   pack(t: PendingTensor, ctx: PluginContext): { minOpset?: number } | void;
 }

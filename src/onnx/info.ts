@@ -3,12 +3,13 @@
  * and whether it is already quantized. `modelInfo` gives the data (also the `--format json` output);
  * `formatInfo` renders it for humans.
  */
-import { dataTypeName, isFloatWeightType } from "../tensor/dtypes.ts";
+import { dataTypeName } from "../tensor/dtypes.ts";
 import { GraphIndex, type Dim } from "./graph.ts";
 import type { Model } from "./model.ts";
 import type { ModelProto, TypeProto, ValueInfoProto } from "./types.ts";
 import { num } from "./types.ts";
-import { findWeights, storedByteLength } from "./weights.ts";
+import { findWeights } from "./weights.ts";
+import { isQuantized, type QuantizationState } from "./quantized.ts";
 import { allGraphs } from "./walk.ts";
 
 /** A graph input or output. */
@@ -49,20 +50,9 @@ export interface ModelInfo {
     /** Float initializers shadowed by a graph input (excluded from quantization). */
     shadowed: Tally;
   };
-  quantized: {
-    /** True when the model already holds quantization ops or integer weights feeding DequantizeLinear. */
-    already: boolean;
-    /** Quantization-related ops found, by op type. */
-    ops: Record<string, number>;
-    /** Integer initializers read by DequantizeLinear (quantized weights). */
-    integerWeights: Tally;
-  };
+  /** Quantization state, as every command decides it ({@link isQuantized}). */
+  quantized: QuantizationState;
 }
-
-const QUANT_OPS = new Set([
-  "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "MatMulInteger", "ConvInteger", "MatMulNBits",
-  "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "GatherBlockQuantized",
-]);
 
 function typeName(tp: TypeProto | undefined): string {
   if (!tp) return "unknown";
@@ -91,14 +81,12 @@ export function modelInfo(model: Model | ModelProto): ModelInfo {
   const g = proto.graph ?? {};
   const graphs = allGraphs(proto);
   const byOp: Record<string, number> = {};
-  const quantOps: Record<string, number> = {};
   let total = 0;
   const countNodes = (nodes: typeof g.node) => {
     for (const n of nodes ?? []) {
       const op = n.domain && n.domain !== "ai.onnx" ? `${n.domain}.${n.op_type}` : (n.op_type ?? "");
       byOp[op] = (byOp[op] ?? 0) + 1;
       total++;
-      if (QUANT_OPS.has(n.op_type ?? "") || n.op_type?.startsWith("QLinear")) quantOps[n.op_type!] = (quantOps[n.op_type!] ?? 0) + 1;
     }
   };
   for (const site of graphs) countNodes(site.graph.node);
@@ -117,15 +105,6 @@ export function modelInfo(model: Model | ModelProto): ModelInfo {
     add(weights.byPlace[w.external ? "external" : w.location], w.bytes);
   }
 
-  // Integer initializers feeding DequantizeLinear's data input are already-quantized weights.
-  const integerWeights = tally();
-  for (const scope of index.scopes) {
-    for (const t of scope.graph.initializer ?? []) {
-      if (!t.name || isFloatWeightType(t.data_type ?? 0)) continue;
-      if (index.readers(t.name, scope.graph).some((c) => c.input === 0 && c.node.op_type === "DequantizeLinear")) add(integerWeights, storedByteLength(t));
-    }
-  }
-
   return {
     file: "proto" in model ? model.path : undefined,
     irVersion: num(proto.ir_version),
@@ -137,7 +116,7 @@ export function modelInfo(model: Model | ModelProto): ModelInfo {
     outputs: (g.output ?? []).map(io),
     overridableInitializers: (g.input ?? []).filter((v) => initNames.has(v.name ?? "")).map((v) => v.name ?? ""),
     weights,
-    quantized: { already: Object.keys(quantOps).length > 0 || integerWeights.count > 0, ops: quantOps, integerWeights },
+    quantized: isQuantized(proto, index),
   };
 }
 
@@ -183,8 +162,9 @@ export function formatInfo(info: ModelInfo): string {
   if (places.length) kv("  by place", places.join(", "));
   if (w.shadowed.count) kv("  shadowed", `${w.shadowed.count} (${formatBytes(w.shadowed.bytes)}) overridable by a graph input`);
   const q = info.quantized;
-  const qops = Object.entries(q.ops).map(([op, n]) => `${op} ${n}`);
-  if (q.integerWeights.count) qops.push(`${q.integerWeights.count} integer weight(s) feeding DequantizeLinear (${formatBytes(q.integerWeights.bytes)})`);
-  kv("quantized", q.already ? `yes: ${qops.join(", ")}` : "no");
+  const qops = Object.entries(q.ops).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([op, n]) => `${op} ${n}`);
+  if (q.integerWeights.count) qops.push(`${q.integerWeights.count} integer weight(s) (${formatBytes(q.integerWeights.bytes)})`);
+  const left = `${q.floatWeights.count} float weight(s) (${formatBytes(q.floatWeights.bytes)}) left to quantize`;
+  kv("quantized", q.state === "none" ? "no" : q.state === "full" ? `yes, fully: ${qops.join(", ")}` : `partly: ${qops.join(", ")}; ${left}`);
   return lines.join("\n");
 }

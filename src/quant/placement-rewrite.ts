@@ -18,6 +18,9 @@ import { dequantizeWeights, quantizeWeights, roundHalfEven, sqnrDb, type QuantTy
 import type { AnchorNode, Placement } from "./placement.ts";
 import type { ActivationParams } from "./placement-params.ts";
 
+/** Smallest normal float32: a smaller bias scale is a subnormal or zero. */
+const FLT_MIN = 2 ** -126;
+
 /** Weight and activation formats of the rewrite. */
 export interface RewriteOptions {
   readonly activationType: "uint8" | "int8";
@@ -112,7 +115,8 @@ export function applyPlacement(p: Placement, params: ReadonlyMap<string, Activat
     }
     if (a.bias !== undefined && w) {
       const sx = params.get(p.group.get(actIn[0]!)!)!.scale;
-      n.input![a.bias] = quantizeBias(n, a.bias, sx, w.q);
+      const dq = quantizeBias(n, a.bias, sx, w.q);
+      if (dq) n.input![a.bias] = dq;
     }
   }
 
@@ -157,7 +161,8 @@ export function applyPlacement(p: Placement, params: ReadonlyMap<string, Activat
     return out;
   }
 
-  function quantizeBias(n: NodeProto, slot: number, sx: number, w: QuantizedWeights): string {
+  /** The int32 bias's DequantizeLinear output, or undefined (bias kept float) when its scale would underflow. */
+  function quantizeBias(n: NodeProto, slot: number, sx: number, w: QuantizedWeights): string | undefined {
     const name = n.input![slot]!;
     const { data } = index.constantFloats(name)!;
     const perChannel = w.scale.length > 1;
@@ -166,13 +171,21 @@ export function applyPlacement(p: Placement, params: ReadonlyMap<string, Activat
     }
     const scale = new Float32Array(perChannel ? data.length : 1);
     for (let c = 0; c < scale.length; c++) scale[c] = Math.fround(sx * w.scale[c]!);
+    // A bias has no int32 grid when s_x · s_w underflows (weights of ~1e-38: trained-to-zero channels stored as
+    // subnormals) or when a value lands past ±(2³¹ − 1) steps (tiny weights, large bias): saturating would change the
+    // output (a zoo model lost a whole output channel that way), so such a bias stays float and the node runs on
+    // dequantized inputs instead of fusing.
+    const keepFloat = (why: string) => {
+      entries.push({ tensor: name, action: "skipped", kind: "weight", node: n.name ?? "", opType: n.op_type ?? "", reason: why });
+      return undefined;
+    };
+    if (scale.some((v) => !(Math.abs(v) >= FLT_MIN))) return keepFloat("bias scale s_x·s_w underflows float32 (weights ~0)");
     const values = new Int32Array(data.length);
-    let clipped = 0;
     for (let i = 0; i < data.length; i++) {
-      // Divide in float64 from the float32 scale ORT multiplies back by; saturate rather than wrap.
+      // Divide in float64 from the float32 scale ORT multiplies back by.
       const v = roundHalfEven(data[i]! / scale[perChannel ? i : 0]!);
-      if (v > INT32_MAX || v < -INT32_MAX) clipped++;
-      values[i] = v > INT32_MAX ? INT32_MAX : v < -INT32_MAX ? -INT32_MAX : v;
+      if (v > INT32_MAX || v < -INT32_MAX) return keepFloat("bias exceeds the int32 range of scale s_x·s_w (tiny weights)");
+      values[i] = v;
     }
     const base = `${n.name || n.output?.[0] || "node"}_bias`;
     const qName = index.uniqueName(`${base}_quantized`);
@@ -184,7 +197,6 @@ export function applyPlacement(p: Placement, params: ReadonlyMap<string, Activat
     entries.push({
       tensor: name, action: "quantized", kind: "weight", node: n.name ?? "", opType: n.op_type ?? "", type: "int32",
       granularity: perChannel ? "channel(axis=0)" : "tensor", elements: data.length, bytesBefore: storedBytes(index.constantOf(name), data.length), bytesAfter: data.length * 8,
-      ...(clipped ? { reason: `${clipped} bias values saturated int32` } : {}),
     });
     return dq;
   }

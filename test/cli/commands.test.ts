@@ -55,17 +55,18 @@ describe("quant quantize", () => {
     expect(rep.bytes.ratio).toBeLessThan(0.3);
     expect(await runs(out)).toBe(10);
   });
-  test("an already quantized model: its quantized weights are never quantized again, and the CLI says so", () => {
+  test("an already quantized model: E_QUANT_ALREADY from quantize and calibrate, one line, nothing written", () => {
     const d = tmp();
     const once = join(d, "once.onnx");
     expect(quant(["quantize", EXAMPLE, "-o", once, "--per-channel"]).code).toBe(0);
-    const r = quant(["quantize", once, "-o", join(d, "twice.onnx"), "--per-channel", "--format", "json"]);
-    expect(r.code).toBe(0);
-    const rep = JSON.parse(r.stdout);
-    expect(rep.alreadyQuantized).toBe(true);
-    expect(rep.weights.quantized).toBe(0);
-    expect(rep.skippedReasons["already quantized"]).toBe(7);
-    expect(quant(["quantize", once, "-o", join(d, "t2.onnx")]).stdout).toContain("the model is already quantized");
+    for (const cmd of [["quantize", "--per-channel"], ["calibrate", "--samples", "2"]]) {
+      const r = quant([cmd[0]!, once, "-o", join(d, "twice.onnx"), ...cmd.slice(1)]);
+      expect(r.code).toBe(1);
+      const errors = r.stderr.trim().split("\n").filter((l) => l.startsWith("error"));
+      expect(errors).toEqual([expect.stringContaining("E_QUANT_ALREADY")]);
+      expect(errors[0]).toContain("the model is already quantized (DequantizeLinear 7) and has no float weights left to quantize");
+    }
+    expect(readdirSync(d)).toEqual(["once.onnx"]);
   });
   test("bad flags exit 2 with E_USAGE; nothing is written", () => {
     const d = tmp();

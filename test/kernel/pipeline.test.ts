@@ -72,7 +72,7 @@ describe("kernel", () => {
     });
     expect(seen).toEqual([]);
     expect(r.entries.filter((e) => e.action === "quantized").map((e) => e.tensor)).toEqual(["w1", "w2"]);
-    expect(r.opset).toEqual({ from: 13, to: 13 });
+    expect(r.opset).toEqual({ from: 13, to: 13, needs: [{ plugin: "weight-only", opset: 13, reason: "per-channel weights" }] });
     const out = loadModel(join(dir, "out.onnx"));
     const dq = out.proto.graph!.node!.filter((n) => n.op_type === "DequantizeLinear");
     expect(dq.map((n) => n.output![0])).toEqual(["w2", "w1"]);

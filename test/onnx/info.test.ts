@@ -67,8 +67,8 @@ describe("modelInfo", () => {
     b.node("MatMul", [x, "W"], {}, ["y"]);
     b.output("y", DataType.FLOAT, [2, 3]);
     const info = modelInfo(b.model());
-    expect(info.quantized).toEqual({ already: true, ops: { DequantizeLinear: 1 }, integerWeights: { count: 1, bytes: 12 } });
-    expect(formatInfo(info)).toContain("quantized    yes: DequantizeLinear 1, 1 integer weight(s) feeding DequantizeLinear (12 B)");
+    expect(info.quantized).toEqual({ state: "full", already: true, ops: { DequantizeLinear: 1 }, integerWeights: { count: 1, bytes: 12 }, floatWeights: { count: 0, bytes: 0 } });
+    expect(formatInfo(info)).toContain("quantized    yes, fully: DequantizeLinear 1, 1 integer weight(s) (12 B)");
   });
 
   test("formatInfo: one fact per line, aligned", () => {

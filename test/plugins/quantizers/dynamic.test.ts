@@ -201,7 +201,7 @@ describe("dynamic quantizer", () => {
     const m = matmulModel(8, 8, randomFloats(64, 1));
     m.proto.opset_import = [{ domain: "", version: 9 }];
     const r = await runPipeline({ model: serializeModel(m), plugins: [dynamic(), int8()], write: false, logger: consola.create({ level: 0 }) });
-    expect(r.opset).toEqual({ from: 9, to: 11 });
+    expect(r.opset).toEqual({ from: 9, to: 11, needs: [{ plugin: "dynamic", opset: 11, reason: "DynamicQuantizeLinear" }] });
     const x = randomFloats(16, 2);
     const out = (await run(r.model, { x: new ort.Tensor("float32", x, [2, 8]) })).y!.data as Float32Array;
     expect(out.length).toBe(16);
