@@ -95,6 +95,14 @@ export function fetchZoo(log: (s: string) => void = (s) => process.stderr.write(
 }
 
 if (import.meta.main) {
-  const models = fetchZoo();
-  for (const [name, path] of Object.entries(models)) console.log(`${name}\t${statSync(path).size}\t${path}`);
+  // `--if-possible` (the test script): without network a local run goes on and the zoo tests skip, saying so; CI
+  // (CI=true) always fails when the zoo cannot be fetched, so it never passes without running them.
+  const lenient = process.argv.includes("--if-possible") && process.env.CI !== "true";
+  try {
+    const models = fetchZoo();
+    if (!process.argv.includes("--quiet")) for (const [name, path] of Object.entries(models)) console.log(`${name}\t${statSync(path).size}\t${path}`);
+  } catch (e) {
+    if (!lenient) throw e;
+    process.stderr.write(`zoo: could not fetch the real-model zoo (${(e as Error).message.split("\n")[0]}); the zoo tests will be skipped\n`);
+  }
 }
