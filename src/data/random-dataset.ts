@@ -78,6 +78,9 @@ export function randomSampleDims(input: ModelInputInfo, declared?: readonly numb
   return rest as number[];
 }
 
+/** Largest sample random data is made for (64 Mi elements, 256 MiB as float32). */
+export const MAX_RANDOM_SAMPLE_ELEMENTS = 1 << 26;
+
 /** Deterministic random batches. */
 export class RandomDataset implements CalibrationDataset {
   readonly count: number;
@@ -111,6 +114,16 @@ export class RandomDataset implements CalibrationDataset {
     // An unnamed shape (`--shape 1x3x224x224`, key "*") applies to every input without a shape of its own.
     const anyShape = opts.shapes?.["*"];
     this.dims = models.map((m, i) => randomSampleDims(m, opts.shapes?.[m.name] ?? anyShape, this.axes[i]!));
+    // A declared shape is data from the model file: one of 2×4×2^31 must be refused, not allocated.
+    this.dims.forEach((d, i) => {
+      const n = d.reduce((a, b) => a * b, 1);
+      if (n > MAX_RANDOM_SAMPLE_ELEMENTS)
+        throw new QuantError(
+          "E_CALIB_SHAPE",
+          `input '${models[i]!.name}' declares ${describeShape(d)} per sample (${n.toExponential(2)} elements): too large for random data (limit ${MAX_RANDOM_SAMPLE_ELEMENTS.toLocaleString("en")}); give --data or a smaller --shape`,
+          { target: models[i]!.name },
+        );
+    });
     this.count = Math.floor(opts.samples ?? opts.maxSamples ?? DEFAULT_RANDOM_SAMPLES);
     if (!(this.count >= 1)) throw new QuantError("E_CALIB_SAMPLES", `random calibration data needs at least 1 sample, got ${opts.samples}`);
   }

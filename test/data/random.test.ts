@@ -55,3 +55,22 @@ describe("xoshiro128**", () => {
     for (const c of counts) expect(Math.abs(c - 2500)).toBeLessThan(250);
   });
 });
+
+describe("random calibration data: sample size limit", () => {
+  test("a declared shape of 2×4×2^31 is refused with E_CALIB_SHAPE, not allocated; 64 Mi elements are the limit", async () => {
+    const { RandomDataset, MAX_RANDOM_SAMPLE_ELEMENTS } = await import("../../src/data/random-dataset.ts");
+    const input = (shape: number[]) => [{ name: "x", elemType: 1, shape }];
+    let err: unknown;
+    try {
+      new RandomDataset(input([2, 4, 2 ** 31]));
+    } catch (e) {
+      err = e;
+    }
+    expect((err as { code?: string }).code).toBe("E_CALIB_SHAPE");
+    expect((err as Error).message).toContain("too large for random data");
+    expect(MAX_RANDOM_SAMPLE_ELEMENTS).toBe(67_108_864);
+    // The batch axis (0) is not part of a sample: [1, 2^26] is exactly at the limit and opens; one more element is refused.
+    expect(new RandomDataset(input([1, 2 ** 26]), { samples: 1 }).count).toBe(1);
+    expect(() => new RandomDataset(input([1, 2 ** 26 + 1]))).toThrow("too large for random data");
+  });
+});
