@@ -28,7 +28,7 @@ export interface ZooSpec {
 }
 
 export const ZOO: Record<string, ZooSpec> = {
-  fr_age: { norm: IMAGENET, calibSamples: 8, extra: { args: ["--inputs-as-constants"], why: "IR 4 with every initializer listed as an input" } },
+  fr_age: { norm: IMAGENET, calibSamples: 8 },
   fr_detect: { norm: { mean: [127], std: [128] }, calibSamples: 8 },
   fr_expression: { norm: { mean: [0], std: [255] }, calibSamples: 4 },
   fr_eye: { norm: { mean: [0], std: [255] }, calibSamples: 8 },

@@ -48,7 +48,7 @@ export const weightArgs = {
   opset: { type: "string", description: "Pin the output's default-domain opset", valueHint: "N" },
   "external-data": { type: "boolean", description: "Save tensor data to <output>.<hash>.data beside the model" },
   "ort-check": { type: "boolean", description: "Load the output in onnxruntime-node before writing it (default on; --no-ort-check skips it)" },
-  "inputs-as-constants": { type: "boolean", description: "Initializers also listed as graph inputs (IR ≥ 4, overridable) are constants: quantize them, drop them from the inputs" },
+  "inputs-as-constants": { type: "boolean", description: "Initializers also listed as graph inputs are constants: quantize them, drop them from the inputs (default: when every initializer is listed; --no-inputs-as-constants keeps them overridable)" },
 } as const satisfies ArgsDef;
 
 /** Calibration flags. */

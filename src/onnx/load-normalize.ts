@@ -73,9 +73,20 @@ export interface LoadLog {
 }
 
 /**
- * Everything the kernel does to a model right after loading: sort the nodes, and make initializers listed as graph
- * inputs constants when the IR version says they are (IR < 4) or `inputsAsConstants` asks; otherwise warn once that
- * they stay float. Returns the notes for the run's summary.
+ * True when every main-graph initializer is also listed as a graph input: what exporters wrote when initializers had
+ * to be inputs (IR < 4, and PyTorch's `keep_initializers_as_inputs` long after), not a choice to make weights
+ * overridable.
+ */
+export function allInitializersListed(model: Model): boolean {
+  const inits = (model.proto.graph?.initializer ?? []).filter((t) => t.name);
+  return inits.length > 0 && initializerInputs(model).length === inits.length;
+}
+
+/**
+ * Everything the kernel does to a model right after loading: sort the nodes, and decide whether initializers listed
+ * as graph inputs are constants. They are when the IR version says so (IR < 4), when `inputsAsConstants` is true, or,
+ * unless it is false, when *every* initializer is listed (an exporter's habit, not a request). A model listing only
+ * some keeps those overridable and float, with one warning. Returns the notes for the run's summary.
  */
 export function normalizeOnLoad(model: Model, options: { inputsAsConstants?: boolean }, log: LoadLog): string[] {
   const notes: string[] = [];
@@ -84,11 +95,17 @@ export function normalizeOnLoad(model: Model, options: { inputsAsConstants?: boo
   const listed = initializerInputs(model);
   if (!listed.length) return notes;
   const ir = num(model.proto.ir_version);
-  if (inputsAreConstants(model) || options.inputsAsConstants) {
-    const why = inputsAreConstants(model) ? `IR ${ir} requires every initializer to be listed as an input; they are constants` : "--inputs-as-constants";
+  const legacy = inputsAreConstants(model);
+  const every = !legacy && options.inputsAsConstants === undefined && allInitializersListed(model);
+  if (legacy || options.inputsAsConstants || every) {
+    const why = legacy
+      ? `IR ${ir} requires every initializer to be listed as an input; they are constants`
+      : every
+        ? `every initializer is listed, as older exporters did; --no-inputs-as-constants keeps them overridable and float`
+        : "--inputs-as-constants";
     notes.push(`${dropInitializerInputs(model).length} initializer(s) listed as graph inputs treated as constants and removed from the inputs (${why})`);
   } else {
-    const msg = `${listed.length} initializer(s) are also graph inputs (IR ${ir}: callers may override them), so they stay float; pass --inputs-as-constants to quantize them as constants`;
+    const msg = `${listed.length} initializer(s) are also graph inputs (IR ${ir}: callers may override them), so they stay float${options.inputsAsConstants === false ? " (--no-inputs-as-constants)" : "; pass --inputs-as-constants to quantize them as constants"}`;
     log.warn(msg);
     notes.push(msg);
   }

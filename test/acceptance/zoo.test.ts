@@ -8,7 +8,8 @@
  * load in onnxruntime-node (one thread); its SQNR against the float model (all outputs together) is printed as a
  * table line per run. Acceptance:
  * - fp32 models with ≥ 1 MB of weights reach ≤ 0.3× file size with per-channel INT8 weight-only;
- * - the IR-4 model whose weights are all listed as graph inputs (fr_age) is quantized with --inputs-as-constants;
+ * - the IR-4 model whose weights are all listed as graph inputs (fr_age) is quantized with the default flags (every
+ *   initializer listed = an exporter's habit, so they are constants);
  * - isnet_small (already quantized, ConvInteger) gets E_QUANT_ALREADY from quantize/calibrate/batch; info reports it;
  * - isnet_medium (float16 weights): static INT8 ≤ 0.6× of its fp16 file.
  */
@@ -99,7 +100,7 @@ describe.skipIf(!hasZoo)("real-model zoo, synthetic natural-image-like (1/f nois
     expect(row("fr_detect", "weights int8 per-channel")!.bytes!.ratio).toBeLessThanOrEqual(0.3);
   });
 
-  test("fr_age (IR 4, every initializer also a graph input): with --inputs-as-constants its weights are quantized", () => {
+  test("fr_age (IR 4, every initializer also a graph input): with default flags its weights are quantized", () => {
     const r = row("fr_age", "weights int8 per-channel")!;
     expect(r.weightsQuantized).toBe(32);
     expect(r.bytes!.ratio).toBeLessThan(0.4);

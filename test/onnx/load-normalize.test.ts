@@ -71,16 +71,46 @@ describe("initializers listed as graph inputs", () => {
     expect(m.proto.graph!.input!.map((v) => v.name)).toEqual(["x"]);
     expect(m.proto.graph!.initializer).toHaveLength(9);
   });
-  test("IR 4 (every initializer listed, as PyTorch 1.2 exported): overridable by default, a warning names the flag, nothing written", () => {
+  test("IR 4, every initializer listed (as PyTorch 1.x exported): constants by default, said in the summary", async () => {
+    const proto = oldOpsetCnn(9, { initializersAsInputs: true });
     const p = join(dir, "ir4.onnx");
-    writeFileSync(p, encodeModelProto(oldOpsetCnn(9, { initializersAsInputs: true })));
+    writeFileSync(p, encodeModelProto(proto));
     const out = join(dir, "ir4.q.onnx");
     const r = quant(["quantize", p, "-o", out, "--per-channel"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("weights: 2 quantized");
+    expect(r.stdout).toContain("note: 9 initializer(s) listed as graph inputs treated as constants and removed from the inputs (every initializer is listed, as older exporters did; --no-inputs-as-constants keeps them overridable and float)");
+    expect(loadModel(out).proto.graph!.input!.map((v) => v.name)).toEqual(["x"]);
+    const feeds = randomFeeds(proto, 2);
+    expect(sqnrDb(f32((await run(p, feeds)).y), f32((await run(out, feeds)).y))).toBeGreaterThan(30);
+  });
+  test("IR 4 with --no-inputs-as-constants: overridable, a warning says so, E_NOTHING_QUANTIZED, nothing written", () => {
+    const p = join(dir, "ir4.onnx");
+    const out = join(dir, "ir4.keep.onnx");
+    const r = quant(["quantize", p, "-o", out, "--per-channel", "--no-inputs-as-constants"]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain("9 initializer(s) are also graph inputs (IR 4: callers may override them), so they stay float; pass --inputs-as-constants to quantize them as constants");
+    expect(r.stderr).toContain("9 initializer(s) are also graph inputs (IR 4: callers may override them), so they stay float (--no-inputs-as-constants)");
     expect(r.stderr).toContain("E_NOTHING_QUANTIZED");
-    expect(r.stderr).toContain("9× a graph input of the same name can override it");
     expect(existsSync(out)).toBe(false);
+  });
+  test("IR 4 listing only some initializers: those stay overridable and float, a warning names the flag; the others are quantized", () => {
+    const proto = oldOpsetCnn(9, { initializersAsInputs: true });
+    const g = proto.graph!;
+    const inits = new Set(g.initializer!.map((t) => t.name));
+    // Keep only the first listed initializer as an input: a deliberate override point, not an exporter's habit.
+    const firstListed = g.input!.find((v) => inits.has(v.name))!.name;
+    g.input = g.input!.filter((v) => !inits.has(v.name) || v.name === firstListed);
+    const p = join(dir, "ir4-some.onnx");
+    writeFileSync(p, encodeModelProto(proto));
+    const out = join(dir, "ir4-some.q.onnx");
+    const r = quant(["quantize", p, "-o", out, "--per-channel", "--format", "json"]);
+    expect(r.stderr).toContain("1 initializer(s) are also graph inputs (IR 4: callers may override them), so they stay float; pass --inputs-as-constants to quantize them as constants");
+    expect(r.code).toBe(0);
+    const rep = JSON.parse(r.stdout);
+    expect(rep.weights.quantized).toBe(1); // fc.weight; conv.weight stays float and overridable
+    const q = loadModel(out).proto.graph!;
+    expect(q.input!.map((v) => v.name)).toEqual(["x", firstListed!]);
+    expect(q.initializer!.find((t) => t.name === firstListed)!.data_type).toBe(1);
   });
   test("IR 4 with --inputs-as-constants (quantize and calibrate): weights quantized, dropped from the inputs, said in the summary", async () => {
     const proto = oldOpsetCnn(9, { initializersAsInputs: true });
