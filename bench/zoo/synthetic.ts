@@ -6,17 +6,7 @@
  * way each model's own package does it ((pixel − mean) / std per channel).
  */
 
-/** Seeded uniform [0, 1) (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from "../../test/helpers/random.ts";
 
 /** One H×W field of 1/f noise, zero mean and unit standard deviation. */
 export function pinkNoise(h: number, w: number, seed: number): Float32Array {
