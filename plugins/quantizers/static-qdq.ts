@@ -11,14 +11,12 @@
  * float16/bfloat16 models are first retyped to compute in float32 between Casts at their inputs and outputs
  * (src/quant/float32-compute.ts: ONNX Runtime fuses only float32-scale Q/DQ into its integer kernels).
  */
-import { DataType, QuantError, alreadyQuantizedError, defineQuantizer, isQuantized, matchesAny, type Model, type NodeProto, type PluginContext, type QuantizeResult, type RangeMap, type ReportEntry, type OptionKeys } from "../../src/index.ts";
+import { DataType, QuantError, alreadyQuantizedError, defineQuantizer, isQuantized, matchesAny, type Model, type NodeProto, type PluginContext, type QuantizeResult, type RangeMap, type ReportEntry, type OptionKeys, computeInFloat32, quantizeChainWeights, WEIGHT_ONLY_OPS, type Float32ComputeReport } from "../../src/index.ts";
 import { PlacementGraph } from "../../src/quant/placement-graph.ts";
 import { ANCHOR_OPS, DEFAULT_OP_TYPES, FUSED_ACTIVATIONS, PASS_THROUGH_OPS, planPlacement, type Placement } from "../../src/quant/placement.ts";
 import { placementParams } from "../../src/quant/placement-params.ts";
 import { applyPlacement } from "../../src/quant/placement-rewrite.ts";
-import { computeInFloat32, type Float32ComputeReport } from "../../src/quant/float32-compute.ts";
 import { MAX_CONCAT_SPAN_RATIO, disparateConcats } from "../../src/quant/concat-ranges.ts";
-import { WEIGHT_ONLY_OPS, quantizeChainWeights } from "../../src/quant/placement-weights.ts";
 
 /** Options of `static-qdq` (each defaults to the run's global option, then to the ONNX Runtime-friendly choice). */
 export interface StaticQdqOptions {
