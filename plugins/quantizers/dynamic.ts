@@ -76,6 +76,7 @@ export default function dynamic(opts: DynamicOptions = {}) {
     quantize(model: Model, _input, ctx) {
       const o = ctx.options;
       const opTypes = new Set(opts.opTypes ?? o.opTypes ?? DEFAULT_OPS);
+      for (const t of o.opTypesExclude ?? []) opTypes.delete(t);
       const perChannel = opts.perChannel ?? o.perChannel ?? true;
       const symmetric = opts.symmetric ?? o.symmetric ?? true;
       const clipSearch = opts.clipSearch ?? true;
@@ -90,8 +91,13 @@ export default function dynamic(opts: DynamicOptions = {}) {
           entries.push({ tensor: w.name, action: "skipped", reason, kind: "weight", opType, elements: w.dims.reduce((a, b) => a * b, 1) });
 
         for (const w of findWeights(model, index)) {
-          const readers = w.consumers.filter((c) => c.input === 1 && opTypes.has(c.opType) && isOnnxOp(c.node, c.opType));
-          if (!readers.length) continue;
+          const candidates = w.consumers.filter((c) => c.input === 1 && opTypes.has(c.opType) && isOnnxOp(c.node, c.opType));
+          // MatMulInteger/ConvInteger read the stored tensor itself: a weight reached through Transpose/Slice/… stays float.
+          const readers = candidates.filter((c) => !c.via.length);
+          if (!readers.length) {
+            if (candidates.length) skip(w, `reached through ${candidates[0]!.steps.map((s) => s.node.op_type).join(" → ")}; integer kernels read weights directly`, candidates[0]!.opType);
+            continue;
+          }
           ctx.at(w.name);
           if (w.shadowed) { skip(w, "a graph input of the same name can override it", readers[0]!.opType); continue; }
           if (w.dataType !== DataType.FLOAT) { skip(w, "not a float32 weight (DynamicQuantizeLinear reads float32 activations)", readers[0]!.opType); continue; }

@@ -196,6 +196,36 @@ describe("dynamic quantizer", () => {
     expect(all.entries.filter((e) => e.kind === "weight" && e.action === "quantized").length).toBe(2);
   });
 
+  test("a weight reached through a Transpose stays float (integer kernels read the stored tensor); --op-types-exclude is honoured", async () => {
+    const build = () => {
+      const b = new GraphBuilder();
+      b.input("x", DataType.FLOAT, ["b", 16]);
+      b.initializer("W", DataType.FLOAT, [8, 16], randomFloats(128, 3)); // stored [N, K], read as [K, N]
+      b.node("Transpose", ["W"], { perm: [1, 0] }, ["Wt"], { name: "t" });
+      b.node("MatMul", ["x", "Wt"], {}, ["h"], { name: "mm" });
+      b.initializer("V", DataType.FLOAT, [8, 8], randomFloats(64, 4));
+      b.node("MatMul", ["h", "V"], {}, ["y"], { name: "mm2" });
+      b.output("y", DataType.FLOAT, ["b", 8]);
+      return loadModel(encodeModelProto(b.model({ opset: 13 })));
+    };
+    const m = build();
+    const r = await quantize(m);
+    const w = r.entries.find((e) => e.tensor === "W")!;
+    expect(w.action).toBe("skipped");
+    expect(w.reason).toBe("reached through Transpose; integer kernels read weights directly");
+    expect(init(m, "W").data_type).toBe(DataType.FLOAT);
+    expect(m.proto.graph!.node!.map((n) => n.op_type)).toContain("Transpose");
+    expect(m.proto.graph!.node!.filter((n) => n.op_type === "MatMulInteger")).toHaveLength(1);
+    const x = randomFloats(32, 5);
+    const feeds = { x: new ort.Tensor("float32", x, [2, 16]) };
+    const ref = (await run(build(), feeds)).y!.data as Float32Array;
+    const out = (await run(reload(m), feeds)).y!.data as Float32Array;
+    expect(sqnrDb(ref, out)).toBeGreaterThan(30);
+    // The global block list removes MatMul from the dynamic quantizer's op types: nothing is rewritten.
+    const m2 = build();
+    await quantize(m2, {}, { opTypesExclude: ["MatMul"] });
+    expect(m2.proto.graph!.node!.some((n) => n.op_type === "MatMulInteger")).toBe(false);
+  });
   test("an opset-9 model is raised to opset 11 before the rewrite and runs in ONNX Runtime", async () => {
     const { runPipeline } = await import("../../../src/index.ts");
     const m = matmulModel(8, 8, randomFloats(64, 1));
