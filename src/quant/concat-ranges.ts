@@ -15,24 +15,36 @@ import type { ActivationParams } from "./placement-params.ts";
 /** Largest ratio of the shared range's span to an input's own span before the Concat gets one scale per input. */
 export const MAX_CONCAT_SPAN_RATIO = 4;
 
-/** The calibrated range of a value, or the one it inherits through pass-through ops and Concats. */
-export function inheritedRange(p: Placement, ranges: RangeMap, t: string, depth = 0): Range | undefined {
+/**
+ * The calibrated range of a value, or the one it inherits through pass-through ops and Concats. `memo` holds what is
+ * settled (null: none), so shared paths (a Concat of x with x, repeated many deep) cost one visit each.
+ */
+function inheritedRange(p: Placement, ranges: RangeMap, t: string, memo: Map<string, Range | null>, depth = 0): Range | undefined {
   const r = ranges.get(t);
   if (r || depth > 64) return r;
+  const known = memo.get(t);
+  if (known !== undefined) return known ?? undefined;
+  let out: Range | undefined;
   const n = p.index.producer.get(t);
-  if (!n || n.domain) return undefined;
-  if (PASS_THROUGH_OPS.has(n.op_type ?? "") && n.input?.[0]) return inheritedRange(p, ranges, n.input[0], depth + 1);
-  if (n.op_type === "Concat") {
-    let min = Infinity, max = -Infinity;
-    for (const i of n.input ?? []) {
-      const ri = i ? inheritedRange(p, ranges, i, depth + 1) : undefined;
-      if (!ri) return undefined;
-      min = Math.min(min, ri.min);
-      max = Math.max(max, ri.max);
+  if (n && (!n.domain || n.domain === "ai.onnx")) {
+    if (PASS_THROUGH_OPS.has(n.op_type ?? "") && n.input?.[0]) out = inheritedRange(p, ranges, n.input[0], memo, depth + 1);
+    else if (n.op_type === "Concat") {
+      let min = Infinity, max = -Infinity;
+      let all = true;
+      for (const i of n.input ?? []) {
+        const ri = i ? inheritedRange(p, ranges, i, memo, depth + 1) : undefined;
+        if (!ri) {
+          all = false;
+          break;
+        }
+        min = Math.min(min, ri.min);
+        max = Math.max(max, ri.max);
+      }
+      if (all) out = { min, max };
     }
-    return { min, max };
   }
-  return undefined;
+  memo.set(t, out ?? null);
+  return out;
 }
 
 const span = (r: Range) => Math.max(r.max, 0) - Math.min(r.min, 0);
@@ -43,12 +55,13 @@ const span = (r: Range) => Math.max(r.max, 0) - Math.min(r.min, 0);
  */
 export function disparateConcats(p: Placement, ranges: RangeMap, groups: ReadonlyMap<string, ActivationParams>): { node: NodeProto; output: string; range: Range }[] {
   const out: { node: NodeProto; output: string; range: Range }[] = [];
+  const memo = new Map<string, Range | null>();
   for (const n of p.index.graph.node ?? []) {
     const o = n.output?.[0];
-    if (n.op_type !== "Concat" || n.domain || !o || !p.group.has(o)) continue;
+    if (n.op_type !== "Concat" || (n.domain && n.domain !== "ai.onnx") || !o || !p.group.has(o)) continue;
     const ins = (n.input ?? []).filter(Boolean);
     if (ins.length < 2 || !ins.every((t) => p.group.get(t) === p.group.get(o))) continue;
-    const own = ins.map((t) => inheritedRange(p, ranges, t));
+    const own = ins.map((t) => inheritedRange(p, ranges, t, memo));
     if (own.some((r) => !r)) continue;
     const shared = groups.get(p.group.get(o)!);
     if (!shared) continue;

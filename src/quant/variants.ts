@@ -92,8 +92,9 @@ export async function makeVariants(input: string, outDir: string, options: Varia
   const name = basename(input, extname(input));
   const inputBytes = statSync(input).size;
   const rows: VariantRow[] = [];
+  let ref: Awaited<ReturnType<typeof createTimingSession>> | undefined;
   try {
-    const ref = await createTimingSession(input);
+    ref = await createTimingSession(input);
     const feeds = randomFeeds(ref, { shapes: expandShapes(options.shapes, ref.session.inputNames) });
     const refOut = await ref.session.run(feeds);
     const refOps = await optimizedOpTypes(input);
@@ -115,7 +116,7 @@ export async function makeVariants(input: string, outDir: string, options: Varia
         const sqnr = outputsSqnr(refOut, out);
         let speedup = NaN, medianMs = NaN, fp32Ms = NaN;
         if (runs > 0) {
-          const [a, b] = await interleavedLatency([ref, s], feeds, { runs, warmup: Math.min(10, runs) });
+          const [a, b] = await interleavedLatency([ref!, s], feeds, { runs, warmup: Math.min(10, runs) });
           (fp32Ms = a!.medianMs), (medianMs = b!.medianMs), (speedup = a!.medianMs / b!.medianMs);
         }
         const ops = await optimizedOpTypes(file);
@@ -126,8 +127,8 @@ export async function makeVariants(input: string, outDir: string, options: Varia
       }
       rows.push(row);
     }
-    await ref.release();
   } finally {
+    await ref?.release();
     model.external?.close();
   }
   return rows;
@@ -146,18 +147,21 @@ function expandShapes(shapes: Record<string, number[]> | undefined, names: reado
 
 /** SQNR over every float output (all outputs' elements together), in dB. */
 function outputsSqnr(ref: Record<string, { data: unknown }>, got: Record<string, { data: unknown }>): number {
-  let signal = 0, noise = 0;
+  let signal = 0, noise = 0, compared = 0;
   for (const [k, v] of Object.entries(ref)) {
     const r = v.data;
     if (!(r instanceof Float32Array)) continue;
     const g = got[k]?.data;
     if (!(g instanceof Float32Array) || g.length !== r.length) return NaN;
+    compared += g.length;
     for (let i = 0; i < g.length; i++) {
       const d = r[i]! - g[i]!;
       signal += r[i]! * r[i]!;
       noise += d * d;
     }
   }
+  // Nothing compared (no float32 output) is no measurement, not a perfect one.
+  if (compared === 0) return NaN;
   return noise === 0 ? Infinity : 10 * Math.log10(signal / noise);
 }
 
