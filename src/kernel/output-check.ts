@@ -11,8 +11,6 @@ import { QuantError, reason } from "./errors.ts";
 import type { Diagnostic } from "./types.ts";
 import { loadModel } from "../onnx/codec.ts";
 import { checkOps } from "../onnx/check-ops.ts";
-import { allTensors } from "../onnx/walk.ts";
-import { isExternal } from "../onnx/external.ts";
 
 /** Options of {@link checkStagedModel}. */
 export interface OutputCheckOptions {
@@ -46,7 +44,7 @@ export async function checkStagedModel(tempPath: string, path: string, opts: Out
     throw new QuantError("E_EXPORT_INVALID", `the output is not a valid model, so it was not written: ${reason(e)}`, { file: path, cause: e });
   }
   try {
-    for (const s of allTensors(model.proto)) if (isExternal(s.tensor)) model.external!.check(s.tensor);
+    // loadModel already checked every external tensor's range in its data file.
     bytes += model.external?.totalBytes() ?? 0;
     const problems = checkOps(model.proto);
     const errors = problems.filter((p) => p.level === "error");
