@@ -19,9 +19,10 @@
 import type { Model } from "../onnx/model.ts";
 import { GraphIndex, constantTensor } from "../onnx/graph.ts";
 import { makeTensor, tensorDims, tensorFloat32 } from "../onnx/tensor-data.ts";
+import { replaceUsesMany } from "../onnx/graph-edit.ts";
 import type { GraphProto, NodeProto, TypeProto } from "../onnx/types.ts";
 import { AttributeType, num } from "../onnx/types.ts";
-import { allGraphs, nodeSubgraphs } from "../onnx/walk.ts";
+import { allGraphs } from "../onnx/walk.ts";
 import { DataType, dataTypeName } from "../tensor/dtypes.ts";
 import { PlacementGraph } from "./placement-graph.ts";
 
@@ -79,20 +80,12 @@ export function hasHalfCompute(model: Model): boolean {
   return false;
 }
 
-/** Names a graph defines itself (inputs, initializers, node outputs): reads of these in it are not outer reads. */
-function defines(g: GraphProto, name: string): boolean {
-  return (g.input ?? []).some((v) => v.name === name) || (g.initializer ?? []).some((t) => t.name === name) ||
-    (g.node ?? []).some((n) => (n.output ?? []).includes(name));
-}
-
-/** Point every read of `from` in `g` (and in subgraphs that do not shadow it) at `to`. */
+/**
+ * Point every read of `from` in `g` at `to`, in subgraphs that read it from outside too — their outputs included (a
+ * branch returning the outer value), so the retyped interface matches.
+ */
 function renameReads(g: GraphProto, from: string, to: string, skip?: NodeProto): void {
-  for (const n of g.node ?? []) {
-    if (n === skip) continue;
-    const ins = n.input ?? [];
-    for (let i = 0; i < ins.length; i++) if (ins[i] === from) ins[i] = to;
-    for (const { graph } of nodeSubgraphs(n)) if (!defines(graph, from)) renameReads(graph, from, to);
-  }
+  replaceUsesMany(g, new Map([[from, to]]), skip ? { filter: (n) => n !== skip } : {});
 }
 
 const cast = (name: string, input: string, output: string, to: number): NodeProto => ({

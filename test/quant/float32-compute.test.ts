@@ -73,6 +73,30 @@ describe("computeInFloat32", () => {
     expect(hasHalfCompute(after)).toBe(true); // the I/O and stored weights are still float16: callers remember
   });
 
+  test("a branch that returns the outer float16 input itself returns its float copy (interface and type agree)", () => {
+    const build = () => {
+      const thenB = new GraphBuilder("then");
+      thenB.graph.output!.push({ name: "x", type: { tensor_type: { elem_type: H, shape: { dim: [{ dim_value: 2 }, { dim_value: 6 }] } } } });
+      const elseB = new GraphBuilder("else");
+      elseB.output(elseB.node("Neg", ["x"], {}, ["else_out"]), H, [2, 6]);
+      const b = new GraphBuilder("g");
+      b.input("x", H, [2, 6]);
+      b.input("flag", DataType.BOOL, []);
+      b.output(b.node("If", ["flag"], { then_branch: thenB.graph, else_branch: elseB.graph }), H, [2, 6]);
+      // A second output, so the model is not only the If.
+      b.output(b.node("Relu", ["x"]), H, [2, 6]);
+      return loadModel(encodeModelProto(b.model({ opset: 17 })));
+    };
+    const after = build();
+    computeInFloat32(after);
+    const thenG = after.proto.graph!.node!.find((n) => n.op_type === "If")!.attribute!.find((a) => a.name === "then_branch")!.g!;
+    expect(thenG.output![0]!.name).toBe("x_float");
+    expect(thenG.output![0]!.type!.tensor_type!.elem_type).toBe(DataType.FLOAT);
+    // ONNX Runtime refuses a branch returning an outer value directly (it wants an Identity), so this is judged on
+    // the graph: the branch's declared float output must name the float value, not the float16 input.
+    expect(after.proto.graph!.node!.find((n) => n.output?.includes("x_float"))!.op_type).toBe("Cast");
+  });
+
   test("a float32 model is left untouched", () => {
     const b = new GraphBuilder();
     b.output(b.node("Relu", [b.input("x", DataType.FLOAT, [2])]), DataType.FLOAT, [2]);
