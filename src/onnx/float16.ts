@@ -98,14 +98,11 @@ export function convertToFloat16(model: Model, options: Float16Options = {}): Fl
     const m = new Map(orig);
     const isFloat = (x: string) => (orig.get(x) ?? typeOf(x, scope.parent)) === F;
     const main = scope === index.main;
-    const readersBlocked = (x: string) => {
-      const rs = index.readers(x, g);
-      return rs.length > 0 && rs.every((r) => blocked(r.node));
-    };
     // Tensors: initializers and Constant values (kept float32 when only blocked nodes read them).
+    const inputNames = new Set((g.input ?? []).map((i) => i.name));
     for (const t of g.initializer ?? []) {
-      if (t.data_type !== F || readersBlocked(t.name ?? "")) continue;
-      if (main && keepIo && (g.input ?? []).some((i) => i.name === t.name)) continue;
+      if (t.data_type !== F || readersBlocked(t.name ?? "", g)) continue;
+      if (main && keepIo && inputNames.has(t.name)) continue;
       toHalf(model, t, res);
       m.set(t.name!, H);
     }
@@ -119,7 +116,7 @@ export function convertToFloat16(model: Model, options: Float16Options = {}): Fl
         res.blocked++;
         // Inputs that become float16 are cast back to float32 for this node.
         n.input = (n.input ?? []).map((x) => {
-          if (!x || !isFloat(x) || !willBeHalf(x)) return x;
+          if (!x || !isFloat(x) || !willBeHalf(x, g)) return x;
           let c = castsTo32.get(x);
           if (!c) {
             c = unique(`${x}_fp32`);
@@ -142,7 +139,7 @@ export function convertToFloat16(model: Model, options: Float16Options = {}): Fl
         continue;
       }
       // A constant only blocked nodes read stays float32 (Range limits, Resize scales: no round trip through fp16).
-      if ((n.op_type === "Constant" || n.op_type === "ConstantOfShape") && readersBlocked(n.output?.[0] ?? "")) continue;
+      if ((n.op_type === "Constant" || n.op_type === "ConstantOfShape") && readersBlocked(n.output?.[0] ?? "", g)) continue;
       convertNodeAttributes(model, n, res);
       for (const o of n.output ?? []) if (o && isFloat(o)) m.set(o, H);
     }
@@ -195,18 +192,17 @@ export function convertToFloat16(model: Model, options: Float16Options = {}): Fl
   }
   return res;
 
-  /** Will `x` (a float value) be float16 after conversion? Produced by a non-blocked node, or a converted tensor. */
-  function willBeHalf(x: string): boolean {
-    for (const s of index.scopes) {
-      const p = s.producers.get(x);
-      if (!p) continue;
-      if (p.kind === "node") return !blocked(p.node) && !((p.node.op_type === "Constant" || p.node.op_type === "ConstantOfShape") && readersBlocked0(x, s.graph));
-      if (p.kind === "initializer") return !readersBlocked0(x, s.graph);
-      if (p.kind === "input") return !(s === index.main && keepIo) && !p.initializer;
-    }
+  /** Will `x` (a float value read in `g`) be float16 after conversion? Produced by a non-blocked node, or a converted tensor. */
+  function willBeHalf(x: string, g: GraphProto): boolean {
+    const s = index.definingScope(x, g);
+    const p = s?.producers.get(x);
+    if (!s || !p) return false;
+    if (p.kind === "node") return !blocked(p.node) && !((p.node.op_type === "Constant" || p.node.op_type === "ConstantOfShape") && readersBlocked(x, s.graph));
+    if (p.kind === "initializer") return !readersBlocked(x, s.graph);
+    if (p.kind === "input") return !(s === index.main && keepIo) && !p.initializer;
     return false;
   }
-  function readersBlocked0(x: string, g: GraphProto) {
+  function readersBlocked(x: string, g: GraphProto): boolean {
     const rs = index.readers(x, g);
     return rs.length > 0 && rs.every((r) => blocked(r.node));
   }
