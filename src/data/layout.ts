@@ -205,10 +205,14 @@ function mismatch(input: ModelInputInfo, data: readonly number[], b: number | nu
  * `outer` is the product of the `b` dims before it and `inner` the bytes after them. Copies runs of `inner` bytes.
  */
 export function moveAxis0(src: Uint8Array, n: number, outer: number, innerBytes: number, dst: Uint8Array): void {
+  // Short runs (a batch axis last: one element each) are copied byte by byte: a view per run would allocate per element.
+  const short = innerBytes < 64;
   for (let i = 0; i < n; i++) {
     for (let o = 0; o < outer; o++) {
       const from = (i * outer + o) * innerBytes;
-      dst.set(src.subarray(from, from + innerBytes), (o * n + i) * innerBytes);
+      const to = (o * n + i) * innerBytes;
+      if (short) for (let k = 0; k < innerBytes; k++) dst[to + k] = src[from + k]!;
+      else dst.set(src.subarray(from, from + innerBytes), to);
     }
   }
 }
