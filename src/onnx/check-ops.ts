@@ -5,6 +5,7 @@
  */
 import { DEPRECATED_SINCE, MAX_OPSET, OP_VERSIONS, irVersionFor, schemaVersion } from "./opset/versions.ts";
 import { allGraphs } from "./walk.ts";
+import { isDefaultDomain } from "./opset/scope.ts";
 import type { ModelProto } from "./types.ts";
 import { num } from "./types.ts";
 
@@ -16,7 +17,7 @@ export interface OpProblem {
   target?: string;
 }
 
-const isDefault = (d: string | undefined | null) => !d || d === "ai.onnx";
+const isDefault = (d: string | undefined | null) => isDefaultDomain(d ?? undefined);
 /** Domains ONNX Runtime implements besides the default one (their versions are ORT's business). */
 const KNOWN_DOMAINS = new Set(["ai.onnx.ml", "com.microsoft", "com.microsoft.nchwc", "ai.onnx.training", "ai.onnx.preview.training", "com.ms.internal.nhwc"]);
 

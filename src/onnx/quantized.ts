@@ -14,6 +14,8 @@ import { GraphIndex, type Scope } from "./graph.ts";
 import type { Model } from "./model.ts";
 import type { GraphProto, ModelProto, NodeProto } from "./types.ts";
 import { findWeights, storedByteLength, type Weight } from "./weights.ts";
+import { DATA_MOVEMENT_OPS } from "./weight-chain.ts";
+import { isDefaultDomain } from "./opset/scope.ts";
 
 /** Count and bytes of a group of tensors. */
 export interface QuantTally {
@@ -50,9 +52,8 @@ const WEIGHT_INPUTS: Record<string, readonly number[]> = {
 };
 
 /** Ops that only move or reshape data: a weight passing through them is still a weight where it lands. */
-const DATA_MOVEMENT = new Set(["Identity", "Transpose", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Slice", "Split", "Concat", "Cast", "Gather", "Expand", "Tile"]);
 
-const isDefault = (n: NodeProto) => !n.domain || n.domain === "ai.onnx";
+const isDefault = (n: NodeProto) => isDefaultDomain(n.domain ?? undefined);
 
 /** True for a node of a quantization op (either domain). */
 export function isQuantOp(node: NodeProto): boolean {
@@ -67,7 +68,7 @@ function isWeightUse(index: GraphIndex, node: NodeProto, input: number, graph: G
   if (!isDefault(node) || input < 0) return false;
   const op = node.op_type ?? "";
   if (WEIGHT_INPUTS[op]?.includes(input)) return true;
-  if (!DATA_MOVEMENT.has(op) || (input !== 0 && op !== "Concat")) return false;
+  if (!DATA_MOVEMENT_OPS.has(op) || (input !== 0 && op !== "Concat")) return false;
   for (const out of node.output ?? []) {
     if (!out || seen.has(out)) continue;
     seen.add(out);
