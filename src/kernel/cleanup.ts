@@ -33,11 +33,6 @@ export function abortAllPending(): void {
   }
 }
 
-/** Number of temp files and staged outputs still tracked (tests). */
-export function pendingCount(): number {
-  return live.size;
-}
-
 let installed = false;
 const hooks: ((signal: NodeJS.Signals) => Promise<void> | void)[] = [];
 

@@ -7,19 +7,13 @@
 import { DataType } from "../tensor/dtypes.ts";
 import type { NodeProto } from "./types.ts";
 import { num } from "./types.ts";
-import { sliceParams, stepOutputShape, type ChainContext } from "./weight-chain.ts";
+import { intAttr, product as prod, sliceParams, stepOutputShape, type ChainContext } from "./weight-chain.ts";
 
 /** A float32 constant with its shape. */
 export interface FloatValue {
   readonly data: Float32Array;
   readonly dims: readonly number[];
 }
-
-const prod = (s: readonly number[], from = 0, to = s.length) => {
-  let p = 1;
-  for (let i = from; i < to; i++) p *= s[i]!;
-  return p;
-};
 
 function strides(dims: readonly number[]): number[] {
   const s = new Array<number>(dims.length);
@@ -52,11 +46,6 @@ function gatherAffine(src: Float32Array, outDims: readonly number[], base: numbe
     }
   }
   return out;
-}
-
-function intAttr(node: NodeProto, name: string, fallback: number): number {
-  const a = node.attribute?.find((x) => x.name === name);
-  return a?.i !== undefined ? num(a.i) : fallback;
 }
 
 /**

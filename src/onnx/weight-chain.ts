@@ -10,7 +10,7 @@
  * is what per-channel quantization of the consumer means (Slice, Gather and Concat keep a subset of channels, a
  * Reshape that merges `a` with inner axes keeps it as a coarser group; a Reshape that splits it does not).
  */
-import { DataType } from "../tensor/dtypes.ts";
+import { isFloatWeightType } from "../tensor/dtypes.ts";
 import type { NodeProto } from "./types.ts";
 import { num } from "./types.ts";
 
@@ -19,8 +19,6 @@ export const DATA_MOVEMENT_OPS: ReadonlySet<string> = new Set([
   "Identity", "Cast", "Transpose", "Slice", "Split", "Gather", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Concat", "Expand", "Tile",
 ]);
 
-/** Float element types a Cast may produce and still carry a weight. */
-const FLOAT_TYPES = new Set<number>([DataType.FLOAT, DataType.FLOAT16, DataType.BFLOAT16, DataType.DOUBLE]);
 
 /** One data-movement node a weight passes through on its way to a consumer. */
 export interface ChainStep {
@@ -49,7 +47,8 @@ function attr(node: NodeProto, name: string) {
   return node.attribute?.find((a) => a.name === name);
 }
 
-function intAttr(node: NodeProto, name: string, fallback: number): number {
+/** An INT attribute of `node`, or `fallback`. */
+export function intAttr(node: NodeProto, name: string, fallback: number): number {
   const a = attr(node, name);
   return a?.i !== undefined ? num(a.i) : fallback;
 }
@@ -96,7 +95,8 @@ function guarded<T>(f: () => T): T | undefined {
   }
 }
 const known = (s: readonly number[]) => s.every((d) => d >= 0);
-const product = (s: readonly number[], from = 0, to = s.length) => {
+/** Product of dims `from`..`to` (exclusive). */
+export const product = (s: readonly number[], from = 0, to = s.length) => {
   let p = 1;
   for (let i = from; i < to; i++) p *= s[i]!;
   return p;
@@ -112,7 +112,7 @@ export function movesData(node: NodeProto, input: number, ctx: ChainContext): bo
   if (!DATA_MOVEMENT_OPS.has(op)) return false;
   if (op === "Concat") return true;
   if (input !== 0) return false;
-  if (op === "Cast") return FLOAT_TYPES.has(intAttr(node, "to", 0));
+  if (op === "Cast") return isFloatWeightType(intAttr(node, "to", 0)); // a float Cast still carries a weight
   if (op === "Gather") return !!node.input?.[1] && ctx.ints(node.input[1]) !== undefined;
   return true;
 }
