@@ -15,6 +15,8 @@ interface Entry {
 export const builtinPlugins: Record<string, Entry> = {
   normalize: { kind: "pass", summary: "Constant weights → initializers, Identity chains resolved", load: () => import("./passes/normalize.ts") },
   "fold-batchnorm": { kind: "pass", summary: "fold BatchNormalization into the preceding Conv/Gemm", load: () => import("./passes/fold-batchnorm.ts") },
+  "fold-conv-affine": { kind: "pass", summary: "constant per-channel Mul/Add/Sub/Div after a Conv folded into it", load: () => import("./passes/fold-conv-affine.ts") },
+  equalize: { kind: "pass", summary: "cross-layer equalization of Conv pairs (depthwise → pointwise), exact in float", load: () => import("./passes/equalize.ts") },
   minmax: { kind: "calibrator", summary: "running min/max (reduced inside the graph)", load: () => import("./calibrators/minmax.ts") },
   percentile: { kind: "calibrator", summary: "histogram percentile (default 99.99)", load: () => import("./calibrators/percentile.ts") },
   entropy: { kind: "calibrator", summary: "KL-divergence threshold over all histogram candidates", load: () => import("./calibrators/entropy.ts") },

@@ -75,3 +75,13 @@ export { makeVariants, variantSpecs, formatVariants, VARIANTS, type VariantSpec,
 export { computeInFloat32, hasHalfCompute, type Float32ComputeReport } from "./quant/float32-compute.ts";
 /** Weights no integer kernel reads directly (behind data-movement chains, LSTM/GRU/RNN W/R, Gather tables): a DequantizeLinear at the weight. */
 export { quantizeChainWeights, WEIGHT_ONLY_OPS, type ChainWeightOptions, type ChainWeightResult } from "./quant/placement-weights.ts";
+/** Remedies (issue 13): per-channel float statistics over data, Conv-affine folding, cross-layer equalization. */
+export { probeChannels, type ChannelStats, type ProbeTarget, type ProbeExtension } from "./quant/channel-probe.ts";
+/** Float constants of Conv rewrites: read one, per-channel values of a broadcast constant, write new ones and drop the unread. */
+export { floatConst, perChannelValues, intAttr, ConstWriter, type FloatConst } from "./quant/conv-consts.ts";
+/** Fold a constant per-channel Mul/Add/Sub/Div after a Conv into the Conv's weight and bias. */
+export { foldConvAffine, type FoldedAffine } from "./quant/conv-affine.ts";
+/** Cross-layer equalization of Conv pairs through scale-equivariant ops (Nagel et al. 2019). */
+export { equalize, findEqualizePairs, type EqualizePair, type EqualizeOptions, type ActivationStats } from "./quant/equalize.ts";
+/** Open the run's calibration data from its options, as the calibrate phase does (for data-aware passes and quantizers). */
+export { openRunData } from "./quant/remedy-data.ts";

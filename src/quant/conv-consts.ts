@@ -1,0 +1,90 @@
+/**
+ * Reading and rewriting the float constants of Conv-centred graph rewrites (folding, equalization, bias correction):
+ * a rewritten constant always becomes a new initializer with a fresh name, so a weight shared with another reader keeps
+ * its value there; initializers nobody reads any more are dropped at the end.
+ */
+import { DataType } from "../tensor/dtypes.ts";
+import { GraphIndex } from "../onnx/graph.ts";
+import { makeTensor, tensorDims, tensorFloat32 } from "../onnx/tensor-data.ts";
+import { num, type GraphProto, type NodeProto, type TensorProto } from "../onnx/types.ts";
+import type { Model } from "../onnx/model.ts";
+
+/** A float32 constant's tensor, dims and values (a copy: safe to modify). */
+export interface FloatConst {
+  readonly tensor: TensorProto;
+  readonly dims: number[];
+  readonly data: Float32Array;
+}
+
+/** The float32 constant behind `name` (initializer or Constant node; not an overridable graph input), or undefined. */
+export function floatConst(model: Model, index: GraphIndex, name: string | undefined, graph?: GraphProto): FloatConst | undefined {
+  if (!name) return undefined;
+  const t = index.constantOf(name, graph);
+  if (!t || t.data_type !== DataType.FLOAT) return undefined;
+  return { tensor: t, dims: tensorDims(t), data: Float32Array.from(tensorFloat32(model, t)) };
+}
+
+/**
+ * Values of a constant that broadcasts along axis 1 only, against a tensor of `rank` with `channels` channels: one
+ * value per channel (a scalar repeated), or undefined when it varies along any other axis or cannot broadcast.
+ */
+export function perChannelValues(c: FloatConst, rank: number, channels: number): Float32Array | undefined {
+  if (c.dims.length > rank) return undefined;
+  const padded = [...Array(rank - c.dims.length).fill(1), ...c.dims] as number[];
+  for (let a = 0; a < rank; a++) if (a !== 1 && padded[a] !== 1) return undefined;
+  const n = padded[1]!;
+  if (n === 1) return new Float32Array(channels).fill(c.data[0]!);
+  if (n !== channels) return undefined;
+  return Float32Array.from(c.data);
+}
+
+/** The integer attribute `name` of a node, or `fallback`. */
+export function intAttr(node: NodeProto, name: string, fallback: number): number {
+  const a = node.attribute?.find((x) => x.name === name);
+  return a ? num(a.i) : fallback;
+}
+
+/** Writes new float constants into one graph and drops the ones left unread. */
+export class ConstWriter {
+  private replaced = new Set<string>();
+  constructor(
+    private readonly graph: GraphProto,
+    private readonly index: GraphIndex,
+  ) {}
+
+  /** Point `node.input[slot]` at a new float32 initializer holding `data`. */
+  set(node: NodeProto, slot: number, data: Float32Array, dims: readonly number[], prefix: string): string {
+    const old = node.input?.[slot];
+    if (old) this.replaced.add(old);
+    const name = this.index.uniqueName(prefix);
+    this.graph.initializer = [...(this.graph.initializer ?? []), makeTensor(name, DataType.FLOAT, dims, data)];
+    const inputs = [...(node.input ?? [])];
+    while (inputs.length <= slot) inputs.push("");
+    inputs[slot] = name;
+    node.input = inputs;
+    return name;
+  }
+
+  /** Remove replaced initializers (and Constant nodes) that nothing reads any more; returns how many. */
+  finish(): number {
+    const read = new Set<string>();
+    const visit = (g: GraphProto) => {
+      for (const n of g.node ?? []) {
+        for (const i of n.input ?? []) if (i) read.add(i);
+        for (const a of n.attribute ?? []) {
+          if (a.g) visit(a.g);
+          for (const sg of a.graphs ?? []) visit(sg);
+        }
+      }
+      for (const o of g.output ?? []) read.add(o.name!);
+    };
+    visit(this.index.model.graph!);
+    const gone = [...this.replaced].filter((n) => !read.has(n));
+    const drop = new Set(gone);
+    this.graph.initializer = (this.graph.initializer ?? []).filter((t) => !drop.has(t.name!));
+    this.graph.node = (this.graph.node ?? []).filter((n) => !(n.op_type === "Constant" && (n.output ?? []).some((o) => drop.has(o))));
+    this.graph.value_info = (this.graph.value_info ?? []).filter((v) => !drop.has(v.name!));
+    this.replaced.clear();
+    return gone.length;
+  }
+}
