@@ -11,10 +11,14 @@
  */
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
-import { readNpy, resolveChain, runPipeline, serializeModel, type PluginSpec, type TensorMap } from "../src/index.ts";
+import { readNpy, saveModel, resolveChain, runPipeline, serializeModel, type PluginSpec, type TensorMap } from "../src/index.ts";
 import { RuntimeSession, SINGLE_THREAD } from "../src/runtime/session.ts";
 import { naturalImages } from "./zoo/synthetic.ts";
 import { ZOO, imageInput, runOutputs, sqnr, zooPath } from "./zoo/runs.ts";
+import { hostileDetector } from "./zoo/hostile.ts";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const { values, positionals } = parseArgs({
   args: Bun.argv.slice(2),
@@ -32,6 +36,8 @@ const CHAINS: Record<string, PluginSpec[]> = {
   eqw: ["normalize", "fold-batchnorm", "fold-conv-affine", ["equalize", { method: "weights" }], "minmax", "static-qdq", "int8"],
   bc: ["normalize", "fold-batchnorm", "minmax", "static-qdq", "bias-correction", "int8"],
   margin: ["normalize", "fold-batchnorm", "minmax", "range-margin", "static-qdq", "int8"],
+  margin20: ["normalize", "fold-batchnorm", "minmax", ["range-margin", { minWiden: 0.2 }], "static-qdq", "int8"],
+  margin50: ["normalize", "fold-batchnorm", "minmax", ["range-margin", { minWiden: 0.5 }], "static-qdq", "int8"],
   all: ["normalize", "fold-batchnorm", "fold-conv-affine", "equalize", "minmax", "range-margin", "static-qdq", "bias-correction", "int8"],
 };
 
@@ -67,16 +73,19 @@ async function corpusCase(name: string): Promise<Case> {
   const input = s.inputNames[0]!;
   await s.release();
   const calib = naturalImages(16, 3, 224, 224, IMAGENET, 1);
-  const evalFeeds = await Promise.all([0, 1].map(async (i) => ({ [input]: await tensor(naturalImages(1, 3, 224, 224, IMAGENET, 1000 + i), [1, 3, 224, 224]) })));
+  const evalFeeds = await Promise.all([0, 1, 2, 3].map(async (i) => ({ [input]: await tensor(naturalImages(1, 3, 224, 224, IMAGENET, 1000 + i), [1, 3, 224, 224]) })));
   return { path, data: { [input]: { dims: [16, 3, 224, 224], data: calib } }, samples: 16, evalFeeds };
 }
 
-async function zooCase(name: string): Promise<Case> {
+async function zooCase(model: string): Promise<Case> {
+  const name = model === "fr_detect_hostile" ? "fr_detect" : model;
   const { input, chw } = imageInput(name);
   const n = ZOO[name]!.calibSamples;
   const calib = naturalImages(n, ...chw, ZOO[name]!.norm, 1);
-  const evalFeeds = await Promise.all([0, 1].map(async (i) => ({ [input]: await tensor(naturalImages(1, ...chw, ZOO[name]!.norm, 1000 + i), [1, ...chw]) })));
-  return { path: zooPath(name), data: { [input]: { dims: [n, ...chw], data: calib } }, samples: n, evalFeeds };
+  const evalFeeds = await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map(async (i) => ({ [input]: await tensor(naturalImages(1, ...chw, ZOO[name]!.norm, 1000 + i), [1, ...chw]) })));
+  let path = zooPath(name);
+  if (model === "fr_detect_hostile") saveModel(hostileDetector(path), (path = join(mkdtempSync(join(tmpdir(), "remedies-")), "fr_detect_hostile.onnx")));
+  return { path, data: { [input]: { dims: [n, ...chw], data: calib } }, samples: n, evalFeeds };
 }
 
 function median(a: number[]): number {
@@ -103,12 +112,12 @@ async function speedup(float: string, quantized: Uint8Array, feeds: TensorMap, r
   }
 }
 
-const models = positionals.length ? positionals : ["digits_cnn", "digits_transformer", "squeezenet1_1", "mobilenet_v2", "resnet18", "fr_detect", "fr_eye", "fr_feature", "fr_landmark", "fr_liveness", "fr_pose"];
+const models = positionals.length ? positionals : ["digits_cnn", "digits_transformer", "squeezenet1_1", "mobilenet_v2", "resnet18", "fr_detect", "fr_detect_hostile", "fr_eye", "fr_feature", "fr_landmark", "fr_liveness", "fr_pose"];
 const chains = values.chains!.split(",");
 console.log(`| model | ${chains.join(" | ")} |`);
 console.log(`|---|${chains.map(() => "---").join("|")}|`);
 for (const name of models) {
-  const c = name in ZOO ? await zooCase(name) : await corpusCase(name);
+  const c = name.startsWith("fr_") ? await zooCase(name) : await corpusCase(name);
   const reference = await runOutputs(c.path, c.evalFeeds);
   const cells: string[] = [];
   for (const chain of chains) {
@@ -128,4 +137,4 @@ for (const name of models) {
   }
   console.log(`| ${name} | ${cells.join(" | ")} |`);
 }
-console.log(`\nstatic INT8 output SQNR vs fp32 (all outputs, ${"2 eval images / the 469 digits test samples"}) and speed (median CPU time fp32 / int8, one thread, batch 1, ${values.runs} interleaved runs)`);
+console.log(`\nstatic INT8 output SQNR vs fp32 (all outputs, ${"8 eval images (zoo), 4 (ImageNet models), the 469 digits test samples"}) and speed (median CPU time fp32 / int8, one thread, batch 1, ${values.runs} interleaved runs)`);

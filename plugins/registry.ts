@@ -21,6 +21,7 @@ export const builtinPlugins: Record<string, Entry> = {
   percentile: { kind: "calibrator", summary: "histogram percentile (default 99.99)", load: () => import("./calibrators/percentile.ts") },
   entropy: { kind: "calibrator", summary: "KL-divergence threshold over all histogram candidates", load: () => import("./calibrators/entropy.ts") },
   mse: { kind: "calibrator", summary: "threshold minimizing quantization + clipping MSE", load: () => import("./calibrators/mse.ts") },
+  "range-margin": { kind: "calibrator", summary: "after another calibrator: widens ranges whose per-sample extremes swing (1×1 SE tensors)", load: () => import("./calibrators/range-margin.ts") },
   "weight-only": { kind: "quantizer", summary: "weights → integer + DequantizeLinear (per-tensor/channel/block)", load: () => import("./quantizers/weight-only.ts") },
   "static-qdq": { kind: "quantizer", summary: "activations and weights with Q/DQ placed for ONNX Runtime's integer kernels", load: () => import("./quantizers/static-qdq.ts") },
   "bias-correction": { kind: "quantizer", summary: "after static-qdq/weight-only: Conv biases corrected by the measured mean of the weight quantization error", load: () => import("./quantizers/bias-correction.ts") },

@@ -82,6 +82,6 @@ export { floatConst, perChannelValues, intAttr, ConstWriter, type FloatConst } f
 /** Fold a constant per-channel Mul/Add/Sub/Div after a Conv into the Conv's weight and bias. */
 export { foldConvAffine, type FoldedAffine } from "./quant/conv-affine.ts";
 /** Cross-layer equalization of Conv pairs through scale-equivariant ops (Nagel et al. 2019). */
-export { equalize, findEqualizePairs, type EqualizePair, type EqualizeOptions, type ActivationStats } from "./quant/equalize.ts";
+export { equalize, findEqualizePairs, spread, type EqualizePair, type EqualizeOptions, type ActivationStats } from "./quant/equalize.ts";
 /** Open the run's calibration data from its options, as the calibrate phase does (for data-aware passes and quantizers). */
 export { openRunData } from "./quant/remedy-data.ts";

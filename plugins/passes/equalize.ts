@@ -19,6 +19,8 @@ export interface EqualizePassOptions {
   rounds?: number;
   /** Samples of the calibration data measured (`data`). Default 16. */
   samples?: number;
+  /** `data`: pairs whose channel ranges are within this factor of each other stay as they are (default 8; 0 = all). */
+  minSpread?: number;
   /** Strength: s_i = (r1_i / r2_i)^alpha (default 0.5, both ranges equal). */
   alpha?: number;
   /** Bound on each channel's scale factor, both ways. Default 1e4. */
@@ -26,7 +28,7 @@ export interface EqualizePassOptions {
 }
 
 /** The options this plugin takes: a config giving any other key is refused (E_CONFIG). */
-export const optionKeys: OptionKeys<EqualizePassOptions> = { method: true, alpha: true, rounds: true, samples: true, maxScale: true };
+export const optionKeys: OptionKeys<EqualizePassOptions> = { method: true, alpha: true, minSpread: true, rounds: true, samples: true, maxScale: true };
 
 /** `equalize` pass factory. */
 export default function equalizePass(opts: EqualizePassOptions = {}) {
@@ -40,13 +42,13 @@ export default function equalizePass(opts: EqualizePassOptions = {}) {
       if ((opts.method ?? "data") === "data") {
         const opened = await openRunData(model, ctx.options, "equalize", ctx.logger);
         try {
-          const stats = await probeChannels(model, pairs.map((p) => ({ tensor: p.activation, rank: p.rank })), opened.dataset, { samples: Math.min(opts.samples ?? 16, ctx.options.samples ?? Infinity) });
+          const stats = await probeChannels(model, pairs.flatMap((p) => p.values.map((tensor) => ({ tensor, rank: p.rank }))), opened.dataset, { samples: Math.min(opts.samples ?? 16, ctx.options.samples ?? Infinity) });
           activationStats = stats;
         } finally {
           opened.close();
         }
       }
-      const r = equalize(model, { rounds: opts.rounds, maxScale: opts.maxScale, alpha: opts.alpha, activationStats });
+      const r = equalize(model, { rounds: opts.rounds, maxScale: opts.maxScale, alpha: opts.alpha, minSpread: opts.minSpread, activationStats });
       ctx.logger.info(`equalized ${r.pairs} Conv pair(s) (${activationStats ? "measured activation ranges" : "weight ranges"})`);
     },
   });

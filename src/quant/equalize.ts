@@ -27,6 +27,12 @@ export interface EqualizePair {
   readonly readers: NodeProto[];
   /** The value the readers read (the activation that gets quantized). */
   readonly activation: string;
+  /**
+   * Every value between the two Convs a quantizer may quantize — all scaled by the same 1/s_i: the producer's output
+   * (unless a Relu/Clip follows, which fuses into the Conv) and each op's output. A PRelu's input matters: a channel
+   * that is mostly negative has a small output range but a large input range.
+   */
+  readonly values: string[];
   /** Its rank (the producer weight's). */
   readonly rank: number;
   readonly channels: number;
@@ -103,7 +109,8 @@ export function findEqualizePairs(model: Model, index = new GraphIndex(model)): 
       const group = intAttr(c, "group", 1);
       return cw.dims[1]! * group === channels && cw.dims[0]! % group === 0 && (!c.input?.[2] || !!floatConst(model, index, c.input[2], g));
     });
-    if (fits) pairs.push({ producer: p, between, readers, activation: value, rank, channels });
+    const values = [...(between[0] && ["Relu", "Clip"].includes(between[0].op_type ?? "") ? [] : [p.output![0]!]), ...between.map((n) => n.output![0]!)];
+    if (fits) pairs.push({ producer: p, between, readers, activation: value, values, rank, channels });
   }
   return pairs;
 }
@@ -112,8 +119,15 @@ export function findEqualizePairs(model: Model, index = new GraphIndex(model)): 
 export interface EqualizeOptions {
   /** Rounds over all pairs (each pair changes its neighbours' weight ranges). Default 8. */
   rounds?: number;
-  /** Measured max|x| per channel of each pair's activation (keyed by `activation`): the `data` method. */
+  /** Measured max|x| per channel of the values between each pair (keyed by value, see {@link EqualizePair.values}): the `data` method. */
   activationStats?: ReadonlyMap<string, Pick<ActivationStats, "absMax">>;
+  /**
+   * `data` only: leave a pair alone when its activation's channel ranges are within this factor of each other
+   * (max / median of the measured max|x_i|). Default 8: within a few ×, the per-tensor activation already resolves every
+   * channel and scaling the reader's input columns costs its per-channel weights more than it gains (measured: see
+   * the README's remedies table). 0 equalizes every pair.
+   */
+  minSpread?: number;
   /**
    * Strength: s_i = (r1_i / r2_i)^alpha. 0.5 (default) makes both ranges √(r1_i·r2_i); lower leaves more of the spread
    * in the activation, higher moves more of it into the reader's weights.
@@ -129,6 +143,19 @@ export interface ActivationStats {
   readonly max: Float64Array;
   readonly absMax: Float64Array;
   readonly meanSquare: Float64Array;
+}
+
+/** How far apart channel ranges are: max / median of the non-zero ones (1 when none). */
+export function spread(ranges: ArrayLike<number>): number {
+  const v = Array.from(ranges).filter((x) => x > 0).sort((a, b) => a - b);
+  return v.length ? v[v.length - 1]! / v[v.length >> 1]! : 1;
+}
+
+/** Element-wise max of per-channel arrays. */
+function maxOver(arrays: readonly ArrayLike<number>[], n: number): Float64Array {
+  const out = new Float64Array(n);
+  for (const a of arrays) for (let i = 0; i < n; i++) out[i] = Math.max(out[i]!, a[i]!);
+  return out;
 }
 
 /** max |w| over the input channel i of a reader Conv (every output channel of i's group). */
@@ -152,6 +179,7 @@ export function equalize(model: Model, options: EqualizeOptions = {}): { pairs: 
   const maxScale = options.maxScale ?? 1e4;
   const alpha = options.alpha ?? 0.5;
   const scales = new Map<string, Float64Array>();
+  const left = new Set<string>();
   let count = 0;
   for (let round = 0; round < rounds; round++) {
     const index = new GraphIndex(model);
@@ -175,18 +203,19 @@ export function equalize(model: Model, options: EqualizeOptions = {}): { pairs: 
       const ws = readers.map((c) => ({ node: c, w: get(c.input![1]!), group: intAttr(c, "group", 1) }));
       const per1 = w1.data.length / channels;
       const cumulative = scales.get(pair.activation) ?? new Float64Array(channels).fill(1);
-      const measured = options.activationStats?.get(pair.activation);
+      const stats = options.activationStats;
+      const measured = stats && pair.values.every((v) => stats.has(v)) ? maxOver(pair.values.map((v) => stats.get(v)!.absMax), channels) : undefined;
       const ratio = new Float64Array(channels);
       for (let i = 0; i < channels; i++) {
         let r1 = 0;
-        if (measured) r1 = measured.absMax[i]! / cumulative[i]!;
+        if (measured) r1 = measured[i]! / cumulative[i]!;
         else for (let t = i * per1; t < (i + 1) * per1; t++) r1 = Math.max(r1, Math.abs(w1.data[t]!));
         let r2 = 0;
         for (const r of ws) r2 = Math.max(r2, inputChannelRange(r.w, r.group, i));
         ratio[i] = r1 > 0 && r2 > 0 ? r1 / r2 : 1;
       }
-      const scalesFor = (a: number) => ratio.map((v) => Math.min(maxScale, Math.max(1 / maxScale, v ** a)));
-      const s = scalesFor(alpha);
+      if (measured && round === 0 && spread(measured) < (options.minSpread ?? 8)) left.add(pair.activation);
+      const s = left.has(pair.activation) ? new Float64Array(channels).fill(1) : ratio.map((v) => Math.min(maxScale, Math.max(1 / maxScale, v ** alpha)));
       for (let i = 0; i < channels; i++) if (Math.abs(Math.log(s[i]!)) > 1e-3) moved++;
       for (let i = 0; i < channels; i++) {
         for (let t = i * per1; t < (i + 1) * per1; t++) w1.data[t] = w1.data[t]! / s[i]!;
@@ -221,5 +250,5 @@ export function equalize(model: Model, options: EqualizeOptions = {}): { pairs: 
     writer.finish();
     if (!moved) break;
   }
-  return { pairs: count, scales };
+  return { pairs: count - left.size, scales };
 }
