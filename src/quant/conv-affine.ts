@@ -74,6 +74,7 @@ function foldOnce(model: Model): FoldedAffine[] {
       conv.output = [node.output![0]!];
       g.value_info = (g.value_info ?? []).filter((v) => v.name !== x);
       gone.push(node);
+      writer.release(node.input![1 - side]!);
       touched.add(conv);
       done.push({ conv: conv.name ?? "", node: node.name ?? "", op });
       break;

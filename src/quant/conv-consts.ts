@@ -65,6 +65,11 @@ export class ConstWriter {
     return name;
   }
 
+  /** Mark a constant whose reader was removed: dropped at {@link finish} if nothing else reads it. */
+  release(name: string): void {
+    this.replaced.add(name);
+  }
+
   /** Remove replaced initializers (and Constant nodes) that nothing reads any more; returns how many. */
   finish(): number {
     const read = new Set<string>();
