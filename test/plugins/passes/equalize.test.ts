@@ -98,7 +98,7 @@ describe("equalize", () => {
     const { naturalImages } = await import("../../../bench/zoo/synthetic.ts");
     const s = await ort.InferenceSession.create(bytes);
     const input = s.inputNames[0]!;
-    const dims = [1, 3, ...(s.inputMetadata[0] as { shape: number[] }).shape.slice(2)];
+    const dims = [1, 3, ...(s.inputMetadata[0] as unknown as { shape: number[] }).shape.slice(2)];
     await s.release();
     const feeds = { [input]: new ort.Tensor("float32", naturalImages(1, 3, dims[2]!, dims[3]!, { mean: [127], std: [128] }, 5), dims) };
     expect(relErr(await run(bytes, feeds), await run(serializeModel(model), feeds))).toBeLessThan(1e-5);
