@@ -17,6 +17,7 @@ export const builtinPlugins: Record<string, Entry> = {
   "fold-batchnorm": { kind: "pass", summary: "fold BatchNormalization into the preceding Conv/Gemm", load: () => import("./passes/fold-batchnorm.ts") },
   "fold-conv-affine": { kind: "pass", summary: "constant per-channel Mul/Add/Sub/Div after a Conv folded into it", load: () => import("./passes/fold-conv-affine.ts") },
   equalize: { kind: "pass", summary: "cross-layer equalization of Conv pairs (depthwise → pointwise), exact in float", load: () => import("./passes/equalize.ts") },
+  "clip-outliers": { kind: "pass", summary: "outlier weight channels clipped where the layer's measured output error drops", load: () => import("./passes/clip-outliers.ts") },
   minmax: { kind: "calibrator", summary: "running min/max (reduced inside the graph)", load: () => import("./calibrators/minmax.ts") },
   percentile: { kind: "calibrator", summary: "histogram percentile (default 99.99)", load: () => import("./calibrators/percentile.ts") },
   entropy: { kind: "calibrator", summary: "KL-divergence threshold over all histogram candidates", load: () => import("./calibrators/entropy.ts") },

@@ -85,3 +85,5 @@ export { foldConvAffine, type FoldedAffine } from "./quant/conv-affine.ts";
 export { equalize, findEqualizePairs, spread, type EqualizePair, type EqualizeOptions, type ActivationStats } from "./quant/equalize.ts";
 /** Open the run's calibration data from its options, as the calibrate phase does (for data-aware passes and quantizers). */
 export { openRunData } from "./quant/remedy-data.ts";
+/** Outlier weights: per-channel clip chosen by the layer's output error on measured input statistics. */
+export { findOutlierTargets, clipOutliers, type OutlierTarget, type OutlierClipOptions } from "./quant/outlier-clip.ts";
