@@ -1,5 +1,5 @@
 /**
- * `clip-outliers` prepare pass: Conv/Gemm weight channels with outliers (max|w| ≥ ratio × rms) are clipped where that
+ * `clip-outliers` prepare pass: Conv/Gemm weight channels with outliers (max|w| ≥ ratio × the rms of the others) are clipped where that
  * lowers the layer's output error under int8 quantization, judged on the measured statistics of the layer's input
  * (calibration data, first `samples` samples); the mean of the clipping error goes into the bias. See
  * src/quant/outlier-clip.ts.
@@ -10,7 +10,7 @@ import { clipOutliers, definePass, findOutlierTargets, openRunData, probeChannel
 
 /** Options of `clip-outliers`. */
 export interface ClipOutliersOptions {
-  /** A channel is searched when max|w| ≥ ratio × rms(w). Default 6. */
+  /** A channel is searched when max|w| ≥ ratio × the rms of its other weights. Default 6. */
   ratio?: number;
   /** Clip candidates per channel. Default 32. */
   candidates?: number;

@@ -9,7 +9,7 @@
  * symmetric int8 with step c/127 and clamping at ±c. The mean part of the clipping error, Σ (clip(w) − w)_ik μ_i, is
  * folded into the bias, so it does not count. The chosen clip is written into the float weight itself: a quantizer
  * that scales by max-abs (static-qdq, weight-only) then uses exactly step c/127.
- * Only channels with max|w| ≥ `ratio` × rms(w) are searched (Gaussian-like channels never are).
+ * Only channels with max|w| ≥ `ratio` × the rms of their other weights are searched (Gaussian-like ones are not).
  */
 import { GraphIndex, isOnnxOp } from "../onnx/graph.ts";
 import type { Model } from "../onnx/model.ts";
@@ -22,15 +22,15 @@ export interface OutlierTarget {
   /** The layer's input (channel axis 1). */
   readonly input: string;
   readonly rank: number;
-  /** Output channels with max|w| ≥ ratio × rms. */
+  /** Output channels with max|w| ≥ ratio × the rms of their other weights. */
   readonly channels: number[];
 }
 
 /** Options of {@link findOutlierTargets} and {@link clipOutliers}. */
 export interface OutlierClipOptions {
-  /** A channel is searched when max|w| ≥ ratio × rms(w). Default 6. */
+  /** A channel is searched when max|w| ≥ ratio × the rms of its other weights. Default 6. */
   ratio?: number;
-  /** Clip candidates per channel, geometric between max|w| and 2·rms. Default 32. */
+  /** Clip candidates per channel, geometric between max|w| and the rms of the other weights. Default 32. */
   candidates?: number;
 }
 
@@ -72,7 +72,8 @@ function outlierChannels(w: FloatConst, l: Layout, ratio: number): number[] {
         if (v > mx) mx = v;
         sq += v * v;
       }
-    if (n > 8 && mx > 0 && mx >= ratio * Math.sqrt(sq / n)) found.push(o);
+    // Against the rms of the other weights: a single outlier dominates the channel's own rms.
+    if (n > 8 && mx > 0 && mx >= ratio * Math.sqrt(Math.max(0, sq - mx * mx) / (n - 1))) found.push(o);
   }
   return found;
 }
@@ -153,7 +154,7 @@ export function clipOutliers(
           mx = Math.max(mx, v);
           sq += v * v;
         }
-      const floor = 2 * Math.sqrt(sq / (l.inPerGroup * l.taps));
+      const floor = Math.sqrt(Math.max(0, sq - mx * mx) / (l.inPerGroup * l.taps - 1)) || mx / 128;
       const none = clipError(w.data, l, o, mx, variance, firstIn);
       let best = none;
       let bestC = mx;
