@@ -2,7 +2,7 @@
  * The remedies of issue 13 measured one by one: per model and chain, static INT8 output SQNR against the float model
  * (all outputs together) and single-thread speed against fp32, with and without each remedy.
  *
- *   nice -n 10 bun bench/remedies.ts [--chains base,fold,eq,eqw,bc,margin,all] [--no-speed] [--runs N] [model …]
+ *   nice -n 10 bun bench/remedies.ts [--chains base,fold,eq,eqw,bc,fso,clip,margin,w8,w8clip,w8bc,on,all] [--no-speed] [--runs N] [model …]
  *
  * Models: corpus (digits_cnn, digits_transformer with their calibration/test data; squeezenet1_1, mobilenet_v2,
  * resnet18 on ImageNet-normalized 1/f-noise images) and the zoo's face models (bench/zoo: 1/f-noise images normalized
@@ -22,7 +22,7 @@ import { join } from "node:path";
 
 const { values, positionals } = parseArgs({
   args: Bun.argv.slice(2),
-  options: { chains: { type: "string", default: "base,fold,eq,eqw,bc,all" }, "no-speed": { type: "boolean", default: false }, runs: { type: "string", default: "30" } },
+  options: { chains: { type: "string", default: "base,fold,eq,bc,fso,on,all" }, "no-speed": { type: "boolean", default: false }, runs: { type: "string", default: "30" } },
   allowPositionals: true,
 });
 const CORPUS = process.env.QUANT_CORPUS ?? resolve(import.meta.dir, "../../shared/models");
@@ -40,9 +40,13 @@ const CHAINS: Record<string, PluginSpec[]> = {
   w8: ["normalize", "fold-batchnorm", ["weight-only", { perChannel: true }], "int8"],
   w8clip: ["normalize", "fold-batchnorm", "clip-outliers", ["weight-only", { perChannel: true }], "int8"],
   w8bc: ["normalize", "fold-batchnorm", ["weight-only", { perChannel: true }], "bias-correction", "int8"],
+  fso: ["normalize", "fold-batchnorm", "minmax", "static-qdq", "float-spread-outputs", "int8"],
   margin20: ["normalize", "fold-batchnorm", "minmax", ["range-margin", { minWiden: 0.2 }], "static-qdq", "int8"],
   margin50: ["normalize", "fold-batchnorm", "minmax", ["range-margin", { minWiden: 0.5 }], "static-qdq", "int8"],
-  all: ["normalize", "fold-batchnorm", "fold-conv-affine", "equalize", "minmax", "range-margin", "static-qdq", "bias-correction", "int8"],
+  /** The remedies on by default (src/config/plan.ts, the cnn preset). */
+  on: ["normalize", "fold-batchnorm", "fold-conv-affine", "equalize", "minmax", "static-qdq", "float-spread-outputs", "bias-correction", "int8"],
+  /** Every remedy, the opt-in ones too. */
+  all: ["normalize", "fold-batchnorm", "fold-conv-affine", "clip-outliers", "equalize", "minmax", "range-margin", "static-qdq", "float-spread-outputs", "bias-correction", "int8"],
 };
 
 interface Case {
@@ -82,13 +86,13 @@ async function corpusCase(name: string): Promise<Case> {
 }
 
 async function zooCase(model: string): Promise<Case> {
-  const name = model === "fr_detect_hostile" ? "fr_detect" : model;
+  const name = model.startsWith("fr_detect_hostile") ? "fr_detect" : model;
   const { input, chw } = imageInput(name);
   const n = ZOO[name]!.calibSamples;
   const calib = naturalImages(n, ...chw, ZOO[name]!.norm, 1);
   const evalFeeds = await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map(async (i) => ({ [input]: await tensor(naturalImages(1, ...chw, ZOO[name]!.norm, 1000 + i), [1, ...chw]) })));
   let path = zooPath(name);
-  if (model === "fr_detect_hostile") saveModel(hostileDetector(path), (path = join(mkdtempSync(join(tmpdir(), "remedies-")), "fr_detect_hostile.onnx")));
+  if (model.startsWith("fr_detect_hostile")) saveModel(hostileDetector(path, 50, 7, model.endsWith("_inside")), (path = join(mkdtempSync(join(tmpdir(), "remedies-")), `${model}.onnx`)));
   return { path, data: { [input]: { dims: [n, ...chw], data: calib } }, samples: n, evalFeeds };
 }
 
@@ -116,7 +120,7 @@ async function speedup(float: string, quantized: Uint8Array, feeds: TensorMap, r
   }
 }
 
-const models = positionals.length ? positionals : ["digits_cnn", "digits_transformer", "squeezenet1_1", "mobilenet_v2", "resnet18", "fr_detect", "fr_detect_hostile", "fr_eye", "fr_feature", "fr_landmark", "fr_liveness", "fr_pose"];
+const models = positionals.length ? positionals : ["digits_cnn", "digits_transformer", "squeezenet1_1", "mobilenet_v2", "resnet18", "fr_detect", "fr_detect_hostile", "fr_detect_hostile_inside", "fr_eye", "fr_feature", "fr_landmark", "fr_liveness", "fr_pose"];
 const chains = values.chains!.split(",");
 console.log(`| model | ${chains.join(" | ")} |`);
 console.log(`|---|${chains.map(() => "---").join("|")}|`);
@@ -135,7 +139,7 @@ for (const name of models) {
       const sp = values["no-speed"] ? undefined : await speedup(c.path, bytes, c.evalFeeds[0]!, Number(values.runs));
       cells.push(`${db.toFixed(1)} dB${sp ? ` ${sp.toFixed(2)}×` : ""}`);
     } catch (e) {
-      cells.push(`error ${(e as Error).message.slice(0, 60)}`);
+      cells.push(`error ${(e as Error).message.slice(0, process.env.FULL_ERRORS ? 1000 : 60)}`);
     }
     process.stderr.write(`${name} ${chain}: ${cells.at(-1)} (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
   }

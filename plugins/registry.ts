@@ -26,6 +26,7 @@ export const builtinPlugins: Record<string, Entry> = {
   "weight-only": { kind: "quantizer", summary: "weights → integer + DequantizeLinear (per-tensor/channel/block)", load: () => import("./quantizers/weight-only.ts") },
   "static-qdq": { kind: "quantizer", summary: "activations and weights with Q/DQ placed for ONNX Runtime's integer kernels", load: () => import("./quantizers/static-qdq.ts") },
   "bias-correction": { kind: "quantizer", summary: "after static-qdq/weight-only: Conv biases corrected by the measured mean of the weight quantization error", load: () => import("./quantizers/bias-correction.ts") },
+  "float-spread-outputs": { kind: "quantizer", summary: "after static-qdq: activations only float ops read, with far-apart channel ranges, kept float", load: () => import("./quantizers/float-spread-outputs.ts") },
   dynamic: { kind: "quantizer", summary: "MatMul/Gemm/Conv → DynamicQuantizeLinear + MatMulInteger/ConvInteger (no calibration)", load: () => import("./quantizers/dynamic.ts") },
   int8: { kind: "packer", summary: "8/16/32-bit storage (INT4 widened to 8 bits)", load: () => import("./packers/int8.ts") },
   int4: { kind: "packer", summary: "native opset-21 Int4/UInt4, two values per byte", load: () => import("./packers/int4.ts") },
