@@ -30,6 +30,7 @@ export default function clipOutliersPass(opts: ClipOutliersOptions = {}) {
       const targets = findOutlierTargets(model, opts);
       if (!targets.length) return void ctx.logger.debug("no weight channel with outliers");
       const opened = await openRunData(model, ctx.options, "clip-outliers", ctx.logger);
+      if (!opened) return;
       let stats;
       try {
         stats = await probeChannels(model, targets.map((t) => ({ tensor: t.input, rank: t.rank })), opened.dataset, { samples: Math.min(opts.samples ?? 16, ctx.options.samples ?? Infinity) });

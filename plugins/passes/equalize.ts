@@ -41,6 +41,7 @@ export default function equalizePass(opts: EqualizePassOptions = {}) {
       let activationStats: Map<string, ChannelStats> | undefined;
       if ((opts.method ?? "data") === "data") {
         const opened = await openRunData(model, ctx.options, "equalize", ctx.logger);
+        if (!opened) return;
         try {
           const stats = await probeChannels(model, pairs.flatMap((p) => p.values.map((tensor) => ({ tensor, rank: p.rank }))), opened.dataset, { samples: Math.min(opts.samples ?? 16, ctx.options.samples ?? Infinity) });
           activationStats = stats;

@@ -96,6 +96,7 @@ export default function biasCorrection(opts: BiasCorrectionOptions = {}) {
       if (!targets.length) return { pending, entries };
 
       const opened = await openRunData(floatModel, ctx.options, "bias-correction", ctx.logger);
+      if (!opened) return { pending, entries };
       let stats;
       const errorOf = new Map<Target, string>();
       try {

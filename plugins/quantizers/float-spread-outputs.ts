@@ -63,6 +63,7 @@ export default function floatSpreadOutputs(opts: FloatSpreadOutputsOptions = {})
       }
       if (!candidates.length) return { pending, entries: [] };
       const opened = await openRunData(floatModel, ctx.options, "float-spread-outputs", ctx.logger);
+      if (!opened) return { pending, entries: [] };
       let stats;
       try {
         stats = await probeChannels(floatModel, candidates.map((c) => ({ tensor: c.tensor, rank: c.rank })), opened.dataset, { samples: Math.min(opts.samples ?? 16, ctx.options.samples ?? Infinity) });

@@ -11,9 +11,15 @@ import { modelInputs } from "../runtime/session.ts";
 
 /**
  * Open the run's calibration data for `model` (the caller closes it). Random data is announced with a warning naming
- * `who`, since statistics of random inputs say little about real ones.
+ * `who`, since statistics of random inputs say little about real ones. Undefined when the ranges come from a stats
+ * file and no data was given (`--stats-in` without `--data`): random inputs would then stand for data the ranges did
+ * not see, so the caller skips its work and says so.
  */
-export async function openRunData(model: Model, options: QuantOptions, who: string, logger?: ConsolaInstance): Promise<OpenedData> {
+export async function openRunData(model: Model, options: QuantOptions, who: string, logger?: ConsolaInstance): Promise<OpenedData | undefined> {
+  if (options.statsIn && options.data === undefined && !Object.keys(options.inputs ?? {}).length) {
+    logger?.warn(`${who}: skipped — ranges come from ${options.statsIn} and no calibration data was given (pass --data)`);
+    return undefined;
+  }
   const opened = await openData(
     options.data,
     {
