@@ -73,5 +73,6 @@ export { quantizeBnb4, dequantizeBnb4, nf4Code, fp4Code, BNB4_CODEBOOK, type Bnb
 export { makeVariants, variantSpecs, formatVariants, VARIANTS, type VariantSpec, type VariantRow, type VariantsOptions } from "./quant/variants.ts";
 /** Retype a float16/bfloat16 model to compute in float32 between Casts at its inputs and outputs (ORT fuses only float32-scale Q/DQ). */
 export { computeInFloat32, hasHalfCompute, type Float32ComputeReport } from "./quant/float32-compute.ts";
-/** Weights no integer kernel reads directly (behind data-movement chains, LSTM/GRU/RNN W/R, Gather tables): a DequantizeLinear at the weight. */
-export { quantizeChainWeights, WEIGHT_ONLY_OPS, type ChainWeightOptions, type ChainWeightResult } from "./quant/placement-weights.ts";
+export { elementTypes } from "./onnx/elem-types.ts";
+export { outerScopeInputs } from "./onnx/check.ts";
+export { evaluateStep, type FloatValue } from "./onnx/weight-chain-eval.ts";

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { DataType, GraphBuilder, decodeModelProto, encodeModelProto, loadModel, sqnrDb, type ModelProto } from "../../src/index.ts";
-import { PlacementGraph } from "../../src/quant/placement-graph.ts";
+import { PlacementGraph } from "../../plugins/quantizers/static-qdq/placement-graph.ts";
 import { quant } from "../cli/helpers.ts";
 import { randf } from "../onnx/fixtures.ts";
 

@@ -12,7 +12,7 @@ import {
   DataType, GraphBuilder, decodeModelProto, defaultOptions, encodeModelProto, loadModel, readNpy, serializeModel, tensorFloat32,
   sqnrDb, valueInfo, type Model, type PluginContext, type QuantOptions, type QuantizeResult, type Range, type RangeMap, type TensorProto,
 } from "../../src/index.ts";
-import staticQdq, { type StaticQdqOptions } from "../../plugins/quantizers/static-qdq.ts";
+import staticQdq, { type StaticQdqOptions } from "../../plugins/quantizers/static-qdq/index.ts";
 import int8 from "../../plugins/packers/int8.ts";
 import { corpus, hasCorpus } from "../helpers/corpus.ts";
 import { randomFloats } from "../helpers/models.ts";

@@ -4,33 +4,16 @@
  * and through a Cast to float of a float constant, as float32-compute.ts writes them),
  * and the element type of every value (a small forward type inference: placement must never quantize an int64 shape).
  */
-import type { Model } from "../onnx/model.ts";
-import { tensorDims, tensorFloat32, tensorInts } from "../onnx/tensor-data.ts";
-import type { GraphProto, NodeProto, TensorProto } from "../onnx/types.ts";
-import { num } from "../onnx/types.ts";
-import { allGraphs, nodeSubgraphs } from "../onnx/walk.ts";
-import { constantTensor } from "../onnx/graph.ts";
-import { outerScopeInputs } from "../onnx/check.ts";
-import { DataType } from "../tensor/dtypes.ts";
-import { DATA_MOVEMENT_OPS, type ChainContext } from "../onnx/weight-chain.ts";
-import { evaluateStep, type FloatValue } from "../onnx/weight-chain-eval.ts";
-import { opsetVersion } from "../onnx/graph.ts";
+import {
+  DATA_MOVEMENT_OPS, DataType, allGraphs, constantTensor, elementTypes, evaluateStep, nodeSubgraphs, num, opsetVersion, outerScopeInputs,
+  tensorDims, tensorFloat32, tensorInts, type ChainContext, type FloatValue, type GraphProto, type Model, type NodeProto, type TensorProto,
+} from "../../../src/index.ts";
 
 /** One consumer slot: `node.input[index] === value`. */
 export interface Use {
   readonly node: NodeProto;
   readonly index: number;
 }
-
-/** Ops whose output element type is fixed, whatever their inputs. */
-const FIXED_OUTPUT_TYPE: Record<string, number> = {
-  Shape: DataType.INT64, Size: DataType.INT64, NonZero: DataType.INT64, ArgMax: DataType.INT64, ArgMin: DataType.INT64,
-  Equal: DataType.BOOL, Less: DataType.BOOL, Greater: DataType.BOOL, LessOrEqual: DataType.BOOL, GreaterOrEqual: DataType.BOOL,
-  Not: DataType.BOOL, And: DataType.BOOL, Or: DataType.BOOL, Xor: DataType.BOOL, IsNaN: DataType.BOOL, IsInf: DataType.BOOL,
-  DequantizeLinear: DataType.FLOAT, DynamicQuantizeLinear: DataType.UINT8,
-};
-/** Ops whose output type is the type of input 1 rather than input 0. */
-const TYPE_FROM_INPUT1 = new Set(["Where", "CastLike"]);
 
 /**
  * Index over the main graph of a model for placement. A snapshot: build it before editing; `uniqueName` stays valid
@@ -49,7 +32,7 @@ export class PlacementGraph {
   /** Values read from this graph by the subgraphs of its nodes (If/Loop/Scan bodies). */
   readonly outerReads = new Set<string>();
   /** Element type per value, where it could be inferred. */
-  readonly types = new Map<string, number>();
+  readonly types: Map<string, number>;
   private readonly names = new Set<string>();
   private readonly chainMemo = new Map<string, boolean>();
   private readonly foldMemo = new Map<string, FloatValue | null>();
@@ -73,12 +56,9 @@ export class PlacementGraph {
     this.inputNames = new Set((graph.input ?? []).map((i) => i.name ?? ""));
     this.outputs = new Set((graph.output ?? []).map((o) => o.name ?? ""));
     for (const t of graph.initializer ?? []) if (t.name) this.initializers.set(t.name, t);
-    for (const v of [...(graph.input ?? []), ...(graph.output ?? []), ...(graph.value_info ?? [])]) {
-      if (v.name) this.names.add(v.name);
-      const et = v.type?.tensor_type?.elem_type;
-      if (v.name && et) this.types.set(v.name, et);
-    }
-    for (const t of graph.initializer ?? []) if (t.name) { this.names.add(t.name); this.types.set(t.name, t.data_type ?? 0); }
+    for (const v of [...(graph.input ?? []), ...(graph.output ?? []), ...(graph.value_info ?? [])]) if (v.name) this.names.add(v.name);
+    for (const t of graph.initializer ?? []) if (t.name) this.names.add(t.name);
+    this.types = elementTypes(graph);
     const memo = new Map<GraphProto, Set<string>>();
     for (const node of graph.node ?? []) {
       if (node.name) this.names.add(node.name);
@@ -90,7 +70,6 @@ export class PlacementGraph {
       });
       for (const o of node.output ?? []) if (o) { this.producer.set(o, node); this.names.add(o); }
       for (const { graph: g } of nodeSubgraphs(node)) for (const v of outerScopeInputs(g, memo)) this.outerReads.add(v);
-      this.inferTypes(node);
     }
   }
 
@@ -300,27 +279,6 @@ export class PlacementGraph {
     for (let i = 1; this.names.has(name); i++) name = `${base}_${i}`;
     this.names.add(name);
     return name;
-  }
-
-  private inferTypes(node: NodeProto): void {
-    const op = node.op_type ?? "";
-    const outs = node.output ?? [];
-    if (node.domain && node.domain !== "ai.onnx") return;
-    let t: number | undefined;
-    if (op === "Constant") t = constantTensor(node)?.data_type;
-    else if (op === "Cast") t = intAttr(node, "to");
-    else if (op === "ConstantOfShape") t = node.attribute?.find((a) => a.name === "value")?.t?.data_type ?? DataType.FLOAT;
-    else if (op === "QuantizeLinear") t = this.types.get(node.input?.[2] ?? "") ?? DataType.UINT8;
-    else if (op in FIXED_OUTPUT_TYPE) t = FIXED_OUTPUT_TYPE[op];
-    else if (TYPE_FROM_INPUT1.has(op)) t = this.types.get(node.input?.[1] ?? "");
-    else if (op === "RandomNormal" || op === "RandomUniform" || op === "EyeLike") t = intAttr(node, "dtype") ?? DataType.FLOAT;
-    else for (const i of node.input ?? []) if (i && (t = this.types.get(i)) !== undefined) break;
-    if (t === undefined) return;
-    // Only the first output of multi-output ops shares the input type reliably (TopK's indices, MaxPool's Indices do not);
-    // Split, Identity and the recurrent ops (Y, Y_h, Y_c) give every output the input type.
-    const first = outs[0];
-    if (first && !this.types.has(first)) this.types.set(first, t);
-    if (op === "Split" || op === "Identity" || op === "LSTM" || op === "GRU" || op === "RNN") for (const o of outs) if (o && !this.types.has(o)) this.types.set(o, t);
   }
 }
 

@@ -7,8 +7,7 @@
  * Ranges are only calibrated where a scale is set; an input whose value came through pass-through ops (MaxPool,
  * Resize, Reshape, …) or a Concat has the range of its source (a subset of it, or the union of the parts).
  */
-import type { NodeProto } from "../onnx/types.ts";
-import type { Range, RangeMap } from "../kernel/types.ts";
+import type { NodeProto, Range, RangeMap } from "../../../src/index.ts";
 import { PASS_THROUGH_OPS, type Placement } from "./placement.ts";
 import type { ActivationParams } from "./placement-params.ts";
 

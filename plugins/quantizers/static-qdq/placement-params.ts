@@ -9,8 +9,7 @@
  *   values sitting at `hi` then reconstructs without error.
  * Otherwise the range (widened to contain 0) gets the asymmetric parameters of {@link computeScaleZeroPoint}.
  */
-import type { Range, RangeMap } from "../kernel/types.ts";
-import { computeScaleZeroPoint, qrange } from "../tensor/quantize.ts";
+import { computeScaleZeroPoint, qrange, type Range, type RangeMap } from "../../../src/index.ts";
 import type { Placement } from "./placement.ts";
 
 /** Parameters of one scale group. */

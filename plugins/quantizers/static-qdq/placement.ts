@@ -11,8 +11,7 @@
  * - Add/Mul, Concat and pooling run quantized when their inputs already are (their output is then quantized too).
  * The plan is a fixpoint of these rules (marks only grow, so it ends). Ops and tensors can be kept float by the caller.
  */
-import type { NodeProto } from "../onnx/types.ts";
-import { num } from "../onnx/types.ts";
+import { num, type NodeProto } from "../../../src/index.ts";
 import type { PlacementGraph } from "./placement-graph.ts";
 
 /** Ops whose activation inputs are quantized unconditionally (the integer kernels that make a model faster). */

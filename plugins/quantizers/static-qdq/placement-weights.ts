@@ -5,17 +5,10 @@
  * (before its chain), per-channel on the consumer's output-channel axis traced back through the chain, else
  * per-tensor. The ops keep running in float; the file stores them as integers.
  */
-import type { PendingTensor, ReportEntry } from "../kernel/types.ts";
-import type { Model } from "../onnx/model.ts";
-import { GraphIndex } from "../onnx/graph.ts";
-import { tensorFloat32 } from "../onnx/tensor-data.ts";
-import { findWeights, type Weight } from "../onnx/weights.ts";
-import { explicitPerms } from "../onnx/weight-chain.ts";
-import { DataType } from "../tensor/dtypes.ts";
-import { quantizeWeights, type QuantType } from "../tensor/quantize.ts";
-import { agreedAxis, readsShapeOnly, weightUse, type WeightUse } from "./axes.ts";
-import { replaceWithDequantize } from "./rewrite.ts";
-import { matchesAny } from "./select.ts";
+import {
+  DataType, GraphIndex, agreedAxis, explicitPerms, findWeights, matchesAny, quantizeWeights, readsShapeOnly, replaceWithDequantize, tensorFloat32, weightUse,
+  type Model, type PendingTensor, type QuantType, type ReportEntry, type Weight, type WeightUse,
+} from "../../../src/index.ts";
 
 /** Consumers whose weights only this pass quantizes (placement has no integer kernel for them). */
 export const WEIGHT_ONLY_OPS: ReadonlySet<string> = new Set(["LSTM", "GRU", "RNN", "Gather"]);

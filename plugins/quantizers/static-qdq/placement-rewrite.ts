@@ -7,14 +7,10 @@
  * Integer tensors are returned as PendingTensor (name and dims set, storage left to a packer); float scales are stored
  * directly. Nodes keep a topological order: weight DQs first, each activation's Q/DQ right after its producer.
  */
-import { QuantError } from "../kernel/errors.ts";
-import type { IntType, PendingTensor, ReportEntry } from "../kernel/types.ts";
-import { makeAttribute } from "../onnx/builder.ts";
-import { makeTensor } from "../onnx/tensor-data.ts";
-import type { NodeProto, TensorProto } from "../onnx/types.ts";
-import { DataType, bitsPerElement } from "../tensor/dtypes.ts";
-import { DATA_MOVEMENT_OPS } from "../onnx/weight-chain.ts";
-import { dequantizeWeights, quantizeWeights, roundHalfEven, sqnrDb, type QuantType, type QuantizedWeights } from "../tensor/quantize.ts";
+import {
+  DATA_MOVEMENT_OPS, DataType, QuantError, bitsPerElement, dequantizeWeights, makeAttribute, makeTensor, quantizeWeights, roundHalfEven, sqnrDb,
+  type IntType, type NodeProto, type PendingTensor, type QuantType, type QuantizedWeights, type ReportEntry, type TensorProto,
+} from "../../../src/index.ts";
 import type { AnchorNode, Placement } from "./placement.ts";
 import type { ActivationParams } from "./placement-params.ts";
 

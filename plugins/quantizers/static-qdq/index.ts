@@ -4,19 +4,23 @@
  * QLinearMatMul / MatMulIntegerToFloat) — the output is both accurate and faster than fp32.
  *
  * Defaults: uint8 activations (ORT's U8S8 fast path on x86), int8 symmetric per-channel weights, int32 biases.
- * The placement rules are in src/quant/placement.ts; ranges → scales (Relu/Clip-aware) in placement-params.ts.
+ * The placement rules are in placement.ts beside this file; ranges → scales (Relu/Clip-aware) in placement-params.ts.
  * Weights no integer kernel reads directly — behind Slice/Transpose/… chains, LSTM/GRU/RNN W/R, Gather tables — get
- * a DequantizeLinear at the weight itself (src/quant/placement-weights.ts); those ops keep running in float.
+ * a DequantizeLinear at the weight itself (placement-weights.ts); those ops keep running in float.
  * Main graph only: nodes holding If/Loop/Scan bodies are reported and their bodies stay float.
  * float16/bfloat16 models are first retyped to compute in float32 between Casts at their inputs and outputs
  * (src/quant/float32-compute.ts: ONNX Runtime fuses only float32-scale Q/DQ into its integer kernels).
  */
-import { DataType, QuantError, alreadyQuantizedError, defineQuantizer, isQuantized, matchesAny, type Model, type NodeProto, type PluginContext, type QuantizeResult, type RangeMap, type ReportEntry, type OptionKeys, computeInFloat32, quantizeChainWeights, WEIGHT_ONLY_OPS, type Float32ComputeReport } from "../../src/index.ts";
-import { PlacementGraph } from "../../src/quant/placement-graph.ts";
-import { ANCHOR_OPS, DEFAULT_OP_TYPES, FUSED_ACTIVATIONS, PASS_THROUGH_OPS, planPlacement, type Placement } from "../../src/quant/placement.ts";
-import { placementParams } from "../../src/quant/placement-params.ts";
-import { applyPlacement } from "../../src/quant/placement-rewrite.ts";
-import { MAX_CONCAT_SPAN_RATIO, disparateConcats } from "../../src/quant/concat-ranges.ts";
+import {
+  DataType, QuantError, alreadyQuantizedError, computeInFloat32, defineQuantizer, isQuantized, matchesAny,
+  type Float32ComputeReport, type Model, type NodeProto, type OptionKeys, type PluginContext, type QuantizeResult, type RangeMap, type ReportEntry,
+} from "../../../src/index.ts";
+import { PlacementGraph } from "./placement-graph.ts";
+import { ANCHOR_OPS, DEFAULT_OP_TYPES, FUSED_ACTIVATIONS, PASS_THROUGH_OPS, planPlacement, type Placement } from "./placement.ts";
+import { placementParams } from "./placement-params.ts";
+import { applyPlacement } from "./placement-rewrite.ts";
+import { MAX_CONCAT_SPAN_RATIO, disparateConcats } from "./concat-ranges.ts";
+import { WEIGHT_ONLY_OPS, quantizeChainWeights } from "./placement-weights.ts";
 
 /** Options of `static-qdq` (each defaults to the run's global option, then to the ONNX Runtime-friendly choice). */
 export interface StaticQdqOptions {
@@ -41,7 +45,7 @@ export interface StaticQdqOptions {
   shareConcatScales?: boolean;
   /**
    * Keep a first Conv on ≤ 4 input channels float (MLAS's fp32 NCHWc kernel beats its int8 one there), with its
-   * Relu/Clip → MaxPool when they follow; the first Q then comes after the MaxPool. Default false (opt-in for now).
+   * Relu/Clip → MaxPool when they follow; the first Q then comes after the MaxPool. Default true (`false` quantizes the stem).
    */
   floatStem?: boolean;
 }
@@ -167,7 +171,7 @@ export default function staticQdq(opts: StaticQdqOptions = {}) {
           p = plan(graph, r, keepFloat, unshared);
           params = placementParams(p, ranges, r.activationType);
         }
-        // A Concat whose inputs' ranges differ too much gets one scale per input (src/quant/concat-ranges.ts).
+        // A Concat whose inputs' ranges differ too much gets one scale per input (concat-ranges.ts).
         const split = r.shareConcatScales ? disparateConcats(p, ranges, params.byGroup).filter((c) => !unshared.has(c.node)) : [];
         if (!split.length) break;
         for (const c of split) {
