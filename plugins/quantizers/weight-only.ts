@@ -9,7 +9,7 @@
  * classifier heads, typically). When it cannot measure, it keeps the output layer and low-SQNR layers at 8 bits.
  */
 import {
-  GraphIndex, QuantError, isQuantError, alreadyQuantizedError, defineQuantizer, describeQuantOps, isQuantized, dequantizeWeights, findWeights, layerBitsFor, matchesAny, quantizeWeights,
+  GraphIndex, granularityLabel, QuantError, isQuantError, alreadyQuantizedError, defineQuantizer, describeQuantOps, isQuantized, dequantizeWeights, findWeights, layerBitsFor, matchesAny, quantizeWeights,
   replaceWithDequantize, tensorFloat32, weightUse, readsShapeOnly, explicitPerms, agreedAxis, DataType, dataTypeName, isOnnxOp, weightSensitivity,
   type Granularity, type IntType, type Model, type PendingTensor, type PluginContext, type QuantType, type QuantizedWeights,
   type ReportEntry, type Weight, type WeightRole, type WeightUse, type OptionKeys,
@@ -223,7 +223,7 @@ export default function weightOnly(opts: WeightOnlyOptions = {}) {
           reason: c.note ? `kept at 8 bits: ${c.note}` : perTensorWhy(c, granularity, perChannel || !!blockSize),
           ...reportedUse(c.uses),
           type: q.type,
-          granularity: granularity.kind === "tensor" ? "per-tensor" : granularity.kind === "channel" ? `per-channel axis ${granularity.axis}` : `block ${granularity.blockSize} axis ${granularity.axis}`,
+          granularity: granularityLabel(granularity),
           elements,
           bytesBefore: w.bytes,
           bytesAfter: Math.ceil((elements * c.bits) / 8) + paramBytes,

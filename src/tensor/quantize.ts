@@ -9,6 +9,7 @@
  * which is the row-major index into the scale tensor ONNX wants. All loops stride over that view: no transposes, no copies.
  */
 import { QuantError } from "../kernel/errors.ts";
+import type { GranularityLabel } from "../kernel/types.ts";
 import { clipSearchParams } from "./clip-search.ts";
 import { RNE, allocValues, dequantizeLinear, groupLayout, groupMinMax, quantizeLinear, quantizeLinearMeasured, reconstructionError, type GroupLayout } from "./kernels.ts";
 
@@ -22,6 +23,11 @@ export type Granularity =
   | { kind: "tensor" }
   | { kind: "channel"; axis: number }
   | { kind: "block"; axis: number; blockSize: number };
+
+/** The report's label of a granularity (`ReportEntry.granularity`): `per-tensor`, `per-channel axis N`, `block B axis N`. */
+export function granularityLabel(g: Granularity): GranularityLabel {
+  return g.kind === "tensor" ? "per-tensor" : g.kind === "channel" ? `per-channel axis ${g.axis}` : `block ${g.blockSize} axis ${g.axis}`;
+}
 
 /** How to quantize one weight. `clipSearch` picks each group's range by reconstruction MSE instead of min/max. */
 export interface QuantSpec {

@@ -81,7 +81,7 @@ describe("static-qdq: weights behind chains", () => {
     expect(r.graph.initializer!.some((t) => t.name === "W")).toBe(false);
     const dq = r.graph.node!.find((n) => n.output?.[0] === "W")!;
     expect([dq.op_type, dq.attribute!.find((a) => a.name === "axis")!.i]).toEqual(["DequantizeLinear", 0]);
-    expect(r.report.tensors.find((t: { tensor: string }) => t.tensor === "W")).toMatchObject({ action: "quantized", type: "int8", granularity: "channel(axis=0)", via: "Slice" });
+    expect(r.report.tensors.find((t: { tensor: string }) => t.tensor === "W")).toMatchObject({ action: "quantized", type: "int8", granularity: "per-channel axis 0", via: "Slice" });
     expect(r.report.tensors.some((t: { reason?: string }) => t.reason === "folded from W")).toBe(false);
     expect(r.sqnr).toBeGreaterThan(35);
   });

@@ -8,7 +8,7 @@
  * directly. Nodes keep a topological order: weight DQs first, each activation's Q/DQ right after its producer.
  */
 import {
-  DATA_MOVEMENT_OPS, DataType, QuantError, bitsPerElement, dequantizeWeights, makeAttribute, makeTensor, quantizeWeights, roundHalfEven, sqnrDb,
+  DATA_MOVEMENT_OPS, DataType, QuantError, bitsPerElement, dequantizeWeights, granularityLabel, makeAttribute, makeTensor, quantizeWeights, roundHalfEven, sqnrDb,
   type IntType, type NodeProto, type PendingTensor, type QuantType, type QuantizedWeights, type ReportEntry, type TensorProto,
 } from "../../../src/index.ts";
 import type { AnchorNode, Placement } from "./placement.ts";
@@ -92,7 +92,7 @@ export function applyPlacement(p: Placement, params: ReadonlyMap<string, Activat
     dqOf.set(t, dq);
     const producer = index.producer.get(t);
     entries.push({
-      tensor: t, action: "quantized", kind: "activation", type: opts.activationType, granularity: "tensor",
+      tensor: t, action: "quantized", kind: "activation", type: opts.activationType, granularity: granularityLabel({ kind: "tensor" }),
       ...(producer ? { node: producer.name ?? "", opType: producer.op_type ?? "" } : {}),
     });
   }
@@ -148,7 +148,7 @@ export function applyPlacement(p: Placement, params: ReadonlyMap<string, Activat
     entries.push({
       tensor: name, action: "quantized", kind: "weight", node: a.node.name ?? "", opType: a.node.op_type ?? "", type: opts.weightType,
       ...(tensor ? {} : { via: index.chainOps(name), reason: `folded from ${index.chainSources(name).join(", ")}` }),
-      granularity: q.axis !== undefined ? `channel(axis=${q.axis})` : "tensor", elements: data.length,
+      granularity: granularityLabel(q.axis !== undefined ? { kind: "channel", axis: q.axis } : { kind: "tensor" }), elements: data.length,
       bytesBefore: storedBytes(tensor, data.length), bytesAfter: data.length + q.scale.length * 5, sqnrDb: sq, relError: 10 ** (-sq / 20),
     });
     const out = { dq, q };
@@ -192,7 +192,7 @@ export function applyPlacement(p: Placement, params: ReadonlyMap<string, Activat
     front.push(node("DequantizeLinear", [qName, sName], dq, perChannel ? [makeAttribute("axis", 0)] : []));
     entries.push({
       tensor: name, action: "quantized", kind: "weight", node: n.name ?? "", opType: n.op_type ?? "", type: "int32",
-      granularity: perChannel ? "channel(axis=0)" : "tensor", elements: data.length, bytesBefore: storedBytes(index.constantOf(name), data.length), bytesAfter: data.length * 8,
+      granularity: granularityLabel(perChannel ? { kind: "channel", axis: 0 } : { kind: "tensor" }), elements: data.length, bytesBefore: storedBytes(index.constantOf(name), data.length), bytesAfter: data.length * 8,
     });
     return dq;
   }

@@ -6,7 +6,7 @@
  * per-tensor. The ops keep running in float; the file stores them as integers.
  */
 import {
-  DataType, GraphIndex, agreedAxis, explicitPerms, findWeights, matchesAny, quantizeWeights, readsShapeOnly, replaceWithDequantize, tensorFloat32, weightUse,
+  DataType, GraphIndex, agreedAxis, granularityLabel, explicitPerms, findWeights, matchesAny, quantizeWeights, readsShapeOnly, replaceWithDequantize, tensorFloat32, weightUse,
   type Model, type PendingTensor, type QuantType, type ReportEntry, type Weight, type WeightUse,
 } from "../../../src/index.ts";
 
@@ -89,7 +89,7 @@ export function quantizeChainWeights(model: Model, opts: ChainWeightOptions): Ch
       tensor: w.name, action: "quantized", kind: "weight", node: rep.node.name ?? "", opType: rep.opType, type: opts.weightType,
       ...(chain ? { via: chain.steps.map((s) => s.node.op_type ?? "").join(" → ") } : {}),
       ...(untraced ? { reason: `per-tensor: ${untraced.steps.map((s) => s.node.op_type).join(" → ")} mixes the channel axis of ${untraced.opType}` } : {}),
-      granularity: axis !== undefined ? `channel(axis=${axis})` : "tensor", elements: data.length,
+      granularity: granularityLabel(axis !== undefined ? { kind: "channel", axis } : { kind: "tensor" }), elements: data.length,
       bytesBefore: w.bytes, bytesAfter: data.length + q.scale.length * 5, sqnrDb: q.sqnrDb!, relError: 10 ** (-q.sqnrDb! / 20),
     });
   }
