@@ -34,8 +34,6 @@ export interface QuantConfig extends Partial<QuantOptions> {
   plugins?: PluginSpec[];
   models?: ModelEntry[];
   batch?: BatchSection;
-  /** Model family hint (presets set it). */
-  family?: string;
 }
 
 /** Identity helper that types a config file. */
@@ -72,7 +70,7 @@ const OPTION_KEYS: OptionKeys<QuantOptions> = {
   output: true, data: true, samples: true, batchSize: true, shapes: true, seed: true, method: true, percentile: true,
   statsIn: true, statsOut: true, images: true, inputs: true, sampleAxis: true, externalData: true, ortCheck: true, ortCheckMaxBytes: true, inputsAsConstants: true,
 };
-const CONFIG_KEYS: OptionKeys<Omit<QuantConfig, keyof QuantOptions>> & { mode: true } = { extends: true, plugins: true, models: true, batch: true, family: true, mode: true };
+const CONFIG_KEYS: OptionKeys<Omit<QuantConfig, keyof QuantOptions>> & { mode: true } = { extends: true, plugins: true, models: true, batch: true, mode: true };
 const MODEL_KEYS: OptionKeys<Omit<ModelEntry, keyof QuantOptions>> = { input: true };
 const BATCH_KEYS: OptionKeys<BatchSection> = { inputDir: true, outputDir: true, skipExisting: true, continueOnError: true, jobs: true, outputName: true };
 const IMAGE_KEYS = ["preset", "resize", "crop", "mean", "std", "scale", "layout", "channels", "kernel"];

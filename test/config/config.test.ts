@@ -46,7 +46,7 @@ describe("loading", () => {
     const d = dir();
     writeFileSync(join(d, "quant.config.json"), JSON.stringify({ extends: "cnn", bits: 8, method: "entropy", plugins: ["!fold-batchnorm", "stats-json"] }));
     const { config } = await loadQuantConfig({ cwd: d });
-    expect(config.family).toBe("cnn");
+    expect(config.activationType).toBe("uint8"); // only the cnn preset sets it
     expect(config.perChannel).toBe(true);
     expect(config.method).toBe("entropy");
     // method: entropy in the file swaps the preset's calibrator (issue 11 item 3: it used to be lost under extends)
@@ -60,7 +60,7 @@ describe("loading", () => {
     const d = dir();
     writeFileSync(join(d, "c.yaml"), "extends: transformer\nbits: 4\n");
     const { config } = await loadQuantConfig({ file: join(d, "c.yaml"), preset: "int4-weights" });
-    expect(config.family).toBe("transformer");
+    expect(config.opTypes).toEqual(["MatMul", "Gemm"]); // transformer's, not int4-weights' (which adds Gather)
     expect(config.bits).toBe(4);
     expect(config.blockSize).toBe(32); // only int4-weights sets it
   });
