@@ -2,7 +2,8 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { QuantError, loadQuantConfig, mergeChains, mergeLayers, resolveChain, type PluginSpec } from "../../src/index.ts";
+import { QuantError, loadQuantConfig, mergeChains, resolveChain, type PluginSpec } from "../../src/index.ts";
+import { mergeLayers } from "../../src/config/merge.ts";
 import { planConfigJobs, planJob } from "../../src/config/plan.ts";
 
 const dir = () => mkdtempSync(join(tmpdir(), "quant-config-"));
