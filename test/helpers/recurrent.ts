@@ -7,7 +7,7 @@
 import { GraphBuilder } from "../../src/onnx/builder.ts";
 import type { ModelProto } from "../../src/onnx/types.ts";
 import { DataType } from "../../src/tensor/dtypes.ts";
-import { rng } from "../helpers/random.ts";
+import { rng } from "./random.ts";
 
 const F = DataType.FLOAT;
 const I64 = DataType.INT64;

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import mse, { mseRange } from "../../plugins/calibrators/mse.ts";
-import { HistogramObserver } from "../../src/tensor/histogram.ts";
+import mse, { mseRange } from "../../../plugins/calibrators/mse.ts";
+import { HistogramObserver } from "../../../src/tensor/histogram.ts";
 import { calibrate, laplace, normal, qdqMse, qdqSqnr, rng, uniform } from "./fixtures.ts";
 
 function hist(x: Float32Array): HistogramObserver {

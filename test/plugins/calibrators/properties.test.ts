@@ -4,11 +4,11 @@
  */
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import type { CalibratorPlugin, CalibratorState, RangeMap } from "../../src/index.ts";
-import minmax from "../../plugins/calibrators/minmax.ts";
-import percentile from "../../plugins/calibrators/percentile.ts";
-import entropy from "../../plugins/calibrators/entropy.ts";
-import mse from "../../plugins/calibrators/mse.ts";
+import type { CalibratorPlugin, CalibratorState, RangeMap } from "../../../src/index.ts";
+import minmax from "../../../plugins/calibrators/minmax.ts";
+import percentile from "../../../plugins/calibrators/percentile.ts";
+import entropy from "../../../plugins/calibrators/entropy.ts";
+import mse from "../../../plugins/calibrators/mse.ts";
 import { ctx, observation } from "./fixtures.ts";
 
 const plugins: [string, CalibratorPlugin][] = [

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import percentile, { percentileRange } from "../../plugins/calibrators/percentile.ts";
-import { HistogramObserver } from "../../src/tensor/histogram.ts";
-import { defaultOptions, isQuantError } from "../../src/index.ts";
+import percentile, { percentileRange } from "../../../plugins/calibrators/percentile.ts";
+import { HistogramObserver } from "../../../src/tensor/histogram.ts";
+import { defaultOptions, isQuantError } from "../../../src/index.ts";
 import { calibrate, ctx, laplace, normal, qdqSqnr } from "./fixtures.ts";
 
 /** Exact p-th percentile of |x| (the value with a fraction p/100 of |x| at or below it). */

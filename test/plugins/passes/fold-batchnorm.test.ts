@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import * as ort from "onnxruntime-node";
-import { DataType, GraphBuilder, encodeModelProto, loadModel, serializeModel } from "../../src/index.ts";
-import { foldBatchNorm } from "../../plugins/passes/fold-batchnorm.ts";
-import { randomFloats } from "../helpers/models.ts";
+import { DataType, GraphBuilder, encodeModelProto, loadModel, serializeModel } from "../../../src/index.ts";
+import { foldBatchNorm } from "../../../plugins/passes/fold-batchnorm.ts";
+import { randomFloats } from "../../helpers/models.ts";
 
 async function run(bytes: Uint8Array, x: Float32Array) {
   const s = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: "disabled" });

@@ -4,12 +4,12 @@
  */
 import { describe, expect, test } from "bun:test";
 import * as ort from "onnxruntime-node";
-import { DataType, GraphBuilder, allGraphs, sqnrDb, encodeModelProto, loadModel, runPipeline, serializeModel, type ModelProto } from "../../src/index.ts";
-import normalize from "../../plugins/passes/normalize.ts";
-import weightOnly from "../../plugins/quantizers/weight-only.ts";
-import int8 from "../../plugins/packers/int8.ts";
-import int4 from "../../plugins/packers/int4.ts";
-import { constantModel, identityModel, ifModel, loopModel, randf } from "../onnx/fixtures.ts";
+import { DataType, GraphBuilder, allGraphs, sqnrDb, encodeModelProto, loadModel, runPipeline, serializeModel, type ModelProto } from "../../../src/index.ts";
+import normalize from "../../../plugins/passes/normalize.ts";
+import weightOnly from "../../../plugins/quantizers/weight-only.ts";
+import int8 from "../../../plugins/packers/int8.ts";
+import int4 from "../../../plugins/packers/int4.ts";
+import { constantModel, identityModel, ifModel, loopModel, randf } from "../../onnx/fixtures.ts";
 
 async function outputs(bytes: Uint8Array, feeds: Record<string, ort.Tensor>) {
   const s = await ort.InferenceSession.create(bytes);

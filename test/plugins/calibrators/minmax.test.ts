@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import minmax, { MinMaxState } from "../../plugins/calibrators/minmax.ts";
-import { isQuantError } from "../../src/index.ts";
+import minmax, { MinMaxState } from "../../../plugins/calibrators/minmax.ts";
+import { isQuantError } from "../../../src/index.ts";
 import { calibrate, ctx, normal } from "./fixtures.ts";
 
 describe("minmax", () => {

@@ -4,12 +4,12 @@
  */
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { DataType, GraphBuilder, encodeModelProto, loadModel, serializeModel, type Model } from "../../src/index.ts";
-import { PlacementGraph } from "../../plugins/quantizers/static-qdq/placement-graph.ts";
-import { DEFAULT_OP_TYPES, planPlacement, type Placement, type PlacementPolicy } from "../../plugins/quantizers/static-qdq/placement.ts";
-import { clipRemovable, groupParams, placementParams } from "../../plugins/quantizers/static-qdq/placement-params.ts";
-import { applyPlacement } from "../../plugins/quantizers/static-qdq/placement-rewrite.ts";
-import { randomFloats } from "../helpers/models.ts";
+import { DataType, GraphBuilder, encodeModelProto, loadModel, serializeModel, type Model } from "../../../../src/index.ts";
+import { PlacementGraph } from "../../../../plugins/quantizers/static-qdq/placement-graph.ts";
+import { DEFAULT_OP_TYPES, planPlacement, type Placement, type PlacementPolicy } from "../../../../plugins/quantizers/static-qdq/placement.ts";
+import { clipRemovable, groupParams, placementParams } from "../../../../plugins/quantizers/static-qdq/placement-params.ts";
+import { applyPlacement } from "../../../../plugins/quantizers/static-qdq/placement-rewrite.ts";
+import { randomFloats } from "../../../helpers/models.ts";
 
 const F = DataType.FLOAT;
 function policy(over: Partial<PlacementPolicy> = {}): PlacementPolicy {

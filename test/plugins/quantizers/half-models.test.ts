@@ -15,11 +15,11 @@ import * as ort from "onnxruntime-node";
 import {
   DataType, GraphBuilder, bf16ToFloat, decodeModelProto, encodeModelProto, floatToBf16, floatToHalf, halfToFloat, sqnrDb, writeNpy,
   type ModelProto,
-} from "../../src/index.ts";
-import { ortTensor, tensorFloats } from "../../src/runtime/session.ts";
-import { quant } from "../cli/helpers.ts";
-import { randomFloats } from "../helpers/random.ts";
-import { pinkNoiseBatch } from "../helpers/natural.ts";
+} from "../../../src/index.ts";
+import { ortTensor, tensorFloats } from "../../../src/runtime/session.ts";
+import { quant } from "../../cli/helpers.ts";
+import { randomFloats } from "../../helpers/random.ts";
+import { pinkNoiseBatch } from "../../helpers/natural.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "quant-fp16-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

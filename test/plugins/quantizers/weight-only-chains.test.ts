@@ -7,14 +7,14 @@ import { describe, expect, test } from "bun:test";
 import * as ort from "onnxruntime-node";
 import {
   DataType, GraphBuilder, encodeModelProto, loadModel, quantizeWeights, runPipeline, serializeModel, sqnrDb, tensorFloat32, type ModelProto, type ReportEntry,
-} from "../../src/index.ts";
-import normalize from "../../plugins/passes/normalize.ts";
-import weightOnly from "../../plugins/quantizers/weight-only.ts";
-import int8 from "../../plugins/packers/int8.ts";
-import int4 from "../../plugins/packers/int4.ts";
-import { randf } from "../onnx/fixtures.ts";
-import { randomFeeds } from "../onnx/ort.ts";
-import { recurrentOpModel } from "../quant/recurrent-fixtures.ts";
+} from "../../../src/index.ts";
+import normalize from "../../../plugins/passes/normalize.ts";
+import weightOnly from "../../../plugins/quantizers/weight-only.ts";
+import int8 from "../../../plugins/packers/int8.ts";
+import int4 from "../../../plugins/packers/int4.ts";
+import { randf } from "../../onnx/fixtures.ts";
+import { randomFeeds } from "../../onnx/ort.ts";
+import { recurrentOpModel } from "../../helpers/recurrent.ts";
 
 const F = DataType.FLOAT;
 

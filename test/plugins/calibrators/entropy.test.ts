@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import entropy, { entropyRange, klCurve } from "../../plugins/calibrators/entropy.ts";
-import { HistogramObserver } from "../../src/tensor/histogram.ts";
+import entropy, { entropyRange, klCurve } from "../../../plugins/calibrators/entropy.ts";
+import { HistogramObserver } from "../../../src/tensor/histogram.ts";
 import { calibrate, laplace, normal, qdqSqnr, rng, uniform } from "./fixtures.ts";
 
 function hist(x: Float32Array, bins?: number): HistogramObserver {

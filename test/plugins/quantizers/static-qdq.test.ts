@@ -11,12 +11,12 @@ import { consola } from "consola";
 import {
   DataType, GraphBuilder, decodeModelProto, defaultOptions, encodeModelProto, loadModel, readNpy, serializeModel, tensorFloat32,
   sqnrDb, valueInfo, type Model, type PluginContext, type QuantOptions, type QuantizeResult, type Range, type RangeMap, type TensorProto,
-} from "../../src/index.ts";
-import staticQdq, { type StaticQdqOptions } from "../../plugins/quantizers/static-qdq/index.ts";
-import int8 from "../../plugins/packers/int8.ts";
-import { corpus, hasCorpus } from "../helpers/corpus.ts";
-import { randomFloats } from "../helpers/models.ts";
-import { accuracy, digitsTestSet } from "../helpers/evaluate.ts";
+} from "../../../src/index.ts";
+import staticQdq, { type StaticQdqOptions } from "../../../plugins/quantizers/static-qdq/index.ts";
+import int8 from "../../../plugins/packers/int8.ts";
+import { corpus, hasCorpus } from "../../helpers/corpus.ts";
+import { randomFloats } from "../../helpers/models.ts";
+import { accuracy, digitsTestSet } from "../../helpers/evaluate.ts";
 
 const session = (bytes: Uint8Array, extra: ort.InferenceSession.SessionOptions = {}) =>
   ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: "sequential", graphOptimizationLevel: "all", ...extra });

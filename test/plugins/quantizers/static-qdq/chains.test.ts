@@ -8,10 +8,10 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
-import { DataType, GraphBuilder, decodeModelProto, encodeModelProto, loadModel, sqnrDb, type ModelProto } from "../../src/index.ts";
-import { PlacementGraph } from "../../plugins/quantizers/static-qdq/placement-graph.ts";
-import { quant } from "../cli/helpers.ts";
-import { randf } from "../onnx/fixtures.ts";
+import { DataType, GraphBuilder, decodeModelProto, encodeModelProto, loadModel, sqnrDb, type ModelProto } from "../../../../src/index.ts";
+import { PlacementGraph } from "../../../../plugins/quantizers/static-qdq/placement-graph.ts";
+import { quant } from "../../../cli/helpers.ts";
+import { randf } from "../../../onnx/fixtures.ts";
 
 const F = DataType.FLOAT;
 const dir = mkdtempSync(join(tmpdir(), "quant-static-chains-"));

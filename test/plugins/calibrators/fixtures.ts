@@ -1,8 +1,8 @@
 /** Shared helpers of the calibrator tests: seeded samplers and the quantize–dequantize error of a range. */
-import { computeScaleZeroPoint } from "../../src/tensor/quantize.ts";
-import type { CalibratorPlugin, PluginContext, RangeMap } from "../../src/index.ts";
-import { defaultOptions } from "../../src/index.ts";
-import { rng } from "../helpers/random.ts";
+import { computeScaleZeroPoint } from "../../../src/tensor/quantize.ts";
+import type { CalibratorPlugin, PluginContext, RangeMap } from "../../../src/index.ts";
+import { defaultOptions } from "../../../src/index.ts";
+import { rng } from "../../helpers/random.ts";
 export { rng };
 
 

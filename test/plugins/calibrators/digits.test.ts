@@ -4,13 +4,13 @@
  */
 import { describe, expect, test } from "bun:test";
 import * as ort from "onnxruntime-node";
-import { loadModel, serializeModel, valueInfo } from "../../src/index.ts";
-import { readNpy } from "../../src/data/npy.ts";
-import { HistogramObserver } from "../../src/tensor/histogram.ts";
-import { entropyRange } from "../../plugins/calibrators/entropy.ts";
-import { mseRange } from "../../plugins/calibrators/mse.ts";
-import { percentileRange } from "../../plugins/calibrators/percentile.ts";
-import { corpus, hasCorpus } from "../helpers/corpus.ts";
+import { loadModel, serializeModel, valueInfo } from "../../../src/index.ts";
+import { readNpy } from "../../../src/data/npy.ts";
+import { HistogramObserver } from "../../../src/tensor/histogram.ts";
+import { entropyRange } from "../../../plugins/calibrators/entropy.ts";
+import { mseRange } from "../../../plugins/calibrators/mse.ts";
+import { percentileRange } from "../../../plugins/calibrators/percentile.ts";
+import { corpus, hasCorpus } from "../../helpers/corpus.ts";
 import { qdqSqnr } from "./fixtures.ts";
 
 describe.skipIf(!hasCorpus)("digits_cnn activations", async () => {

@@ -4,9 +4,9 @@
  */
 import { describe, expect, test } from "bun:test";
 import { consola } from "consola";
-import { DataType, GraphBuilder, defaultOptions, encodeModelProto, loadModel, tensorFloat32, type Model, type PluginContext, type RangeMap } from "../../src/index.ts";
-import staticQdq from "../../plugins/quantizers/static-qdq/index.ts";
-import { randomFloats } from "../helpers/random.ts";
+import { DataType, GraphBuilder, defaultOptions, encodeModelProto, loadModel, tensorFloat32, type Model, type PluginContext, type RangeMap } from "../../../../src/index.ts";
+import staticQdq from "../../../../plugins/quantizers/static-qdq/index.ts";
+import { randomFloats } from "../../../helpers/random.ts";
 
 const ctx: PluginContext = { logger: consola.withTag("test"), options: { ...defaultOptions }, progress() {}, at() {} };
 
