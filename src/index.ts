@@ -2,15 +2,15 @@
  * quant — post-training quantization for ONNX models. Public API (re-exports only).
  * Built-in plugins in plugins/ import only from here, exactly like a user's plugin would.
  */
-export { QuantError, isQuantError, type ErrorCode, type ErrorSite } from "./kernel/errors.ts";
+export { QuantError, isQuantError, type ErrorCode, type ErrorSite } from "./errors/errors.ts";
 export * from "./kernel/types.ts";
 export { defaultOptions, type QuantOptions } from "./kernel/options.ts";
 export { PHASES, type Phase, type QuantEvent, type EventSink } from "./kernel/events.ts";
-export { runPipeline, defaultOpset, type RunInput, type RunResult } from "./kernel/pipeline.ts";
-export { writeFileAtomic, writeFilesAtomic, openPending, type PendingFile } from "./kernel/atomic.ts";
+export { runPipeline, defaultOpset, type RunInput, type RunResult } from "./pipeline/pipeline.ts";
+export { writeFileAtomic, writeFilesAtomic, openPending, type PendingFile } from "./io/atomic.ts";
 /** File-safety helpers: the structural operator/opset check run on every output, and the signal cleanup the CLI installs. */
 export { checkOps, type OpProblem } from "./onnx/check-ops.ts";
-export { installSignalCleanup } from "./kernel/cleanup.ts";
+export { installSignalCleanup } from "./io/cleanup.ts";
 
 export { loadModel, saveModel, serializeModel, type LoadOptions, type SaveOptions } from "./onnx/codec.ts";
 export type { Model } from "./onnx/model.ts";
@@ -53,7 +53,7 @@ export { IMAGE_PRESETS, type ImageOptions } from "./data/images.ts";
 export { modelInfo, formatInfo, type ModelInfo } from "./onnx/info.ts";
 export { isQuantized, isQuantOp, describeQuantOps, alreadyQuantizedError, type QuantizationState, type QuantTally } from "./onnx/quantized.ts";
 export { sortNodes, initializerInputs, dropInitializerInputs } from "./onnx/load-normalize.ts";
-export { decideOpset, describeNeeds, type OpsetDecision, type OpsetNeed } from "./kernel/opset.ts";
+export { decideOpset, describeNeeds, type OpsetDecision, type OpsetNeed } from "./pipeline/opset.ts";
 export { cloneModel } from "./onnx/codec.ts";
 export { HistogramObserver, HistogramSet, DEFAULT_BINS, checkBins, checkBits, histogramCalibrator, type HistogramSide, type HistogramJSON } from "./tensor/histogram.ts";
 export { weightSensitivity, type SensitivityCandidate, type SensitivityOptions } from "./quant/sensitivity.ts";
@@ -64,7 +64,7 @@ export { loadStats, saveStats, mergeStats, readStats, writeStats, type StatsFile
 export { observationModel } from "./runtime/observe.ts";
 export { ErrorAccumulator, cosine, maxAbs, top1Agreement, type ErrorMetrics, type FloatArray } from "./tensor/metrics.ts";
 export { isExternal, externalRef, resolveLocation } from "./onnx/external.ts";
-export { reason } from "./kernel/errors.ts";
+export { reason } from "./errors/errors.ts";
 export { transposeFloat32 } from "./tensor/layout.ts";
 export { MS_DOMAIN, OP_MIN_OPSET, ensureOpsetImport } from "./quant/contrib.ts";
 export { packMatMulNBits, dequantizeMatMulNBits, type NBitsWeight } from "./tensor/nbits.ts";

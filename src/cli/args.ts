@@ -5,7 +5,7 @@
  */
 import { statSync } from "node:fs";
 import type { ArgsDef } from "citty";
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import type { QuantOptions } from "../kernel/options.ts";
 import type { SampleAxisSpec } from "../data/layout.ts";
 import { parseInputFlags } from "../data/values.ts";

@@ -4,7 +4,7 @@
  */
 import { statSync } from "node:fs";
 import type { ConsolaInstance } from "consola";
-import { runPipeline, type RunResult } from "../kernel/pipeline.ts";
+import { runPipeline, type RunResult } from "../pipeline/pipeline.ts";
 import type { EventSink } from "../kernel/events.ts";
 import { jobPlugins, type JobPlan } from "../config/plan.ts";
 import { fmtBytes } from "./io.ts";

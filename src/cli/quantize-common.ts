@@ -1,7 +1,7 @@
 /** Shared implementation of `quantize` (weight-only) and `calibrate` (static): config + flags → one job. */
 import { loadQuantConfig } from "../config/load.ts";
 import { defaultOutput, planJob, type Mode } from "../config/plan.ts";
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import { checkImagePreset, configChoice, optionsFromArgs } from "./args.ts";
 import { makeLogger, printJson, progressSink, wantsJson, type GlobalFlags } from "./io.ts";
 import { formatJob, runJob } from "./job.ts";

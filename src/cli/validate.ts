@@ -6,7 +6,7 @@
  */
 import { defineCommand } from "citty";
 import type { Diagnostic } from "../kernel/types.ts";
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import { loadModel } from "../onnx/codec.ts";
 import { checkConnectivity } from "../../plugins/validators/connectivity.ts";
 import { checkOrtLoad } from "../../plugins/validators/ort-load.ts";

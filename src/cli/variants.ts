@@ -2,7 +2,7 @@
 import { mkdirSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { defineCommand } from "citty";
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import { expandInputs } from "../config/plan.ts";
 import { formatVariants, makeVariants, variantSpecs, VARIANTS, type VariantRow } from "../quant/variants.ts";
 import { globalArgs, parseShapes, repeated } from "./args.ts";

@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, extname, relative, resolve } from "node:path";
-import { QuantError, reason } from "../kernel/errors.ts";
+import { QuantError, reason } from "../errors/errors.ts";
 import { mergeLayers } from "./merge.ts";
 import { SELF_ENTRY } from "./self.ts";
 import { jsonErrorOffset, lineOf } from "./json-position.ts";

@@ -5,7 +5,7 @@
 import { existsSync, statSync } from "node:fs";
 import { basename, extname, join, relative, resolve } from "node:path";
 import { Glob } from "bun";
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import { defaultOptions, type QuantOptions } from "../kernel/options.ts";
 import type { Plugin } from "../kernel/types.ts";
 import { isDataset } from "../data/open.ts";

@@ -4,7 +4,7 @@
  */
 import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { QuantError, reason } from "../kernel/errors.ts";
+import { QuantError, reason } from "../errors/errors.ts";
 import type { Plugin } from "../kernel/types.ts";
 import { importUserModule } from "./self.ts";
 import { unknownKey, type PluginSpec } from "./schema.ts";

@@ -4,7 +4,7 @@
  * int/bool → float is allowed (exact up to 2^53), float → int is refused (silent truncation of
  * e.g. token ids saved as floats would calibrate on wrong data), int → narrower int is range-checked.
  */
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import { DataType, dataTypeName, floatToBf16, floatToHalf, halfToFloat } from "../tensor/dtypes.ts";
 
 /** The typed arrays a batch may hold (ORT's tensor data types). */

@@ -7,9 +7,9 @@
  * `convert("L")` does) rather than libvips' colorimetric grey, to match torchvision pipelines.
  */
 import { closeSync, openSync, readSync, readdirSync, statSync, writeSync } from "node:fs";
-import { fileKind, openRegularFile } from "../kernel/files.ts";
+import { fileKind, openRegularFile } from "../io/files.ts";
 import { basename, join, relative } from "node:path";
-import { QuantError, reason } from "../kernel/errors.ts";
+import { QuantError, reason } from "../errors/errors.ts";
 import { DataType } from "../tensor/dtypes.ts";
 import { npyHeaderBytes } from "./npy.ts";
 

@@ -4,7 +4,7 @@
  * (`--sample-axis h=1`, config `sampleAxis: { h: 1 }`) or inferred from the declared shape; stored data then fits
  * the input in one of five layouts (see {@link fitData}). Everything here is about shapes; reading is elsewhere.
  */
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import type { ModelInputInfo } from "./dataset.ts";
 
 /** A user's per-input sample axis: an axis index, or `"none"`/`null` for an input without one. */

@@ -2,7 +2,7 @@
  * One entry point from what a user gives as data — a path, values per input, or a dataset object of their own — to
  * an open dataset, for calibration, the INT4 sensitivity probe and validation alike.
  */
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import { type CalibrationDataset, type DatasetSpec, type ModelInputInfo, openDatasetAsync } from "./dataset.ts";
 import type { InputValue } from "./values.ts";
 

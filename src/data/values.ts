@@ -6,7 +6,7 @@
  */
 import { existsSync } from "node:fs";
 import { extname } from "node:path";
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import { DataType } from "../tensor/dtypes.ts";
 import type { InputData } from "./convert.ts";
 import { typeOfArray } from "./npy.ts";

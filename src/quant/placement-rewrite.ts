@@ -7,7 +7,7 @@
  * Integer tensors are returned as PendingTensor (name and dims set, storage left to a packer); float scales are stored
  * directly. Nodes keep a topological order: weight DQs first, each activation's Q/DQ right after its producer.
  */
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import type { IntType, PendingTensor, ReportEntry } from "../kernel/types.ts";
 import { makeAttribute } from "../onnx/builder.ts";
 import { makeTensor } from "../onnx/tensor-data.ts";

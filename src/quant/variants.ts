@@ -6,9 +6,9 @@
 import { statSync } from "node:fs";
 import { basename, extname, join } from "node:path";
 import type { ConsolaInstance } from "consola";
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import type { QuantOptions } from "../kernel/options.ts";
-import { defaultOpset, runPipeline } from "../kernel/pipeline.ts";
+import { defaultOpset, runPipeline } from "../pipeline/pipeline.ts";
 import { convertOpset } from "../onnx/opset/index.ts";
 import { cloneModel, loadModel } from "../onnx/codec.ts";
 import type { Model } from "../onnx/model.ts";

@@ -4,7 +4,7 @@
  * cores: onnxruntime on one, JS histograms on the other. Outputs come back as transferred buffers (no copy); inputs
  * are copied once (a batch may be a view into a larger buffer, which must not be transferred away).
  */
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import type { Batch } from "../data/dataset.ts";
 import { ortType, type RuntimeOptions } from "./session.ts";
 import { isCompiled } from "./native.ts";

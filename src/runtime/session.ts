@@ -5,10 +5,10 @@
  * for loading it.
  */
 import { rmSync } from "node:fs";
-import { makeTempDir, removeTempDir } from "../kernel/cleanup.ts";
+import { makeTempDir, removeTempDir } from "../io/cleanup.ts";
 import { join } from "node:path";
 import type * as Ort from "onnxruntime-node";
-import { QuantError, reason } from "../kernel/errors.ts";
+import { QuantError, reason } from "../errors/errors.ts";
 import { saveModel, serializeModel } from "../onnx/codec.ts";
 import { isExternal } from "../onnx/external.ts";
 import type { Model } from "../onnx/model.ts";

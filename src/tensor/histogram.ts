@@ -22,7 +22,7 @@
  * percentile lands within 1/2048 of the range and that searches can clip to ~1/16 of the range with ≥ 1 bin per level,
  * while a histogram is 32 KB (L1-resident in the hot loop) and an O(bins × levels) search stays in milliseconds.
  */
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import { defineCalibrator, type CalibratorPlugin, type CalibratorState, type Observation, type PluginContext, type Range, type RangeMap } from "../kernel/types.ts";
 
 /** Default number of bins in the window. */

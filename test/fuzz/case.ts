@@ -8,8 +8,8 @@
 import { mkdirSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { createConsola } from "consola";
-import { isQuantError, QuantError } from "../../src/kernel/errors.ts";
-import { runPipeline } from "../../src/kernel/pipeline.ts";
+import { isQuantError, QuantError } from "../../src/errors/errors.ts";
+import { runPipeline } from "../../src/pipeline/pipeline.ts";
 import { defaultChain } from "../../src/config/plan.ts";
 import { resolveChain } from "../../src/config/resolve.ts";
 import type { PluginSpec } from "../../src/config/schema.ts";

@@ -7,7 +7,7 @@
 import { describe, expect, test } from "bun:test";
 import * as ort from "onnxruntime-node";
 import { resolveChain } from "../../src/config/resolve.ts";
-import { runPipeline } from "../../src/kernel/pipeline.ts";
+import { runPipeline } from "../../src/pipeline/pipeline.ts";
 import { encodeModelProto } from "../../src/onnx/proto.ts";
 import { valueInfo } from "../../src/onnx/builder.ts";
 import { loadModel } from "../../src/onnx/codec.ts";

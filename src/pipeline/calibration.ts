@@ -3,11 +3,11 @@
  * onnxruntime-node through the runtime observer, and lets every calibrator fold each batch into its state.
  * With `statsIn`, states are restored from a file instead and no inference runs.
  */
-import { withProtected, type Protected } from "./atomic.ts";
+import { withProtected, type Protected } from "../io/atomic.ts";
 import type { ConsolaInstance } from "consola";
-import { QuantError } from "./errors.ts";
-import type { QuantOptions } from "./options.ts";
-import type { CalibratorPlugin, CalibratorState, Plugin, PluginContext, RangeMap } from "./types.ts";
+import { QuantError } from "../errors/errors.ts";
+import type { QuantOptions } from "../kernel/options.ts";
+import type { CalibratorPlugin, CalibratorState, Plugin, PluginContext, RangeMap } from "../kernel/types.ts";
 import type { Model } from "../onnx/model.ts";
 
 /** Name of the histogram state recorded beside a chain without histograms when a stats file is written. */

@@ -1,24 +1,24 @@
 /**
- * The kernel: runs an ordered plugin chain over a model, phase by phase.
+ * The runner: runs an ordered plugin chain over a model, phase by phase.
  *   load ─► prepare ─► calibrate ─► quantize ─► pack ─► export ─► validate
  * Plugins of each kind run in chain order; data moves only through return values. Every hook call is wrapped so a
  * failure names the plugin, the phase and the tensor/node it was working on.
  */
 import { statSync } from "node:fs";
 import type { ConsolaInstance } from "consola";
-import { defaultLogger } from "./logger.ts";
+import { defaultLogger } from "../kernel/logger.ts";
 import { unmatchedPatterns } from "../quant/select.ts";
-import { QuantError, isQuantError, reason } from "./errors.ts";
-import { OutputTransaction, writeFileAtomic } from "./atomic.ts";
-import { realTarget } from "./files.ts";
-import { testHook } from "./cleanup.ts";
+import { QuantError, isQuantError, reason } from "../errors/errors.ts";
+import { OutputTransaction, writeFileAtomic } from "../io/atomic.ts";
+import { realTarget } from "../io/files.ts";
+import { testHook } from "../io/cleanup.ts";
 import { assertQuantizedSomething, graphSignature } from "./nothing.ts";
-import { defaultOptions, type QuantOptions } from "./options.ts";
-import type { EventSink, Phase } from "./events.ts";
+import { defaultOptions, type QuantOptions } from "../kernel/options.ts";
+import type { EventSink, Phase } from "../kernel/events.ts";
 import type {
   Artifact, CalibratorPlugin, CalibratorState, Diagnostic, ExporterPlugin, PackerPlugin, PassPlugin, PendingTensor,
   Plugin, PluginContext, QuantizerPlugin, RangeMap, ReportEntry, RunState, ValidatorPlugin,
-} from "./types.ts";
+} from "../kernel/types.ts";
 import { cloneModel, loadModel } from "../onnx/codec.ts";
 import { inputsOf } from "../onnx/data-files.ts";
 import type { Model } from "../onnx/model.ts";
