@@ -25,8 +25,10 @@ export * from "./tensor/dtypes.ts";
 
 export { defineConfig, checkConfigKeys, configKeys, type OptionKeys, type QuantConfig, type PluginSpec, type ModelEntry, type BatchSection } from "./config/schema.ts";
 export { loadQuantConfig, type LoadedConfig } from "./config/load.ts";
-export { resolveChain, resolvePlugin } from "./config/resolve.ts";
-export { mergeLayers, mergeChains } from "./config/merge.ts";
+export { resolveChain, resolvePlugin, type ResolveOptions } from "./config/resolve.ts";
+/** A plugin registry (names → lazy plugin factories, presets): `builtinPlugins` in plugins/registry.ts is one; pass it in. */
+export { emptyRegistry, type PluginRegistry, type PluginEntry, type PluginFactory } from "./config/registry.ts";
+export { mergeLayers, layerMerger, mergeChains } from "./config/merge.ts";
 
 export * from "./tensor/quantize.ts";
 export { packInt4, unpackInt4, unpackUint4, int4ByteLength } from "./tensor/int4.ts";
@@ -70,7 +72,7 @@ export { MS_DOMAIN, OP_MIN_OPSET, ensureOpsetImport } from "./quant/contrib.ts";
 export { packMatMulNBits, dequantizeMatMulNBits, type NBitsWeight } from "./tensor/nbits.ts";
 export { convertToFloat16, FP16_DEFAULT_BLOCK_LIST, type Float16Options, type Float16Result } from "./onnx/float16.ts";
 export { quantizeBnb4, dequantizeBnb4, nf4Code, fp4Code, BNB4_CODEBOOK, type Bnb4Type, type Bnb4Weight } from "./tensor/bnb4.ts";
-export { makeVariants, variantSpecs, formatVariants, VARIANTS, type VariantSpec, type VariantRow, type VariantsOptions } from "./quant/variants.ts";
+export { makeVariants, variantSpecs, formatVariants, VARIANTS, type VariantSpec, type VariantRow, type VariantsOptions } from "./pipeline/variants.ts";
 /** Retype a float16/bfloat16 model to compute in float32 between Casts at its inputs and outputs (ORT fuses only float32-scale Q/DQ). */
 export { computeInFloat32, hasHalfCompute, type Float32ComputeReport } from "./quant/float32-compute.ts";
 /** Weights no integer kernel reads directly (behind data-movement chains, LSTM/GRU/RNN W/R, Gather tables): a DequantizeLinear at the weight. */
