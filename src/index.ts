@@ -64,6 +64,10 @@ export { RuntimeSession, SINGLE_THREAD, modelInputs, fixedBatch, batchPlan, type
 export { calibrate, finalizeChain, type CalibratorEntry, type CalibrateOptions, type CalibrationResult } from "./runtime/calibrate.ts";
 export { loadStats, saveStats, mergeStats, readStats, writeStats, type StatsFile } from "./runtime/stats.ts";
 export { observationModel } from "./runtime/observe.ts";
+/** Validation of an output model: structure and Q/DQ rules, loads in ONNX Runtime, numbers against the float model (the validator plugins and `quant validate` run these). */
+export { checkConnectivity, checkResolution, checkInterface, checkQdq } from "./validate/connectivity.ts";
+export { checkOrtLoad } from "./validate/ort-load.ts";
+export { measureFidelity, fidelityDiagnostics, sharedLayers, type FidelityOptions, type FidelityReport, type OutputFidelity, type LayerFidelity } from "./validate/fidelity.ts";
 export { ErrorAccumulator, cosine, maxAbs, top1Agreement, type ErrorMetrics, type FloatArray } from "./tensor/metrics.ts";
 export { isExternal, externalRef, resolveLocation } from "./onnx/external.ts";
 export { reason } from "./errors/errors.ts";
