@@ -57,7 +57,8 @@ export { isQuantized, isQuantOp, describeQuantOps, alreadyQuantizedError, type Q
 export { sortNodes, initializerInputs, dropInitializerInputs } from "./onnx/load-normalize.ts";
 export { decideOpset, describeNeeds, type OpsetDecision, type OpsetNeed } from "./pipeline/opset.ts";
 export { cloneModel } from "./onnx/codec.ts";
-export { HistogramObserver, HistogramSet, DEFAULT_BINS, checkBins, checkBits, histogramCalibrator, type HistogramSide, type HistogramJSON } from "./tensor/histogram.ts";
+export { HistogramObserver, DEFAULT_BINS, checkBins, checkBits, type HistogramSide, type HistogramJSON } from "./tensor/histogram.ts";
+export { HistogramSet, histogramCalibrator } from "./quant/histogram-calibrator.ts";
 export { weightSensitivity, type SensitivityCandidate, type SensitivityOptions } from "./quant/sensitivity.ts";
 
 export { RuntimeSession, SINGLE_THREAD, modelInputs, fixedBatch, batchPlan, type BatchPlan, loadOrt, ortSessionOptions, ortTensor, tensorFloats, type RuntimeOptions, type TensorMap } from "./runtime/session.ts";

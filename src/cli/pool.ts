@@ -5,7 +5,7 @@
  * child exits by itself if the parent dies (QUANT_PARENT_PID, see io/cleanup.ts).
  */
 import { fileURLToPath } from "node:url";
-import { isCompiled } from "../runtime/native.ts";
+import { isCompiled } from "../io/native.ts";
 import { onShutdown } from "../io/cleanup.ts";
 
 /** Result of one child run. */

@@ -62,7 +62,7 @@ let sharpModule: Promise<Sharp> | undefined;
 function loadSharp(): Promise<Sharp> {
   // sharp's CommonJS entry: its ESM one finds the addon through createRequire at run time, which the single-file
   // binary cannot see; the CommonJS one requires it by name, so Bun embeds it.
-  sharpModule ??= import("../runtime/native.ts").then((n) => n.preloadNative("libvips")).then(() => require("sharp") as Sharp);
+  sharpModule ??= import("../io/native.ts").then((n) => n.preloadNative("libvips")).then(() => require("sharp") as Sharp);
   return sharpModule;
 }
 

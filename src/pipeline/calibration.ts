@@ -70,7 +70,7 @@ export async function runCalibration(
     // A stats file must serve any method later (`--stats-in ranges.json --method mse`): when no calibrator of the chain
     // keeps histograms, record them too (first in the chain, so the chain's own ranges win).
     if (options.statsOut && !calibrators.some((p) => p.needs === "values")) {
-      const { histogramCalibrator } = await import("../tensor/histogram.ts");
+      const { histogramCalibrator } = await import("../quant/histogram-calibrator.ts");
       const recorder = histogramCalibrator(HISTOGRAM_RECORDER, {}, 4096, () => (h) => ({ min: h.min, max: h.max }));
       states.unshift({ plugin: recorder, state: await hooks.call(recorder, (c) => recorder.create(c)) });
       hooks.logger.info(`--stats-out: also recording activation histograms, so --stats-in works with any method`);

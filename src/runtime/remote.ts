@@ -7,7 +7,7 @@
 import { QuantError } from "../errors/errors.ts";
 import type { Batch } from "../data/dataset.ts";
 import { ortType, type RuntimeOptions } from "./session.ts";
-import { isCompiled } from "./native.ts";
+import { isCompiled } from "../io/native.ts";
 import type { WorkerReply, WorkerRequest } from "./worker.ts";
 
 /** The worker inside the single-file binary: the entry point as src/cli/build-bin.ts names it (Bun maps it). */

@@ -28,7 +28,7 @@ let ortModule: OrtModule | undefined;
 /** onnxruntime-node, imported on first use. */
 export async function loadOrt(): Promise<OrtModule> {
   if (ortModule) return ortModule;
-  await (await import("./native.ts")).preloadNative("onnxruntime");
+  await (await import("../io/native.ts")).preloadNative("onnxruntime");
   return (ortModule = await import("onnxruntime-node"));
 }
 
