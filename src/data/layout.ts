@@ -6,16 +6,8 @@
  */
 import { QuantError } from "../errors/errors.ts";
 import type { ModelInputInfo } from "./dataset.ts";
-
-/** A user's per-input sample axis: an axis index, or `"none"`/`null` for an input without one. */
-export type SampleAxisSpec = number | "none" | null;
-
-/** How a dataset feeds one input: its batch axis (null: none, the same value in every run) and whether it varies per sample. */
-export interface InputLayout {
-  batchAxis: number | null;
-  /** True when the value differs per sample (false: one value broadcast to every sample). */
-  varies: boolean;
-}
+import type { SampleAxisSpec, InputLayout } from "../kernel/dataset.ts";
+export type { SampleAxisSpec, InputLayout };
 
 /** `[N, 1, 32, 32]`: dynamic dims by name (or `?`). */
 export function describeShape(shape: readonly (number | string | null)[]): string {
