@@ -10,6 +10,7 @@
  * clock is meaningless on the shared machine), float / quantized.
  */
 import { parseArgs } from "node:util";
+import { builtinPlugins } from "../plugins/registry.ts";
 import { resolve } from "node:path";
 import { readNpy, saveModel, resolveChain, runPipeline, serializeModel, type PluginSpec, type TensorMap } from "../src/index.ts";
 import { RuntimeSession, SINGLE_THREAD } from "../src/runtime/session.ts";
@@ -133,11 +134,13 @@ for (const name of models) {
     if (!spec) throw new Error(`unknown chain ${chain} (known: ${Object.keys(CHAINS).join(", ")})`);
     const t0 = performance.now();
     try {
-      const result = await runPipeline({ model: c.path, plugins: await resolveChain(spec), options: { data: c.data as never, samples: c.samples }, logger: (await import("consola")).consola.create({ level: 1 }) });
+      const p0 = performance.now();
+      const result = await runPipeline({ model: c.path, plugins: await resolveChain(spec, { registry: builtinPlugins }), options: { data: c.data as never, samples: c.samples }, logger: (await import("consola")).consola.create({ level: 1 }) });
+      const seconds = (performance.now() - p0) / 1000;
       const bytes = serializeModel(result.model);
       const db = sqnr(reference, await runOutputs(bytes as never, c.evalFeeds));
       const sp = values["no-speed"] ? undefined : await speedup(c.path, bytes, c.evalFeeds[0]!, Number(values.runs));
-      cells.push(`${db.toFixed(1)} dB${sp ? ` ${sp.toFixed(2)}×` : ""}`);
+      cells.push(`${db.toFixed(1)} dB${sp ? ` ${sp.toFixed(2)}×` : ""} ${seconds.toFixed(1)} s`);
     } catch (e) {
       cells.push(`error ${(e as Error).message.slice(0, process.env.FULL_ERRORS ? 1000 : 60)}`);
     }
@@ -145,4 +148,4 @@ for (const name of models) {
   }
   console.log(`| ${name} | ${cells.join(" | ")} |`);
 }
-console.log(`\nstatic INT8 output SQNR vs fp32 (all outputs, ${"8 eval images (zoo), 4 (ImageNet models), the 469 digits test samples"}) and speed (median CPU time fp32 / int8, one thread, batch 1, ${values.runs} interleaved runs)`);
+console.log(`\ncells: static INT8 output SQNR vs fp32 (all outputs, ${"8 eval images (zoo), 4 (ImageNet models), the 469 digits test samples"}) and speed (median CPU time fp32 / int8, one thread, batch 1, ${values.runs} interleaved runs), and the quantization run's wall time (load → quantize, calibration included)`);

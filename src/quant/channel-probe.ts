@@ -5,7 +5,7 @@
  * data-aware remedies (equalization from measured ranges, empirical bias correction), which need channel-resolved
  * numbers the calibrators do not keep.
  */
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import { cloneModel } from "../onnx/codec.ts";
 import { makeAttribute } from "../onnx/builder.ts";
 import { opsetVersion } from "../onnx/graph.ts";

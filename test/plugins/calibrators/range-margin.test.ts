@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { builtinPlugins } from "../../../plugins/registry.ts";
 import rangeMargin, { RangeMarginState } from "../../../plugins/calibrators/range-margin.ts";
 import { resolveChain } from "../../../src/index.ts";
 
@@ -39,7 +40,7 @@ describe("range-margin", () => {
   test("bad options and foreign states are refused with coded errors", async () => {
     expect(() => rangeMargin({ k: -1 })).toThrow(/E_CONFIG|k and minWiden/);
     expect(() => RangeMarginState.restore({ calibrator: "minmax", tensors: {} }, 2, 0)).toThrow(/range-margin state/);
-    const [p] = await resolveChain([["range-margin", { k: 3 }]]);
+    const [p] = await resolveChain([["range-margin", { k: 3 }]], { registry: builtinPlugins });
     expect(p!.kind).toBe("calibrator");
   });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { builtinPlugins } from "../../../plugins/registry.ts";
 import * as ort from "onnxruntime-node";
 import { consola } from "consola";
 import { DataType, GraphBuilder, encodeModelProto, findOutlierTargets, loadModel, resolveChain, runPipeline, serializeModel, sqnrDb, type PluginSpec } from "../../../src/index.ts";
@@ -28,7 +29,7 @@ function outlierModel(quietInput: boolean) {
 
 async function outputSqnr(quietInput: boolean, chain: PluginSpec[]): Promise<number> {
   const { bytes, data, x, n } = outlierModel(quietInput);
-  const r = await runPipeline({ model: loadModel(bytes), plugins: await resolveChain(chain), options: { data, perChannel: true }, logger: quiet });
+  const r = await runPipeline({ model: loadModel(bytes), plugins: await resolveChain(chain, { registry: builtinPlugins }), options: { data, perChannel: true }, logger: quiet });
   const feeds = { x: new ort.Tensor("float32", x, [n, 32, 4, 4]) };
   const ref = (await (await ort.InferenceSession.create(bytes)).run(feeds)).y!.data as Float32Array;
   const got = (await (await ort.InferenceSession.create(serializeModel(r.model))).run(feeds)).y!.data as Float32Array;

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { builtinPlugins } from "../../../plugins/registry.ts";
 import * as ort from "onnxruntime-node";
 import { DataType, GraphBuilder, encodeModelProto, equalize, findEqualizePairs, floatConst, GraphIndex, loadModel, resolveChain, runPipeline, serializeModel, type Model } from "../../../src/index.ts";
 import { randomFloats } from "../../helpers/models.ts";
@@ -118,7 +119,7 @@ describe("equalize", () => {
     const reference = await runOutputs(bytes as never, feeds);
     const quiet = (await import("consola")).consola.create({ level: 0 });
     const db = async (chain: Parameters<typeof resolveChain>[0]) => {
-      const r = await runPipeline({ model: loadModel(bytes), plugins: await resolveChain(chain), options: { data: data as never, samples: 8 }, logger: quiet });
+      const r = await runPipeline({ model: loadModel(bytes), plugins: await resolveChain(chain, { registry: builtinPlugins }), options: { data: data as never, samples: 8 }, logger: quiet });
       return sqnr(reference, await runOutputs(serializeModel(r.model) as never, feeds));
     };
     const base = await db(["normalize", "minmax", "static-qdq", "int8"]);

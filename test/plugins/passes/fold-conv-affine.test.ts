@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { builtinPlugins } from "../../../plugins/registry.ts";
 import * as ort from "onnxruntime-node";
 import { DataType, GraphBuilder, encodeModelProto, foldConvAffine, loadModel, serializeModel, type Model } from "../../../src/index.ts";
 import { randomFloats } from "../../helpers/models.ts";
@@ -96,7 +97,7 @@ describe("fold-conv-affine", () => {
 
   test("the plugin runs from a config chain", async () => {
     const { resolveChain } = await import("../../../src/index.ts");
-    const [p] = await resolveChain(["fold-conv-affine"]);
+    const [p] = await resolveChain(["fold-conv-affine"], { registry: builtinPlugins });
     expect(p!.kind).toBe("pass");
     expect(p!.name).toBe("fold-conv-affine");
   });

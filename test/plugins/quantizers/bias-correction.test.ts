@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { builtinPlugins } from "../../../plugins/registry.ts";
 import * as ort from "onnxruntime-node";
 import { consola } from "consola";
 import { DataType, GraphBuilder, encodeModelProto, loadModel, resolveChain, runPipeline, serializeModel, tensorBytes, type PluginSpec } from "../../../src/index.ts";
@@ -32,7 +33,7 @@ describe("bias-correction", () => {
     const x = randomFloats(n * 8 * 36, 11).map((v) => v + 0.5); // inputs with a mean, as after a Relu
     const data = { x: { dims: [n, 8, 6, 6], data: x } };
     const run = async (chain: PluginSpec[]) => {
-      const r = await runPipeline({ model: loadModel(bytes), plugins: await resolveChain(chain), options: { data, perChannel: true }, logger: quiet });
+      const r = await runPipeline({ model: loadModel(bytes), plugins: await resolveChain(chain, { registry: builtinPlugins }), options: { data, perChannel: true }, logger: quiet });
       const s = await ort.InferenceSession.create(serializeModel(r.model));
       const y = (await s.run({ x: new ort.Tensor("float32", x, [n, 8, 6, 6]) })).y!.data as Float32Array;
       return channelMeans(y, n, 4);
@@ -52,7 +53,7 @@ describe("bias-correction", () => {
 
   test.skipIf(!hasCorpus)("digits_cnn static INT8: 41.7 → 44.2 dB logits SQNR; only the int32 biases change", async () => {
     const data = corpus("digits_cnn_calib.npy");
-    const run = async (chain: PluginSpec[]) => (await runPipeline({ model: corpus("digits_cnn.onnx"), plugins: await resolveChain(chain), options: { data }, logger: quiet })).model;
+    const run = async (chain: PluginSpec[]) => (await runPipeline({ model: corpus("digits_cnn.onnx"), plugins: await resolveChain(chain, { registry: builtinPlugins }), options: { data }, logger: quiet })).model;
     const base = await run(["normalize", "fold-batchnorm", "minmax", "static-qdq", "int8"]);
     const fixed = await run(["normalize", "fold-batchnorm", "minmax", "static-qdq", "bias-correction", "int8"]);
     const a = await judge(corpus("digits_cnn.onnx"), serializeModel(base), "cnn");

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { builtinPlugins } from "../../../plugins/registry.ts";
 import * as ort from "onnxruntime-node";
 import { consola } from "consola";
 import { DataType, GraphBuilder, encodeModelProto, loadModel, resolveChain, runPipeline, serializeModel, sqnrDb, type PluginSpec } from "../../../src/index.ts";
@@ -23,7 +24,7 @@ function model(spread: number) {
 
 async function quantized(bytes: Uint8Array, chain: PluginSpec[]) {
   const x = randomFloats(8 * 512, 3);
-  const r = await runPipeline({ model: loadModel(bytes), plugins: await resolveChain(chain), options: { data: { x: { dims: [8, 8, 8, 8], data: x } } }, logger: quiet });
+  const r = await runPipeline({ model: loadModel(bytes), plugins: await resolveChain(chain, { registry: builtinPlugins }), options: { data: { x: { dims: [8, 8, 8, 8], data: x } } }, logger: quiet });
   const feeds = { x: new ort.Tensor("float32", randomFloats(4 * 512, 4), [4, 8, 8, 8]) };
   const ref = (await (await ort.InferenceSession.create(bytes)).run(feeds)).y!.data as Float32Array;
   const out = serializeModel(r.model);
@@ -57,7 +58,7 @@ describe("float-spread-outputs", () => {
     const feeds = [0, 1, 2, 3].map((i) => ({ [input]: new ort.Tensor("float32", naturalImages(1, 3, h!, w!, norm, 1000 + i), [1, 3, h!, w!]) }));
     const reference = await runOutputs(bytes as never, feeds);
     const db = async (chain: PluginSpec[]) => {
-      const r = await runPipeline({ model: loadModel(bytes), plugins: await resolveChain(chain), options: { data: data as never, samples: 8 }, logger: quiet });
+      const r = await runPipeline({ model: loadModel(bytes), plugins: await resolveChain(chain, { registry: builtinPlugins }), options: { data: data as never, samples: 8 }, logger: quiet });
       return sqnr(reference, await runOutputs(serializeModel(r.model) as never, feeds));
     };
     const base = await db(["normalize", "minmax", "static-qdq", "int8"]);
