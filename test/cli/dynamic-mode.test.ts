@@ -17,7 +17,7 @@ describe.skipIf(!hasCorpus)("quantize --mode dynamic", () => {
     expect(ra.tensors.filter((t: { kind: string; action: string; type: string }) => t.kind === "weight" && t.action === "quantized").every((t: { type: string }) => t.type === "uint8")).toBe(true);
     const b = quant(["quantize", corpus("digits_cnn.onnx"), "--mode", "dynamic", "--preset", "cnn", "-o", join(out, "b.onnx"), "--format", "json"]);
     expect(b.code).toBe(0);
-    expect(JSON.parse(b.stdout).chain).toEqual(["normalize", "fold-batchnorm", "dynamic", "int8", "onnx", "connectivity"]);
+    expect(JSON.parse(b.stdout).chain).toEqual(["normalize", "fold-batchnorm", "fold-conv-affine", "equalize", "dynamic", "int8", "onnx", "connectivity"]);
   }, 60_000);
 
   test("an unknown mode is a usage error", () => {

@@ -105,7 +105,7 @@ describe("layering under extends: the file's explicit choice is kept, for every 
     return JSON.parse(r.stdout).jobs[0] as { chain: { name: string; options: Record<string, unknown> }[]; options: Record<string, unknown> };
   };
   test("extends: cnn + method: entropy → the chain calibrates with entropy", () => {
-    expect(plan("method: entropy\n").chain.map((p) => p.name)).toEqual(["normalize", "fold-batchnorm", "entropy", "static-qdq", "int8", "onnx", "connectivity"]);
+    expect(plan("method: entropy\n").chain.map((p) => p.name)).toEqual(["normalize", "fold-batchnorm", "fold-conv-affine", "equalize", "entropy", "static-qdq", "float-spread-outputs", "bias-correction", "int8", "onnx", "connectivity"]);
     const pct = plan("method: percentile\npercentile: 99.9\n").chain.find((p) => p.name === "percentile");
     expect(pct?.options).toEqual({ percentile: 99.9 });
     expect(plan("native_int4: true\n").chain.map((p) => p.name)).toContain("int4");

@@ -53,10 +53,10 @@ describe("loading", () => {
     expect(config.perChannel).toBe(true);
     expect(config.method).toBe("entropy");
     // method: entropy in the file swaps the preset's calibrator (issue 11 item 3: it used to be lost under extends)
-    expect(config.plugins).toEqual(["normalize", "entropy", "static-qdq", "int8", "onnx", "connectivity", "!fold-batchnorm", "stats-json"]);
+    expect(config.plugins).toEqual(["normalize", "fold-conv-affine", "equalize", "entropy", "static-qdq", "float-spread-outputs", "bias-correction", "int8", "onnx", "connectivity", "!fold-batchnorm", "stats-json"]);
     // --method on the command line swaps the calibrator in place
     const job = planJob({ config, cwd: d, registry: builtinPlugins }, "static", "m.onnx", "o.onnx", { method: "mse" });
-    expect(job.chain.filter((s) => typeof s === "string" && !s.startsWith("!"))).toEqual(["normalize", "mse", "static-qdq", "int8", "onnx", "connectivity", "stats-json"]);
+    expect(job.chain.filter((s) => typeof s === "string" && !s.startsWith("!"))).toEqual(["normalize", "fold-conv-affine", "equalize", "mse", "static-qdq", "float-spread-outputs", "bias-correction", "int8", "onnx", "connectivity", "stats-json"]);
   });
 
   test("--preset on the command line goes under the file's own extends", async () => {

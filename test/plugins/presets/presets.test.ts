@@ -27,7 +27,7 @@ async function run(preset: string, model: string, extra: QuantConfig = {}) {
 describe("presets load as documented", () => {
   test("chains and options", async () => {
     const cnn = await load("cnn");
-    expect(cnn.plugins).toEqual(["normalize", "fold-batchnorm", "minmax", "static-qdq", "int8", "onnx", "connectivity"]);
+    expect(cnn.plugins).toEqual(["normalize", "fold-batchnorm", "fold-conv-affine", "equalize", "minmax", "static-qdq", "float-spread-outputs", "bias-correction", "int8", "onnx", "connectivity"]);
     expect([cnn.bits, cnn.perChannel, cnn.symmetric, cnn.activationType, cnn.method]).toEqual([8, true, true, "uint8", "minmax"]);
     const tf = await load("transformer");
     expect(tf.plugins).toEqual(["normalize", ["dynamic", { opTypes: ["MatMul", "Gemm"] }], "int8", "onnx", "connectivity"]);
