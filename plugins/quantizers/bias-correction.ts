@@ -136,12 +136,11 @@ export default function biasCorrection(opts: BiasCorrectionOptions = {}) {
             values[o] = v;
           }
           if (!fits) continue;
-          const old = bdq.input![0]!;
-          const name = index.uniqueName(`${old}_corrected`);
+          // A new tensor under the same name: the quantizer's pending one leaves the graph (packed, unused), and an
+          // exporter that walks the pending tensors in order finds the corrected values last under that name.
+          const name = bdq.input![0]!;
           const tensor = { name, dims: [fixed.length] };
-          g.initializer = (g.initializer ?? []).filter((x) => x.name !== old);
-          g.initializer.push(tensor);
-          bdq.input = [name, ...bdq.input!.slice(1)];
+          g.initializer = [...(g.initializer ?? []).filter((x) => x.name !== name), tensor];
           pending.push({ tensor, values, type: "int32", role: "bias" });
         } else if (floatConst(model, index, biasIn, g)) writer.set(t.conv, 2, fixed, [fixed.length], `${biasIn}_corrected`);
         else continue;

@@ -17,7 +17,7 @@ describe("examples", () => {
     const r = quant(["config", "examples/configs/user-plugins.ts", "--format", "json"]);
     expect(r.code).toBe(0);
     const rep = JSON.parse(r.stdout);
-    expect(rep.models[0].chain).toEqual(["normalize", "fold-batchnorm", "static-qdq", "int8", "onnx", "connectivity", "mean-std", "safetensors", "stats-json"]);
+    expect(rep.models[0].chain).toEqual(["normalize", "fold-batchnorm", "fold-conv-affine", "equalize", "static-qdq", "float-spread-outputs", "bias-correction", "int8", "onnx", "connectivity", "mean-std", "safetensors", "stats-json"]);
     expect(rep.models[0].artifacts.map((a: { kind: string }) => a.kind)).toEqual(["onnx", "safetensors", "stats-json"]);
     // the quantized model runs
     const s = await ort.InferenceSession.create(join(OUT, "digits_cnn.user.onnx"));
