@@ -139,7 +139,7 @@ export { fidelityDiagnostics, measureFidelity, type FidelityOptions, type Fideli
 
 // ── Remedies (issue 13) ──────────────────────────────────────────────────────────────────────────────────────────
 /** Remedies (issue 13): per-channel float statistics over data, Conv-affine folding, cross-layer equalization. */
-export { probeChannels, type ChannelStats, type ProbeTarget, type ProbeExtension } from "./quant/channel-probe.ts";
+export { probeChannels, type ChannelStats, type ChannelStat, type ProbeOptions, type ProbeTarget, type ProbeExtension } from "./quant/channel-probe.ts";
 /** Float constants of Conv rewrites: read one (and a node's integer attribute), write new ones and drop the unread. */
 export { floatConst, intAttr, ConstWriter, type FloatConst } from "./quant/conv-consts.ts";
 /** Fold a constant per-channel Mul/Add/Sub/Div after a Conv into the Conv's weight and bias. */

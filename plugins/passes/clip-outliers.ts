@@ -33,7 +33,7 @@ export default function clipOutliersPass(opts: ClipOutliersOptions = {}) {
       if (!opened) return;
       let stats;
       try {
-        stats = await probeChannels(model, targets.map((t) => ({ tensor: t.input, rank: t.rank })), opened.dataset, { samples: Math.min(opts.samples ?? 16, ctx.options.samples ?? Infinity) });
+        stats = await probeChannels(model, targets.map((t) => ({ tensor: t.input, rank: t.rank })), opened.dataset, { samples: Math.min(opts.samples ?? 16, ctx.options.samples ?? Infinity), stats: ["mean", "meanSquare"] });
       } finally {
         opened.close();
       }

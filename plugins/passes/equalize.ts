@@ -43,7 +43,7 @@ export default function equalizePass(opts: EqualizePassOptions = {}) {
         const opened = await openRunData(model, ctx.options, "equalize", ctx.logger);
         if (!opened) return;
         try {
-          const stats = await probeChannels(model, pairs.flatMap((p) => p.values.map((tensor) => ({ tensor, rank: p.rank }))), opened.dataset, { samples: Math.min(opts.samples ?? 16, ctx.options.samples ?? Infinity) });
+          const stats = await probeChannels(model, pairs.flatMap((p) => p.values.map((tensor) => ({ tensor, rank: p.rank }))), opened.dataset, { samples: Math.min(opts.samples ?? 16, ctx.options.samples ?? Infinity), stats: ["absMax"] });
           activationStats = stats;
         } finally {
           opened.close();

@@ -101,7 +101,7 @@ export default function biasCorrection(opts: BiasCorrectionOptions = {}) {
       const errorOf = new Map<Target, string>();
       try {
         stats = await probeChannels(floatModel, [], opened.dataset, {
-          samples: Math.min(opts.samples ?? 16, ctx.options.samples ?? Infinity),
+          samples: Math.min(opts.samples ?? 16, ctx.options.samples ?? Infinity), stats: ["mean"],
           extend: (copy, fresh) => {
             const cg = copy.proto.graph!;
             return targets.map((t) => {

@@ -66,7 +66,7 @@ export default function floatSpreadOutputs(opts: FloatSpreadOutputsOptions = {})
       if (!opened) return { pending, entries: [] };
       let stats;
       try {
-        stats = await probeChannels(floatModel, candidates.map((c) => ({ tensor: c.tensor, rank: c.rank })), opened.dataset, { samples: Math.min(opts.samples ?? 16, ctx.options.samples ?? Infinity) });
+        stats = await probeChannels(floatModel, candidates.map((c) => ({ tensor: c.tensor, rank: c.rank })), opened.dataset, { samples: Math.min(opts.samples ?? 16, ctx.options.samples ?? Infinity), stats: ["absMax"] });
       } finally {
         opened.close();
       }

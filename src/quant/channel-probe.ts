@@ -36,6 +36,19 @@ export interface ProbeTarget {
   readonly rank: number;
 }
 
+/** The statistics {@link probeChannels} can reduce. */
+export type ChannelStat = "absMax" | "min" | "max" | "mean" | "meanSquare";
+
+/** Options of {@link probeChannels}. */
+export interface ProbeOptions {
+  /** Samples run (default: all the dataset has). */
+  samples?: number;
+  /** Extra nodes and targets added to the probed copy. */
+  extend?: ProbeExtension;
+  /** Statistics to reduce (default all); the others come back as NaN. Fewer reductions, faster runs. */
+  stats?: readonly ChannelStat[];
+}
+
 /**
  * Extra nodes computed from the probed values before reduction (e.g. a Conv of the input with a weight-error kernel):
  * `build(model)` adds nodes to the copy and returns `{ tensor, rank }` targets whose statistics are wanted.
@@ -46,7 +59,8 @@ export type ProbeExtension = (copy: Model, fresh: (prefix: string) => string) =>
  * Run `model` (float) over `samples` samples of `dataset` one at a time and return per-channel statistics of each
  * target (and of the targets `extend` adds to the copy). The model itself is not modified.
  */
-export async function probeChannels(model: Model, targets: readonly ProbeTarget[], dataset: CalibrationDataset, options: { samples?: number; extend?: ProbeExtension } = {}): Promise<Map<string, ChannelStats>> {
+export async function probeChannels(model: Model, targets: readonly ProbeTarget[], dataset: CalibrationDataset, options: ProbeOptions = {}): Promise<Map<string, ChannelStats>> {
+  const want = new Set<ChannelStat>(options.stats ?? ["absMax", "min", "max", "mean", "meanSquare"]);
   const copy = cloneModel(model);
   const g = copy.proto.graph!;
   const taken = new Set<string>();
@@ -82,36 +96,47 @@ export async function probeChannels(model: Model, targets: readonly ProbeTarget[
       g.output!.push({ name: y, type: { tensor_type: { elem_type: DataType.FLOAT } } });
       return y;
     };
-    const abs = fresh(`${t.tensor}_abs`);
-    g.node!.push({ op_type: "Abs", name: fresh("Abs_node"), input: [t.tensor], output: [abs] });
-    const sq = fresh(`${t.tensor}_sq`);
-    g.node!.push({ op_type: "Mul", name: fresh("Mul_node"), input: [t.tensor, t.tensor], output: [sq] });
-    outs.set(t.tensor, { absMax: reduce("ReduceMax", abs), min: reduce("ReduceMin", t.tensor), max: reduce("ReduceMax", t.tensor), mean: reduce("ReduceMean", t.tensor), sq: reduce("ReduceMean", sq) });
+    const none = "";
+    let abs = none;
+    if (want.has("absMax")) {
+      abs = fresh(`${t.tensor}_abs`);
+      g.node!.push({ op_type: "Abs", name: fresh("Abs_node"), input: [t.tensor], output: [abs] });
+    }
+    let sq = none;
+    if (want.has("meanSquare")) {
+      sq = fresh(`${t.tensor}_sq`);
+      g.node!.push({ op_type: "Mul", name: fresh("Mul_node"), input: [t.tensor, t.tensor], output: [sq] });
+    }
+    outs.set(t.tensor, {
+      absMax: abs && reduce("ReduceMax", abs),
+      min: want.has("min") ? reduce("ReduceMin", t.tensor) : none,
+      max: want.has("max") ? reduce("ReduceMax", t.tensor) : none,
+      mean: want.has("mean") ? reduce("ReduceMean", t.tensor) : none,
+      sq: sq && reduce("ReduceMean", sq),
+    });
   }
   const session = await RuntimeSession.create(copy, { ...SINGLE_THREAD, optimization: "basic" });
   const acc = new Map<string, { absMax: Float64Array; min: Float64Array; max: Float64Array; sum: Float64Array; sq: Float64Array }>();
   const n = Math.min(options.samples ?? dataset.count, dataset.count);
   if (n <= 0) throw new QuantError("E_CALIB_SAMPLES", "no samples to probe channel statistics with");
   try {
-    const fetches = [...outs.values()].flatMap((o) => [o.absMax, o.min, o.max, o.mean, o.sq]);
+    const fetches = [...outs.values()].flatMap((o) => [o.absMax, o.min, o.max, o.mean, o.sq]).filter(Boolean);
     for (let s = 0; s < n; s++) {
       const batch = dataset.batch(s, 1);
       const r = await session.run(session.feeds(batch), fetches);
       dataset.release?.(batch);
       for (const [tensor, o] of outs) {
-        const am = r[o.absMax]!.data as Float32Array;
-        const mn = r[o.min]!.data as Float32Array;
-        const mx = r[o.max]!.data as Float32Array;
-        const me = r[o.mean]!.data as Float32Array;
-        const sq = r[o.sq]!.data as Float32Array;
+        const nan = (k: string) => (k ? (r[k]!.data as Float32Array) : undefined);
+        const [am, mn, mx, me, sq] = [nan(o.absMax), nan(o.min), nan(o.max), nan(o.mean), nan(o.sq)];
+        const channels = (am ?? mn ?? mx ?? me ?? sq)!.length;
         let a = acc.get(tensor);
-        if (!a) acc.set(tensor, (a = { absMax: new Float64Array(am.length), min: new Float64Array(am.length).fill(Infinity), max: new Float64Array(am.length).fill(-Infinity), sum: new Float64Array(am.length), sq: new Float64Array(am.length) }));
-        for (let c = 0; c < am.length; c++) {
-          if (am[c]! > a.absMax[c]!) a.absMax[c] = am[c]!;
-          if (mn[c]! < a.min[c]!) a.min[c] = mn[c]!;
-          if (mx[c]! > a.max[c]!) a.max[c] = mx[c]!;
-          a.sum[c]! += me[c]!;
-          a.sq[c]! += sq[c]!;
+        if (!a) acc.set(tensor, (a = { absMax: new Float64Array(channels), min: new Float64Array(channels).fill(Infinity), max: new Float64Array(channels).fill(-Infinity), sum: new Float64Array(channels), sq: new Float64Array(channels) }));
+        for (let c = 0; c < channels; c++) {
+          if (am && am[c]! > a.absMax[c]!) a.absMax[c] = am[c]!;
+          if (mn && mn[c]! < a.min[c]!) a.min[c] = mn[c]!;
+          if (mx && mx[c]! > a.max[c]!) a.max[c] = mx[c]!;
+          if (me) a.sum[c]! += me[c]!;
+          if (sq) a.sq[c]! += sq[c]!;
         }
       }
     }
@@ -120,8 +145,8 @@ export async function probeChannels(model: Model, targets: readonly ProbeTarget[
   }
   const result = new Map<string, ChannelStats>();
   for (const [tensor, a] of acc) {
-    const mean = a.sum.map((v) => v / n);
-    result.set(tensor, { absMax: a.absMax, min: a.min, max: a.max, mean, meanSquare: a.sq.map((v) => v / n), samples: n });
+    const or = (k: ChannelStat, v: Float64Array) => (want.has(k) ? v : v.fill(NaN));
+    result.set(tensor, { absMax: or("absMax", a.absMax), min: or("min", a.min), max: or("max", a.max), mean: or("mean", a.sum.map((v) => v / n)), meanSquare: or("meanSquare", a.sq.map((v) => v / n)), samples: n });
   }
   return result;
 }
