@@ -28,7 +28,7 @@ describe("README examples", () => {
     const plan = quant(["config", "quant.config.ts", "--dry-run", "--format", "json"], d);
     if (plan.code !== 0) throw new Error(plan.stderr);
     const job = JSON.parse(plan.stdout).jobs[0];
-    expect(job.chain.map((p: { name: string }) => p.name)).toEqual(["normalize", "entropy", "static-qdq", "int8", "onnx", "connectivity", "stats-json", "ranges-csv"]);
+    expect(job.chain.map((p: { name: string }) => p.name)).toEqual(["normalize", "fold-conv-affine", "equalize", "entropy", "static-qdq", "float-spread-outputs", "bias-correction", "int8", "onnx", "connectivity", "stats-json", "ranges-csv"]);
     expect(job.options).toMatchObject({ method: "entropy", images: "imagenet", samples: 256, exclude: ["classifier.*"] });
     // Run it on a stand-in: the example model's own image size (the README's imagenet preset is for 224×224 RGB).
     mkdirSync(join(d, "calib"));
