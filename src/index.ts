@@ -70,6 +70,8 @@ export { MS_DOMAIN, OP_MIN_OPSET, ensureOpsetImport } from "./quant/contrib.ts";
 export { packMatMulNBits, dequantizeMatMulNBits, type NBitsWeight } from "./tensor/nbits.ts";
 export { convertToFloat16, FP16_DEFAULT_BLOCK_LIST, type Float16Options, type Float16Result } from "./onnx/float16.ts";
 export { quantizeBnb4, dequantizeBnb4, nf4Code, fp4Code, BNB4_CODEBOOK, type Bnb4Type, type Bnb4Weight } from "./tensor/bnb4.ts";
+/** MatMulBnb4 storage with each block's scale searched by reconstruction MSE. */
+export { quantizeBnb4Searched, type Bnb4SearchOptions } from "./tensor/bnb4-search.ts";
 export { makeVariants, variantSpecs, formatVariants, VARIANTS, type VariantSpec, type VariantRow, type VariantsOptions } from "./quant/variants.ts";
 /** Retype a float16/bfloat16 model to compute in float32 between Casts at its inputs and outputs (ORT fuses only float32-scale Q/DQ). */
 export { computeInFloat32, hasHalfCompute, type Float32ComputeReport } from "./quant/float32-compute.ts";
