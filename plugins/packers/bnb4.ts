@@ -20,7 +20,7 @@ export interface Bnb4Options {
   blockSize?: number;
   /**
    * Pick each block's stored scale by reconstruction MSE instead of its absmax (default true): weight SQNR
-   * over absmax scaling: +0.57 dB on N(0,1) weights, 21.23 → 21.63 dB logits SQNR on digits_transformer (random inputs).
+   * over absmax scaling +0.57 dB on N(0,1) weights; digits_transformer logits SQNR over its test set 24.4 → 25.7 dB.
    */
   scaleSearch?: boolean;
 }
