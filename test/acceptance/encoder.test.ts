@@ -11,7 +11,7 @@ import { mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
-import { CHAR_ENCODER, charEncoderMeta, encoderHeldOut, hasCharEncoder, maskedAccuracy } from "../helpers/charencoder.ts";
+import { CHAR_ENCODER, charEncoderMeta, encoderHeldOut, hasCharEncoder, maskedAccuracy, maskedBatch } from "../helpers/charencoder.ts";
 import { quant } from "../cli/helpers.ts";
 
 const FILES = { fp16: "model_fp16", q8: "model_quantized", int8: "model_int8", uint8: "model_uint8", q4: "model_q4", q4f16: "model_q4f16", bnb4: "model_bnb4" } as const;
@@ -39,8 +39,14 @@ describe.skipIf(!hasCharEncoder)("trained char encoder: transformers.js variants
     expect(fp32.masked).toBe(meta.heldOutMasked);
     // Argmax ties aside, ORT and torch agree on every masked position.
     expect(Math.abs(fp32.accuracy - meta.heldOutAccuracy)).toBeLessThan(2 / fp32.masked);
-    // The most frequent character (space) is right ~16 % of the time: a model that learned the text does far better.
-    expect(fp32.accuracy).toBeGreaterThan(0.4);
+    // Guessing the most frequent character of the masked positions (space) is the no-context baseline; a model that
+    // learned the text does at least twice as well.
+    const b = maskedBatch(meta, text);
+    const counts = new Map<bigint, number>();
+    for (let i = 0; i < b.ids.length; i++) if (b.masked[i]) counts.set(b.ids[i]!, (counts.get(b.ids[i]!) ?? 0) + 1);
+    const baseline = Math.max(...counts.values()) / fp32.masked;
+    console.log(`no-context baseline (most frequent char): ${baseline.toFixed(4)}`);
+    expect(fp32.accuracy).toBeGreaterThan(2 * baseline);
   });
 
   test("quant variants writes all seven files; each runs and keeps held-out masked-char accuracy within its drop", async () => {
@@ -62,5 +68,5 @@ describe.skipIf(!hasCharEncoder)("trained char encoder: transformers.js variants
     }
     console.log(`char encoder, fp32 accuracy ${fp32.accuracy.toFixed(4)}\n${rows.join("\n")}`);
     expect(failures).toEqual([]);
-  }, 120_000);
+  }, 300_000);
 });
