@@ -12,7 +12,8 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { consola } from "consola";
 import * as ort from "onnxruntime-node";
-import { makeVariants } from "../src/index.ts";
+import { makeVariants } from "../src/pipeline/variants.ts";
+import { builtinPlugins } from "../plugins/registry.ts";
 import { generate, perplexity, type CharDecoderMeta } from "../test/helpers/chardecoder.ts";
 
 const { values, positionals } = parseArgs({ args: Bun.argv.slice(2), options: { modes: { type: "string" } }, allowPositionals: true });
@@ -34,7 +35,7 @@ try {
   await s.release();
   console.log(`char decoder ${dir} (${meta.steps} steps): fp32 held-out perplexity ${ppl.toFixed(4)}`);
   for (const [i, g] of gens.entries()) console.log(`  ${JSON.stringify(prompts[i])} → ${JSON.stringify(g)}`);
-  const rows = await makeVariants(join(dir, "model.onnx"), out, { runs: 0, modes: values.modes?.split(","), logger: consola.create({ level: 1 }) });
+  const rows = await makeVariants(join(dir, "model.onnx"), out, { registry: builtinPlugins, runs: 0, modes: values.modes?.split(","), logger: consola.create({ level: 1 }) });
   for (const r of rows) {
     const v = await open(r.file);
     const p = await perplexity(v, meta, text);

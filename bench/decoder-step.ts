@@ -18,6 +18,7 @@ import { parseArgs } from "node:util";
 import { consola } from "consola";
 import * as ort from "onnxruntime-node";
 import { convertOpset, loadModel, resolveChain, runPipeline, type PluginSpec } from "../src/index.ts";
+import { builtinPlugins } from "../plugins/registry.ts";
 import { createTimingSession, interleavedLatency, randomFeeds } from "../src/runtime/latency.ts";
 import { decoderModel } from "../test/helpers/decoder.ts";
 
@@ -63,7 +64,7 @@ for (const v of names) {
   const t0 = performance.now();
   const model = loadModel(fp32);
   if (v.startsWith("q4")) convertOpset(model, 21);
-  await runPipeline({ model, plugins: await resolveChain([...spec.chain, "onnx"], process.cwd()), options: { ...spec.options, output: file }, logger });
+  await runPipeline({ model, plugins: await resolveChain([...spec.chain, "onnx"], { cwd: process.cwd(), registry: builtinPlugins }), options: { ...spec.options, output: file }, logger });
   console.log(`  made ${v} in ${((performance.now() - t0) / 1000).toFixed(1)} s (${(readFileSync(file).length / 2 ** 20).toFixed(1)} MiB)`);
 }
 

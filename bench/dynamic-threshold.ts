@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { consola } from "consola";
 import { DataType, GraphBuilder, encodeModelProto, resolveChain, runPipeline } from "../src/index.ts";
+import { builtinPlugins } from "../plugins/registry.ts";
 import { createTimingSession, interleavedLatency, randomFeeds } from "../src/runtime/latency.ts";
 import { fillNormal, sampleRng } from "../src/data/random.ts";
 
@@ -42,7 +43,7 @@ try {
     b.output("y", DataType.FLOAT, [1, "m", K]);
     const fp32 = join(dir, `k${K}.onnx`), dyn = join(dir, `k${K}_dyn.onnx`);
     writeFileSync(fp32, encodeModelProto(b.model({ opset: 17 })));
-    await runPipeline({ model: fp32, plugins: await resolveChain(["normalize", ["dynamic", { floatHeadShare: 0 }], "int8", "onnx"]), options: { output: dyn }, logger });
+    await runPipeline({ model: fp32, plugins: await resolveChain(["normalize", ["dynamic", { floatHeadShare: 0 }], "int8", "onnx"], { registry: builtinPlugins }), options: { output: dyn }, logger });
     const a = await createTimingSession(fp32), d = await createTimingSession(dyn);
     const cells: string[] = [];
     for (const M of values.tokens.split(",").map(Number)) {

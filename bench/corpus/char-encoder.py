@@ -35,6 +35,7 @@ p.add_argument("--seconds", type=float, default=900)
 p.add_argument("--lr", type=float, default=1e-3)
 p.add_argument("--threads", type=int, default=1)
 p.add_argument("--seed", type=int, default=0)
+p.add_argument("--pre-ln", action="store_true", help="LayerNorm before attention/MLP (trains faster from scratch than BERT's post-LN)")
 a = p.parse_args()
 torch.manual_seed(a.seed)
 torch.set_num_threads(a.threads)
@@ -69,6 +70,15 @@ class Block(nn.Module):
         x = self.ln1(x + self.drop(self.o((att @ v).transpose(1, 2).reshape(B, S, D))))
         return self.ln2(x + self.drop(self.proj(F.gelu(self.fc(x)))))
 
+    def forward_pre(self, x, bias):
+        B, S, D = x.shape
+        h = self.ln1(x)
+        split = lambda t: t.view(B, S, self.h, self.dh).transpose(1, 2)
+        q, k, v = split(self.q(h)), split(self.k(h)), split(self.v(h))
+        att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(self.dh) + bias, dim=-1)
+        x = x + self.drop(self.o((att @ v).transpose(1, 2).reshape(B, S, D)))
+        return x + self.drop(self.proj(F.gelu(self.fc(self.ln2(x)))))
+
 
 class Encoder(nn.Module):
     def __init__(self):
@@ -85,7 +95,7 @@ class Encoder(nn.Module):
         x = self.ln(self.word(input_ids) + self.pos(pos))
         bias = (1.0 - attention_mask[:, None, None, :].to(torch.float32)) * -10000.0
         for blk in self.blocks:
-            x = blk(x, bias)
+            x = blk.forward_pre(x, bias) if a.pre_ln else blk(x, bias)
         return self.head(self.head_ln(x))
 
 
@@ -156,7 +166,7 @@ open(os.path.join(a.out, "heldout.txt"), "w", encoding="utf-8").write(held_text)
 params = sum(t.numel() for t in model.parameters())
 meta = {
     "texts": names, "textsSha256": hashlib.sha256("".join(texts).encode()).hexdigest(), "heldOutChars": len(held_text),
-    "vocab": "".join(vocab), "pad": 0, "mask": 1, "dim": a.dim, "heads": a.heads, "layers": a.layers, "ffn": a.ffn,
+    "vocab": "".join(vocab), "pad": 0, "mask": 1, "dim": a.dim, "heads": a.heads, "layers": a.layers, "ffn": a.ffn, "preLN": a.pre_ln,
     "seq": a.seq, "parameters": params, "steps": step, "batch": a.batch, "lr": a.lr, "seconds": round(time.time() - t0),
     "seed": a.seed, "torch": torch.__version__, "heldOutAccuracy": acc, "heldOutMasked": count, "heldOutPerplexity": ppl,
     "protocol": "windows of seq chars, last padded; position i of window w masked iff (i + 3w) % 7 == 0",
