@@ -7,7 +7,7 @@ import * as ts from "typescript";
 import { fileURLToPath } from "node:url";
 
 const PUBLIC_API = [
-    "Artifact", "AttrValue", "AttributeProto", "AttributeType", "Batch", "BatchSection", "Bnb4Type", "Bnb4Weight",
+    "Artifact", "AttrValue", "AttributeProto", "AttributeType", "Batch", "BatchSection", "Bnb4SearchOptions", "Bnb4Type", "Bnb4Weight",
     "CalibrationDataset", "CalibratorPlugin", "CalibratorState", "ChainContext", "ChainStep", "ClipSearchOptions",
     "Consumer", "DATA_MOVEMENT_OPS", "DataSource", "DataType", "DataTypeCode", "DataTypeName", "DatasetSpec",
     "Diagnostic", "Dim", "ErrorAccumulator", "ErrorCode", "ErrorMetrics", "ErrorSite", "EventSink", "ExporterPlugin",
@@ -36,7 +36,7 @@ const PUBLIC_API = [
     "isQuantError", "isQuantOp", "isQuantized", "layerBitsFor", "layerMerger", "loadModel", "loadQuantConfig",
     "makeAttribute", "makeTensor", "matchesAny", "measureFidelity", "mergeChains", "modelInfo", "modelInputs",
     "nodeSubgraphs", "num", "openData", "openDataset", "openSafetensors", "opsetVersion", "ortTensor",
-    "outerScopeInputs", "packInt4", "packMatMulNBits", "qrange", "quantizeBnb4", "quantizeWeights", "readNpy",
+    "outerScopeInputs", "packInt4", "packMatMulNBits", "qrange", "quantizeBnb4", "quantizeBnb4Searched", "quantizeWeights", "readNpy",
     "readsShapeOnly", "reason", "removeInitializers", "removeNodes", "removeValueInfo", "replaceUses",
     "replaceUsesMany", "replaceWithDequantize", "resolveChain", "resolvePlugin", "roundHalfEven", "runPipeline",
     "saveModel", "serializeModel", "setTensorRaw", "sqnrDb", "tensorBytes", "tensorDims", "tensorFloat32",
