@@ -14,6 +14,12 @@ into windows of --seq characters (the last one shorter and padded with attention
 positions i with (i + 3 w) % 7 == 0 are replaced by [MASK]; accuracy = argmax at those positions equals the original
 character. meta.json records torch's own figure for that protocol. Training masks 15 % of positions at random and pads
 a third of the samples to a random length, so the attention mask is learned, not ignored.
+
+Cost: only the masked 15 % of positions give a training signal (154 targets per step at --batch 8 --seq 128, ~7x fewer
+than the decoder script's next-character steps), so the model sits at the unigram loss (~3.0 nats) for the first
+several hundred steps. On the shared 2-core machine (load 15-22, one nice'd thread, ~5 s per step) neither post-LN
+(375 steps, lr 1e-3) nor --pre-ln (lr 2e-3) left that plateau within 30-45 minutes: budget a few thousand steps on an
+idle core before committing a model from this script.
 """
 import argparse, hashlib, json, math, os, time
 
