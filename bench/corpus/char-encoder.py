@@ -41,6 +41,8 @@ p.add_argument("--seconds", type=float, default=900)
 p.add_argument("--lr", type=float, default=1e-3)
 p.add_argument("--threads", type=int, default=1)
 p.add_argument("--seed", type=int, default=0)
+p.add_argument("--sin-init", action="store_true", help="initialize the (learned) position table with sinusoids: attention finds neighbours sooner")
+p.add_argument("--mask-ratio", type=float, default=0.15)
 p.add_argument("--pre-ln", action="store_true", help="LayerNorm before attention/MLP (trains faster from scratch than BERT's post-LN)")
 a = p.parse_args()
 torch.manual_seed(a.seed)
@@ -94,6 +96,12 @@ class Encoder(nn.Module):
         self.ln = nn.LayerNorm(d, eps=1e-12)
         self.blocks = nn.ModuleList(Block(d, a.heads, a.ffn) for _ in range(a.layers))
         self.head_ln, self.head = nn.LayerNorm(d, eps=1e-12), nn.Linear(d, V)
+        if a.sin_init:
+            pos = torch.arange(a.seq).unsqueeze(1)
+            freq = torch.exp(torch.arange(0, d, 2) * (-math.log(10000.0) / d))
+            with torch.no_grad():
+                self.pos.weight[:, 0::2] = torch.sin(pos * freq)
+                self.pos.weight[:, 1::2] = torch.cos(pos * freq)
 
     def forward(self, input_ids, attention_mask):
         S = input_ids.shape[1]
@@ -146,7 +154,7 @@ while step < a.steps and time.time() - t0 < a.seconds:
     for b in range(0, a.batch, 3):
         L = int(torch.randint(16, a.seq, ()).item())
         ids[b, L:], att[b, L:] = stoi[PAD], 0
-    masked = (torch.rand(ids.shape) < 0.15) & (att > 0)
+    masked = (torch.rand(ids.shape) < a.mask_ratio) & (att > 0)
     inp = torch.where(masked, torch.full_like(ids, stoi[MASK]), ids)
     logits = model(inp, att)
     loss = F.cross_entropy(logits[masked], ids[masked])
