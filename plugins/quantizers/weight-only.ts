@@ -26,7 +26,9 @@ export interface WeightOnlyOptions {
   /**
    * INT4 default selection: measure each layer's output sensitivity in onnxruntime-node on this many samples
    * (calibration data when given, else random) — `false` to skip the measurement. Default: up to 4 samples within
-   * about 3 s (fewer on big models; none, with the weight SQNR rule instead, when one sample would take over 7 s).
+   * about 3 s of estimated time (fewer on big models; none, with the weight SQNR rule instead, when one sample would
+   * take over 7.5 s). The estimate counts the model's multiply-accumulates at a fixed rate, so the choice, and the
+   * output's bytes, do not depend on the machine's load.
    */
   sensitivity?: number | false;
   /** A layer stays at 8 bits when its output noise per byte saved exceeds this multiple of the average. Default 4. */
@@ -250,7 +252,7 @@ async function measuredFallback(model: Model, auto: Choice[], opts: WeightOnlyOp
   const bytes = probed.reduce((s, c) => s + c.data.byteLength, 0);
   if (probed.length < 2) throw new Error("fewer than two layers to compare");
   if (bytes > PROBE_LIMIT) throw new Error(`the layers hold ${(bytes / 2 ** 20).toFixed(0)} MiB`);
-  // The probe costs (layers + 1) × samples inferences: unless asked for a count, it fits them into ~3 s.
+  // The probe costs (layers + 1) × samples inferences: unless asked for a count, it fits them into ~3 s (counted, not timed).
   if (!ctx.data) throw new Error("the context has no run data");
   const samples = opts.sensitivity || ctx.data.samples || undefined;
   ctx.at(""); // errors from here on are about the data or the model as a whole, not the last weight quantized
