@@ -37,7 +37,7 @@ describe("probe cost", () => {
     expect(probeSamples(1e6, 9, 1, 4, 3000)).toBe(4); // 2 ms per sample: all 4 wanted
     expect(probeSamples(400e6, 9, 1, 4, 3000)).toBe(3); // 0.8 s per sample: three
     expect(probeSamples(1e9, 9, 1, 4, 3000)).toBe(1); // 2 s per sample: one
-    expect(probeSamples(1e9, 9, 2, 8, 3000)).toBe(2); // a fixed batch of 2 is never cut
+    expect(probeSamples(2e9, 9, 2, 8, 3000)).toBe(2); // 4 s per batch of 2: still one whole batch
     expect(() => probeSamples(2e9, 9, 1, 4, 3000)).toThrow("measuring would take about 4.0 s per sample");
   });
 });
