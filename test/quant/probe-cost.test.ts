@@ -38,7 +38,8 @@ describe("probe cost", () => {
     expect(probeSamples(400e6, 9, 1, 4, 3000)).toBe(3); // 0.8 s per sample: three
     expect(probeSamples(1e9, 9, 1, 4, 3000)).toBe(1); // 2 s per sample: one
     expect(probeSamples(2e9, 9, 2, 8, 3000)).toBe(2); // 4 s per batch of 2: still one whole batch
-    expect(() => probeSamples(2e9, 9, 1, 4, 3000)).toThrow("measuring would take about 4.0 s per sample");
+    expect(probeSamples(3.75e9, 9, 1, 4, 3000)).toBe(1); // 7.5 s: 2.5× the budget, still measured
+    expect(() => probeSamples(4e9, 9, 1, 4, 3000)).toThrow("measuring would take about 8.0 s per sample");
   });
 });
 
