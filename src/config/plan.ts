@@ -30,14 +30,11 @@ export interface JobPlan {
   skip?: boolean;
 }
 
-/** The chain used when a config names none. */
-export function defaultChain(mode: Mode, o: Partial<RunOptions>): PluginSpec[] {
-  const packers: PluginSpec[] = o.nativeInt4 ? ["int4", "int8"] : ["int8"];
-  if (mode === "weights") return ["normalize", "weight-only", ...packers, "onnx", "connectivity"];
-  if (mode === "dynamic") return ["normalize", "dynamic", "int8", "onnx", "connectivity"];
-  const method = o.method ?? "minmax";
-  const cal: PluginSpec = method === "percentile" && o.percentile !== undefined ? ["percentile", { percentile: o.percentile }] : method;
-  return ["normalize", "fold-batchnorm", cal, "static-qdq", ...packers, "onnx", "connectivity"];
+/** The chain used when a config names none: the registry's default chain for the mode. */
+export function defaultChain(mode: Mode, o: Partial<RunOptions>, registry: PluginRegistry): PluginSpec[] {
+  const chain = registry.chains?.[mode];
+  if (!chain) throw new QuantError("E_CONFIG", `no plugin chain given and the registry has no default chain for ${mode === "weights" ? "weight-only" : mode} quantization: list plugins in the config`);
+  return chain(o);
 }
 
 /** Option keys of a config (everything but the structural keys). */
@@ -95,7 +92,7 @@ export function planJob(loaded: LoadedConfig, mode: Mode, input: string, output:
   const given = { ...resolvePaths(optionsOf(loaded.config), loaded.cwd), ...extra };
   const options = checkOptions({ ...defaultOptions, ...int4Defaults(given), ...given, output }, calibrators);
   // Flags (and models entries) are the highest layer: the same rules as a config layer over its `extends`.
-  let chain = loaded.config.plugins ? applyChainKeys([...loaded.config.plugins], extra, options, calibrators) : defaultChain(mode, options);
+  let chain = loaded.config.plugins ? applyChainKeys([...loaded.config.plugins], extra, options, calibrators) : defaultChain(mode, options, registry);
   // --mode dynamic with a config chain made for another mode: its quantizers become `dynamic`, calibrators go.
   if (mode === "dynamic" && loaded.config.plugins && !chain.some((s) => specName(s) === "dynamic")) {
     const quantizers = namesOfKind(registry, "quantizer");

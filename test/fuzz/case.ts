@@ -33,7 +33,7 @@ const silent = createConsola({ level: -999 });
 /** Options and chain of each mode. */
 function plan(mode: CaseMode, out: string): { options: Partial<RunOptions>; chain: PluginSpec[] } {
   const weights = (o: Partial<RunOptions>): PluginSpec[] =>
-    defaultChain("weights", o).map((s) => (s === "weight-only" ? (["weight-only", { sensitivity: false }] as PluginSpec) : s));
+    defaultChain("weights", o, builtinPlugins).map((s) => (s === "weight-only" ? (["weight-only", { sensitivity: false }] as PluginSpec) : s));
   switch (mode) {
     case "int8": return { options: { output: out, perChannel: true }, chain: weights({}) };
     case "int4": {
@@ -42,7 +42,7 @@ function plan(mode: CaseMode, out: string): { options: Partial<RunOptions>; chai
     }
     case "opset21": return { options: { output: out, opset: 21 }, chain: weights({}) };
     case "external": return { options: { output: out, externalData: true, bits: 4, blockSize: 32 }, chain: weights({}) };
-    case "static": return { options: { output: out, samples: 2, batchSize: 1 }, chain: defaultChain("static", {}) };
+    case "static": return { options: { output: out, samples: 2, batchSize: 1 }, chain: defaultChain("static", {}, builtinPlugins) };
   }
 }
 
