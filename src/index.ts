@@ -13,8 +13,13 @@ export type {
   Observation, PackerPlugin, PassPlugin, PendingTensor, Plugin, PluginContext, PluginKind, QuantizeResult, QuantizerPlugin,
   QuantizerRequirements, Range, RangeMap, ReportEntry, RunState, ValidatorPlugin,
 } from "./kernel/types.ts";
-/** Every option of a run (CLI flags and config keys), with their defaults. */
-export { defaultOptions, type QuantOptions } from "./kernel/options.ts";
+/**
+ * Every option of a run (CLI flags and config keys), with their defaults: the plugins' options (`ctx.options`) and
+ * the data options the runner keeps (`data`, `samples`, `shapes`, `statsIn`, …).
+ */
+export { defaultOptions, type DataOptions, type QuantOptions, type RunOptions } from "./kernel/options.ts";
+/** The run's data as plugins get it (`ctx.data`): opened on request and closed by the runner. */
+export type { DataRequest, OpenedRunData, RunData, RunDataSource } from "./kernel/dataset.ts";
 /** The one error class (a stable `code`, the plugin/phase/tensor it happened at), its guard and a cause's message. */
 export { QuantError, isQuantError, reason, type ErrorCode, type ErrorSite } from "./errors/errors.ts";
 /** Progress events of a run, phase by phase. */
