@@ -29,14 +29,10 @@ export default function clipOutliersPass(opts: ClipOutliersOptions = {}) {
     async run(model, ctx) {
       const targets = findOutlierTargets(model, opts);
       if (!targets.length) return void ctx.logger.debug("no weight channel with outliers");
-      const opened = await openRunData(model, ctx.options, "clip-outliers", ctx.logger);
+      const opened = await openRunData(model, ctx, "clip-outliers", opts.samples ?? 16);
       if (!opened) return;
       let stats;
-      try {
-        stats = await probeChannels(model, targets.map((t) => ({ tensor: t.input, rank: t.rank })), opened.dataset, { samples: Math.min(opts.samples ?? 16, ctx.options.samples ?? Infinity), stats: ["mean", "meanSquare"] });
-      } finally {
-        opened.close();
-      }
+      stats = await probeChannels(model, targets.map((t) => ({ tensor: t.input, rank: t.rank })), opened.dataset, { samples: Math.min(opts.samples ?? 16, opened.dataset.count), stats: ["mean", "meanSquare"] });
       const r = clipOutliers(model, targets, stats, opts);
       const gain = r.errorAfter > 0 ? 10 * Math.log10(r.errorBefore / r.errorAfter) : 0;
       ctx.logger.info(`clipped ${r.channels} outlier weight channel(s) in ${r.nodes} node(s) (their modelled output error −${gain.toFixed(1)} dB)`);

@@ -40,14 +40,10 @@ export default function equalizePass(opts: EqualizePassOptions = {}) {
       if (!pairs.length) return void ctx.logger.debug("no Conv pair to equalize");
       let activationStats: Map<string, ChannelStats> | undefined;
       if ((opts.method ?? "data") === "data") {
-        const opened = await openRunData(model, ctx.options, "equalize", ctx.logger);
+        const opened = await openRunData(model, ctx, "equalize", opts.samples ?? 16);
         if (!opened) return;
-        try {
-          const stats = await probeChannels(model, pairs.flatMap((p) => p.values.map((tensor) => ({ tensor, rank: p.rank }))), opened.dataset, { samples: Math.min(opts.samples ?? 16, ctx.options.samples ?? Infinity), stats: ["absMax"] });
-          activationStats = stats;
-        } finally {
-          opened.close();
-        }
+        const stats = await probeChannels(model, pairs.flatMap((p) => p.values.map((tensor) => ({ tensor, rank: p.rank }))), opened.dataset, { samples: Math.min(opts.samples ?? 16, opened.dataset.count), stats: ["absMax"] });
+        activationStats = stats;
       }
       const r = equalize(model, { rounds: opts.rounds, maxScale: opts.maxScale, alpha: opts.alpha, minSpread: opts.minSpread, activationStats });
       ctx.logger.info(`equalized ${r.pairs} Conv pair(s) (${activationStats ? "measured activation ranges" : "weight ranges"})`);

@@ -95,28 +95,24 @@ export default function biasCorrection(opts: BiasCorrectionOptions = {}) {
       if (unmatched) ctx.logger.warn(`${unmatched} quantized Conv weight(s) were not written by a scheme bias correction can reproduce: left uncorrected`);
       if (!targets.length) return { pending, entries };
 
-      const opened = await openRunData(floatModel, ctx.options, "bias-correction", ctx.logger);
+      const opened = await openRunData(floatModel, ctx, "bias-correction", opts.samples ?? 16);
       if (!opened) return { pending, entries };
       let stats;
       const errorOf = new Map<Target, string>();
-      try {
-        stats = await probeChannels(floatModel, [], opened.dataset, {
-          samples: Math.min(opts.samples ?? 16, ctx.options.samples ?? Infinity), stats: ["mean"],
-          extend: (copy, fresh) => {
-            const cg = copy.proto.graph!;
-            return targets.map((t) => {
-              const wName = fresh("bias_correction_dw");
-              cg.initializer!.push(makeTensor(wName, DataType.FLOAT, t.dims, t.delta));
-              const out = fresh("bias_correction_err");
-              cg.node!.push({ op_type: "Conv", name: fresh("bias_correction_conv"), input: [t.floatConv.input![0]!, wName], output: [out], attribute: t.floatConv.attribute });
-              errorOf.set(t, out);
-              return { tensor: out, rank: t.dims.length };
-            });
-          },
-        });
-      } finally {
-        opened.close();
-      }
+      stats = await probeChannels(floatModel, [], opened.dataset, {
+        samples: Math.min(opts.samples ?? 16, opened.dataset.count), stats: ["mean"],
+        extend: (copy, fresh) => {
+          const cg = copy.proto.graph!;
+          return targets.map((t) => {
+            const wName = fresh("bias_correction_dw");
+            cg.initializer!.push(makeTensor(wName, DataType.FLOAT, t.dims, t.delta));
+            const out = fresh("bias_correction_err");
+            cg.node!.push({ op_type: "Conv", name: fresh("bias_correction_conv"), input: [t.floatConv.input![0]!, wName], output: [out], attribute: t.floatConv.attribute });
+            errorOf.set(t, out);
+            return { tensor: out, rank: t.dims.length };
+          });
+        },
+      });
 
       const writer = new ConstWriter(g, index);
       let corrected = 0;

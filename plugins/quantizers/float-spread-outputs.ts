@@ -62,14 +62,10 @@ export default function floatSpreadOutputs(opts: FloatSpreadOutputsOptions = {})
         if (floatOnly && rank !== undefined && rank >= 3) candidates.push({ q, dqs: readers.map((r) => r.node), tensor: x, rank });
       }
       if (!candidates.length) return { pending, entries: [] };
-      const opened = await openRunData(floatModel, ctx.options, "float-spread-outputs", ctx.logger);
+      const opened = await openRunData(floatModel, ctx, "float-spread-outputs", opts.samples ?? 16);
       if (!opened) return { pending, entries: [] };
       let stats;
-      try {
-        stats = await probeChannels(floatModel, candidates.map((c) => ({ tensor: c.tensor, rank: c.rank })), opened.dataset, { samples: Math.min(opts.samples ?? 16, ctx.options.samples ?? Infinity), stats: ["absMax"] });
-      } finally {
-        opened.close();
-      }
+      stats = await probeChannels(floatModel, candidates.map((c) => ({ tensor: c.tensor, rank: c.rank })), opened.dataset, { samples: Math.min(opts.samples ?? 16, opened.dataset.count), stats: ["absMax"] });
       const minSpread = opts.minSpread ?? 8;
       const writer = new ConstWriter(g, index);
       const gone: NodeProto[] = [];
