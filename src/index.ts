@@ -75,3 +75,8 @@ export { makeVariants, variantSpecs, formatVariants, VARIANTS, type VariantSpec,
 export { computeInFloat32, hasHalfCompute, type Float32ComputeReport } from "./quant/float32-compute.ts";
 /** Weights no integer kernel reads directly (behind data-movement chains, LSTM/GRU/RNN W/R, Gather tables): a DequantizeLinear at the weight. */
 export { quantizeChainWeights, WEIGHT_ONLY_OPS, type ChainWeightOptions, type ChainWeightResult } from "./quant/placement-weights.ts";
+/** Streaming quantization of big models: weights quantized on every core, results kept on disk until saved (src/quant/stream.ts). */
+export { quantizeInParallel, defaultThreads, type QuantizeTask, type ParallelOptions } from "./quant/parallel.ts";
+export { streamPlan, spillQuantized, withoutValues, lazyPending, spillPacked, DEFAULT_STREAM_ABOVE, type StreamPlan } from "./quant/stream.ts";
+/** The scratch store a streaming run keeps produced tensors in (src/onnx/spill.ts). */
+export { spillTensor, spillOf, existingSpill, isSpilled, TensorSpill, DEFAULT_SPILL_BYTES } from "./onnx/spill.ts";

@@ -1,0 +1,161 @@
+/**
+ * Spill: where a run puts tensor data it produced (quantized weights, packed values, float16 copies) so that a model
+ * far larger than RAM never holds more than a few tensors in memory. A spilled tensor becomes an external-data tensor
+ * whose location is the spill's own name, mounted on the model's {@link ExternalFiles}: every reader (packers,
+ * validators, saveModel, which copies it into the output's data file in graph order) reads it tensor by tensor, like
+ * any external data.
+ *
+ * The spill file is created beside the output (same disk as the result) and unlinked at once: it has no name a crash
+ * could leave behind, and its space is freed when the process closes it or dies.
+ */
+import { closeSync, openSync, readSync, unlinkSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { QuantError, reason } from "../kernel/errors.ts";
+import { EXTERNAL, externalRef, isExternal } from "./external.ts";
+import type { Model } from "./model.ts";
+import type { TensorProto } from "./types.ts";
+
+/** Tensors at least this large are spilled by default (smaller ones cost more in bookkeeping than they weigh). */
+export const DEFAULT_SPILL_BYTES = 1 << 20;
+
+let counter = 0;
+
+/** An append-only, anonymous scratch file of tensor bytes. */
+export class TensorSpill {
+  /** The `location` spilled tensors carry (never a real path: it only resolves through the mount). */
+  readonly location: string;
+  private fd: number;
+  private end = 0;
+  /** Buffers handed out by {@link read}, so bytes read back and stored unchanged are not written again. */
+  private loaded = new WeakMap<ArrayBufferLike, { offset: number; length: number }>();
+
+  constructor(dir: string) {
+    const id = counter++;
+    const path = join(dir, `.quant-spill-${process.pid}-${Date.now().toString(36)}-${id}`);
+    try {
+      this.fd = openSync(path, "wx+", 0o600);
+    } catch (e) {
+      throw new QuantError("E_SAVE", `cannot create a scratch file in ${dir} (${reason(e)})`, { file: path, cause: e });
+    }
+    try {
+      unlinkSync(path);
+    } catch {
+      // a platform that cannot unlink an open file: it goes when closed (close() retries)
+      this.pathToRemove = path;
+    }
+    this.location = `quant-spill:${process.pid}:${id}`;
+  }
+  private pathToRemove?: string;
+
+  /** Bytes written so far. */
+  get size(): number {
+    return this.end;
+  }
+
+  /** The descriptor (for {@link ExternalFiles.mount}). */
+  get descriptor(): number {
+    return this.fd;
+  }
+
+  /** Append `bytes` (64-byte aligned); returns where they are. */
+  put(bytes: Uint8Array): { offset: number; length: number } {
+    const same = this.loaded.get(bytes.buffer);
+    if (same && same.length === bytes.byteLength && bytes.byteOffset === 0 && bytes.buffer.byteLength === same.length) return same;
+    const offset = Math.ceil(this.end / 64) * 64;
+    let done = 0;
+    try {
+      while (done < bytes.byteLength) done += writeSync(this.fd, bytes, done, bytes.byteLength - done, offset + done);
+    } catch (e) {
+      throw new QuantError("E_SAVE", `cannot write scratch data (${reason(e)}): is the output's disk full?`, { cause: e });
+    }
+    this.end = offset + bytes.byteLength;
+    return { offset, length: bytes.byteLength };
+  }
+
+  /** Read bytes back (a fresh buffer, remembered so an unchanged buffer put again is not rewritten). */
+  read(offset: number, length: number): Uint8Array {
+    const out = new Uint8Array(length);
+    let done = 0;
+    while (done < length) {
+      const n = readSync(this.fd, out, done, length - done, offset + done);
+      if (n <= 0) throw new QuantError("E_LOAD_EXTERNAL_RANGE", "scratch data ended early");
+      done += n;
+    }
+    this.loaded.set(out.buffer, { offset, length });
+    return out;
+  }
+
+  /** Remember that `bytes` hold exactly the spilled range (e.g. a view made by an external read of it). */
+  remember(bytes: Uint8Array, offset: number, length: number): void {
+    if (bytes.byteOffset === 0 && bytes.byteLength === length && bytes.buffer.byteLength === length) this.loaded.set(bytes.buffer, { offset, length });
+  }
+
+  close(): void {
+    if (this.fd < 0) return;
+    closeSync(this.fd);
+    this.fd = -1;
+    if (this.pathToRemove) {
+      try {
+        unlinkSync(this.pathToRemove);
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
+/** Options of {@link spillOf}. */
+export interface SpillOptions {
+  /** Folder for the scratch file (default: the output's folder, else the system temp folder). */
+  dir?: string;
+  /** The run's output path: the scratch file goes beside it. */
+  output?: string;
+}
+
+const spills = new WeakMap<Model, TensorSpill>();
+
+/** The model's spill, created (and mounted on its external files) on first use. */
+export function spillOf(model: Model, opts: SpillOptions = {}): TensorSpill {
+  let s = spills.get(model);
+  if (!s) {
+    if (!model.external) throw new QuantError("E_SAVE", "this model has no external-data reader to spill tensors to");
+    s = new TensorSpill(opts.dir ?? (opts.output ? dirname(resolve(opts.output)) : tmpdir()));
+    model.external.mount(s.location, s);
+    spills.set(model, s);
+  }
+  return s;
+}
+
+/** The model's spill if one was created. */
+export function existingSpill(model: Model): TensorSpill | undefined {
+  return spills.get(model);
+}
+
+/** True when the tensor's data is in a spill. */
+export function isSpilled(t: TensorProto): boolean {
+  return isExternal(t) && externalRef(t).location.startsWith("quant-spill:");
+}
+
+/** Point a tensor at spilled bytes (drops its inline payload). */
+export function setSpilled(t: TensorProto, spill: TensorSpill, ref: { offset: number; length: number }): void {
+  for (const k of ["raw_data", "float_data", "int32_data", "int64_data", "double_data", "uint64_data"] as const) delete t[k];
+  t.data_location = EXTERNAL;
+  t.external_data = [
+    { key: "location", value: spill.location },
+    { key: "offset", value: String(ref.offset) },
+    { key: "length", value: String(ref.length) },
+  ];
+}
+
+/**
+ * Move a tensor's inline `raw_data` of at least `minBytes` into the model's spill. Returns true when it moved.
+ * The bytes are written unless they are exactly a buffer read back from the spill (an unchanged view).
+ */
+export function spillTensor(model: Model, t: TensorProto, opts: SpillOptions & { minBytes?: number } = {}): boolean {
+  const raw = t.raw_data;
+  if (!raw || raw.byteLength < (opts.minBytes ?? DEFAULT_SPILL_BYTES) || isExternal(t)) return false;
+  const spill = spillOf(model, opts);
+  setSpilled(t, spill, spill.put(raw));
+  return true;
+}
