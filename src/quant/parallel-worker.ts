@@ -4,7 +4,7 @@
  */
 import { quantizeWeights, type QuantSpec } from "../tensor/quantize.ts";
 import { isQuantError, reason } from "../kernel/errors.ts";
-import { dropped } from "./garbage.ts";
+import { dropped } from "../onnx/spill.ts";
 
 /** A weight to quantize. */
 export interface QuantizeRequest {

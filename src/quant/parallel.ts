@@ -11,7 +11,7 @@ import { QuantError, type ErrorCode } from "../kernel/errors.ts";
 import { quantizeWeights, type QuantSpec, type QuantizedWeights } from "../tensor/quantize.ts";
 import { isCompiled } from "../runtime/native.ts";
 import type { QuantizeRequest } from "./parallel-worker.ts";
-import { dropped } from "./garbage.ts";
+import { dropped } from "../onnx/spill.ts";
 
 /** One weight to quantize: its values are produced when its turn comes (so only in-flight weights are in memory). */
 export interface QuantizeTask {

@@ -10,7 +10,6 @@ import type { QuantOptions } from "../kernel/options.ts";
 import { existingSpill, spillOf, spillTensor, type TensorSpill } from "../onnx/spill.ts";
 import type { QuantizedWeights } from "../tensor/quantize.ts";
 import { defaultThreads } from "./parallel.ts";
-import { dropped } from "./garbage.ts";
 
 /** Weights to quantize beyond this many float bytes in all are streamed (see {@link QuantOptions.streamAbove}). */
 export const DEFAULT_STREAM_ABOVE = 256 << 20;
@@ -88,8 +87,5 @@ export function lazyPending(p: PendingTensor, q: QuantizedWeights): PendingTenso
 
 /** After a packer stored a tensor: move its bytes to the spill when this run streams (the model has a spill). */
 export function spillPacked(model: Model, p: PendingTensor): void {
-  if (!existingSpill(model)) return;
-  const bytes = p.tensor.raw_data?.byteLength ?? 0;
-  // The packer's input (read back from the spill) and its output are garbage once the output is on disk.
-  if (spillTensor(model, p.tensor, { minBytes: 256 << 10 })) dropped(2 * bytes);
+  if (existingSpill(model)) spillTensor(model, p.tensor, { minBytes: 256 << 10 });
 }
