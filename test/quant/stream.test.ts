@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
@@ -70,7 +70,7 @@ beforeAll(() => {
     writeFileSync(join(dir, `${name}-mem.json`), JSON.stringify({ plugins, streamAbove: 1e18, threads: 1 }));
     writeFileSync(join(dir, `${name}-stream.json`), JSON.stringify({ plugins, streamAbove: 0 }));
   }
-});
+}, 300_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("streaming INT8 per-channel of a 304 MB external-data model", () => {
@@ -141,4 +141,24 @@ describe("every streaming chain writes the bytes of the in-memory path", () => {
       expect(a.onnx.toString("latin1").replaceAll("s.onnx", "X")).toBe(b.onnx.toString("latin1").replaceAll("m.onnx", "X"));
       for (const f of readdirSync(dir)) if (/^[sm]\.onnx/.test(f)) rmSync(join(dir, f));
     }, 120_000);
+});
+
+describe("a weight that cannot be quantized, on a worker thread", () => {
+  test("one coded line naming the tensor, exit 1, nothing written, no scratch file left", () => {
+    const path = join(dir, "nan.onnx");
+    writeLlamaStack(path, { layers: 2, dim: 1024, ffn: 2816, seed: 3 }); // 101 MB: the workers start
+    // A NaN in layers.1.k_proj.weight (the 9th tensor: 7 of layer 0, then q_proj; every tensor is 4096-aligned).
+    const offset = 4 * (4 * 1024 * 1024 + 3 * 1024 * 2816) + 4 * 1024 * 1024 + 4 * 5000;
+    const fd = openSync(`${path}.data`, "r+");
+    writeSync(fd, new Uint8Array(new Float32Array([NaN]).buffer), 0, 4, offset);
+    closeSync(fd);
+    const before = readdirSync(dir).sort();
+    const r = quant(["quantize", "nan.onnx", "-o", "nan.q8.onnx", "--per-channel", "--threads", "2"]);
+    expect(r.code).toBe(1);
+    const lines = r.stderr.trim().split("\n");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toStartWith("error E_QUANT_NONFINITE");
+    expect(lines[0]).toContain("layers.1.k_proj.weight");
+    expect(readdirSync(dir).sort()).toEqual(before);
+  }, 120_000);
 });
