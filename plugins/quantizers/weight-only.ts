@@ -184,7 +184,7 @@ export default function weightOnly(opts: WeightOnlyOptions = {}) {
         picked.push({ w, roles, uses, names, bits: explicit ?? bits, explicitBits: explicit !== undefined });
       });
       const elementsOf = (w: Weight) => w.dims.reduce((a, b) => a * b, 1);
-      const plan = streamPlan(model, picked.reduce((s, p) => s + 4 * elementsOf(p.w), 0), o);
+      const plan = streamPlan(model, picked.reduce((s, p) => s + 4 * elementsOf(p.w), 0), o, picked.reduce((m, p) => Math.max(m, 4 * elementsOf(p.w)), 0));
       const chosen: Choice[] = new Array(picked.length);
       let done = 0;
       await quantizeInParallel(

@@ -4,7 +4,6 @@
  */
 import { quantizeWeights, type QuantSpec } from "../tensor/quantize.ts";
 import { isQuantError, reason } from "../kernel/errors.ts";
-import { dropped } from "../onnx/spill.ts";
 
 /** A weight to quantize. */
 export interface QuantizeRequest {
@@ -22,7 +21,9 @@ self.onmessage = (e: MessageEvent<QuantizeRequest>) => {
   try {
     const q = quantizeWeights(data, dims, spec, name);
     self.postMessage({ id, q }, [q.values.buffer as ArrayBuffer]);
-    dropped(data.byteLength, 0); // this worker holds nothing else: free the weight now
+    // This worker holds nothing else: free the weight once this handler (which still references it) has returned,
+    // before the next one arrives (collected inside the handler, it stayed alive: 2 weights per worker at the peak).
+    setTimeout(() => Bun.gc(true), 0);
   } catch (err) {
     const error = isQuantError(err) ? { code: err.code, message: err.message, target: err.site.target } : { message: reason(err) };
     self.postMessage({ id, error });

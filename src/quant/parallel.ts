@@ -45,11 +45,14 @@ export async function quantizeInParallel(tasks: readonly QuantizeTask[], done: (
   const threads = Math.max(1, Math.floor(opts.threads ?? defaultThreads()));
   const bytes = tasks.reduce((s, t) => s + 4 * t.dims.reduce((a, b) => a * b, 1), 0);
   if (threads === 1 || tasks.length < 2 || bytes < (opts.minBytes ?? 64 << 20)) {
+    let last = 0;
     tasks.forEach((t, i) => {
+      // The previous weight and its integers are unreachable here: collect (past the budget) before reading the next.
+      dropped(last);
       const data = t.load();
       const q = quantizeWeights(data, t.dims, t.spec, t.name);
       done(i, q);
-      dropped(data.byteLength + q.values.byteLength);
+      last = data.byteLength + q.values.byteLength;
     });
     return;
   }

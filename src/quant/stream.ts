@@ -4,6 +4,7 @@
  * tensor at a time; the pipeline spills what they pack; saveModel copies it into the output's data file in graph
  * order. Peak memory is then a few tensors, not the model, and the output's bytes are the same as in memory.
  */
+import { freemem } from "node:os";
 import type { Model } from "../onnx/model.ts";
 import type { PendingTensor } from "../kernel/types.ts";
 import type { QuantOptions } from "../kernel/options.ts";
@@ -27,12 +28,17 @@ export interface StreamPlan {
 type IntValues = QuantizedWeights["values"];
 const spilledRefs = new WeakMap<QuantizedWeights, { spill: TensorSpill; offset: number; length: number; ctor: new (b: ArrayBuffer) => IntValues }>();
 
-/** Decide streaming and threads for `floatBytes` of weights to quantize under the run's options. */
-export function streamPlan(model: Model, floatBytes: number, options: Pick<QuantOptions, "threads" | "streamAbove" | "output">): StreamPlan {
+/**
+ * Decide streaming and threads for `floatBytes` of weights to quantize (the largest `largestBytes`) under the run's
+ * options. Unless `threads` is given, each thread holds about 1.3× the largest weight in flight, so the default is
+ * every core but no more threads than a quarter of the free memory holds (the output does not depend on it).
+ */
+export function streamPlan(model: Model, floatBytes: number, options: Pick<QuantOptions, "threads" | "streamAbove" | "output">, largestBytes = 0): StreamPlan {
   const stream = !!model.external && floatBytes > (options.streamAbove ?? DEFAULT_STREAM_ABOVE);
+  const fit = largestBytes > 0 ? Math.max(1, Math.floor(freemem() / 4 / (1.3 * largestBytes))) : Infinity;
   return {
     stream,
-    threads: options.threads ?? defaultThreads(),
+    threads: options.threads ?? Math.min(defaultThreads(), fit),
     keep: (q) => (stream ? spillQuantized(model, q, options.output) : q),
   };
 }
