@@ -238,7 +238,8 @@ export default function weightOnly(opts: WeightOnlyOptions = {}) {
         pending.push(...added);
         for (const c of w.consumers) explicitPerms(c.steps);
         const elements = elementsOf(w);
-        const paramBytes = q.scale.length * (w.dataType === DataType.FLOAT ? 4 : 2) + Math.ceil((q.zeroPoint.length * c.bits) / 8);
+        const groups = q.paramDims.reduce((a, b) => a * b, 1); // (not q.scale.length: a streamed run would read it back)
+        const paramBytes = groups * (w.dataType === DataType.FLOAT ? 4 : 2) + Math.ceil((groups * c.bits) / 8);
         entries.push({
           tensor: w.name,
           action: "quantized",

@@ -26,6 +26,8 @@ export interface StreamPlan {
 }
 
 type IntValues = QuantizedWeights["values"];
+/** Scales / zero points of a weight above this many bytes go to the spill with its integers. */
+const PARAMS_IN_MEMORY = 64 << 10;
 const spilledRefs = new WeakMap<QuantizedWeights, { spill: TensorSpill; offset: number; length: number; ctor: new (b: ArrayBuffer) => IntValues }>();
 
 /**
@@ -49,18 +51,25 @@ export function spillQuantized(model: Model, q: QuantizedWeights, output?: strin
   const v = q.values;
   const ref = spill.put(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
   const ctor = v.constructor as new (b: ArrayBuffer) => IntValues;
-  const out: QuantizedWeights = {
-    scale: q.scale,
-    zeroPoint: q.zeroPoint,
+  const out = {
     paramDims: q.paramDims,
     type: q.type,
     ...(q.axis !== undefined ? { axis: q.axis } : {}),
     ...(q.blockSize !== undefined ? { blockSize: q.blockSize } : {}),
     ...(q.sqnrDb !== undefined ? { sqnrDb: q.sqnrDb } : {}),
-    values: undefined as unknown as IntValues,
-  };
+  } as QuantizedWeights;
   // Non-enumerable: copying the object ({...q}) must not read the tensor back.
   Object.defineProperty(out, "values", { enumerable: false, get: () => new ctor(spill.read(ref.offset, ref.length).buffer as ArrayBuffer) });
+  // Block-wise parameters are 1/16 of the float weight (a float32 scale and an int32 zero point per 32 values): held
+  // for every weight until the rewrite, they would outweigh the tensors in flight. Small ones stay in memory.
+  for (const [key, arr, Ctor] of [["scale", q.scale, Float32Array], ["zeroPoint", q.zeroPoint, Int32Array]] as const) {
+    if (arr.byteLength < PARAMS_IN_MEMORY) {
+      Object.defineProperty(out, key, { value: arr, enumerable: true, writable: true });
+      continue;
+    }
+    const r = spill.put(new Uint8Array(arr.buffer, arr.byteOffset, arr.byteLength));
+    Object.defineProperty(out, key, { enumerable: true, get: () => new Ctor(spill.read(r.offset, r.length).buffer as ArrayBuffer) });
+  }
   spilledRefs.set(out, { spill, ...ref, ctor });
   return out;
 }
