@@ -43,8 +43,6 @@ export class TensorSpill {
   readonly location: string;
   private fd: number;
   private end = 0;
-  /** Buffers handed out by {@link read}, so bytes read back and stored unchanged are not written again. */
-  private loaded = new WeakMap<ArrayBufferLike, { offset: number; length: number }>();
 
   constructor(dir: string) {
     const id = counter++;
@@ -76,8 +74,6 @@ export class TensorSpill {
 
   /** Append `bytes` (64-byte aligned); returns where they are. */
   put(bytes: Uint8Array): { offset: number; length: number } {
-    const same = this.loaded.get(bytes.buffer);
-    if (same && same.length === bytes.byteLength && bytes.byteOffset === 0 && bytes.buffer.byteLength === same.length) return same;
     const offset = Math.ceil(this.end / 64) * 64;
     let done = 0;
     try {
@@ -89,7 +85,10 @@ export class TensorSpill {
     return { offset, length: bytes.byteLength };
   }
 
-  /** Read bytes back (a fresh buffer, remembered so an unchanged buffer put again is not rewritten). */
+  /**
+   * Read bytes back (a fresh buffer). Bytes a packer hands back unchanged are written again rather than recognized:
+   * nothing stops a packer from changing its input in place.
+   */
   read(offset: number, length: number): Uint8Array {
     const out = new Uint8Array(length);
     let done = 0;
@@ -98,13 +97,7 @@ export class TensorSpill {
       if (n <= 0) throw new QuantError("E_LOAD_EXTERNAL_RANGE", "scratch data ended early");
       done += n;
     }
-    this.loaded.set(out.buffer, { offset, length });
     return out;
-  }
-
-  /** Remember that `bytes` hold exactly the spilled range (e.g. a view made by an external read of it). */
-  remember(bytes: Uint8Array, offset: number, length: number): void {
-    if (bytes.byteOffset === 0 && bytes.byteLength === length && bytes.buffer.byteLength === length) this.loaded.set(bytes.buffer, { offset, length });
   }
 
   close(): void {
@@ -164,10 +157,7 @@ export function setSpilled(t: TensorProto, spill: TensorSpill, ref: { offset: nu
   ];
 }
 
-/**
- * Move a tensor's inline `raw_data` of at least `minBytes` into the model's spill. Returns true when it moved.
- * The bytes are written unless they are exactly a buffer read back from the spill (an unchanged view).
- */
+/** Move a tensor's inline `raw_data` of at least `minBytes` into the model's spill. Returns true when it moved. */
 export function spillTensor(model: Model, t: TensorProto, opts: SpillOptions & { minBytes?: number } = {}): boolean {
   const raw = t.raw_data;
   if (!raw || raw.byteLength < (opts.minBytes ?? DEFAULT_SPILL_BYTES) || isExternal(t)) return false;
