@@ -12,6 +12,7 @@ import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { writeLlamaStack } from "../helpers/large-model.ts";
 import { rng } from "../helpers/random.ts";
+import { loadModel, saveModel } from "../../src/onnx/codec.ts";
 
 const ROOT = join(import.meta.dir, "../..");
 const PEAK = join(ROOT, "test/helpers/peak-rss.ts");
@@ -141,6 +142,22 @@ describe("every streaming chain writes the bytes of the in-memory path", () => {
       expect(a.onnx.toString("latin1").replaceAll("s.onnx", "X")).toBe(b.onnx.toString("latin1").replaceAll("m.onnx", "X"));
       for (const f of readdirSync(dir)) if (/^[sm]\.onnx/.test(f)) rmSync(join(dir, f));
     }, 120_000);
+});
+
+describe("an inline model streamed", () => {
+  test("stays one file, with the in-memory path's bytes", () => {
+    const m = loadModel(small.path);
+    saveModel(m, join(dir, "inline.onnx"), { externalData: false });
+    m.external?.close();
+    for (const [out, cfg] of [["i-s.onnx", "streamall.json"], ["i-m.onnx", "inmemory.json"]] as const) {
+      const r = quant(["quantize", "inline.onnx", "-o", out, "--per-channel", "-c", cfg]);
+      expect(r.code).toBe(0);
+    }
+    expect(readdirSync(dir).filter((n) => n.startsWith("i-"))).toEqual(expect.arrayContaining(["i-s.onnx", "i-m.onnx"]));
+    expect(readdirSync(dir).filter((n) => n.startsWith("i-") && n.endsWith(".data"))).toEqual([]);
+    expect(Buffer.compare(readFileSync(join(dir, "i-s.onnx")), readFileSync(join(dir, "i-m.onnx")))).toBe(0);
+    expect(readFileSync(join(dir, "i-s.onnx")).byteLength).toBeGreaterThan(small.bytes / 4);
+  }, 120_000);
 });
 
 describe("a weight that cannot be quantized, on a worker thread", () => {
