@@ -35,7 +35,8 @@ export function defaultThreads(): number {
   return Math.max(1, typeof navigator !== "undefined" && navigator.hardwareConcurrency ? navigator.hardwareConcurrency : availableParallelism());
 }
 
-const COMPILED_WORKER = "./src/quant/parallel-worker.ts";
+/** In the single binary (src/cli/build-bin.ts) the worker is an embedded entry point, under src/ as the root. */
+const COMPILED_WORKER = "/$bunfs/root/quant/parallel-worker.js";
 
 /**
  * Quantize `tasks`, calling `done(index, q)` for each as it completes (on the calling thread). Fails with the first
