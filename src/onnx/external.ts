@@ -77,7 +77,10 @@ export class ExternalFiles {
   private mounts = new Map<string, MountedData>();
   constructor(readonly baseDir: string, readonly modelFile?: string) {}
 
-  /** Serve `location` from `data` (closed with the others); it is never resolved as a path. */
+  /**
+   * Serve `location` from `data`; it is never resolved as a path. {@link close} leaves mounts open (data files reopen on
+   * demand, a mount cannot): their owner closes them.
+   */
   mount(location: string, data: MountedData): void {
     this.mounts.set(location, data);
   }
@@ -166,8 +169,6 @@ export class ExternalFiles {
   close(): void {
     for (const { fd } of this.fds.values()) closeSync(fd);
     this.fds.clear();
-    for (const m of this.mounts.values()) m.close();
-    this.mounts.clear();
   }
 }
 

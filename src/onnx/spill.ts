@@ -6,7 +6,8 @@
  * any external data.
  *
  * The spill file is created beside the output (same disk as the result) and unlinked at once: it has no name a crash
- * could leave behind, and its space is freed when the process closes it or dies.
+ * could leave behind, and its space is freed when its model is garbage-collected or released ({@link releaseSpill}),
+ * or the process ends, however it ends.
  */
 import { closeSync, openSync, readSync, unlinkSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -90,6 +91,7 @@ export class TensorSpill {
    * nothing stops a packer from changing its input in place.
    */
   read(offset: number, length: number): Uint8Array {
+    if (this.fd < 0) throw new QuantError("E_LOAD_EXTERNAL_MISSING", "the scratch data of a streamed run was released with its model");
     const out = new Uint8Array(length);
     let done = 0;
     while (done < length) {
@@ -123,6 +125,8 @@ export interface SpillOptions {
 }
 
 const spills = new WeakMap<Model, TensorSpill>();
+/** A spill lives as long as its model: the result of a run stays readable (and savable) after the run. */
+const closeWithModel = new FinalizationRegistry<TensorSpill>((s) => s.close());
 
 /** The model's spill, created (and mounted on its external files) on first use. */
 export function spillOf(model: Model, opts: SpillOptions = {}): TensorSpill {
@@ -132,8 +136,14 @@ export function spillOf(model: Model, opts: SpillOptions = {}): TensorSpill {
     s = new TensorSpill(opts.dir ?? (opts.output ? dirname(resolve(opts.output)) : tmpdir()));
     model.external.mount(s.location, s);
     spills.set(model, s);
+    closeWithModel.register(model, s);
   }
   return s;
+}
+
+/** Release the model's spill now (its tensors become unreadable) rather than when the model is collected. */
+export function releaseSpill(model: Model): void {
+  spills.get(model)?.close();
 }
 
 /** The model's spill if one was created. */

@@ -13,6 +13,11 @@ import * as ort from "onnxruntime-node";
 import { writeLlamaStack } from "../helpers/large-model.ts";
 import { rng } from "../helpers/random.ts";
 import { loadModel, saveModel } from "../../src/onnx/codec.ts";
+import { existingSpill, releaseSpill } from "../../src/onnx/spill.ts";
+import { runPipeline } from "../../src/kernel/pipeline.ts";
+import weightOnly from "../../plugins/quantizers/weight-only.ts";
+import int8 from "../../plugins/packers/int8.ts";
+import onnx from "../../plugins/exporters/onnx.ts";
 
 const ROOT = join(import.meta.dir, "../..");
 const PEAK = join(ROOT, "test/helpers/peak-rss.ts");
@@ -142,6 +147,21 @@ describe("every streaming chain writes the bytes of the in-memory path", () => {
       expect(a.onnx.toString("latin1").replaceAll("s.onnx", "X")).toBe(b.onnx.toString("latin1").replaceAll("m.onnx", "X"));
       for (const f of readdirSync(dir)) if (/^[sm]\.onnx/.test(f)) rmSync(join(dir, f));
     }, 120_000);
+});
+
+describe("the library", () => {
+  test("a streamed run's result model stays readable after the run: saved again, it has the CLI's bytes", async () => {
+    const r = await runPipeline({ model: small.path, plugins: [weightOnly(), int8(), onnx()], options: { output: join(dir, "lib.onnx"), perChannel: true, streamAbove: 0 } });
+    expect(existingSpill(r.model)).toBeDefined();
+    saveModel(r.model, join(dir, "lib2.onnx"), { externalData: true });
+    releaseSpill(r.model);
+    const c = quant(["quantize", "small.onnx", "-o", "lib3.onnx", "--per-channel", "-c", "inmemory.json"]);
+    expect(c.code).toBe(0);
+    const [a, b, m] = [output(join(dir, "lib.onnx")), output(join(dir, "lib2.onnx")), output(join(dir, "lib3.onnx"))];
+    expect(Buffer.compare(a.data, m.data)).toBe(0);
+    expect(Buffer.compare(b.data, m.data)).toBe(0);
+    expect(() => saveModel(r.model, join(dir, "lib4.onnx"))).toThrow(/released/);
+  }, 120_000);
 });
 
 describe("an inline model streamed", () => {
