@@ -79,4 +79,4 @@ export { quantizeChainWeights, WEIGHT_ONLY_OPS, type ChainWeightOptions, type Ch
 export { quantizeInParallel, defaultThreads, type QuantizeTask, type ParallelOptions } from "./quant/parallel.ts";
 export { streamPlan, spillQuantized, withoutValues, lazyPending, spillPacked, DEFAULT_STREAM_ABOVE, type StreamPlan } from "./quant/stream.ts";
 /** The scratch store a streaming run keeps produced tensors in (src/onnx/spill.ts). */
-export { spillTensor, spillOf, existingSpill, isSpilled, releaseSpill, TensorSpill, DEFAULT_SPILL_BYTES } from "./onnx/spill.ts";
+export { spillTensor, spillOf, existingSpill, isSpilled, releaseSpill, dropped, TensorSpill, DEFAULT_SPILL_BYTES } from "./onnx/spill.ts";

@@ -134,6 +134,7 @@ describe("every streaming chain writes the bytes of the in-memory path", () => {
     ["fp16", [], "fp16"],
     ["MatMulNBits 4-bit", INT4, "nbits"],
     ["q4f16 (MatMulNBits, then fp16)", INT4, "q4f16"],
+    ["dynamic INT8", ["--mode", "dynamic"], ""],
   ];
   for (const [name, flags, chain] of cases)
     test(name, () => {
