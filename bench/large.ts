@@ -53,7 +53,7 @@ const MB = 1e6;
 const gb = (b: number) => `${(b / 1e9).toFixed(2)} GB`;
 
 /** Run a command in a child; its wall time, exit code, stdout and peak RSS (own maxRSS and sampled VmHWM). */
-function child(argv: string[]): { ms: number; code: number; stdout: string; stderr: string; peak: number } {
+function child(argv: string[]): { ms: number; code: number; stdout: string; stderr: string; peak: number; cpuMs: number } {
   const peakFile = join(dir, "peak");
   rmSync(peakFile, { force: true });
   const t0 = performance.now();
@@ -65,13 +65,16 @@ function child(argv: string[]): { ms: number; code: number; stdout: string; stde
   });
   const ms = performance.now() - t0;
   let peak = 0;
+  let cpuMs = NaN;
   try {
-    peak = Number(readFileSync(peakFile, "utf8"));
+    const [rss, user, sys] = readFileSync(peakFile, "utf8").split(" ").map(Number);
+    peak = rss!;
+    cpuMs = user! + sys!;
   } catch {
     // the child did not get to write it
   }
   const hwm = Number(readFileSync(`${peakFile}.hwm`, "utf8")) * 1024;
-  return { ms, code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, peak: Math.max(peak, hwm) };
+  return { ms, code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, peak: Math.max(peak, hwm), cpuMs };
 }
 
 console.log(`load average before: ${loadavg().map((l) => l.toFixed(2)).join(" ")} (${navigator.hardwareConcurrency} cores)`);
@@ -108,7 +111,7 @@ try {
       const ortRun = child([process.execPath, join(dir, "ort.ts"), out]);
       const ortMs = ortRun.code === 0 ? (JSON.parse(ortRun.stdout) as { ms: number }).ms : NaN;
       rows.push(
-        `| ${mode}${threads ? ` (${threads} thr)` : ""} | \`${flags.join(" ")}\` | ${(r.ms / 1000).toFixed(1)} s | ${(weightBytes / MB / (r.ms / 1000)).toFixed(0)} MB/s | ` +
+        `| ${mode}${threads ? ` (${threads} thr)` : ""} | \`${flags.join(" ")}\` | ${(r.ms / 1000).toFixed(1)} s | ${(r.cpuMs / 1000).toFixed(1)} s | ${(weightBytes / MB / (r.ms / 1000)).toFixed(0)} MB/s | ` +
           `${(weightBytes / MB / (q / 1000)).toFixed(0)} MB/s | ${(r.peak / MB).toFixed(0)} MB = **${(r.peak / bytes).toFixed(3)}×** | ${(rep.bytes.output / bytes).toFixed(3)}× | ` +
           `${ortRun.code === 0 ? `${(ortMs / 1000).toFixed(1)} s, ${(ortRun.peak / MB).toFixed(0)} MB` : `FAILED: ${ortRun.stderr.trim().split("\n").pop()}`} |`,
       );
@@ -117,7 +120,7 @@ try {
       for (const f of readdirSync(dir)) if (f.startsWith(`${out.split("/").pop()}`)) rmSync(join(dir, f));
     }
   }
-  console.log(`\n| mode | flags | wall | fp32 in/s (process) | fp32 in/s (quantize+pack) | peak RSS / model | output / model | ORT session (defaults) |\n|---|---|---|---|---|---|---|---|\n${rows.join("\n")}`);
+  console.log(`\n| mode | flags | wall | CPU (user+sys, all threads) | fp32 in/s (process) | fp32 in/s (quantize+pack) | peak RSS / model | output / model | ORT session (defaults) |\n|---|---|---|---|---|---|---|---|---|\n${rows.join("\n")}`);
   if (threadList.length > 1)
     for (const mode of modes) {
       const hs = threadList.map((t) => hashes.get(`${mode}-${t}`));

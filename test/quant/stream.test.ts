@@ -35,7 +35,7 @@ let small: { path: string; bytes: number };
 function quant(args: string[]): { code: number; stderr: string; stdout: string; peak: number } {
   const peakFile = join(dir, `peak-${Math.random().toString(36).slice(2)}`);
   const r = spawnSync(process.execPath, [PEAK, ...args, "--quiet"], { cwd: dir, env: { ...process.env, QUANT_PEAK_FILE: peakFile }, encoding: "utf8" });
-  const peak = Number(readFileSync(peakFile, "utf8"));
+  const peak = Number(readFileSync(peakFile, "utf8").split(" ")[0]);
   rmSync(peakFile);
   return { code: r.status ?? -1, stderr: r.stderr, stdout: r.stdout, peak };
 }
