@@ -12,7 +12,7 @@
 import { closeSync, openSync, readSync, unlinkSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { QuantError, reason } from "../kernel/errors.ts";
+import { QuantError, reason } from "../errors/errors.ts";
 import { EXTERNAL, externalRef, isExternal } from "./external.ts";
 import type { Model } from "./model.ts";
 import type { TensorProto } from "./types.ts";

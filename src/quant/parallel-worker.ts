@@ -3,7 +3,7 @@
  * {@link quantizeWeights} the main thread uses, and hands the integer values back as a transferred buffer.
  */
 import { quantizeWeights, type QuantSpec } from "../tensor/quantize.ts";
-import { isQuantError, reason } from "../kernel/errors.ts";
+import { isQuantError, reason } from "../errors/errors.ts";
 
 /** A weight to quantize. */
 export interface QuantizeRequest {

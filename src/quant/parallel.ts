@@ -7,9 +7,9 @@
  * thread count (the caller places every result by index).
  */
 import { availableParallelism } from "node:os";
-import { QuantError, type ErrorCode } from "../kernel/errors.ts";
+import { QuantError, type ErrorCode } from "../errors/errors.ts";
 import { quantizeWeights, type QuantSpec, type QuantizedWeights } from "../tensor/quantize.ts";
-import { isCompiled } from "../runtime/native.ts";
+import { isCompiled } from "../io/native.ts";
 import type { QuantizeRequest } from "./parallel-worker.ts";
 import { dropped } from "../onnx/spill.ts";
 

@@ -14,7 +14,7 @@ import { writeLlamaStack } from "../helpers/large-model.ts";
 import { rng } from "../helpers/random.ts";
 import { loadModel, saveModel } from "../../src/onnx/codec.ts";
 import { existingSpill, releaseSpill } from "../../src/onnx/spill.ts";
-import { runPipeline } from "../../src/kernel/pipeline.ts";
+import { runPipeline } from "../../src/pipeline/pipeline.ts";
 import weightOnly from "../../plugins/quantizers/weight-only.ts";
 import int8 from "../../plugins/packers/int8.ts";
 import onnx from "../../plugins/exporters/onnx.ts";
