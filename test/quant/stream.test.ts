@@ -150,6 +150,20 @@ describe("every streaming chain writes the bytes of the in-memory path", () => {
     }, 120_000);
 });
 
+describe("static quantization streams its weights", () => {
+  test("calibrate: the in-memory path's bytes", () => {
+    for (const [out, cfg] of [["c-s.onnx", "streamall.json"], ["c-m.onnx", "inmemory.json"]] as const) {
+      const r = quant(["calibrate", "small.onnx", "-o", out, "--shape", "x=1x512", "--samples", "4", "-c", cfg]);
+      expect(r.code).toBe(0);
+    }
+    const [a, b] = [output(join(dir, "c-s.onnx")), output(join(dir, "c-m.onnx"))];
+    expect(Buffer.compare(a.data, b.data)).toBe(0);
+    expect(a.onnx.toString("latin1").replaceAll("c-s.onnx", "X")).toBe(b.onnx.toString("latin1").replaceAll("c-m.onnx", "X"));
+    // Static Q/DQ: the weights' integers and the activations' QuantizeLinear are there.
+    expect(a.onnx.toString("latin1")).toContain("QuantizeLinear");
+  }, 120_000);
+});
+
 describe("the library", () => {
   test("a streamed run's result model stays readable after the run: saved again, it has the CLI's bytes", async () => {
     const r = await runPipeline({ model: small.path, plugins: [weightOnly(), int8(), onnx()], options: { output: join(dir, "lib.onnx"), perChannel: true, streamAbove: 0 } });
