@@ -157,3 +157,11 @@ export { equalize, findEqualizePairs, spread, type EqualizePair, type EqualizeOp
 export { openRunData } from "./quant/remedy-data.ts";
 /** Outlier weights: per-channel clip chosen by the layer's output error on measured input statistics. */
 export { findOutlierTargets, clipOutliers, type OutlierTarget, type OutlierClipOptions } from "./quant/outlier-clip.ts";
+
+// ── Large models ─────────────────────────────────────────────────────────────────────────────────────────────────
+/** Weights quantized on every core (`threads`), one per worker, the output's bytes independent of the thread count. */
+export { quantizeInParallel, defaultThreads, type ParallelOptions, type QuantizeTask } from "./quant/parallel.ts";
+/** Streaming for quantizers: past `streamAbove`, each result goes to disk as it is made and is read back lazily. */
+export { streamPlan, withoutValues, lazyPending, DEFAULT_STREAM_ABOVE, type StreamPlan } from "./quant/stream.ts";
+/** The scratch store of a streaming run (a model's spill), and the collection of big dropped buffers. */
+export { spillTensor, spillOf, existingSpill, releaseSpill, dropped } from "./onnx/spill.ts";
