@@ -47,17 +47,39 @@ export function intAttr(node: NodeProto, name: string, fallback: number): number
 /** Writes new float constants into one graph and drops the ones left unread. */
 export class ConstWriter {
   private replaced = new Set<string>();
+  /** Initializers this writer wrote (owned by the node it wrote them for). */
+  private fresh = new Set<string>();
+
+  /** Whether `name` is an initializer of this graph read only by `node` (and not a graph output). */
+  private ownedBy(name: string, node: NodeProto): boolean {
+    const p = this.index.producer(name, this.graph);
+    if (p?.kind !== "initializer" || this.index.isGraphOutput(name, this.graph)) return false;
+    const readers = this.index.consumers(name, this.graph);
+    return readers.length === 1 && readers[0]!.node === node;
+  }
   constructor(
     private readonly graph: GraphProto,
     private readonly index: GraphIndex,
   ) {}
 
-  /** Point `node.input[slot]` at a new float32 initializer holding `data`. */
+  /**
+   * Give `node.input[slot]` the float32 values `data`: in place, under the same name, when the initializer is read by
+   * this node alone (names stay what `--exclude` and reports know); else as a new initializer named from `prefix`.
+   */
   set(node: NodeProto, slot: number, data: Float32Array, dims: readonly number[], prefix: string): string {
     const old = node.input?.[slot];
+    if (old && (this.fresh.has(old) || this.ownedBy(old, node))) {
+      const at = (this.graph.initializer ?? []).findIndex((t) => t.name === old);
+      if (at >= 0) {
+        this.graph.initializer![at] = makeTensor(old, DataType.FLOAT, dims, data);
+        this.fresh.add(old);
+        return old;
+      }
+    }
     if (old) this.replaced.add(old);
     const name = this.index.uniqueName(prefix);
     this.graph.initializer = [...(this.graph.initializer ?? []), makeTensor(name, DataType.FLOAT, dims, data)];
+    this.fresh.add(name);
     const inputs = [...(node.input ?? [])];
     while (inputs.length <= slot) inputs.push("");
     inputs[slot] = name;

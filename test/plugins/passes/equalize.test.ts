@@ -81,7 +81,7 @@ describe("equalize", () => {
       const x = randomFloats(144, 7);
       const feeds = { x: new ort.Tensor("float32", x, [1, 4, 6, 6]) };
       expect(relErr(await run(bytes, feeds), await run(serializeModel(model), feeds))).toBeLessThan(1e-5);
-      expect(model.proto.graph!.initializer!.some((t) => t.name === "dw" || t.name === "pw")).toBe(false); // replaced, dropped
+      expect([convs[0]!.input![1], convs[1]!.input![1]]).toEqual(["dw", "pw"]); // rewritten in place: names kept for --exclude and reports
     }
   });
 
