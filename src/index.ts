@@ -75,3 +75,9 @@ export { makeVariants, variantSpecs, formatVariants, VARIANTS, type VariantSpec,
 export { computeInFloat32, hasHalfCompute, type Float32ComputeReport } from "./quant/float32-compute.ts";
 /** Weights no integer kernel reads directly (behind data-movement chains, LSTM/GRU/RNN W/R, Gather tables): a DequantizeLinear at the weight. */
 export { quantizeChainWeights, WEIGHT_ONLY_OPS, type ChainWeightOptions, type ChainWeightResult } from "./quant/placement-weights.ts";
+/** Per-output-shape validation metrics (classifier top-1, probability-map agreement at 0.5, labelled accuracy) and the default SQNR bar. */
+export { ShapeMetricsAccumulator, DEFAULT_MIN_SQNR_DB, describeShapeMetrics, type ShapeMetrics, type LabelledAccuracy, type Labels } from "./validate/metrics-by-shape.ts";
+/** What an output is (classifier, probability map, plain values), from the graph and its runtime dims. */
+export { outputRules, outputKind, classLayout, type OutputKind, type OutputRule, type ClassLayout } from "./validate/output-kind.ts";
+/** Class labels for labelled accuracy, from a .npy. */
+export { readLabels } from "./validate/labels.ts";

@@ -10,6 +10,7 @@ import {
   type DataSource, type Diagnostic, type ErrorMetrics, type FloatArray, type ImageOptions, type InputValue, type Model, type OptionKeys, type SampleAxisSpec, type TensorMap,
 } from "../../src/index.ts";
 import type { ConsolaInstance } from "consola";
+import { DEFAULT_MIN_SQNR_DB, ShapeMetricsAccumulator, describeShapeMetrics, outputRules, readLabels, type Labels, type ShapeMetrics } from "../../src/index.ts";
 
 /** Options of {@link fidelity}. */
 export interface FidelityOptions {
@@ -23,8 +24,10 @@ export interface FidelityOptions {
   samples?: number;
   /** Per-layer error of every intermediate tensor both graphs produce. */
   detailed?: boolean;
-  /** Fail (error diagnostic) when an output's SQNR is below this, in dB. */
+  /** Fail (error diagnostic) when an output's SQNR is below this, in dB (default {@link DEFAULT_MIN_SQNR_DB}; `-Infinity` never fails). */
   minSqnrDb?: number;
+  /** Class labels of the samples in data order (a .npy path or read labels): labelled top-1 of both models. */
+  labels?: string | Labels;
   /** Shapes for random data (`input` → dims, `*` for all). */
   shapes?: Record<string, number[]>;
   /** Seed of random data (default 0). */
@@ -34,11 +37,13 @@ export interface FidelityOptions {
 }
 
 /** The options this plugin takes: a config giving any other key is refused (E_CONFIG). */
-export const optionKeys: OptionKeys<FidelityOptions> = { data: true, samples: true, detailed: true, minSqnrDb: true, shapes: true, seed: true, images: true, inputs: true, sampleAxis: true };
+export const optionKeys: OptionKeys<FidelityOptions> = { data: true, samples: true, detailed: true, minSqnrDb: true, shapes: true, seed: true, images: true, inputs: true, sampleAxis: true, labels: true };
 
 /** Metrics of one graph output. */
 export interface OutputFidelity extends ErrorMetrics {
   name: string;
+  /** The metrics its kind calls for (top-1 for classifiers, pixel agreement for probability maps, labelled accuracy). */
+  byShape: ShapeMetrics;
 }
 
 /** Metrics of one intermediate tensor. */
@@ -94,8 +99,6 @@ function withOutputs(model: Model, names: readonly string[]): Model {
   return { ...model, proto: { ...model.proto, graph: { ...g, output: [...(g.output ?? []), ...names.map((name) => ({ name }))] } } };
 }
 
-const lastDim = (dims: readonly number[]) => (dims.length ? dims[dims.length - 1]! : 1);
-
 /**
  * Run both models on the same inputs and compare them.
  * @example const r = await measureFidelity(loadModel("m.onnx"), loadModel("m.qdq.onnx"), { data: "test_x.npy" });
@@ -133,6 +136,12 @@ export async function measureFidelity(
     const names = floatOutputs(a).filter((n) => floatOutputs(b).includes(n));
     if (!names.length) throw new QuantError("E_VALIDATE", "the models share no float32/float64/float16 output to compare");
     const accs = names.map(() => new ErrorAccumulator());
+    const labels = typeof opts.labels === "string" ? readLabels(opts.labels) : opts.labels;
+    if (labels && randomData) throw new QuantError("E_USAGE", `--labels ${labels.source}: labels need the data they label (--data), not random inputs`);
+    if (labels && labels.values.length < end) throw new QuantError("E_CALIB_SAMPLES", `--labels ${labels.source} holds ${labels.values.length} label(s) for ${end} compared sample(s)`);
+    if (labels && labels.values.length !== dataset.count) opts.logger?.warn(`--labels ${labels.source} holds ${labels.values.length} label(s) but the data ${dataset.count} sample(s): check they are in the same order`);
+    const rules = outputRules(original);
+    const shapeAccs = names.map((n) => new ShapeMetricsAccumulator(n, rules.get(n) ?? { source: "shape" }, labels));
     let layers: { name: string; opType: string }[] = [];
     let la: RuntimeSession | undefined;
     let lb: RuntimeSession | undefined;
@@ -150,15 +159,24 @@ export async function measureFidelity(
       const batch = dataset.batch(start, Math.min(step, end - start));
       const outA = await a.run(a.feeds(batch), names);
       const outB = await b.run(b.feeds(batch), names);
-      names.forEach((n, i) => compare(accs[i]!, outA, outB, n, true));
+      names.forEach((n, i) => {
+        compare(accs[i]!, outA, outB, n);
+        shapeAccs[i]!.add(tensorFloats(outA[n]!), tensorFloats(outB[n]!), outA[n]!.dims, start, Math.min(step, end - start));
+      });
       if (la && lb && layerNames.length) {
         const lA = await la.run(la.feeds(batch), layerNames);
         const lB = await lb.run(lb.feeds(batch), layerNames);
-        layerNames.forEach((n, i) => compare(layerAccs[i]!, lA, lB, n, false));
+        layerNames.forEach((n, i) => compare(layerAccs[i]!, lA, lB, n));
       }
       opts.onProgress?.(Math.min(start + step, end), end);
     }
-    const report: FidelityReport = { samples: end, randomData, outputs: names.map((name, i) => ({ name, ...accs[i]!.result() })) };
+    const outputs = names.map((name, i) => {
+      const byShape = shapeAccs[i]!.result();
+      return { name, ...accs[i]!.result(), top1Agreement: byShape.top1Agreement, byShape };
+    });
+    if (labels && !outputs.some((o) => o.byShape.accuracy))
+      throw new QuantError("E_USAGE", `--labels ${labels.source}: no output is a classifier with one row per sample (${names.map((n, i) => `"${n}": ${shapeAccs[i]!.labelsRefused}`).join("; ")})`);
+    const report: FidelityReport = { samples: end, randomData, outputs };
     if (opts.detailed) {
       report.layers = layers.map((l, i) => ({ ...l, ...layerAccs[i]!.result() }));
       report.layers.sort((x, y) => x.sqnrDb - y.sqnrDb || x.name.localeCompare(y.name));
@@ -170,31 +188,33 @@ export async function measureFidelity(
   }
 }
 
-function compare(acc: ErrorAccumulator, a: TensorMap, b: TensorMap, name: string, top1: boolean): void {
+function compare(acc: ErrorAccumulator, a: TensorMap, b: TensorMap, name: string): void {
   const x = a[name]!;
   const y = b[name]!;
   if (x.size !== y.size)
     throw new QuantError("E_VALIDATE", `"${name}" has ${x.size} elements in the original model but ${y.size} in the quantized one (dims [${x.dims.join(",")}] vs [${y.dims.join(",")}])`, { target: name });
-  acc.add(tensorFloats(x), tensorFloats(y), top1 ? lastDim(x.dims) : undefined);
+  acc.add(tensorFloats(x), tensorFloats(y));
 }
 
 const fmtDb = (v: number) => (v === Infinity ? "∞" : v.toFixed(2));
 
 /** Diagnostics of a fidelity report: info per output (and layer), errors for NaN outputs and SQNR below the bar. */
-export function fidelityDiagnostics(r: FidelityReport, minSqnrDb?: number): Diagnostic[] {
+export function fidelityDiagnostics(r: FidelityReport, minSqnrDb: number = DEFAULT_MIN_SQNR_DB): Diagnostic[] {
   const out: Diagnostic[] = [];
   if (r.randomData) out.push({ level: "warning", code: "fidelity-random", message: `compared on ${r.samples} random N(0,1) samples, not real data: the numbers say little about accuracy` });
   for (const o of r.outputs) {
     const metrics: Record<string, number> = { sqnrDb: o.sqnrDb, cosine: o.cosine, maxAbsError: o.maxAbsError, samples: r.samples };
-    if (o.top1Agreement !== undefined) metrics.top1Agreement = o.top1Agreement;
-    const top1 = o.top1Agreement !== undefined ? `, top-1 agreement ${(100 * o.top1Agreement).toFixed(2)}%` : "";
-    out.push({ level: "info", code: "fidelity", target: o.name, metrics, message: `SQNR ${fmtDb(o.sqnrDb)} dB, cosine ${o.cosine.toFixed(6)}, max abs error ${o.maxAbsError.toPrecision(4)}${top1} over ${r.samples} samples` });
+    const s = o.byShape;
+    for (const k of ["top1Agreement", "pixelAgreement", "foregroundIoU"] as const) if (s[k] !== undefined) metrics[k] = s[k]!;
+    if (s.accuracy) Object.assign(metrics, { accuracyFloat: s.accuracy.float, accuracyQuantized: s.accuracy.quantized, accuracyDrop: s.accuracy.drop });
+    const extra = describeShapeMetrics(s);
+    out.push({ level: "info", code: "fidelity", target: o.name, metrics, message: `SQNR ${fmtDb(o.sqnrDb)} dB, cosine ${o.cosine.toFixed(6)}, max abs error ${o.maxAbsError.toPrecision(4)}${extra ? `, ${extra}` : ""} over ${r.samples} samples` });
     if (o.nonFinite > o.nonFiniteReference)
       out.push({ level: "error", code: "fidelity-nan", target: o.name, message: `the quantized model outputs ${o.nonFinite} NaN/Inf value(s) in "${o.name}" (the float model: ${o.nonFiniteReference})` });
     else if (o.nonFiniteReference)
       out.push({ level: "warning", code: "fidelity-nan", target: o.name, message: `the float model itself outputs ${o.nonFiniteReference} NaN/Inf value(s) in "${o.name}"; they were left out` });
-    if (minSqnrDb !== undefined && o.sqnrDb < minSqnrDb)
-      out.push({ level: "error", code: "fidelity-sqnr", target: o.name, metrics: { sqnrDb: o.sqnrDb, minSqnrDb }, message: `SQNR ${fmtDb(o.sqnrDb)} dB is below the required ${minSqnrDb} dB` });
+    if (o.sqnrDb < minSqnrDb)
+      out.push({ level: "error", code: "fidelity-sqnr", target: o.name, metrics: { sqnrDb: o.sqnrDb, minSqnrDb }, message: `output "${o.name}": SQNR ${fmtDb(o.sqnrDb)} dB is below the required ${minSqnrDb} dB${r.randomData ? " (on random inputs)" : ""}; --min-sqnr sets the bar` });
   }
   for (const l of r.layers ?? [])
     out.push({ level: "info", code: "fidelity-layer", target: l.name, metrics: { sqnrDb: l.sqnrDb, cosine: l.cosine, maxAbsError: l.maxAbsError }, message: `${l.opType}: SQNR ${fmtDb(l.sqnrDb)} dB, cosine ${l.cosine.toFixed(6)}` });
@@ -217,6 +237,7 @@ export default function fidelity(opts: FidelityOptions = {}) {
         shapes: opts.shapes ?? o.shapes,
         seed: opts.seed ?? o.seed,
         images: opts.images ?? o.images,
+        labels: opts.labels,
         logger: ctx.logger,
         onProgress: (d, t) => ctx.progress(d, t, "samples"),
       });
