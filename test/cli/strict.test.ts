@@ -22,7 +22,7 @@ describe("unknown flags are usage errors (exit 2) naming the closest flag; nothi
   const cases: [string[], string, string][] = [
     [["quantize", CNN, "--bitz", "4", "-o", "OUT"], "--bitz", "--bits"],
     [["quantize", CNN, "--dynamic", "-o", "OUT"], "--dynamic", "--"],
-    [["validate", CNN, CNN, "--labels", "y.npy"], "--labels", "--"],
+    [["validate", CNN, CNN, "--lables", "y.npy"], "--lables", "--labels"],
     [["calibrate", CNN, "--methd", "mse", "-o", "OUT"], "--methd", "--method"],
     [["batch", CNN, "-o", "OUT", "--job", "2"], "--job", "--jobs"],
     [["quantize", CNN, "-k", "-o", "OUT"], "-k", ""],
