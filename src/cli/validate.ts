@@ -13,6 +13,7 @@ import { checkOrtLoad } from "../../plugins/validators/ort-load.ts";
 import { fidelityDiagnostics, measureFidelity, type FidelityOptions, type FidelityReport } from "../../plugins/validators/fidelity.ts";
 import { DEFAULT_MIN_SQNR_DB, describeShapeMetrics, type LabelledAccuracy } from "../validate/metrics-by-shape.ts";
 import type { OutputKind } from "../validate/output-kind.ts";
+import { reportBar, writeHtmlReport } from "./report-html.ts";
 import { calibArgs, checkImagePreset, dataOptionsFromArgs, globalArgs, parseShapes, repeated } from "./args.ts";
 import { makeLogger, printJson, wantsJson, type GlobalFlags } from "./io.ts";
 
@@ -63,7 +64,7 @@ const finiteOrNull = (v: number) => (Number.isFinite(v) ? v : null);
 export async function runValidate(
   originalPath: string,
   quantizedPath: string,
-  opts: FidelityOptions & { logger?: ReturnType<typeof makeLogger> },
+  opts: FidelityOptions & { logger?: ReturnType<typeof makeLogger>; report?: string },
 ): Promise<ValidateReport> {
   const original = loadModel(originalPath);
   // A broken graph (e.g. a dangling input) is what we are here to report, so load without the structural checks.
@@ -80,7 +81,7 @@ export async function runValidate(
     const loads = !structure.some((d) => d.code === "ort-load" && d.level === "error");
     let fid: FidelityReport | undefined;
     if (loads) {
-      fid = await measureFidelity(original, quantized, { data: opts.data, inputs: opts.inputs, sampleAxis: opts.sampleAxis, samples: opts.samples, detailed: opts.detailed, shapes: opts.shapes, seed: opts.seed, images: opts.images, labels: opts.labels, logger: opts.logger });
+      fid = await measureFidelity(original, quantized, { data: opts.data, inputs: opts.inputs, sampleAxis: opts.sampleAxis, samples: opts.samples, detailed: opts.detailed || !!opts.report, shapes: opts.shapes, seed: opts.seed, images: opts.images, labels: opts.labels, logger: opts.logger });
       const bar = opts.minSqnrDb ?? DEFAULT_MIN_SQNR_DB;
       const diags = fidelityDiagnostics(fid, bar).filter((d) => d.code !== "fidelity" && d.code !== "fidelity-layer");
       report.fidelity = { samples: fid.samples, randomData: fid.randomData, minSqnrDb: finiteOrNull(bar), errors: count(diags, "error"), diagnostics: diags };
@@ -93,7 +94,9 @@ export async function runValidate(
         };
       });
       report.accuracy = fid.outputs.find((o) => o.byShape.accuracy)?.byShape.accuracy;
-      if (fid.layers) report.layers = fid.layers.map((l) => ({ name: l.name, opType: l.opType, sqnrDb: finiteOrNull(l.sqnrDb), cosine: l.cosine, maxAbsError: l.maxAbsError }));
+      if (opts.report)
+        await writeHtmlReport({ path: opts.report, command: `quant validate ${originalPath} ${quantizedPath}`, originalPath, quantizedPath, data: { ...opts, labels: typeof opts.labels === "string" ? opts.labels : undefined }, source: typeof opts.data === "string" ? opts.data : "the given inputs", minSqnrDb: reportBar(opts.minSqnrDb), fidelity: fid, logger: opts.logger }, { original, quantized });
+      if (fid.layers && opts.detailed) report.layers = fid.layers.map((l) => ({ name: l.name, opType: l.opType, sqnrDb: finiteOrNull(l.sqnrDb), cosine: l.cosine, maxAbsError: l.maxAbsError }));
     }
     report.ok = report.structure.errors === 0 && loads && (report.fidelity?.errors ?? 0) === 0;
     if (fid) report.raw = fid;
@@ -146,6 +149,7 @@ export const examples = [
   "quant validate model.onnx model.qdq.onnx",
   "quant validate model.onnx model.qdq.onnx --data test.npy --min-sqnr 30",
   "quant validate model.onnx model.qdq.onnx --data test_x.npy --labels test_y.npy",
+  "quant validate model.onnx model.qdq.onnx --data test.npy --report report.html",
   "quant validate model.onnx model.int4.onnx --detailed --samples 32 --format json",
   "quant validate model.onnx model.entropy.onnx --data images/ --image-preset unit",
 ];
@@ -170,6 +174,7 @@ Exit code 1 when anything is an error: an output below ${DEFAULT_MIN_SQNR_DB} dB
     samples: { type: "string", alias: "n", description: "Samples to compare: N (the data must have them) or all (default: all of --data; 16 random)", valueHint: "N|all" },
     detailed: { type: "boolean", description: "Per-layer error of every intermediate tensor, worst first" },
     "min-sqnr": { type: "string", description: `Fail when an output's SQNR is below DB (default ${DEFAULT_MIN_SQNR_DB}; off: never)`, valueHint: "DB|off" },
+    report: { type: "string", description: "Write a self-contained HTML report (accuracy, per-layer error bars, worst tensors' ranges, size breakdown)", valueHint: "FILE.html" },
     labels: { type: "string", description: "Class labels of the data's samples (.npy: [N] indices or [N, C] one-hot): labelled top-1 of both models and the drop", valueHint: "FILE" },
     shape: { type: "string", description: "Input shape for random data, e.g. 1x3x224x224 or input=1x3x224x224 (repeatable)", valueHint: "SHAPE" },
     input: calibArgs.input,
@@ -189,6 +194,7 @@ Exit code 1 when anything is an error: an output below ${DEFAULT_MIN_SQNR_DB} dB
       detailed: !!args.detailed,
       minSqnrDb: args["min-sqnr"] === "off" ? -Infinity : num(args["min-sqnr"], "min-sqnr", false),
       labels: args.labels as string | undefined,
+      report: args.report as string | undefined,
       shapes: parseShapes(repeated(rawArgs, "shape")),
       ...dataOptionsFromArgs(rawArgs),
       seed: args.seed === undefined ? undefined : num(args.seed, "seed", false),
