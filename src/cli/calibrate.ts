@@ -21,6 +21,7 @@ export default defineCommand({
     model: { type: "positional", required: true, description: "Input ONNX model" },
     output: { type: "string", alias: "o", description: "Output path (default <model>.qdq.onnx)" },
     detailed: { type: "boolean", description: "Per-layer error for every tensor in the summary" },
+    report: { type: "string", description: "Also write a self-contained HTML report (accuracy on the run's data, per-layer error, worst tensors' ranges, size breakdown, decisions)", valueHint: "FILE.html" },
     ...calibArgs,
     ...weightArgs,
     ...configArgs,

@@ -65,7 +65,11 @@ export async function collectReport(o: CollectOptions): Promise<ReportInput> {
     const layers: ReportLayer[] = o.search.decisions.map((d) => ({ name: d.node, opType: d.opType, sqnrDb: dbOrNull(d.isolatedSqnrDb) }));
     layers.sort((a, b) => (a.sqnrDb ?? Infinity) - (b.sqnrDb ?? Infinity));
     sensitivity = { kind: "isolated", layers };
-  } else if (f?.layers) sensitivity = { kind: "cumulative", layers: f.layers.map((l) => ({ name: l.name, opType: l.opType, sqnrDb: dbOrNull(l.sqnrDb) })) };
+  } else if (f?.layers) {
+    const producer = new Map<string, string>();
+    for (const n of o.original.proto.graph?.node ?? []) for (const out of n.output ?? []) if (out && n.name) producer.set(out, n.name);
+    sensitivity = { kind: "cumulative", layers: f.layers.map((l) => ({ name: l.name, opType: l.opType, node: producer.get(l.name), sqnrDb: dbOrNull(l.sqnrDb) })) };
+  }
 
   // The worst activations that the quantized model actually quantizes (a Q on them), then the worst weights.
   const acts = (f?.layers ?? []).filter((l) => quantRange(o.quantized, l.name)).slice(0, o.worstActivations ?? 6);

@@ -95,7 +95,7 @@ function sensitivity(r: ReportInput, bar: number): string {
   const what = s.kind === "isolated"
     ? "Output SQNR with only this node quantized (isolated sensitivity, from the accuracy search), worst first."
     : "SQNR of each layer's output against the float model with every layer quantized (cumulative error: where error enters and grows), worst first.";
-  const rows = s.layers.map((l) => ({ label: l.name, sub: l.opType, db: l.sqnrDb }));
+  const rows = s.layers.map((l) => ({ label: l.name, sub: l.node && l.node !== l.name ? `${l.opType} ${l.node}` : l.opType, db: l.sqnrDb }));
   return `<section id="sensitivity"><h2>Per-layer sensitivity (${s.layers.length} layers, ${s.kind})</h2><p class="muted">${what} The dashed line is the ${esc(fmt(bar))} dB bar.</p>${sqnrBars(rows, bar)}</section>`;
 }
 

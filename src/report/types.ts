@@ -59,6 +59,8 @@ export interface ReportAccuracy {
 export interface ReportLayer {
   name: string;
   opType: string;
+  /** The node producing it (cumulative) or the node itself (isolated), when it has a name. */
+  node?: string;
   /** null: identical to the float model. */
   sqnrDb: number | null;
 }
