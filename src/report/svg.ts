@@ -39,8 +39,8 @@ const r2 = (v: number) => Math.round(v * 100) / 100;
 export function sqnrBars(rows: readonly { label: string; sub: string; db: number | null }[], bar: number): string {
   const finite = rows.map((r) => r.db).filter((d): d is number => d !== null && Number.isFinite(d));
   const top = Math.max(bar + 20, ...finite.map((d) => Math.ceil(d / 10) * 10));
-  const labelW = 360, barW = 420, rowH = 18, pad = 24;
-  const width = labelW + barW + 90;
+  const labelW = 330, barW = 400, rowH = 18, pad = 24;
+  const width = labelW + barW + 300; // room for the value and the op/node after the longest bar
   const height = pad + rows.length * rowH + 8;
   const x = (db: number) => labelW + (barW * Math.max(0, Math.min(db, top))) / top;
   const parts: string[] = [];
@@ -55,7 +55,7 @@ export function sqnrBars(rows: readonly { label: string; sub: string; db: number
       `<g class="bar"><title>${esc(r.label)} (${esc(r.sub)}): ${esc(fmt(r.db))} dB</title>` +
         `<text x="${labelW - 6}" y="${y + 13}" class="label">${esc(clip(r.label, 46))}</text>` +
         `<rect x="${labelW}" y="${y + 3}" width="${r2(w)}" height="${rowH - 6}" fill="${sqnrColor(r.db, bar)}"/>` +
-        `<text x="${r2(labelW + w + 4)}" y="${y + 13}" class="value">${esc(fmt(r.db, 1))} dB · ${esc(r.sub)}</text></g>`,
+        `<text x="${r2(labelW + w + 4)}" y="${y + 13}" class="value">${esc(fmt(r.db, 1))} dB · ${esc(clip(r.sub, 40))}</text></g>`,
     );
   });
   parts.push("</svg>");
@@ -90,7 +90,7 @@ export function histogram(h: { lo: number; hi: number; counts: readonly number[]
   if (h.qRange) {
     for (const v of [h.qRange.lo, h.qRange.hi]) parts.push(`<line class="qrange" x1="${r2(x(v))}" y1="${padTop - 4}" x2="${r2(x(v))}" y2="${base}"/>`);
   }
-  parts.push(`<text x="${padX}" y="${H - 5}" class="tick" text-anchor="start">${esc(fmtNum(lo))}</text><text x="${W - padX}" y="${H - 5}" class="tick" text-anchor="end">${esc(fmtNum(hi))}</text>`);
+  parts.push(`<text x="${padX}" y="${H - 5}" class="tick" style="text-anchor:start">${esc(fmtNum(lo))}</text><text x="${W - padX}" y="${H - 5}" class="tick" style="text-anchor:end">${esc(fmtNum(hi))}</text>`);
   parts.push("</svg>");
   return parts.join("");
 }
