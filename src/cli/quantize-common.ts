@@ -40,7 +40,7 @@ async function writeJobReport(path: string, mode: Mode, raw: readonly string[], 
     quantizedPath: job.output,
     data: { data: o.data, inputs: o.inputs, sampleAxis: o.sampleAxis, samples: o.samples, shapes: o.shapes, seed: o.seed, images: o.images as string | undefined },
     source: typeof o.data === "string" ? `${o.data} (the run's own data: optimistic figures)` : "the run's inputs",
-    minSqnrDb: reportBar(undefined),
+    minSqnrDb: o.data === undefined ? null : reportBar(undefined), // random inputs are not judged (see sqnrBar)
     entries: report.tensors,
     search,
     facts: [["chain", report.chain.join(" → ")], ["opset", `${report.opset.from} → ${report.opset.to}`], ["time", `${report.seconds.toFixed(2)} s`]],
