@@ -32,7 +32,8 @@ export async function runQuantCommand(mode: Mode, args: Record<string, unknown>,
  */
 async function writeJobReport(path: string, mode: Mode, raw: readonly string[], job: ReturnType<typeof planJob>, report: Awaited<ReturnType<typeof runJob>>, logger: ReturnType<typeof makeLogger>): Promise<void> {
   const o = job.options;
-  const search = (report as { search?: Parameters<typeof writeHtmlReport>[0]["search"] }).search;
+  // The accuracy search's summary, when the run had a target (field of the job report once the search is merged).
+  const search = (report as { accuracySearch?: Parameters<typeof writeHtmlReport>[0]["search"] }).accuracySearch;
   await writeHtmlReport({
     path,
     command: `quant ${mode === "static" ? "calibrate" : "quantize"} ${raw.join(" ")}`,

@@ -47,6 +47,8 @@ export interface HtmlReportRequest {
   fidelity?: FidelityLike;
   entries?: readonly ReportEntry[];
   search?: AccuracySearchSummary;
+  /** Isolated per-node sensitivity (validate --detailed), most sensitive first. */
+  isolated?: readonly { node: string; opType: string; isolatedSqnrDb: number | null }[];
   facts?: [string, string][];
   notes?: string[];
   logger?: ConsolaInstance;
@@ -89,6 +91,7 @@ export async function writeHtmlReport(req: HtmlReportRequest, models?: { origina
         dataset: opened.dataset,
         entries: req.entries,
         search: req.search,
+        isolated: req.isolated,
         notes: req.notes,
       });
       writeFileAtomic(req.path, renderReportHtml(input));

@@ -94,11 +94,18 @@ export async function runValidate(
         };
       });
       report.accuracy = fid.outputs.find((o) => o.byShape.accuracy)?.byShape.accuracy;
-      if (opts.report)
-        await writeHtmlReport({ path: opts.report, command: `quant validate ${originalPath} ${quantizedPath}`, originalPath, quantizedPath, data: { ...opts, labels: typeof opts.labels === "string" ? opts.labels : undefined }, source: typeof opts.data === "string" ? opts.data : "the given inputs", minSqnrDb: finiteOrNull(bar), fidelity: fid, logger: opts.logger }, { original, quantized });
       if (fid.layers && opts.detailed) report.layers = fid.layers.map((l) => ({ name: l.name, opType: l.opType, sqnrDb: finiteOrNull(l.sqnrDb), cosine: l.cosine, maxAbsError: l.maxAbsError }));
     }
     report.ok = report.structure.errors === 0 && loads && (report.fidelity?.errors ?? 0) === 0;
+    if (fid && opts.report) {
+      // The isolated per-node sensitivity validate --detailed measures, when it did.
+      const isolated = (report as { sensitivity?: { node: string; opType: string; isolatedSqnrDb: number | null }[] }).sensitivity;
+      await writeHtmlReport({
+        path: opts.report, command: `quant validate ${originalPath} ${quantizedPath}`, originalPath, quantizedPath,
+        data: { ...opts, labels: typeof opts.labels === "string" ? opts.labels : undefined },
+        source: typeof opts.data === "string" ? opts.data : "the given inputs", minSqnrDb: report.fidelity!.minSqnrDb, fidelity: fid, isolated, logger: opts.logger,
+      }, { original, quantized });
+    }
     if (fid) report.raw = fid;
     return report;
   } finally {

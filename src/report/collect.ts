@@ -36,6 +36,8 @@ export interface CollectOptions {
   histogramSamples?: number;
   entries?: readonly ReportEntry[];
   search?: AccuracySearchSummary;
+  /** Isolated per-node sensitivity of every quantized node (validate --detailed), most sensitive first. */
+  isolated?: readonly { node: string; opType: string; isolatedSqnrDb: number | null }[];
   notes?: string[];
   /** How many activations (and weights) get a histogram (default 6 and 4). */
   worstActivations?: number;
@@ -60,15 +62,16 @@ export async function collectReport(o: CollectOptions): Promise<ReportInput> {
     ...(labelled ? { labelled } : {}),
   };
   // Isolated sensitivity when the search measured it (every candidate it ranked), else the cumulative per-layer error.
-  let sensitivity: ReportInput["sensitivity"];
-  if (o.search?.decisions.length) {
-    const layers: ReportLayer[] = o.search.decisions.map((d) => ({ name: d.node, opType: d.opType, sqnrDb: dbOrNull(d.isolatedSqnrDb) }));
-    layers.sort((a, b) => (a.sqnrDb ?? Infinity) - (b.sqnrDb ?? Infinity));
-    sensitivity = { kind: "isolated", layers };
-  } else if (f?.layers) {
+  const sensitivity: ReportInput["sensitivity"] = [];
+  const worstFirst = (a: ReportLayer, b: ReportLayer) => (a.sqnrDb ?? Infinity) - (b.sqnrDb ?? Infinity);
+  if (o.isolated?.length)
+    sensitivity.push({ kind: "isolated", source: "every quantized node, measured by validate --detailed", layers: o.isolated.map((d) => ({ name: d.node, opType: d.opType, sqnrDb: d.isolatedSqnrDb === null ? null : dbOrNull(d.isolatedSqnrDb) })).sort(worstFirst) });
+  else if (o.search?.decisions.length)
+    sensitivity.push({ kind: "isolated", source: "the nodes the accuracy search decided on", layers: o.search.decisions.map((d) => ({ name: d.node, opType: d.opType, sqnrDb: dbOrNull(d.isolatedSqnrDb) })).sort(worstFirst) });
+  if (f?.layers) {
     const producer = new Map<string, string>();
     for (const n of o.original.proto.graph?.node ?? []) for (const out of n.output ?? []) if (out && n.name) producer.set(out, n.name);
-    sensitivity = { kind: "cumulative", layers: f.layers.map((l) => ({ name: l.name, opType: l.opType, node: producer.get(l.name), sqnrDb: dbOrNull(l.sqnrDb) })) };
+    sensitivity.push({ kind: "cumulative", source: "every intermediate tensor both models produce", layers: f.layers.map((l) => ({ name: l.name, opType: l.opType, node: producer.get(l.name), sqnrDb: dbOrNull(l.sqnrDb) })) });
   }
 
   // The worst activations that the quantized model actually quantizes (a Q on them), then the worst weights.

@@ -91,13 +91,16 @@ function accuracy(r: ReportInput, bar: number): string {
 }
 
 function sensitivity(r: ReportInput, bar: number): string {
-  const s = r.sensitivity;
-  if (!s || !s.layers.length) return `<section id="sensitivity"><h2>Per-layer sensitivity</h2><p class="muted">No per-layer measurement (no intermediate tensor is shared by both models).</p></section>`;
-  const what = s.kind === "isolated"
-    ? "Output SQNR with only this node quantized (isolated sensitivity, from the accuracy search), worst first."
-    : "SQNR of each layer's output against the float model with every layer quantized (cumulative error: where error enters and grows), worst first.";
-  const rows = s.layers.map((l) => ({ label: l.name, sub: l.node && l.node !== l.name ? `${l.opType} ${l.node}` : l.opType, db: l.sqnrDb }));
-  return `<section id="sensitivity"><h2>Per-layer sensitivity (${s.layers.length} layers, ${s.kind})</h2><p class="muted">${what} The dashed line is the ${esc(fmt(bar))} dB bar.</p>${sqnrBars(rows, bar)}</section>`;
+  const charts = r.sensitivity.filter((s) => s.layers.length);
+  if (!charts.length) return `<section id="sensitivity"><h2>Per-layer sensitivity</h2><p class="muted">No per-layer measurement (no intermediate tensor is shared by both models).</p></section>`;
+  const parts = charts.map((s) => {
+    const what = s.kind === "isolated"
+      ? "Output SQNR of the model with only this node quantized (isolated sensitivity: the nodes that hurt most on their own), worst first."
+      : "SQNR of each layer's output against the float model, every layer quantized (cumulative error: where error enters and grows), worst first.";
+    const rows = s.layers.map((l) => ({ label: l.name, sub: l.node && l.node !== l.name ? `${l.opType} ${l.node}` : l.opType, db: l.sqnrDb }));
+    return `<div class="sensitivity-chart" id="sensitivity-${s.kind}"><h3>${s.kind === "isolated" ? "Isolated" : "Cumulative"}: ${s.layers.length} ${s.kind === "isolated" ? "nodes" : "layers"} (${esc(s.source)})</h3><p class="muted">${what} The dashed line is the ${esc(fmt(bar))} dB bar.</p>${sqnrBars(rows, bar)}</div>`;
+  });
+  return `<section id="sensitivity"><h2>Per-layer sensitivity</h2>${parts.join("")}</section>`;
 }
 
 function tensors(ts: readonly ReportTensor[]): string {

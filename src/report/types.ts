@@ -65,9 +65,11 @@ export interface ReportLayer {
   sqnrDb: number | null;
 }
 
-/** Per-layer sensitivity: isolated (only this node quantized, from the search) or cumulative (every layer quantized up to it). */
+/** Per-layer sensitivity: isolated (only this node quantized) or cumulative (every layer quantized up to it). */
 export interface ReportSensitivity {
   kind: "isolated" | "cumulative";
+  /** Where the figures come from ("the accuracy search's fallback decisions", "validate --detailed"). */
+  source: string;
   layers: ReportLayer[];
 }
 
@@ -105,7 +107,8 @@ export interface ReportInput {
   /** What produced it (command, chain, date) — one line each. */
   facts: [string, string][];
   accuracy?: ReportAccuracy;
-  sensitivity?: ReportSensitivity;
+  /** Isolated first when measured, then cumulative. */
+  sensitivity: ReportSensitivity[];
   tensors: ReportTensor[];
   size?: { before: SizeBreakdown; after: SizeBreakdown; fileBefore: number; fileAfter: number };
   search?: AccuracySearchSummary;

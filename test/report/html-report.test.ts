@@ -101,7 +101,8 @@ describe.skipIf(!CHROMIUM)("report in headless chromium", () => {
     const { dom, log } = render(html, join(ROOT, "bench/out/report.png"));
     for (const id of ["summary", "accuracy", "sensitivity", "tensors", "size", "decisions"]) expect(dom).toContain(`<section id="${id}">`);
     expect(count(dom, /<g class="bar">/g)).toBe(layers);
-    expect(dom).toContain(`Per-layer sensitivity (${layers} layers, cumulative)`);
+    expect(dom).toContain(`<div class="sensitivity-chart" id="sensitivity-cumulative"><h3>Cumulative: ${layers} layers`);
+    expect(dom).not.toContain(`id="sensitivity-isolated"`); // no search, no --detailed: nothing isolated was measured
     // The hostile node's output is a layer: the node and tensor names are text in the bars, never elements (the
     // serialized DOM escapes < > & in text, not quotes).
     expect(dom).toContain(`Conv &lt;script&gt;alert(1)&lt;/script&gt;`);
@@ -117,6 +118,24 @@ describe.skipIf(!CHROMIUM)("report in headless chromium", () => {
     expect(pageErrors(log)).toEqual([]);
     expect(existsSync(join(ROOT, "bench/out/report.png"))).toBe(true);
   }, 240_000);
+
+  test("validate --report on a failing comparison: written anyway, FAIL verdict with the bar, labelled accuracy", () => {
+    const q = join(dir, "hostile.qdq.onnx");
+    if (!existsSync(q)) expect(quant(["calibrate", model, "--data", data, "-o", q, "-q"]).code).toBe(0);
+    const labels = join(dir, "y.npy");
+    writeNpy(labels, Int32Array.from({ length: 16 }, (_, i) => i % 4), [16]);
+    const html = join(dir, "validate.html");
+    const r = quant(["validate", model, q, "--data", data, "--labels", labels, "--min-sqnr", "90", "--report", html, "--format", "json"]);
+    expect(r.code).toBe(1);
+    const j = JSON.parse(r.stdout);
+    expect(j.layers).toBeUndefined(); // measured for the report, not asked for (--detailed)
+    const { dom, log } = render(html);
+    expect(dom).toContain(`<span class="badge fail" id="verdict">FAIL</span> worst output SQNR ${j.outputs[0].sqnrDb.toFixed(2)} dB (y) against a bar of 90.00 dB`);
+    expect(dom).toContain(`<th>labelled top-1 (y, 16 labels from ${labels})</th>`);
+    expect(dom).toContain(`<td class="num">${(100 * j.accuracy.float).toFixed(2)}%</td><td class="num">${(100 * j.accuracy.quantized).toFixed(2)}%</td>`);
+    expect(count(dom, /<script/gi)).toBe(0);
+    expect(pageErrors(log)).toEqual([]);
+  }, 120_000);
 
   test("the page-error check sees a blocked load and a console error (so the checks above can fail)", () => {
     const bad = join(dir, "bad.html");
@@ -144,7 +163,7 @@ describe.skipIf(!CHROMIUM)("report in headless chromium", () => {
     const { dom, log } = render(file);
     expect(count(dom, /<tr class="decision">/g)).toBe(3);
     expect(count(dom, /<g class="bar">/g)).toBe(3);
-    expect(dom).toContain("Per-layer sensitivity (3 layers, isolated)");
+    expect(dom).toContain(`<div class="sensitivity-chart" id="sensitivity-isolated"><h3>Isolated: 3 nodes (the nodes the accuracy search decided on)`);
     expect(dom).toContain("2 of 7");
     expect(dom).toContain(`<td class="name">&lt;script&gt;alert(1)&lt;/script&gt;</td>`);
     expect(count(dom, /<script/gi)).toBe(0);
