@@ -55,7 +55,7 @@ function summary(r: ReportInput, bar: number): string {
     const worst = a.outputs.reduce<ReportOutput | undefined>((w, o) => (!w || (o.sqnrDb ?? Infinity) < (w.sqnrDb ?? Infinity) ? o : w), undefined);
     const ok = a.outputs.every((o) => o.sqnrDb === null || o.sqnrDb >= bar);
     const [cls, word] = a.minSqnrDb === null ? ["warn", "NOT JUDGED"] : ok ? ["pass", "PASS"] : ["fail", "FAIL"];
-    verdict = `<p><span class="badge ${cls}" id="verdict">${word}</span> worst output SQNR ${esc(fmt(worst?.sqnrDb ?? null))} dB${worst ? ` (${esc(worst.name)})` : ""} ${a.minSqnrDb === null ? `, not judged (random inputs; the bar is ${bar} dB on real data)` : ` against a bar of ${esc(fmt(a.minSqnrDb))} dB`}, on ${a.samples} ${a.randomData ? "random " : ""}sample(s) from ${esc(a.source)}.</p>`;
+    verdict = `<p><span class="badge ${cls}" id="verdict">${word}</span> worst output SQNR ${esc(fmt(worst?.sqnrDb ?? null))} dB${worst ? ` (${esc(worst.name)})` : ""}${a.minSqnrDb === null ? `, not judged (random inputs; the bar is ${bar} dB on real data)` : ` against a bar of ${esc(fmt(a.minSqnrDb))} dB`}, on ${a.samples} ${a.randomData ? "random " : ""}sample(s) from ${esc(a.source)}.</p>`;
   }
   const notes = r.notes.length ? `<ul class="notes">${r.notes.map((n) => `<li>${esc(n)}</li>`).join("")}</ul>` : "";
   return `<section id="summary"><table class="facts">${rows.join("")}</table>${verdict}${notes}</section>`;
