@@ -86,6 +86,16 @@ describe("report HTML (no browser)", () => {
   });
 });
 
+describe("report HTML with nothing measured", () => {
+  test("every section is present and says what is missing", () => {
+    const html = renderReportHtml({ title: "m", facts: [], sensitivity: [], tensors: [], keptFloat: [], notes: [] });
+    for (const id of ["summary", "accuracy", "sensitivity", "tensors", "size", "decisions"]) expect(html).toContain(`<section id="${id}">`);
+    expect(html).toContain("<h2>Accuracy before/after</h2><p class=\"muted\">Not measured.</p>");
+    expect(html).toContain("No accuracy search ran");
+    expect(count(html, /<g class="bar">/g)).toBe(0);
+  });
+});
+
 describe.skipIf(!CHROMIUM)("report in headless chromium", () => {
   test("calibrate --report: sections, one bar per layer, the hostile names as text, no page errors", () => {
     const q = join(dir, "hostile.qdq.onnx");
