@@ -26,7 +26,7 @@ export interface CollectOptions {
   facts: [string, string][];
   original: Model;
   quantized: Model;
-  fileBytes: { before: number; after: number };
+  fileBytes?: { before: number; after: number };
   fidelity?: FidelityLike;
   /** Where the compared inputs came from. */
   source: string;
@@ -90,7 +90,7 @@ export async function collectReport(o: CollectOptions): Promise<ReportInput> {
     accuracy,
     sensitivity,
     tensors,
-    size: { before: sizeBreakdown(o.original), after: sizeBreakdown(o.quantized), fileBefore: o.fileBytes.before, fileAfter: o.fileBytes.after },
+    size: { before: sizeBreakdown(o.original), after: sizeBreakdown(o.quantized), fileBefore: o.fileBytes?.before, fileAfter: o.fileBytes?.after },
     search: o.search,
     keptFloat,
     notes: o.notes ?? [],

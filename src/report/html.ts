@@ -123,7 +123,8 @@ function size(r: ReportInput): string {
       .map((k) => `<tr><td class="name">${esc(k)}</td><td class="num">${fmtBytes(s.before[key][k] ?? 0)}</td><td class="num">${fmtBytes(s.after[key][k] ?? 0)}</td></tr>`)
       .join("")}<tr><th>total</th><th class="num">${fmtBytes(s.before.total)}</th><th class="num">${fmtBytes(s.after.total)}</th></tr></table>`;
   };
-  return `<section id="size"><h2>Size</h2><p>File: ${fmtBytes(s.fileBefore)} → ${fmtBytes(s.fileAfter)} (${(s.fileAfter / Math.max(1, s.fileBefore)).toFixed(3)}×). Stored weights and constants:</p>` +
+  const file = s.fileBefore && s.fileAfter ? `File: ${fmtBytes(s.fileBefore)} → ${fmtBytes(s.fileAfter)} (${(s.fileAfter / s.fileBefore).toFixed(3)}×). ` : "";
+  return `<section id="size"><h2>Size</h2><p>${file}Stored weights and constants: ${fmtBytes(s.before.total)} → ${fmtBytes(s.after.total)} (${(s.after.total / Math.max(1, s.before.total)).toFixed(3)}×).</p>` +
     `<h3>by tensor type</h3>${sizeBars(s.before.byDtype, s.after.byDtype)}${table("tensor type", "byDtype")}` +
     `<h3>by consuming op type</h3>${sizeBars(s.before.byOpType, s.after.byOpType)}${table("op type", "byOpType")}</section>`;
 }

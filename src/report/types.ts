@@ -110,7 +110,8 @@ export interface ReportInput {
   /** Isolated first when measured, then cumulative. */
   sensitivity: ReportSensitivity[];
   tensors: ReportTensor[];
-  size?: { before: SizeBreakdown; after: SizeBreakdown; fileBefore: number; fileAfter: number };
+  /** Stored constants of both models; file sizes when known (an exporter runs before the model file is written). */
+  size?: { before: SizeBreakdown; after: SizeBreakdown; fileBefore?: number; fileAfter?: number };
   search?: AccuracySearchSummary;
   /** Tensors the quantizers kept float, with their reason (when no search ran, these are the fallback decisions). */
   keptFloat: { tensor: string; node?: string; opType?: string; reason: string }[];
