@@ -133,7 +133,7 @@ describe.skipIf(!hasZoo)("zoo outputs by kind", () => {
     expect(j.fidelity.minSqnrDb).toBeNull();
   }, 180_000);
 
-  test("isnet_medium weight-only INT8: its sigmoid maps get pixel agreement and IoU, no top-1; below 20 dB it fails", () => {
+  test("isnet_medium weight-only INT8: its sigmoid maps get pixel agreement and IoU, no top-1; random inputs: warnings, not a failure", () => {
     const q = join(dir, "isnet.int8.onnx");
     expect(quant(["quantize", zoo("isnet_medium"), "-o", q, "-q"]).code).toBe(0);
     const r = quant(["validate", zoo("isnet_medium"), q, "--samples", "1", "--format", "json"]);
@@ -144,12 +144,15 @@ describe.skipIf(!hasZoo)("zoo outputs by kind", () => {
       expect(m.top1Agreement).toBeNull();
       expect(m.pixelAgreement).toBeGreaterThan(0.9);
       expect(m.pixelAgreement).toBeLessThanOrEqual(1);
-      expect(m.foregroundIoU).toBeGreaterThan(0);
+      expect(m.foregroundIoU).toBeGreaterThanOrEqual(0);
+      expect(m.foregroundIoU).toBeLessThanOrEqual(1);
     }
     // The six side outputs of the decoder stages are feature maps (Add of Relu): plain values.
     expect(j.outputs.filter((o: { kind: string }) => o.kind === "values")).toHaveLength(6);
     const out = maps[0];
     expect(out.pixelAgreement).toBeLessThan(1);
+    expect(out.foregroundIoU).toBeGreaterThan(0);
+    expect(out.foregroundIoU).toBeLessThan(out.pixelAgreement); // a sparse mask: agreement flatters, IoU does not
     console.log(`isnet_medium weight-only INT8, 1 random sample: "output" SQNR ${out.sqnrDb.toFixed(2)} dB, pixel agreement ${(100 * out.pixelAgreement).toFixed(2)}%, IoU ${out.foregroundIoU.toFixed(4)}`);
     // Random inputs: the default bar is not applied, each output below it is a warning; an explicit bar applies.
     expect(out.sqnrDb).toBeLessThan(20);
