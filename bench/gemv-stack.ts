@@ -12,8 +12,9 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { consola } from "consola";
 import {
-  DataType, GraphBuilder, encodeModelProto, formatVariants, makeVariants, resolveChain, runPipeline,
+  DataType, GraphBuilder, encodeModelProto, resolveChain, runPipeline,
 } from "../src/index.ts";
+import { formatVariants, makeVariants } from "../src/quant/variants.ts";
 import { createTimingSession, interleavedLatency, randomFeeds } from "../src/runtime/latency.ts";
 import { fillNormal, sampleRng } from "../src/data/random.ts";
 

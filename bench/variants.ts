@@ -17,7 +17,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { consola } from "consola";
-import { formatVariants, makeVariants } from "../src/index.ts";
+import { formatVariants, makeVariants } from "../src/quant/variants.ts";
 import { decoderModel } from "../test/helpers/decoder.ts";
 import { encoderModel } from "../test/helpers/encoder.ts";
 

@@ -8,7 +8,7 @@ import { QuantError, reason } from "../kernel/errors.ts";
 import { mergeLayers } from "./merge.ts";
 import { SELF_ENTRY } from "./self.ts";
 import { jsonErrorOffset, lineOf } from "./json-position.ts";
-import { checkConfigKeys, normalizeKeys, type QuantConfig } from "./schema.ts";
+import { checkConfigKeys, configLayer, type QuantConfig } from "./schema.ts";
 
 /** Extensions c12 looks for, in its order. */
 const CONFIG_EXTS = [".ts", ".mts", ".cts", ".js", ".mjs", ".cjs", ".json", ".jsonc", ".json5", ".yaml", ".yml", ".toml"];
@@ -122,7 +122,7 @@ export async function loadQuantConfig(opts: LoadConfigOptions = {}): Promise<Loa
   }
   if (opts.preset && !(await presetName(opts.preset))) throw new QuantError("E_CONFIG", `unknown preset "${opts.preset}" (built-in: cnn, transformer, transformers-js, int4-weights)`);
   // Nothing to load: skip importing c12 (~75 ms of a CLI run).
-  if (!configFile && !opts.preset) return { config: normalizeKeys(structuredClone(opts.overrides ?? {})) as QuantConfig, cwd };
+  if (!configFile && !opts.preset) return { config: configLayer(structuredClone(opts.overrides)), cwd };
   const { loadConfig } = await import("c12");
   let loaded;
   try {
@@ -142,14 +142,14 @@ export async function loadQuantConfig(opts: LoadConfigOptions = {}): Promise<Loa
       merger: mergeLayers as never,
       // `import { defineConfig } from "quant"` in a .ts config works wherever the config lives.
       jitiOptions: { alias: { quant: SELF_ENTRY } },
-      overrides: normalizeKeys(opts.overrides ?? {}) as QuantConfig,
+      overrides: configLayer(opts.overrides),
       defaultConfig: opts.preset ? ({ extends: [opts.preset] } as QuantConfig) : undefined,
       resolve: async (id) => {
         const name = await presetName(id);
         if (!name) return null;
         const { builtinPresetModules } = await import("../../plugins/registry.ts");
         const mod = await builtinPresetModules[name as keyof typeof builtinPresetModules]();
-        return { config: normalizeKeys(structuredClone(mod.default)) as QuantConfig, configFile: `preset:${name}`, source: `preset:${name}`, cwd };
+        return { config: configLayer(structuredClone(mod.default)), configFile: `preset:${name}`, source: `preset:${name}`, cwd };
       },
     });
   } catch (e) {
@@ -164,13 +164,13 @@ export async function loadQuantConfig(opts: LoadConfigOptions = {}): Promise<Loa
     const f = layer.configFile && loaded.configFile?.startsWith(layer.configFile) ? loaded.configFile : (layer.configFile ?? layer.source);
     checkConfigKeys(layer.config, f);
   }
-  const config = normalizeKeys(loaded.config ?? {}) as QuantConfig;
+  const config = configLayer(loaded.config);
   if (discovered && !(opts.trust ?? trustFromEnv())) {
     // A data config found in the folder may still name plugin files, which run when loaded: same rule as code configs.
     const code = (config.plugins ?? []).map((p) => (Array.isArray(p) ? p[0] : p)).find((id) => typeof id === "string" && /^(\.{1,2}[\\/]|[\\/])|\.(m?[jt]s|cjs)$/.test(id));
     if (code)
       throw new QuantError("E_CONFIG", `${shown(configFile!, cwd)} (found in the current folder) loads plugin code "${code}"; name the config with --config, or pass --trust-config (or QUANT_TRUST_CONFIG=1)`, { file: configFile });
   }
-  delete (config as Record<string, unknown>).extends;
+  delete config.extends;
   return { config, file: configFile, cwd, discovered };
 }

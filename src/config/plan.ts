@@ -43,7 +43,7 @@ export function defaultChain(mode: Mode, o: Partial<QuantOptions>): PluginSpec[]
 
 /** Option keys of a config (everything but the structural keys). */
 function optionsOf(c: Partial<QuantConfig>): Partial<QuantOptions> {
-  const { plugins: _p, models: _m, batch: _b, family: _f, extends: _e, input: _i, ...rest } = c as QuantConfig & { input?: string };
+  const { plugins: _p, models: _m, batch: _b, extends: _e, input: _i, ...rest } = c as QuantConfig & { input?: string };
   return rest;
 }
 

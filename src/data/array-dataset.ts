@@ -7,7 +7,7 @@
 import { QuantError } from "../kernel/errors.ts";
 import { DataType } from "../tensor/dtypes.ts";
 import { allocInput, convertRaw, type InputData } from "./convert.ts";
-import type { Batch, CalibrationDataset, ModelInputInfo } from "./dataset.ts";
+import type { Batch, CalibrationDataset, ModelInputInfo } from "./dataset-types.ts";
 import { agreeCounts, batchDims, describeShape, type Fit, fitData, type InputLayout, moveAxis0, type SampleAxisSpec, tileAxis } from "./layout.ts";
 import { product, RowReader, type StoredArray } from "./rows.ts";
 import { Scratch } from "./source.ts";

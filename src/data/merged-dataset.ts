@@ -3,7 +3,7 @@
  * float inputs that do not): the same count, batches merged, layouts and descriptions delegated.
  */
 import { QuantError } from "../kernel/errors.ts";
-import type { Batch, CalibrationDataset } from "./dataset.ts";
+import type { Batch, CalibrationDataset } from "./dataset-types.ts";
 import type { InputLayout } from "./layout.ts";
 
 /** Datasets over disjoint inputs, with the same sample count, read together. */

@@ -8,7 +8,7 @@ import { QuantError } from "../kernel/errors.ts";
 import { DataType, dataTypeName } from "../tensor/dtypes.ts";
 import { BatchPool, checkBatch, checkFixedBatch, describeShape } from "./array-dataset.ts";
 import { convertRaw } from "./convert.ts";
-import type { Batch, CalibrationDataset, ModelInputInfo } from "./dataset.ts";
+import type { Batch, CalibrationDataset, ModelInputInfo } from "./dataset-types.ts";
 import { type InputLayout, moveAxis0 } from "./layout.ts";
 import { Scratch } from "./source.ts";
 import { fillNormal, fillUniform, fillUniformInt, sampleRng } from "./random.ts";

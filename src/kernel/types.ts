@@ -95,6 +95,13 @@ export interface PendingTensor {
   readonly role: "weight" | "zero_point" | "bias" | "activation";
 }
 
+/**
+ * Which elements of a quantized tensor share one scale, as the report and `--format json` write it (one form for
+ * every quantizer and packer; made by `granularityLabel`): `"per-tensor"`, `"per-channel axis N"`, `"block B axis N"`
+ * (B elements along axis N share a scale, DequantizeLinear's `block_size`).
+ */
+export type GranularityLabel = "per-tensor" | `per-channel axis ${number}` | `block ${number} axis ${number}`;
+
 /** One decision of a quantizer, for the summary and `--format json`. */
 export interface ReportEntry {
   /** Tensor (weight or activation) name. */
@@ -107,7 +114,7 @@ export interface ReportEntry {
   /** Data-movement ops between a weight and `node` (e.g. "Slice → Transpose"); the DequantizeLinear sits before them. */
   via?: string;
   type?: IntType;
-  granularity?: string;
+  granularity?: GranularityLabel;
   elements?: number;
   bytesBefore?: number;
   bytesAfter?: number;

@@ -4,7 +4,7 @@
  * reconstruction error. Classes rather than closures so the hot loops only touch locals.
  */
 import { QuantError } from "../kernel/errors.ts";
-import type { Granularity, QuantType } from "./quantize.ts";
+import type { Granularity, QuantType } from "./granularity.ts";
 
 /** Adding and subtracting 1.5·2^52 rounds a double to an integer, half to even (IEEE default), without a branch. */
 export const RNE = 6755399441055744;

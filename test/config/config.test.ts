@@ -2,7 +2,8 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { QuantError, loadQuantConfig, mergeChains, mergeLayers, resolveChain, type PluginSpec } from "../../src/index.ts";
+import { QuantError, loadQuantConfig, mergeChains, resolveChain, type PluginSpec } from "../../src/index.ts";
+import { mergeLayers } from "../../src/config/merge.ts";
 import { planConfigJobs, planJob } from "../../src/config/plan.ts";
 
 const dir = () => mkdtempSync(join(tmpdir(), "quant-config-"));
@@ -46,7 +47,7 @@ describe("loading", () => {
     const d = dir();
     writeFileSync(join(d, "quant.config.json"), JSON.stringify({ extends: "cnn", bits: 8, method: "entropy", plugins: ["!fold-batchnorm", "stats-json"] }));
     const { config } = await loadQuantConfig({ cwd: d });
-    expect(config.family).toBe("cnn");
+    expect(config.activationType).toBe("uint8"); // only the cnn preset sets it
     expect(config.perChannel).toBe(true);
     expect(config.method).toBe("entropy");
     // method: entropy in the file swaps the preset's calibrator (issue 11 item 3: it used to be lost under extends)
@@ -60,7 +61,7 @@ describe("loading", () => {
     const d = dir();
     writeFileSync(join(d, "c.yaml"), "extends: transformer\nbits: 4\n");
     const { config } = await loadQuantConfig({ file: join(d, "c.yaml"), preset: "int4-weights" });
-    expect(config.family).toBe("transformer");
+    expect(config.opTypes).toEqual(["MatMul", "Gemm"]); // transformer's, not int4-weights' (which adds Gather)
     expect(config.bits).toBe(4);
     expect(config.blockSize).toBe(32); // only int4-weights sets it
   });
