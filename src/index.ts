@@ -16,18 +16,21 @@ export type {
 /** Every option of a run (CLI flags and config keys), with their defaults. */
 export { defaultOptions, type QuantOptions } from "./kernel/options.ts";
 /** The one error class (a stable `code`, the plugin/phase/tensor it happened at), its guard and a cause's message. */
-export { QuantError, isQuantError, reason, type ErrorCode, type ErrorSite } from "./kernel/errors.ts";
+export { QuantError, isQuantError, reason, type ErrorCode, type ErrorSite } from "./errors/errors.ts";
 /** Progress events of a run, phase by phase. */
 export { PHASES, type EventSink, type Phase, type QuantEvent } from "./kernel/events.ts";
 
 // ── Running a chain ──────────────────────────────────────────────────────────────────────────────────────────────
 /** Run a chain of plugins on a model (path, bytes or `Model`). */
-export { runPipeline, type RunInput, type RunResult } from "./kernel/pipeline.ts";
+export { runPipeline, type RunInput, type RunResult } from "./pipeline/pipeline.ts";
 /** Config files: `defineConfig` for typed configs, loading with presets and `extends`, names → plugins, chain edits. */
 export { defineConfig, type BatchSection, type ModelEntry, type OptionKeys, type PluginSpec, type QuantConfig } from "./config/schema.ts";
 export { loadQuantConfig, type LoadedConfig } from "./config/load.ts";
-export { resolveChain, resolvePlugin } from "./config/resolve.ts";
-export { mergeChains } from "./config/merge.ts";
+export { resolveChain, resolvePlugin, type ResolveOptions } from "./config/resolve.ts";
+/** A plugin registry (names → lazy plugin factories, presets): `builtinPlugins` (`quant/plugins`) is one; pass it in. */
+export { emptyRegistry, type PluginEntry, type PluginFactory, type PluginRegistry } from "./config/registry.ts";
+/** Merge config layers (a registry lets `method` swap the calibrator) and edit chains. */
+export { layerMerger, mergeChains } from "./config/merge.ts";
 
 // ── ONNX: load, save, protobuf types ─────────────────────────────────────────────────────────────────────────────
 /** Lossless load/save (external data, views into the file), bytes of a model, deep copies. */
@@ -107,7 +110,8 @@ export { dequantizeBnb4, quantizeBnb4, type Bnb4Type, type Bnb4Weight } from "./
 /** Transpose a row-major float32 matrix. */
 export { transposeFloat32 } from "./tensor/layout.ts";
 /** Order-independent, mergeable histograms, and the calibrator state built on them. */
-export { HistogramObserver, checkBits, histogramCalibrator, type HistogramSide } from "./tensor/histogram.ts";
+export { HistogramObserver, checkBits, type HistogramSide } from "./tensor/histogram.ts";
+export { histogramCalibrator } from "./quant/histogram-calibrator.ts";
 /** Output error metrics (SQNR, cosine, top-1 agreement), accumulated batch by batch. */
 export { ErrorAccumulator, cosine, top1Agreement, type ErrorMetrics, type FloatArray } from "./tensor/metrics.ts";
 
@@ -127,10 +131,11 @@ export { encodeSafetensors, openSafetensors, type SafetensorsFile, type Safetens
 /** A session over a model, its inputs as datasets see them, batch sizing, and tensors in and out of ORT. */
 export { RuntimeSession, batchPlan, modelInputs, ortTensor, tensorFloats, type RuntimeOptions, type TensorMap } from "./runtime/session.ts";
 
-// ── Validation by output kind and the HTML report ────────────────────────────────────────────────────────────────
-/** Per-output-shape validation metrics (classifier top-1, probability-map agreement at 0.5, labelled accuracy) and the default SQNR bar. */
-export { ShapeMetricsAccumulator, DEFAULT_MIN_SQNR_DB, describeShapeMetrics, type ShapeMetrics, type LabelledAccuracy, type Labels } from "./validate/metrics-by-shape.ts";
-/** What an output is (classifier, probability map, plain values), from the graph and its runtime dims. */
-export { outputRules, type OutputKind, type OutputRule } from "./validate/output-kind.ts";
-/** Class labels for labelled accuracy, from a .npy. */
-export { readLabels } from "./validate/labels.ts";
+// ── Validation of an output model ────────────────────────────────────────────────────────────────────────────────
+/** Structure and Q/DQ rules, loading in ONNX Runtime, numbers against the float model (the validator plugins and `quant validate` run these). */
+export { checkConnectivity } from "./validate/connectivity.ts";
+export { checkOrtLoad } from "./validate/ort-load.ts";
+export { fidelityDiagnostics, measureFidelity, sqnrBar, type FidelityOptions, type FidelityReport, type LayerFidelity, type OutputFidelity } from "./validate/fidelity.ts";
+/** What each output is (classifier, probability map, values) and the metrics that kind gets; labels; the default SQNR bar (20 dB on real data). */
+export { DEFAULT_MIN_SQNR_DB, type LabelledAccuracy, type Labels, type ShapeMetrics } from "./validate/metrics-by-shape.ts";
+export type { OutputKind } from "./validate/output-kind.ts";

@@ -2,7 +2,7 @@
  * The config file format: the CLI flags as keys (camelCase or snake_case), a `models` list, a `batch` section,
  * and the plugin chain. The seed's YAML format works as-is.
  */
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import type { Plugin } from "../kernel/types.ts";
 import type { QuantOptions } from "../kernel/options.ts";
 

@@ -7,9 +7,9 @@
  * axis (layout.ts). Every reader streams: a dataset holds the current batch, not the file.
  */
 import { readdirSync, statSync } from "node:fs";
-import { makeTempDir, removeTempDir } from "../kernel/cleanup.ts";
+import { makeTempDir, removeTempDir } from "../io/cleanup.ts";
 import { basename, extname, join } from "node:path";
-import { QuantError, reason } from "../kernel/errors.ts";
+import { QuantError, reason } from "../errors/errors.ts";
 import { DataType, dataTypeName } from "../tensor/dtypes.ts";
 import { ArrayDataset, type Binding, FEEDABLE_TYPES, tooFewSamples } from "./array-dataset.ts";
 import { type ImageOptions, describeImages, imageSampleDims, imagesToNpy, listImages, listNonImages, resolveImageOptions } from "./images.ts";

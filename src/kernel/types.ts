@@ -2,6 +2,8 @@
  * Plugin types of the pipeline: load ─► prepare ─► calibrate ─► quantize ─► pack ─► export ─► validate.
  * A plugin is a plain object made by a `define*` helper; data moves between phases only through return values.
  */
+import type { GranularityLabel } from "../tensor/granularity.ts";
+export type { GranularityLabel };
 import type { ConsolaInstance } from "consola";
 import type { Model } from "../onnx/model.ts";
 import type { TensorProto } from "../onnx/types.ts";
@@ -95,12 +97,6 @@ export interface PendingTensor {
   readonly role: "weight" | "zero_point" | "bias" | "activation";
 }
 
-/**
- * Which elements of a quantized tensor share one scale, as the report and `--format json` write it (one form for
- * every quantizer and packer; made by `granularityLabel`): `"per-tensor"`, `"per-channel axis N"`, `"block B axis N"`
- * (B elements along axis N share a scale, DequantizeLinear's `block_size`).
- */
-export type GranularityLabel = "per-tensor" | `per-channel axis ${number}` | `block ${number} axis ${number}`;
 
 /** One decision of a quantizer, for the summary and `--format json`. */
 export interface ReportEntry {

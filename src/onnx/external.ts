@@ -4,8 +4,8 @@
  */
 import { closeSync, fstatSync, readSync } from "node:fs";
 import { isAbsolute, normalize, resolve, sep } from "node:path";
-import { QuantError } from "../kernel/errors.ts";
-import { isInside, openRegularFile, realPath } from "../kernel/files.ts";
+import { QuantError } from "../errors/errors.ts";
+import { isInside, openRegularFile, realPath } from "../io/files.ts";
 import type { TensorProto } from "./types.ts";
 import { byteLength } from "../tensor/dtypes.ts";
 

@@ -8,7 +8,7 @@
  * per-tensor → one group; per-channel → group `c`; block → group `(o * blocks + floor(c / blockSize)) * inner + i`,
  * which is the row-major index into the scale tensor ONNX wants. All loops stride over that view: no transposes, no copies.
  */
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import { clipSearchParams } from "./clip-search.ts";
 import { idealScale, symmetricZeroPoint, zeroPointForRange } from "./zero-point.ts";
 

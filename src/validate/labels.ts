@@ -2,7 +2,7 @@
  * Labels for `validate --labels`: a .npy of class indices in data order — `[N]` or `[N, 1]` of any integer type (or
  * floats holding integers), or `[N, C]` one-hot / scores (the argmax is the label). Anything else is E_DATA_FORMAT.
  */
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import { readNpy } from "../data/npy.ts";
 import { DataType } from "../tensor/dtypes.ts";
 import type { Labels } from "./metrics-by-shape.ts";

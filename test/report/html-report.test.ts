@@ -12,7 +12,7 @@ import { writeNpy } from "../../src/data/npy.ts";
 import { renderReportHtml } from "../../src/report/html.ts";
 import { collectReport } from "../../src/report/collect.ts";
 import type { AccuracySearchSummary } from "../../src/report/types.ts";
-import { measureFidelity } from "../../plugins/validators/fidelity.ts";
+import { measureFidelity } from "../../src/validate/fidelity.ts";
 import { ROOT } from "../helpers/corpus.ts";
 import { quant } from "../cli/helpers.ts";
 

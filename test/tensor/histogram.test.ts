@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { DEFAULT_BINS, HistogramObserver, HistogramSet, MIN_EXP, pow2, requiredExp } from "../../src/tensor/histogram.ts";
+import { DEFAULT_BINS, HistogramObserver, MIN_EXP, pow2, requiredExp } from "../../src/tensor/histogram.ts";
+import { HistogramSet } from "../../src/quant/histogram-calibrator.ts";
 import { isQuantError } from "../../src/index.ts";
 import { normal } from "../plugins/calibrators/fixtures.ts";
 

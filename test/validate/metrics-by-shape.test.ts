@@ -8,7 +8,7 @@ import { writeNpy } from "../../src/data/npy.ts";
 import { classLayout, outputKind, outputRules } from "../../src/validate/output-kind.ts";
 import { ShapeMetricsAccumulator } from "../../src/validate/metrics-by-shape.ts";
 import { readLabels } from "../../src/validate/labels.ts";
-import { measureFidelity } from "../../plugins/validators/fidelity.ts";
+import { measureFidelity } from "../../src/validate/fidelity.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "quant-shape-metrics-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -11,13 +11,14 @@ import { DataType, loadQuantConfig, resolveChain, runPipeline, serializeModel, t
 import { corpus, hasCorpus } from "../../helpers/corpus.ts";
 import { judge } from "../../helpers/evaluate.ts";
 import { quiet } from "../fixtures.ts";
+import { builtinPlugins } from "../../../plugins/registry.ts";
 
 const cwd = mkdtempSync(join(tmpdir(), "quant-presets-"));
-const load = async (preset: string) => (await loadQuantConfig({ preset, cwd, noConfig: true })).config;
+const load = async (preset: string) => (await loadQuantConfig({ preset, cwd, noConfig: true, registry: builtinPlugins })).config;
 
 async function run(preset: string, model: string, extra: QuantConfig = {}) {
   const { plugins, ...options } = { ...(await load(preset)), ...extra };
-  const r = await runPipeline({ model: corpus(model), plugins: await resolveChain(plugins!, cwd), options: { output: join(cwd, `${preset}.onnx`), ...options }, write: false, logger: quiet });
+  const r = await runPipeline({ model: corpus(model), plugins: await resolveChain(plugins!, { cwd, registry: builtinPlugins }), options: { output: join(cwd, `${preset}.onnx`), ...options }, write: false, logger: quiet });
   const ops = new Map<string, number>();
   for (const n of r.model.proto.graph!.node!) ops.set(n.op_type!, (ops.get(n.op_type!) ?? 0) + 1);
   return { r, ops, bytes: serializeModel(r.model) };

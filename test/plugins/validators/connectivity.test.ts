@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { DataType, GraphBuilder, encodeModelProto, loadModel, makeTensor, type Model, type ModelProto, type NodeProto } from "../../../src/index.ts";
-import { checkConnectivity } from "../../../plugins/validators/connectivity.ts";
+import { checkConnectivity } from "../../../src/validate/connectivity.ts";
 import connectivity from "../../../plugins/validators/connectivity.ts";
-import { checkOrtLoad } from "../../../plugins/validators/ort-load.ts";
+import { checkOrtLoad } from "../../../src/validate/ort-load.ts";
 
 /**
  * A float model and its QDQ version:

@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { createConsola } from "consola";
 import { DataType, GraphBuilder, defaultOptions, encodeModelProto, loadModel, type Model } from "../../../src/index.ts";
 import { writeNpy } from "../../../src/data/npy.ts";
-import fidelity, { fidelityDiagnostics, measureFidelity, sharedLayers } from "../../../plugins/validators/fidelity.ts";
+import fidelity from "../../../plugins/validators/fidelity.ts";
+import { fidelityDiagnostics, measureFidelity, sharedLayers } from "../../../src/validate/fidelity.ts";
 
 /** x[N,2] → MatMul(W) → h → Mul(2) → y[N,2]. */
 function model(w: number[]): Model {

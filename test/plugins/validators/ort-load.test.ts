@@ -5,7 +5,8 @@
  */
 import { describe, expect, test } from "bun:test";
 import { DataType, GraphBuilder, encodeModelProto, loadModel, runPipeline } from "../../../src/index.ts";
-import ortLoad, { checkOrtLoad } from "../../../plugins/validators/ort-load.ts";
+import ortLoad from "../../../plugins/validators/ort-load.ts";
+import { checkOrtLoad } from "../../../src/validate/ort-load.ts";
 import weightOnly from "../../../plugins/quantizers/weight-only.ts";
 import int8 from "../../../plugins/packers/int8.ts";
 import { matmulModel, quiet } from "../fixtures.ts";

@@ -6,7 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { encodeModelProto, loadModel, saveModel, runPipeline } from "../../src/index.ts";
-import { writeFileAtomic } from "../../src/kernel/atomic.ts";
+import { writeFileAtomic } from "../../src/io/atomic.ts";
 import { listImages, loadImage, resolveImageOptions } from "../../src/data/images.ts";
 import { openNpy } from "../../src/data/npy.ts";
 import { readStats } from "../../src/runtime/stats.ts";

@@ -3,11 +3,11 @@
  * onnxruntime-node through the runtime observer, and lets every calibrator fold each batch into its state.
  * With `statsIn`, states are restored from a file instead and no inference runs.
  */
-import { withProtected, type Protected } from "./atomic.ts";
+import { withProtected, type Protected } from "../io/atomic.ts";
 import type { ConsolaInstance } from "consola";
-import { QuantError } from "./errors.ts";
-import type { QuantOptions } from "./options.ts";
-import type { CalibratorPlugin, CalibratorState, Plugin, PluginContext, RangeMap } from "./types.ts";
+import { QuantError } from "../errors/errors.ts";
+import type { QuantOptions } from "../kernel/options.ts";
+import type { CalibratorPlugin, CalibratorState, Plugin, PluginContext, RangeMap } from "../kernel/types.ts";
 import type { Model } from "../onnx/model.ts";
 
 /** Name of the histogram state recorded beside a chain without histograms when a stats file is written. */
@@ -70,7 +70,7 @@ export async function runCalibration(
     // A stats file must serve any method later (`--stats-in ranges.json --method mse`): when no calibrator of the chain
     // keeps histograms, record them too (first in the chain, so the chain's own ranges win).
     if (options.statsOut && !calibrators.some((p) => p.needs === "values")) {
-      const { histogramCalibrator } = await import("../tensor/histogram.ts");
+      const { histogramCalibrator } = await import("../quant/histogram-calibrator.ts");
       const recorder = histogramCalibrator(HISTOGRAM_RECORDER, {}, 4096, () => (h) => ({ min: h.min, max: h.max }));
       states.unshift({ plugin: recorder, state: await hooks.call(recorder, (c) => recorder.create(c)) });
       hooks.logger.info(`--stats-out: also recording activation histograms, so --stats-in works with any method`);

@@ -6,14 +6,15 @@
 import { statSync } from "node:fs";
 import { basename, extname, join } from "node:path";
 import type { ConsolaInstance } from "consola";
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import type { QuantOptions } from "../kernel/options.ts";
-import { defaultOpset, runPipeline } from "../kernel/pipeline.ts";
+import { defaultOpset, runPipeline } from "./pipeline.ts";
 import { convertOpset } from "../onnx/opset/index.ts";
 import { cloneModel, loadModel } from "../onnx/codec.ts";
 import type { Model } from "../onnx/model.ts";
+import type { PluginRegistry } from "../config/registry.ts";
 import { resolveChain } from "../config/resolve.ts";
-import { globToRegExp } from "./select.ts";
+import { globToRegExp } from "../quant/select.ts";
 import type { PluginSpec } from "../config/schema.ts";
 import { createTimingSession, interleavedLatency, optimizedOpTypes, randomFeeds } from "../runtime/latency.ts";
 
@@ -65,6 +66,8 @@ export interface VariantRow {
 
 /** Options of {@link makeVariants}. */
 export interface VariantsOptions {
+  /** Where the variants' plugin names resolve (the CLI passes `builtinPlugins`). */
+  registry: PluginRegistry;
   modes?: readonly string[];
   /** Timed runs per model (default 50; 0 skips timing). */
   runs?: number;
@@ -86,7 +89,7 @@ export function variantSpecs(modes?: readonly string[]): VariantSpec[] {
 }
 
 /** Make and measure every variant of one model into `outDir` (transformers.js names: `<name><suffix>.onnx`). */
-export async function makeVariants(input: string, outDir: string, options: VariantsOptions = {}): Promise<VariantRow[]> {
+export async function makeVariants(input: string, outDir: string, options: VariantsOptions): Promise<VariantRow[]> {
   const specs = variantSpecs(options.modes);
   const model = loadModel(input);
   const name = basename(input, extname(input));
@@ -103,7 +106,7 @@ export async function makeVariants(input: string, outDir: string, options: Varia
       options.onStart?.(spec.mode, i, specs.length);
       const t0 = performance.now();
       const file = join(outDir, `${name}${spec.suffix}.onnx`);
-      const plugins = await resolveChain([...spec.chain, "onnx"], process.cwd());
+      const plugins = await resolveChain([...spec.chain, "onnx"], { registry: options.registry });
       const copy: Model = { ...cloneModel(model, true) };
       // Block-wise INT4 DequantizeLinear (for layers not turned into MatMulNBits) needs opset 21: raise it first.
       if (spec.minOpset && defaultOpset(copy) < spec.minOpset) convertOpset(copy, spec.minOpset);

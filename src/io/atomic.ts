@@ -12,7 +12,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { createHash, type Hash } from "node:crypto";
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { QuantError, reason } from "./errors.ts";
+import { QuantError, reason } from "../errors/errors.ts";
 import { fileId, realTarget } from "./files.ts";
 import { cleanStaleTemps, track, untrack } from "./cleanup.ts";
 

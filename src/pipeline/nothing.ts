@@ -4,8 +4,8 @@
  * the input and burying the reasons in the JSON report. An already-quantized model is left to its own handling
  * (E_QUANT_ALREADY / the "already quantized" note).
  */
-import { QuantError } from "./errors.ts";
-import type { PendingTensor, ReportEntry } from "./types.ts";
+import { QuantError } from "../errors/errors.ts";
+import type { PendingTensor, ReportEntry } from "../kernel/types.ts";
 import type { Model } from "../onnx/model.ts";
 
 /**

@@ -4,9 +4,9 @@
  * converts the loaded model once, first, to the lowest opset that serves — so calibration, quantizers and the output
  * all see one graph, and a conversion that cannot be done is refused up front, naming the ops of the user's model.
  */
-import { QuantError } from "./errors.ts";
-import type { QuantOptions } from "./options.ts";
-import type { IntType, PackerPlugin, Plugin, PluginContext, QuantizerPlugin } from "./types.ts";
+import { QuantError } from "../errors/errors.ts";
+import type { QuantOptions } from "../kernel/options.ts";
+import type { IntType, PackerPlugin, Plugin, PluginContext, QuantizerPlugin } from "../kernel/types.ts";
 import type { Model } from "../onnx/model.ts";
 
 /** One requirement on the output opset, and who has it. */

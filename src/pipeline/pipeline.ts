@@ -1,24 +1,21 @@
 /**
- * The kernel: runs an ordered plugin chain over a model, phase by phase.
+ * The runner: runs an ordered plugin chain over a model, phase by phase.
  *   load ─► prepare ─► calibrate ─► quantize ─► pack ─► export ─► validate
  * Plugins of each kind run in chain order; data moves only through return values. Every hook call is wrapped so a
  * failure names the plugin, the phase and the tensor/node it was working on.
  */
 import { statSync } from "node:fs";
 import type { ConsolaInstance } from "consola";
-import { defaultLogger } from "./logger.ts";
+import { defaultLogger } from "../kernel/logger.ts";
 import { unmatchedPatterns } from "../quant/select.ts";
-import { QuantError, isQuantError, reason } from "./errors.ts";
-import { OutputTransaction, writeFileAtomic } from "./atomic.ts";
-import { realTarget } from "./files.ts";
-import { testHook } from "./cleanup.ts";
+import { QuantError, isQuantError, reason } from "../errors/errors.ts";
+import { OutputTransaction, writeFileAtomic } from "../io/atomic.ts";
+import { realTarget } from "../io/files.ts";
+import { testHook } from "../io/cleanup.ts";
 import { assertQuantizedSomething, graphSignature } from "./nothing.ts";
-import { defaultOptions, type QuantOptions } from "./options.ts";
-import type { EventSink, Phase } from "./events.ts";
-import type {
-  Artifact, CalibratorPlugin, CalibratorState, Diagnostic, ExporterPlugin, PackerPlugin, PassPlugin, PendingTensor,
-  Plugin, PluginContext, QuantizerPlugin, RangeMap, ReportEntry, RunState, ValidatorPlugin,
-} from "./types.ts";
+import { defaultOptions, type QuantOptions } from "../kernel/options.ts";
+import type { EventSink, Phase } from "../kernel/events.ts";
+import type { Artifact, Diagnostic, PendingTensor, Plugin, PluginContext, ReportEntry, RunState } from "../kernel/types.ts";
 import { cloneModel, loadModel } from "../onnx/codec.ts";
 import { inputsOf } from "../onnx/data-files.ts";
 import type { Model } from "../onnx/model.ts";
@@ -61,6 +58,9 @@ export interface RunResult extends RunState {
   /** Size of the input: model file plus every external data file it reads (0 for a model given as bytes). */
   inputBytes: number;
 }
+
+/** The run state as the runner writes it; plugins and callers see it read-only ({@link RunState}, {@link RunResult}). */
+type RunRecord = { -readonly [K in keyof RunResult]: RunResult[K] } & { entries: ReportEntry[]; pending: PendingTensor[] };
 
 const byKind = <K extends Plugin["kind"]>(plugins: readonly Plugin[], kind: K) =>
   plugins.filter((p): p is Extract<Plugin, { kind: K }> => p.kind === kind);
@@ -125,8 +125,9 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
     seen.add(key);
   }
 
-  const loadedHere = typeof input.model === "string" || input.model instanceof Uint8Array;
-  const model = await enter("load", async () => (loadedHere ? loadModel(input.model as string | Uint8Array) : (input.model as Model)));
+  const given = input.model;
+  const loadedHere = typeof given === "string" || given instanceof Uint8Array;
+  const model = await enter("load", async () => (typeof given === "string" || given instanceof Uint8Array ? loadModel(given) : given));
   const from = defaultOpset(model);
   // The input model and every data file it reads, by identity: no output may replace them (checked now, before any
   // work, and again before each file is written and renamed).
@@ -148,24 +149,26 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
   } catch {
     // a model given as bytes or a file since removed: data files only
   }
-  let original: Model | undefined;
-  const state = {
-    get original() {
-      // Decoding again from the same bytes is cheap (weights stay views) and gives an untouched copy.
-      original ??= cloneModel(model, loadedHere);
-      return original;
-    },
+  // The run state: what plugins read (`original`, `model`, ranges, entries) and what the run returns, one object.
+  const result: RunRecord = {
+    // An untouched copy, taken before any pass mutates the proto (decoding again from the same bytes is cheap: weights stay views).
+    original: cloneModel(model, loadedHere),
     model,
-    ranges: new Map() as RangeMap,
-    entries: [] as ReportEntry[],
-    pending: [] as PendingTensor[],
-    calibration: undefined as { plugin: string; state: CalibratorState }[] | undefined,
+    ranges: new Map(),
+    entries: [],
+    pending: [],
+    calibration: undefined,
+    artifacts: [],
+    diagnostics: [],
+    timings,
+    opset: { from, to: from, needs: [] },
+    unobservable: [],
+    inputBytes,
+    notes: [],
   };
-  void state.original; // snapshot before any pass mutates the proto
-  const result: RunResult = { ...stateView(state), artifacts: [], diagnostics: [], timings, opset: { from, to: from, needs: [] }, unobservable: [], inputBytes, notes: [] };
   result.notes = normalizeOnLoad(model, options, root);
 
-  let setupDone: Plugin[] = [];
+  const setupDone: Plugin[] = [];
   try {
     for (const p of plugins) {
       if (p.setup) await call(p, (c) => p.setup!(c));
@@ -174,68 +177,68 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
 
     await enter("prepare", async () => {
       // The output opset is decided and reached first, before any pass, calibration or rewrite.
-      const decision = await decideOpset(state.model, plugins, options, call);
+      const decision = await decideOpset(result.model, plugins, options, call);
       result.opset.needs = decision.needs;
       if (decision.to !== decision.from) {
         const { convertOpset } = await import("../onnx/opset/index.ts");
         try {
-          convertOpset(state.model, decision.to);
+          convertOpset(result.model, decision.to);
         } catch (e) {
           if (isQuantError(e) && e.code === "E_OPSET" && decision.needs.length)
             throw new QuantError("E_OPSET", `${e.message} (the output needs opset ${decision.needed}: ${describeNeeds(decision.needs.filter((n) => n.opset > decision.from))})`, { ...e.site, cause: e });
           throw e;
         }
       }
-      result.opset.to = defaultOpset(state.model);
-      for (const p of byKind(plugins, "pass") as PassPlugin[]) {
-        const out = await call(p, (c) => p.run(state.model, c));
-        if (out && out !== state.model) state.model = out;
+      result.opset.to = defaultOpset(result.model);
+      for (const p of byKind(plugins, "pass")) {
+        const out = await call(p, (c) => p.run(result.model, c));
+        if (out && out !== result.model) result.model = out;
       }
     });
 
-    const quantizers = byKind(plugins, "quantizer") as QuantizerPlugin[];
+    const quantizers = byKind(plugins, "quantizer");
     // A selection pattern that matches nothing is almost always a typo: say so before quantizing.
-    if (quantizers.length) for (const w of unmatchedPatterns(state.model.proto, options)) root.warn(w);
+    if (quantizers.length) for (const w of unmatchedPatterns(result.model.proto, options)) root.warn(w);
     await enter("calibrate", async () => {
       const wanted = new Set<string>();
-      for (const q of quantizers) if (q.activations) for (const t of await call(q, (c) => q.activations!(state.model, c))) wanted.add(t);
+      for (const q of quantizers) if (q.activations) for (const t of await call(q, (c) => q.activations!(result.model, c))) wanted.add(t);
       if (wanted.size === 0) return;
-      const calibrators = byKind(plugins, "calibrator") as CalibratorPlugin[];
+      const calibrators = byKind(plugins, "calibrator");
       const { runCalibration } = await import("./calibration.ts");
-      const out = await runCalibration(state.model, [...wanted], calibrators, options, {
+      const out = await runCalibration(result.model, [...wanted], calibrators, options, {
         call: (p, fn) => call(p, fn),
         ctxOf,
         logger: root,
         progress: (done, total) => emit({ type: "progress", phase: "calibrate", done, total, label: "samples" }),
         protect,
       });
-      state.ranges = out.ranges;
-      state.calibration = out.states;
+      result.ranges = out.ranges;
+      result.calibration = out.states;
       result.unobservable = out.unobservable;
     });
 
     let minOpset = 0; // lowest default-domain opset the quantizers' and packers' output needs
     await enter("quantize", async () => {
-      const before = input.requireQuantized && quantizers.length ? graphSignature(state.model) : undefined;
+      const before = input.requireQuantized && quantizers.length ? graphSignature(result.model) : undefined;
       for (const q of quantizers) {
-        const r = await call(q, (c) => q.quantize(state.model, { ranges: state.ranges }, c));
-        state.pending.push(...r.pending);
-        state.entries.push(...r.entries);
+        const r = await call(q, (c) => q.quantize(result.model, { ranges: result.ranges }, c));
+        result.pending.push(...r.pending);
+        result.entries.push(...r.entries);
         minOpset = Math.max(minOpset, r.minOpset ?? 0);
         result.notes.push(...(r.notes ?? []));
       }
-      if (before !== undefined) assertQuantizedSomething(state.entries, state.pending, state.model, before);
+      if (before !== undefined) assertQuantizedSomething(result.entries, result.pending, result.model, before);
     });
 
     await enter("pack", async () => {
-      const packers = byKind(plugins, "packer") as PackerPlugin[];
-      let open = state.pending;
+      const packers = byKind(plugins, "packer");
+      let open = result.pending;
       for (const p of packers) {
         if (!p.packGraph) continue;
-        const r = await call(p, (c) => p.packGraph!(state.model, open, c));
+        const r = await call(p, (c) => p.packGraph!(result.model, open, c));
         const done = new Set(r.packed);
         open = open.filter((t) => !done.has(t));
-        if (r.entries) state.entries.push(...r.entries);
+        if (r.entries) result.entries.push(...r.entries);
         minOpset = Math.max(minOpset, r.minOpset ?? 0);
       }
       for (const t of open) {
@@ -246,21 +249,20 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
         minOpset = Math.max(minOpset, r?.minOpset ?? 0);
       }
       // Safety net for quantizers/packers that did not declare their needs up front (`requires` / `minOpset`).
-      const current = defaultOpset(state.model);
+      const current = defaultOpset(result.model);
       if (minOpset > current) {
         if (options.opset !== undefined)
           throw new QuantError("E_OPSET", `--opset ${options.opset} is too low: this output needs opset ${minOpset} (per-channel axis needs 13, block_size and Int4 storage need 21)`, { phase: "pack" });
         const silent = plugins.filter((p) => (p.kind === "quantizer" && !p.requires) || (p.kind === "packer" && !p.minOpset)).map((p) => p.name);
         root.warn(`the output needs opset ${minOpset}, more than declared up front${silent.length ? ` (plugins without requires/minOpset: ${silent.join(", ")})` : ""}; converting after the rewrite`);
         const { convertOpset } = await import("../onnx/opset/index.ts");
-        convertOpset(state.model, minOpset);
+        convertOpset(result.model, minOpset);
       }
-      result.opset.to = defaultOpset(state.model);
+      result.opset.to = defaultOpset(result.model);
     });
 
-    Object.assign(result, stateView(state));
     await enter("export", async () => {
-      for (const ex of byKind(plugins, "exporter") as ExporterPlugin[]) {
+      for (const ex of byKind(plugins, "exporter")) {
         const arts = await call(ex, (c) => ex.export(result, c));
         if (input.write === false) {
           for (const a of arts) result.artifacts.push({ path: a.path, kind: a.kind, bytes: 0 });
@@ -279,7 +281,7 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
         a.staged = temp;
         if (a.kind === "onnx") result.diagnostics.push(...(await checkStagedModel(temp, a.path, { ort: options.ortCheck !== false, ortMaxBytes: options.ortCheckMaxBytes, logger: root })));
       }
-      for (const v of byKind(plugins, "validator") as ValidatorPlugin[]) {
+      for (const v of byKind(plugins, "validator")) {
         const ds = await call(v, (c) => v.validate(result, c));
         result.diagnostics.push(...ds.map((d) => ({ ...d, code: d.code || v.name })));
       }
@@ -301,22 +303,8 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
         root.warn(`cleanup of plugin "${p.name}" failed: ${reason(e)}`);
       }
     }
-    setupDone = [];
     model.external?.close();
   }
-}
-
-function stateView(s: { original: Model; model: Model; ranges: RangeMap; entries: ReportEntry[]; pending: PendingTensor[]; calibration?: { plugin: string; state: CalibratorState }[] }): RunState {
-  return {
-    get original() {
-      return s.original;
-    },
-    model: s.model,
-    ranges: s.ranges,
-    entries: s.entries,
-    pending: s.pending,
-    calibration: s.calibration,
-  };
 }
 
 /** Write one artifact atomically. */

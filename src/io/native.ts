@@ -6,7 +6,7 @@
  */
 import { existsSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { QuantError, reason } from "../kernel/errors.ts";
+import { QuantError, reason } from "../errors/errors.ts";
 
 /** True inside a `bun build --compile` executable (modules live in Bun's embedded file system). */
 export const isCompiled: boolean = /[\\/]\$bunfs[\\/]|~BUN[\\/]/.test(import.meta.path ?? "");

@@ -4,7 +4,7 @@
  */
 import { constants, closeSync, fstatSync, openSync, realpathSync, statSync, type Stats } from "node:fs";
 import { basename, dirname, join, sep } from "node:path";
-import { QuantError, type ErrorCode } from "./errors.ts";
+import { QuantError, type ErrorCode } from "../errors/errors.ts";
 
 /** What a non-regular file is, for messages. */
 export function fileKind(st: Stats): string {

@@ -7,8 +7,8 @@
 import { statSync } from "node:fs";
 import { totalmem } from "node:os";
 import type { ConsolaInstance } from "consola";
-import { QuantError, reason } from "./errors.ts";
-import type { Diagnostic } from "./types.ts";
+import { QuantError, reason } from "../errors/errors.ts";
+import type { Diagnostic } from "../kernel/types.ts";
 import { loadModel } from "../onnx/codec.ts";
 import { checkOps } from "../onnx/check-ops.ts";
 
