@@ -139,3 +139,6 @@ export { fidelityDiagnostics, measureFidelity, sqnrBar, type FidelityOptions, ty
 /** What each output is (classifier, probability map, values) and the metrics that kind gets; labels; the default SQNR bar (20 dB on real data). */
 export { DEFAULT_MIN_SQNR_DB, type LabelledAccuracy, type Labels, type ShapeMetrics } from "./validate/metrics-by-shape.ts";
 export type { OutputKind } from "./validate/output-kind.ts";
+/** The self-contained HTML report (`--report`, and the `report` exporter with an .html path). */
+export { buildHtmlReport, type BuildReportOptions, type ReportData } from "./report/build.ts";
+export type { AccuracySearchSummary as ReportSearchSummary, FallbackDecision as ReportFallbackDecision } from "./report/types.ts";

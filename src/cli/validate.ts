@@ -13,7 +13,7 @@ import { checkOrtLoad } from "../validate/ort-load.ts";
 import { fidelityDiagnostics, measureFidelity, sqnrBar, type FidelityOptions, type FidelityReport } from "../validate/fidelity.ts";
 import { DEFAULT_MIN_SQNR_DB, describeShapeMetrics, type LabelledAccuracy } from "../validate/metrics-by-shape.ts";
 import type { OutputKind } from "../validate/output-kind.ts";
-import { writeHtmlReport } from "./report-html.ts";
+import { checkReportPath, writeHtmlReport } from "./report-html.ts";
 import { calibArgs, checkImagePreset, dataOptionsFromArgs, globalArgs, parseShapes, repeated } from "./args.ts";
 import { makeLogger, printJson, wantsJson, type GlobalFlags } from "./io.ts";
 
@@ -100,11 +100,11 @@ export async function runValidate(
     if (fid && opts.report) {
       // The isolated per-node sensitivity validate --detailed measures, when it did.
       const isolated = (report as { sensitivity?: { node: string; opType: string; isolatedSqnrDb: number | null }[] }).sensitivity;
-      await writeHtmlReport({
-        path: opts.report, command: `quant validate ${originalPath} ${quantizedPath}`, originalPath, quantizedPath,
+      await writeHtmlReport(opts.report, { original: originalPath, quantized: quantizedPath }, { original, quantized }, {
+        facts: [["command", `quant validate ${originalPath} ${quantizedPath}`]],
         data: { ...opts, labels: typeof opts.labels === "string" ? opts.labels : undefined },
         source: typeof opts.data === "string" ? opts.data : "the given inputs", minSqnrDb: report.fidelity!.minSqnrDb, fidelity: fid, isolated, logger: opts.logger,
-      }, { original, quantized });
+      });
     }
     if (fid) report.raw = fid;
     return report;
@@ -197,6 +197,7 @@ Exit code 1 when anything is an error: an output below ${DEFAULT_MIN_SQNR_DB} dB
     const json = wantsJson(flags);
     const logger = makeLogger(flags);
     checkImagePreset(args["image-preset"], args.data as string | undefined);
+    if (typeof args.report === "string") checkReportPath(args.report);
     const report = await runValidate(String(args.original), String(args.quantized), {
       data: args.data as string | undefined,
       samples: args.samples === "all" ? undefined : num(args.samples, "samples", true),

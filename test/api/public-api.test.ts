@@ -7,7 +7,7 @@ import * as ts from "typescript";
 import { fileURLToPath } from "node:url";
 
 const PUBLIC_API = [
-    "Artifact", "AttrValue", "AttributeProto", "AttributeType", "Batch", "BatchSection", "Bnb4Type", "Bnb4Weight",
+    "Artifact", "AttrValue", "AttributeProto", "AttributeType", "Batch", "BatchSection", "Bnb4Type", "Bnb4Weight", "BuildReportOptions",
     "CalibrationDataset", "CalibratorPlugin", "CalibratorState", "ChainContext", "ChainStep", "ClipSearchOptions",
     "Consumer", "DATA_MOVEMENT_OPS", "DEFAULT_MIN_SQNR_DB", "DataSource", "DataType", "DataTypeCode", "DataTypeName", "DatasetSpec",
     "Diagnostic", "Dim", "ErrorAccumulator", "ErrorCode", "ErrorMetrics", "ErrorSite", "EventSink", "ExporterPlugin",
@@ -20,12 +20,12 @@ const PUBLIC_API = [
     "PackerPlugin", "PassPlugin", "PendingTensor", "Phase", "Plugin", "PluginContext", "PluginEntry", "PluginFactory",
     "PluginKind", "PluginRegistry", "PluginSpec", "Producer", "QuantConfig", "QuantError", "QuantEvent",
     "QuantOptions", "QuantSpec", "QuantTally", "QuantType", "QuantizationState", "QuantizeResult", "QuantizedWeights",
-    "QuantizerPlugin", "QuantizerRequirements", "Range", "RangeMap", "ReplaceOptions", "ReportEntry",
+    "QuantizerPlugin", "QuantizerRequirements", "Range", "RangeMap", "ReplaceOptions", "ReportData", "ReportEntry", "ReportFallbackDecision", "ReportSearchSummary",
     "ResolveOptions", "RunInput", "RunResult", "RunState", "RuntimeOptions", "RuntimeSession", "SafetensorsFile",
     "SafetensorsInput", "SampleAxisSpec", "SaveOptions", "Scope", "SensitivityCandidate", "SensitivityOptions", "ShapeMetrics",
     "TensorMap", "TensorProto", "TensorShapeProto", "TypeProto", "ValidatorPlugin", "ValueInfoProto", "Weight",
     "WeightRole", "WeightUse", "agreedAxis", "allGraphs", "alreadyQuantizedError", "batchPlan", "bf16ToFloat",
-    "bitsPerElement", "byteLength", "bytesOf", "checkBits", "checkConnectivity", "checkOrtLoad", "clipSearchParams",
+    "bitsPerElement", "buildHtmlReport", "byteLength", "bytesOf", "checkBits", "checkConnectivity", "checkOrtLoad", "clipSearchParams",
     "cloneModel", "computeInFloat32", "computeScaleZeroPoint", "constantTensor", "convertOpset", "convertToFloat16",
     "cosine", "dataTypeName", "decodeModelProto", "defaultOptions", "defineCalibrator", "defineConfig",
     "defineExporter", "definePacker", "definePass", "definePlugin", "defineQuantizer", "defineValidator",
