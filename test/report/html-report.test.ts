@@ -86,6 +86,36 @@ describe("report HTML (no browser)", () => {
   });
 });
 
+describe("the report exporter and --report", () => {
+  test("a config's report exporter with an .html path writes the HTML report beside the model", () => {
+    const out = join(dir, "cfg.qdq.onnx");
+    const html = join(dir, "cfg.report.html");
+    const cfg = join(dir, "report.config.json");
+    writeFileSync(cfg, JSON.stringify({ plugins: ["normalize", "minmax", "static-qdq", "int8", "onnx", ["report", { path: html }]] }));
+    const r = quant(["calibrate", model, "--data", data, "-o", out, "-c", cfg, "--format", "json"]);
+    if (r.code !== 0) throw new Error(r.stderr);
+    expect(JSON.parse(r.stdout).artifacts.map((a: { kind: string }) => a.kind)).toEqual(["onnx", "report-html"]);
+    const text = readFileSync(html, "utf8");
+    expect(text).toContain(`<section id="sensitivity">`);
+    expect(text).toContain(`<span class="badge pass" id="verdict">PASS</span>`);
+    expect(text).not.toContain(HOSTILE);
+  });
+
+  test("--report not ending in .html, or on data that fails: exit non-zero, neither model nor report written", () => {
+    const out = join(dir, "never.onnx");
+    const bad = quant(["calibrate", model, "--data", data, "-o", out, "--report", join(dir, "r.txt")]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("E_USAGE");
+    expect(existsSync(out)).toBe(false);
+    // 64 samples asked of a 16-sample file: the run fails, and the report goes with the model (nothing written).
+    const html = join(dir, "never.html");
+    const fail = quant(["calibrate", model, "--data", data, "--samples", "64", "-o", out, "--report", html]);
+    expect(fail.code).toBe(1);
+    expect(existsSync(out)).toBe(false);
+    expect(existsSync(html)).toBe(false);
+  });
+});
+
 describe("report HTML with nothing measured", () => {
   test("every section is present and says what is missing", () => {
     const html = renderReportHtml({ title: "m", facts: [], sensitivity: [], tensors: [], keptFloat: [], notes: [] });
