@@ -27,7 +27,8 @@ export default function report(opts: ReportOptions = {}) {
       const base = ctx.options.output?.replace(/\.onnx$/, "") ?? "quant";
       const path = opts.path ?? `${base}.report.json`;
       if (/\.html?$/i.test(path)) {
-        const o = ctx.options;
+        // The run's data options (on the context's data when the runner holds them apart, else among the options).
+        const o = { ...ctx.options, ...((ctx as { data?: { options?: Partial<typeof ctx.options> } }).data?.options ?? {}) };
         // The accuracy search's result, when the run had a target.
         const search = (state as { accuracySearch?: ReportSearchSummary }).accuracySearch;
         const html = await buildHtmlReport(state.original, state.model, {
