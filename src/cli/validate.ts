@@ -97,6 +97,7 @@ export async function runValidate(
       if (fid.layers && opts.detailed) report.layers = fid.layers.map((l) => ({ name: l.name, opType: l.opType, sqnrDb: finiteOrNull(l.sqnrDb), cosine: l.cosine, maxAbsError: l.maxAbsError }));
     }
     report.ok = report.structure.errors === 0 && loads && (report.fidelity?.errors ?? 0) === 0;
+    if (!fid && opts.report) opts.logger?.warn(`--report ${opts.report}: not written, the quantized model does not load in onnxruntime-node (see the structure errors)`);
     if (fid && opts.report) {
       // The isolated per-node sensitivity validate --detailed measures, when it did.
       const isolated = (report as { sensitivity?: { node: string; opType: string; isolatedSqnrDb: number | null }[] }).sensitivity;

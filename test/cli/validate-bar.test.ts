@@ -3,7 +3,7 @@
  * on the digits corpus with its labels, and on zoo models (fr_detect's softmax scores, isnet_medium's sigmoid maps).
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
@@ -81,6 +81,23 @@ describe("the default bar", () => {
     const few = quant(["validate", float, float, "--data", data, "--labels", join(dir, "y3.npy")]);
     expect(few.code).toBe(1);
     expect(few.stderr).toMatch(/E_CALIB_SAMPLES.*holds 3 label\(s\) for 8 compared sample\(s\)/);
+  });
+});
+
+describe("--report when the model does not load", () => {
+  test("no report, a warning saying why, exit 1", () => {
+    const b = new GraphBuilder("dangling");
+    b.input("x", DataType.FLOAT, ["N", 4]);
+    b.node("MatMul", ["x", "W_gone"], {}, ["logits"], { name: "mm" });
+    b.node("Softmax", ["logits"], { axis: 1 }, ["y"], { name: "softmax" });
+    b.output("y", DataType.FLOAT, ["N", 3]);
+    const dangling = join(dir, "dangling.onnx");
+    writeFileSync(dangling, encodeModelProto(b.model({ opset: 13 })));
+    const html = join(dir, "never.html");
+    const r = quant(["validate", float, dangling, "--data", data, "--report", html]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`--report ${html}: not written, the quantized model does not load in onnxruntime-node`);
+    expect(existsSync(html)).toBe(false);
   });
 });
 
