@@ -27,16 +27,17 @@ export default function report(opts: ReportOptions = {}) {
       const base = ctx.options.output?.replace(/\.onnx$/, "") ?? "quant";
       const path = opts.path ?? `${base}.report.json`;
       if (/\.html?$/i.test(path)) {
-        // The run's data options (on the context's data when the runner holds them apart, else among the options).
-        const o = { ...ctx.options, ...((ctx as { data?: { options?: Partial<typeof ctx.options> } }).data?.options ?? {}) };
+        // The run's data options: the report compares on the data the run was given (random inputs without any).
+        const o = ctx.data?.options ?? { seed: 0 };
+        const output = ctx.options.output;
         // The accuracy search's result, when the run had a target.
         const search = (state as { accuracySearch?: ReportSearchSummary }).accuracySearch;
         const html = await buildHtmlReport(state.original, state.model, {
-          title: basename(o.output ?? "model.onnx"),
+          title: basename(output ?? "model.onnx"),
           facts: [
             ...(opts.command ? ([["command", opts.command]] as [string, string][]) : []),
             ["float model", state.original.path ?? "(bytes)"],
-            ["quantized model", o.output ?? "(not written)"],
+            ["quantized model", output ?? "(not written)"],
           ],
           data: { data: o.data, inputs: o.inputs, sampleAxis: o.sampleAxis, samples: o.samples, shapes: o.shapes, seed: o.seed, images: o.images as string | undefined },
           source: typeof o.data === "string" ? `${o.data} (the run's own data: optimistic figures; validate --report on held-out data for unbiased ones)` : "the run's inputs",
