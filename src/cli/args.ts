@@ -9,6 +9,7 @@ import { QuantError } from "../kernel/errors.ts";
 import type { QuantOptions } from "../kernel/options.ts";
 import type { SampleAxisSpec } from "../data/layout.ts";
 import { parseInputFlags } from "../data/values.ts";
+import { targetOptionsFromArgs } from "./target-args.ts";
 
 /** --format/--quiet/--debug. */
 export const globalArgs = {
@@ -175,6 +176,7 @@ export function optionsFromArgs(args: Record<string, unknown>, raw: readonly str
   if (str("seed") !== undefined) o.seed = int(args.seed, "seed");
   if (str("stats-out") !== undefined) o.statsOut = str("stats-out");
   if (str("stats-in") !== undefined) o.statsIn = str("stats-in");
+  Object.assign(o, targetOptionsFromArgs(args));
   return o;
 }
 

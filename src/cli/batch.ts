@@ -9,6 +9,7 @@ import { removeOrphanData } from "../onnx/data-files.ts";
 import { defineCommand, type ArgsDef } from "citty";
 import { QuantError } from "../kernel/errors.ts";
 import { calibArgs, configArgs, configChoice, globalArgs, weightArgs } from "./args.ts";
+import { targetArgs } from "./target-args.ts";
 import { makeLogger, printJson, wantsJson, type GlobalFlags } from "./io.ts";
 import { runPool, type ChildResult } from "./pool.ts";
 import type { JobReport } from "./job.ts";
@@ -34,7 +35,7 @@ const batchOnly = {
   timeout: { type: "string", description: `Stop a model that runs longer than this (default ${DEFAULT_TIMEOUT_S}; 0 = no limit)`, valueHint: "SECONDS" },
 } as const satisfies ArgsDef;
 
-const allArgs = { ...batchOnly, ...weightArgs, ...calibArgs, ...configArgs, ...globalArgs };
+const allArgs = { ...batchOnly, ...weightArgs, ...calibArgs, ...targetArgs, ...configArgs, ...globalArgs };
 
 /** Split raw argv into model paths and the flags to forward to each child. */
 export function splitArgv(raw: readonly string[], defs: ArgsDef, drop: ReadonlySet<string>): { positionals: string[]; forward: string[] } {

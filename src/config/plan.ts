@@ -9,6 +9,7 @@ import { QuantError } from "../kernel/errors.ts";
 import { defaultOptions, type QuantOptions } from "../kernel/options.ts";
 import type { Plugin } from "../kernel/types.ts";
 import { isDataset } from "../data/open.ts";
+import { checkTargetOptions } from "../accuracy/options.ts";
 import { resolveChain } from "./resolve.ts";
 import { CALIBRATORS, applyChainKeys, specName } from "./merge.ts";
 import type { LoadedConfig } from "./load.ts";
@@ -48,7 +49,7 @@ function optionsOf(c: Partial<QuantConfig>): Partial<QuantOptions> {
 }
 
 /** Paths in options that come from a config file are relative to that file's folder. */
-const PATH_KEYS = ["data", "statsIn", "statsOut"] as const;
+const PATH_KEYS = ["data", "statsIn", "statsOut", "labels", "evalData"] as const;
 function resolvePaths<T extends Partial<QuantOptions>>(o: T, cwd: string): T {
   const out = { ...o };
   for (const k of PATH_KEYS) if (typeof out[k] === "string") (out as Record<string, unknown>)[k] = resolve(cwd, out[k] as string);
@@ -77,6 +78,7 @@ export function checkOptions(o: QuantOptions): QuantOptions {
   if (!(Number.isInteger(Number(o.batchSize ?? 1)) && Number(o.batchSize ?? 1) >= 1)) throw new QuantError("E_USAGE", `batch size must be a positive integer (got ${o.batchSize})`);
   return {
     ...o,
+    ...checkTargetOptions(o),
     bits: bits as 8 | 4,
     blockSize: o.blockSize === undefined ? undefined : Number(o.blockSize),
     minElements: Number(o.minElements ?? 0),

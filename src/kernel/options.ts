@@ -5,6 +5,7 @@
 import type { SampleAxisSpec } from "../data/layout.ts";
 import type { DataSource } from "../data/open.ts";
 import type { InputValue } from "../data/values.ts";
+import type { SearchBudget } from "../accuracy/types.ts";
 
 /** Resolved options of one quantization run. */
 export interface QuantOptions {
@@ -74,6 +75,19 @@ export interface QuantOptions {
   ortCheck?: boolean;
   /** Skip the onnxruntime-node check above this size of model + data (default: a quarter of RAM, at most 2 GiB). */
   ortCheckMaxBytes?: number;
+  /**
+   * Accuracy target (src/accuracy/): the least output SQNR in dB against the float model (on pre-activation logits
+   * where an output is a Sigmoid/Softmax) — nodes are kept float (INT4: at 8 bits) until the model meets it.
+   */
+  targetSqnr?: number;
+  /** Accuracy target: the largest top-1 accuracy drop against the float model on `labels` (0.01 = one point). */
+  targetAccuracy?: number;
+  /** Labels of the evaluation samples (`.npy` of class indices) for `targetAccuracy`. */
+  labels?: string;
+  /** Evaluation data of the accuracy target; default a held-out split of `data` (never the calibration samples). */
+  evalData?: string;
+  /** Bound of the accuracy search: seconds of wall time or onnxruntime sessions. */
+  searchBudget?: SearchBudget;
 }
 
 /** Defaults for every option. */

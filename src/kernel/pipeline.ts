@@ -48,6 +48,7 @@ export interface RunInput {
 
 /** What a run produced. */
 export interface RunResult extends RunState {
+  accuracySearch?: RunState["accuracySearch"];
   /** Written files; `staged` is the temp file holding an artifact's content while validators run (before publish). */
   artifacts: { path: string; kind: string; bytes: number; staged?: string }[];
   diagnostics: Diagnostic[];
@@ -196,6 +197,9 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
     const quantizers = byKind(plugins, "quantizer") as QuantizerPlugin[];
     // A selection pattern that matches nothing is almost always a typo: say so before quantizing.
     if (quantizers.length) for (const w of unmatchedPatterns(state.model.proto, options)) root.warn(w);
+    const target = (await import("../accuracy/run.ts")).targetOf(options);
+    const search = target && quantizers.length ? new (await import("../accuracy/run.ts")).AccuracySearch(target, options, root, quantizers.some((q) => !!q.activations)) : undefined;
+    if (search) await search.beforeCalibrate(state.model);
     await enter("calibrate", async () => {
       const wanted = new Set<string>();
       for (const q of quantizers) if (q.activations) for (const t of await call(q, (c) => q.activations!(state.model, c))) wanted.add(t);
@@ -216,6 +220,8 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
 
     let minOpset = 0; // lowest default-domain opset the quantizers' and packers' output needs
     await enter("quantize", async () => {
+      // The accuracy target: trials from the calibrated ranges decide what the real quantization keeps float.
+      if (search) result.accuracySearch = await search.run({ model: state.model, quantizers, packers: byKind(plugins, "packer") as PackerPlugin[], ranges: state.ranges, call });
       const before = input.requireQuantized && quantizers.length ? graphSignature(state.model) : undefined;
       for (const q of quantizers) {
         const r = await call(q, (c) => q.quantize(state.model, { ranges: state.ranges }, c));

@@ -2,6 +2,7 @@
  * Plugin types of the pipeline: load ─► prepare ─► calibrate ─► quantize ─► pack ─► export ─► validate.
  * A plugin is a plain object made by a `define*` helper; data moves between phases only through return values.
  */
+import type { AccuracySearchSummary } from "../accuracy/types.ts";
 import type { ConsolaInstance } from "consola";
 import type { Model } from "../onnx/model.ts";
 import type { TensorProto } from "../onnx/types.ts";
@@ -193,6 +194,8 @@ export interface RunState {
   readonly pending: readonly PendingTensor[];
   /** Calibrator states after calibration (for stats exporters). */
   readonly calibration?: { readonly plugin: string; readonly state: CalibratorState }[];
+  /** The accuracy search's result and decisions, when the run had an accuracy target. */
+  readonly accuracySearch?: AccuracySearchSummary;
 }
 
 /** Exporters turn the result into files. */
