@@ -96,7 +96,10 @@ export class AccuracySearch {
 
     const real = async (nodes: readonly string[], all4 = int4): Promise<{ out: EvalOutputs; model: Model }> => {
       const m = await this.trial(r, change(nodes, all4));
-      return { out: await this.measure(m, set, exposeMeasured(m)), model: m };
+      const outputs = m.proto.graph!.output!.length;
+      const out = await this.measure(m, set, exposeMeasured(m));
+      m.proto.graph!.output!.length = outputs; // the probe is built from it: graph outputs as the model has them
+      return { out, model: m };
     };
     const summary = (fields: Partial<AccuracySearchSummary> & Pick<AccuracySearchSummary, "achieved" | "baseline" | "met" | "totalNodes">): AccuracySearchSummary => ({
       target: this.target, metric, evalSource, floatNodes: 0, decisions: [], sessions: this.sessions, seconds: (performance.now() - this.t0) / 1000, ...fields,

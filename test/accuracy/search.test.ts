@@ -1,0 +1,145 @@
+/**
+ * The accuracy search on a detector-like model built in code with issue 13's failure (a depthwise Conv whose output
+ * channels differ 50× in range, amplified by a float affine Mul/Add): static INT8 ruins it, `--target-sqnr` finds the
+ * one node to keep float, ONNX Runtime does not quantize that node again (no QLinearConv for it in its optimized
+ * graph), the result is deterministic, and bad target flags are one-line usage errors.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { RuntimeSession, encodeModelProto, loadModel, loadOrt, writeNpy } from "../../src/index.ts";
+import { quant } from "../cli/helpers.ts";
+import { hostileDetector } from "../helpers/hostile-detector.ts";
+import { randf } from "../onnx/fixtures.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "quant-search-"));
+const model = join(dir, "det.onnx");
+const calib = join(dir, "calib.npy");
+const evalData = join(dir, "eval.npy");
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Logits-free check: SQNR of the 'prob' output of `q` against the float model on the evaluation samples, in ORT. */
+async function sqnrOnEval(q: string): Promise<number> {
+  const ort = await loadOrt();
+  const data = randf(4 * 3 * 32 * 32, 77);
+  const f = await RuntimeSession.create(model), s = await RuntimeSession.create(q);
+  let sig = 0, noise = 0;
+  for (let i = 0; i < 4; i++) {
+    const x = new ort.Tensor("float32", data.subarray(i * 3072, (i + 1) * 3072), [1, 3, 32, 32]);
+    const a = (await f.run({ x })).prob!.data as Float32Array, b = (await s.run({ x })).prob!.data as Float32Array;
+    for (let k = 0; k < a.length; k++) {
+      sig += a[k]! * a[k]!;
+      noise += (a[k]! - b[k]!) ** 2;
+    }
+  }
+  await f.release();
+  await s.release();
+  return 10 * Math.log10(sig / noise);
+}
+
+beforeAll(() => {
+  writeFileSync(model, encodeModelProto(hostileDetector()));
+  writeNpy(calib, randf(16 * 3072, 5), [16, 3, 32, 32]);
+  writeNpy(evalData, randf(4 * 3072, 77), [4, 3, 32, 32]);
+});
+
+describe("--target-sqnr on a detector with one ruinous tensor", () => {
+  test("plain static INT8 ruins it (< 20 dB on the probability map; its logits: < 5 dB, below)", async () => {
+    const out = join(dir, "plain.onnx");
+    expect(quant(["calibrate", model, "--data", calib, "-o", out, "--quiet"]).code).toBe(0);
+    expect(await sqnrOnEval(out)).toBeLessThan(20);
+  });
+
+  let report: { accuracySearch: { met: boolean; achieved: number; baseline: number; floatNodes: number; totalNodes: number; decisions: { node: string; opType: string; isolatedSqnrDb: number; action: string; reason: string }[]; evalSource: string; metric: string; sessions: number } };
+  const out = join(dir, "target.onnx");
+  test("--target-sqnr 30 keeps exactly the depthwise Conv float and meets 30 dB in ORT", async () => {
+    const r = quant(["calibrate", model, "--data", calib, "--eval-data", evalData, "-o", out, "--target-sqnr", "30", "--format", "json", "--quiet"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    report = JSON.parse(r.stdout);
+    const s = report.accuracySearch;
+    expect(s.met).toBe(true);
+    expect(s.baseline).toBeLessThan(5);
+    expect(s.achieved).toBeGreaterThanOrEqual(30);
+    expect(s.decisions.map((d) => [d.node, d.opType, d.action])).toEqual([["dw", "Conv", "float"]]);
+    expect(s.decisions[0]!.isolatedSqnrDb).toBeLessThan(10);
+    expect(s.floatNodes).toBe(1);
+    expect(s.totalNodes).toBe(4);
+    expect(s.metric).toBe("output SQNR (dB) on pre-Sigmoid logits of 'prob'");
+    expect(s.evalSource).toContain(`--eval-data ${evalData}`);
+    // Measured independently on the probability map (the sigmoid only compresses the logits' error).
+    expect(await sqnrOnEval(out)).toBeGreaterThanOrEqual(30);
+  });
+
+  test("ONNX Runtime does not quantize the excluded node again: no QLinearConv for dw, the other Convs fused", async () => {
+    const opt = join(dir, "opt.onnx");
+    const s = await RuntimeSession.create(out, { optimization: "extended", optimizedModelFilePath: opt });
+    await s.release();
+    const nodes = loadModel(opt).proto.graph!.node!.map((n) => `${n.op_type}:${n.name}`);
+    expect(nodes.filter((n) => n.startsWith("QLinearConv:")).sort()).toEqual(["QLinearConv:head", "QLinearConv:pw1", "QLinearConv:pw2"]);
+    expect(nodes).toContain("Conv:dw");
+    // Nothing quantizes dw's input or reads a DQ into it: its input is the float stem output.
+    const q = loadModel(out).proto.graph!.node!.find((n) => n.name === "dw")!;
+    expect(q.input).toEqual(["stem_relu", "dw_w", "dw_b"]);
+  });
+
+  test("the human summary lists the target, the metric, the evaluation data and each decision", () => {
+    const r = quant(["calibrate", model, "--data", calib, "--eval-data", evalData, "-o", join(dir, "h.onnx"), "--target-sqnr", "30"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/accuracy target 30 dB: met, \d+\.\d dB \(as quantized -?\d+\.\d dB\); 1 of 4 nodes kept float/);
+    expect(r.stdout).toContain("metric: output SQNR (dB) on pre-Sigmoid logits of 'prob'");
+    expect(r.stdout).toMatch(/float dw \(Conv\): isolated \d+\.\d dB \(rank 1 of 4\)/);
+  });
+
+  test("deterministic: the same flags give the same bytes", () => {
+    const again = join(dir, "again.onnx");
+    expect(quant(["calibrate", model, "--data", calib, "--eval-data", evalData, "-o", again, "--target-sqnr", "30", "--quiet"]).code).toBe(0);
+    expect(Buffer.compare(readFileSync(again), readFileSync(out))).toBe(0);
+  });
+
+  test("without --eval-data the evaluation samples are held out of --data and the summary says which", () => {
+    const r = quant(["calibrate", model, "--data", calib, "-o", join(dir, "held.onnx"), "--target-sqnr", "30", "--format", "json", "--quiet"]);
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.stdout).accuracySearch;
+    expect(s.evalSource).toBe(`samples 12–15 of ${calib}, held out: calibration used samples 0–11`);
+    expect(s.met).toBe(true);
+  });
+
+  test("a target already met changes nothing: same bytes as without it", () => {
+    const a = join(dir, "easy.onnx"), b = join(dir, "none.onnx");
+    const r = quant(["calibrate", model, "--data", calib, "--eval-data", evalData, "-o", a, "--target-sqnr", "30", "--exclude", "dw", "--format", "json", "--quiet"]);
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.stdout).accuracySearch;
+    expect([s.met, s.floatNodes, s.decisions]).toEqual([true, 0, []]);
+    expect(quant(["calibrate", model, "--data", calib, "-o", b, "--exclude", "dw", "--quiet"]).code).toBe(0);
+    expect(Buffer.compare(readFileSync(a), readFileSync(b))).toBe(0);
+  });
+});
+
+describe("accuracy target flags: bad input is one line, nothing written", () => {
+  const cases: [string[], RegExp][] = [
+    [["--target-sqnr", "abc"], /E_USAGE.*--target-sqnr/],
+    [["--target-sqnr", "-3"], /E_USAGE.*--target-sqnr/],
+    [["--target-accuracy", "0.01"], /E_USAGE.*--labels/],
+    [["--target-sqnr", "20", "--target-accuracy", "0.01", "--labels", "x.npy"], /E_USAGE.*either/],
+    [["--target-sqnr", "20", "--search-budget", "soon"], /E_USAGE.*--search-budget/],
+  ];
+  for (const [flags, re] of cases)
+    test(flags.join(" "), () => {
+      const o = join(dir, "bad.onnx");
+      const r = quant(["calibrate", model, "--data", calib, "-o", o, ...flags]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      expect(r.stderr).toMatch(re);
+      expect(existsSync(o)).toBe(false);
+    });
+
+  test("one calibration sample cannot be split: E_CALIB_SAMPLES naming --eval-data", () => {
+    const one = join(dir, "one.npy");
+    writeNpy(one, randf(3072, 9), [1, 3, 32, 32]);
+    const r = quant(["calibrate", model, "--data", one, "-o", join(dir, "one.onnx"), "--target-sqnr", "20"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^error E_CALIB_SAMPLES.*--eval-data/);
+  });
+});
