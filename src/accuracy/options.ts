@@ -10,7 +10,7 @@ export function checkTargetOptions(o: QuantOptions): TargetKeys {
   const out: TargetKeys = {};
   if (o.targetSqnr !== undefined) {
     const v = Number(o.targetSqnr);
-    if (!Number.isFinite(v) || v <= 0 || v > 200) throw new QuantError("E_USAGE", `--target-sqnr must be a number of dB in (0, 200] (got ${o.targetSqnr})`);
+    if (!Number.isFinite(v) || v < 0 || v > 200 || (v === 0 && String(o.targetSqnr) !== "0")) throw new QuantError("E_USAGE", `--target-sqnr must be a number of dB in (0, 200] or off (got ${o.targetSqnr})`);
     out.targetSqnr = v;
   }
   if (o.targetAccuracy !== undefined) {
@@ -18,7 +18,7 @@ export function checkTargetOptions(o: QuantOptions): TargetKeys {
     if (!Number.isFinite(v) || v < 0 || v >= 1) throw new QuantError("E_USAGE", `--target-accuracy must be an accuracy drop in [0, 1), e.g. 0.01 for one point (got ${o.targetAccuracy})`);
     out.targetAccuracy = v;
   }
-  if (out.targetSqnr !== undefined && out.targetAccuracy !== undefined) throw new QuantError("E_USAGE", "give either --target-sqnr or --target-accuracy, not both");
+  if (out.targetSqnr && out.targetAccuracy !== undefined) throw new QuantError("E_USAGE", "give either --target-sqnr or --target-accuracy, not both");
   if (out.targetAccuracy !== undefined && !o.labels) throw new QuantError("E_USAGE", "--target-accuracy needs --labels (one integer class per evaluation sample, .npy)");
   if (o.searchBudget !== undefined) {
     const b: SearchBudget | undefined = typeof o.searchBudget === "object" ? o.searchBudget : parseSearchBudget(String(o.searchBudget));

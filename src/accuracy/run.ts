@@ -24,8 +24,8 @@ export const INT4_DEFAULT_TARGET_DB = 20;
 
 /** The target the options ask for, if any. */
 export function targetOf(o: QuantOptions): AccuracyTarget | undefined {
-  if (o.targetSqnr !== undefined && o.targetAccuracy !== undefined) throw new QuantError("E_USAGE", "give either --target-sqnr or --target-accuracy, not both");
-  if (o.targetSqnr !== undefined) return { kind: "sqnr", db: o.targetSqnr };
+  if (o.targetSqnr && o.targetAccuracy !== undefined) throw new QuantError("E_USAGE", "give either --target-sqnr or --target-accuracy, not both");
+  if (o.targetSqnr) return { kind: "sqnr", db: o.targetSqnr }; // 0: `--target-sqnr off`
   if (o.targetAccuracy !== undefined) return { kind: "accuracy", drop: o.targetAccuracy };
   return undefined;
 }
@@ -144,6 +144,16 @@ export class AccuracySearch {
       o.layerBits = c.layerBits;
       const verb = action === "float" ? "kept float" : "kept at 8 bits";
       (outcome.met ? this.logger.info : this.logger.warn)(`accuracy search: ${chosen.length} of ${probe.units.length} nodes ${verb}, ${scorer.format(outcome.achieved)} (target ${fmtTarget(this.target)}${outcome.met ? "" : ", NOT met"})`);
+      if (int4) {
+        // What 8 bits cost: half a byte more per weight element than 4 bits.
+        let total = 0;
+        for (const d of outcome.decisions) {
+          const extra = weightElements(r.model, d.node) / 2;
+          total += extra;
+          d.reason += `; +${fmtKB(extra)} at 8 bits`;
+        }
+        this.logger.info(`INT4: ${chosen.length} layer(s) kept at 8 bits to meet ${fmtTarget(this.target)}: +${fmtKB(total)}`);
+      }
       return summary({ achieved: outcome.achieved, baseline, met: outcome.met, totalNodes: probe.units.length, floatNodes: chosen.length, decisions: outcome.decisions, ...(outcome.why ? { why: outcome.why } : {}) });
     } finally {
       await ps.release();
@@ -217,3 +227,18 @@ function countQuantizedNodes(model: Model): number {
 export function fmtTarget(t: AccuracyTarget): string {
   return t.kind === "sqnr" ? `${t.db} dB` : `≤ ${t.drop} accuracy drop`;
 }
+
+/** Elements of the float weights (initializers of rank ≥ 2) a node reads. */
+function weightElements(model: Model, node: string): number {
+  const g = model.proto.graph!;
+  const n = (g.node ?? []).find((x) => x.name === node);
+  const inits = new Map((g.initializer ?? []).map((t) => [t.name, t]));
+  let e = 0;
+  for (const i of n?.input ?? []) {
+    const t = inits.get(i);
+    if (t && (t.dims?.length ?? 0) >= 2) e += (t.dims ?? []).reduce((a: number, b) => a * Number(b), 1);
+  }
+  return e;
+}
+
+const fmtKB = (bytes: number) => (bytes >= 2 ** 20 ? `${(bytes / 2 ** 20).toFixed(2)} MB` : `${(bytes / 1024).toFixed(1)} KB`);

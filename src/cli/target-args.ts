@@ -17,7 +17,8 @@ export const targetArgs = {
 export function targetOptionsFromArgs(args: Record<string, unknown>): Partial<QuantOptions> {
   const o: Partial<QuantOptions> = {};
   const str = (k: string) => (args[k] === undefined ? undefined : String(args[k]));
-  if (str("target-sqnr") !== undefined) o.targetSqnr = Number(str("target-sqnr"));
+  // `off`: no target, not even INT4's default (0 means none downstream).
+  if (str("target-sqnr") !== undefined) o.targetSqnr = str("target-sqnr") === "off" ? 0 : Number(str("target-sqnr"));
   if (str("target-accuracy") !== undefined) o.targetAccuracy = Number(str("target-accuracy"));
   if (o.targetSqnr !== undefined && !Number.isFinite(o.targetSqnr)) throw new QuantError("E_USAGE", `--target-sqnr expects a number of dB (got ${str("target-sqnr")})`);
   if (o.targetAccuracy !== undefined && !Number.isFinite(o.targetAccuracy)) throw new QuantError("E_USAGE", `--target-accuracy expects an accuracy drop such as 0.01 (got ${str("target-accuracy")})`);
