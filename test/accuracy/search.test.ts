@@ -143,3 +143,19 @@ describe("accuracy target flags: bad input is one line, nothing written", () => 
     expect(r.stderr).toMatch(/^error E_CALIB_SAMPLES.*--eval-data/);
   });
 });
+
+describe("validate --detailed: isolated per-node sensitivity", () => {
+  test("names the one ruinous node first, with its isolated SQNR, in JSON and in the human report", () => {
+    const plain = join(dir, "plain-v.onnx");
+    expect(quant(["calibrate", model, "--data", calib, "-o", plain, "--quiet"]).code).toBe(0);
+    const r = quant(["validate", model, plain, "--data", evalData, "--detailed", "--format", "json"]);
+    const rep = JSON.parse(r.stdout);
+    const rows = rep.sensitivity as { node: string; opType: string; isolatedSqnrDb: number }[];
+    expect(rows.map((x) => x.node)).toEqual(["dw", ...rows.slice(1).map((x) => x.node)]);
+    expect(rows.map((x) => x.node).sort()).toEqual(["dw", "head", "pw1", "pw2"]);
+    expect(rows[0]!.isolatedSqnrDb).toBeLessThan(10);
+    for (const x of rows.slice(1)) expect(x.isolatedSqnrDb).toBeGreaterThan(30);
+    const h = quant(["validate", model, plain, "--data", evalData, "--detailed"]);
+    expect(h.stdout).toMatch(/isolated per-node sensitivity \(output SQNR with only that node quantized; 4, worst first\):\n\s+-?\d+\.\d\d dB  dw \(Conv\)/);
+  });
+});
