@@ -46,7 +46,7 @@ export async function isolatedSensitivity(original: Model, quantized: Model, opt
   set.count = keep * set.step;
   const s = await RuntimeSession.create(probe.model, SINGLE_THREAD);
   try {
-    const on = s.tensor(Uint8Array.of(1), [], 9), off = s.tensor(Uint8Array.of(0), [], 9);
+    const on = s.tensor(Float32Array.of(1), [], 1), off = s.tensor(Float32Array.of(0), [], 1);
     const gates = (u: number) => Object.fromEntries(probe.units.map((x, i) => [x.gate, i === u ? on : off]));
     const scorer = new Scorer(await runEval(s, set, names, gates(-1)), { kind: "sqnr", db: 0 }, set);
     const out: NodeSensitivity[] = [];

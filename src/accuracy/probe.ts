@@ -4,7 +4,7 @@
  * ONE onnxruntime session (one run per sample and configuration), not one session per candidate.
  *
  * Built from the fully quantized model: every input a node reads from a DequantizeLinear becomes
- * `Where(gate, dequantized, float)`, where `float` is the Q's input (an activation) or the original float constant (a
+ * `float + gate · (dequantized − float)`, where `float` is the Q's input (an activation) or the original float constant (a
  * weight or bias, taken from the float model by node name and slot). Edges are grouped into units, one per node the
  * search may keep float — the same node an `exclude` of its name keeps float in the real placement:
  * - a node reading a dequantized weight, an integer-kernel op (Conv, MatMul, Gemm…) reading a DQ, or a node whose
@@ -13,7 +13,7 @@
  *   quantized value: that Q exists only so the producer fuses, and keeping the producer float removes it;
  * - a data-movement node between a weight's DQ and its reader (weight-only chains) belongs to that reader.
  * With every gate off the probe computes the float model; with all on, the quantized one (as fake quantization:
- * ORT cannot fuse through a Where, so the ranking is on fake-quant outputs and the search verifies its result on the
+ * ORT cannot fuse through the gate, so the ranking is on fake-quant outputs and the search verifies its result on the
  * real, fused model).
  */
 import type { Model } from "../onnx/model.ts";
@@ -31,7 +31,7 @@ const FOLLOW_OPS = new Set(["Relu", "Clip"]);
 export interface ProbeUnit {
   node: string;
   opType: string;
-  /** Bool scalar graph input: true = this node's inputs are the quantized ones. */
+  /** Float scalar graph input: 1 = this node's inputs are the quantized ones, 0 = the float ones. */
   gate: string;
   /** Gated edges. */
   edges: number;
@@ -137,15 +137,22 @@ export function buildProbe(float: Model, quantized: Model): Probe {
       if (!u) {
         u = { node: owner.name!, opType: owner.op_type ?? "", gate: unique(`__quant_gate_${unitOf.size}`), edges: 0 };
         unitOf.set(owner, u);
-        (g.input ??= []).push(valueInfo(u.gate, DataType.BOOL, []));
+        (g.input ??= []).push(valueInfo(u.gate, DataType.FLOAT, []));
       }
       u.edges++;
       const out = unique(`${n.input![s]}__gated`);
-      where.push({ before: n, node: { op_type: "Where", name: unique(`${out}_Where`), input: [u.gate, n.input![s]!, src], output: [out] } });
+      // float + gate·(dequantized − float): exactly the float value at gate 0; ORT's scalar-broadcast Mul/Add are
+      // fast paths, where a Where with a scalar condition runs its generic broadcast (2× slower on fr_feature).
+      const diff = unique(`${out}_diff`), scaled = unique(`${out}_scaled`);
+      where.push(
+        { before: n, node: { op_type: "Sub", name: unique(`${diff}_Sub`), input: [n.input![s]!, src], output: [diff] } },
+        { before: n, node: { op_type: "Mul", name: unique(`${scaled}_Mul`), input: [u.gate, diff], output: [scaled] } },
+        { before: n, node: { op_type: "Add", name: unique(`${out}_Add`), input: [src, scaled], output: [out] } },
+      );
       n.input![s] = out;
     }
   }
-  // Each Where goes right before its reader: its inputs (the DQ and the float value) are produced earlier.
+  // Each gate goes right before its reader: its inputs (the DQ and the float value) are produced earlier.
   const before = new Map<NodeProto, NodeProto[]>();
   for (const w of where) (before.get(w.before) ?? before.set(w.before, []).get(w.before)!).push(w.node);
   g.node = (g.node ?? []).flatMap((n) => [...(before.get(n) ?? []), n]);

@@ -122,7 +122,7 @@ export class AccuracySearch {
     const rankSet: EvalSet = { ...set, batches: set.batches.slice(0, 1), count: set.step };
     this.logger.info(`accuracy search: ${scorer.format(baseline)} as quantized, target ${fmtTarget(this.target)}; ranking ${probe.units.length} nodes by isolated sensitivity on ${rankSet.count} sample(s), checking on ${set.count}`);
     try {
-      const on = ps.tensor(Uint8Array.of(1), [], 9), off = ps.tensor(Uint8Array.of(0), [], 9);
+      const on = ps.tensor(Float32Array.of(1), [], 1), off = ps.tensor(Float32Array.of(0), [], 1);
       const gates = (isOn: (i: number) => boolean) => Object.fromEntries(gateNames.map((g, i) => [g, isOn(i) ? on : off]));
       const outcome = await searchFallback({
         units: probe.units,

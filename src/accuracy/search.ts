@@ -16,6 +16,9 @@ import type { EvalOutputs, Scorer } from "./evaluate.ts";
 import type { FallbackDecision } from "./types.ts";
 import type { ProbeUnit } from "./probe.ts";
 
+/** Leave-one-out tries per selection. */
+export const LOO_TRIES = 16;
+
 /** What the search needs measured. */
 export interface SearchDeps {
   units: readonly ProbeUnit[];
@@ -83,9 +86,11 @@ export async function searchFallback(d: SearchDeps): Promise<SearchOutcome> {
     }
     const set = rank.slice(0, hi);
     reasons.clear();
-    // Least sensitive first: those are the ones most likely not needed.
+    // Least sensitive first: those are the ones most likely not needed. At most LOO_TRIES tries: each costs a probe
+    // pass over the samples, and past the least sensitive ones removals rarely hold (the search's cost stays bounded).
+    let tries = 0;
     for (const u of [...set].sort((a, b) => rankOf.get(b)! - rankOf.get(a)!)) {
-      if (d.exhausted()) break;
+      if (d.exhausted() || tries++ >= LOO_TRIES) break;
       const without = set.filter((x) => x !== u);
       const v = await probeValue(without);
       if (probeMeets(v)) set.splice(set.indexOf(u), 1);
