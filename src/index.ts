@@ -75,3 +75,7 @@ export { makeVariants, variantSpecs, formatVariants, VARIANTS, type VariantSpec,
 export { computeInFloat32, hasHalfCompute, type Float32ComputeReport } from "./quant/float32-compute.ts";
 /** Weights no integer kernel reads directly (behind data-movement chains, LSTM/GRU/RNN W/R, Gather tables): a DequantizeLinear at the weight. */
 export { quantizeChainWeights, WEIGHT_ONLY_OPS, type ChainWeightOptions, type ChainWeightResult } from "./quant/placement-weights.ts";
+/** Accuracy targets (`targetSqnr` / `targetAccuracy` options): the search's summary and decisions, per-node isolated sensitivity. */
+export type { AccuracyTarget, AccuracySearchSummary, FallbackDecision, SearchBudget } from "./accuracy/types.ts";
+export { isolatedSensitivity, type NodeSensitivity, type IsolatedOptions } from "./accuracy/isolated.ts";
+export { INT4_DEFAULT_TARGET_DB } from "./accuracy/run.ts";

@@ -159,3 +159,27 @@ describe("validate --detailed: isolated per-node sensitivity", () => {
     expect(h.stdout).toMatch(/isolated per-node sensitivity \(output SQNR with only that node quantized; 4, worst first\):\n\s+-?\d+\.\d\d dB  dw \(Conv\)/);
   });
 });
+
+describe("library API and config", () => {
+  test("runPipeline with options.targetSqnr returns the search on the result", async () => {
+    const { loadQuantConfig } = await import("../../src/config/load.ts");
+    const { planJob, jobPlugins } = await import("../../src/config/plan.ts");
+    const { runPipeline } = await import("../../src/index.ts");
+    const loaded = await loadQuantConfig({ noConfig: true });
+    const job = planJob(loaded, "static", model, join(dir, "lib.onnx"), { data: calib, evalData, targetSqnr: 30 });
+    const r = await runPipeline({ model, plugins: await jobPlugins(job), options: job.options, write: false });
+    expect(r.accuracySearch!.met).toBe(true);
+    expect(r.accuracySearch!.decisions.map((d) => d.node)).toEqual(["dw"]);
+    expect(r.accuracySearch!.target).toEqual({ kind: "sqnr", db: 30 });
+  });
+
+  test("a config file's targetSqnr and searchBudget are honoured by `quant config`", () => {
+    const cfg = join(dir, "quant.config.json");
+    writeFileSync(cfg, JSON.stringify({ mode: "static", models: [{ input: model, output: join(dir, "cfg.onnx"), data: calib, evalData, targetSqnr: 30, searchBudget: "50sessions" }] }));
+    const r = quant(["config", cfg, "--format", "json", "--quiet"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('"accuracySearch"');
+    expect(JSON.parse(r.stdout).models[0].accuracySearch.decisions.map((d: { node: string }) => d.node)).toEqual(["dw"]);
+  });
+});
