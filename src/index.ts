@@ -78,4 +78,4 @@ export { quantizeChainWeights, WEIGHT_ONLY_OPS, type ChainWeightOptions, type Ch
 /** Accuracy targets (`targetSqnr` / `targetAccuracy` options): the search's summary and decisions, per-node isolated sensitivity. */
 export type { AccuracyTarget, AccuracySearchSummary, FallbackDecision, SearchBudget } from "./accuracy/types.ts";
 export { isolatedSensitivity, type NodeSensitivity, type IsolatedOptions } from "./accuracy/isolated.ts";
-export { INT4_DEFAULT_TARGET_DB } from "./accuracy/run.ts";
+export { INT4_DEFAULT_TARGET_DB } from "./accuracy/defaults.ts";

@@ -6,7 +6,18 @@
  */
 import { statSync } from "node:fs";
 import type { QuantOptions } from "../kernel/options.ts";
-import { INT4_DEFAULT_TARGET_DB } from "./run.ts";
+
+/** The output SQNR a bare `--bits 4` is held to (weight-only INT4 without a target of its own). */
+export const INT4_DEFAULT_TARGET_DB = 20;
+
+/**
+ * Marks options whose target is INT4's default (not asked for: a search that cannot run is skipped, not an error).
+ * A symbol key: copies of the options (`{ ...options }`) keep it, JSON and config listings do not show it.
+ */
+const DEFAULTED = Symbol("int4DefaultTarget");
+
+/** True when `o`'s target was set by {@link applyInt4DefaultTarget}. */
+export const isDefaultTarget = (o: object): boolean => (o as Record<symbol, unknown>)[DEFAULTED] === true;
 
 /** Models above this size keep the quantizer's own INT4 choice (a search holds several copies of the model). */
 export const INT4_DEFAULT_MAX_BYTES = 512 * 2 ** 20;
@@ -25,5 +36,6 @@ export function applyInt4DefaultTarget(o: QuantOptions, mode: string, input: str
   }
   if (size > INT4_DEFAULT_MAX_BYTES) return `INT4: no default accuracy target for a model over ${INT4_DEFAULT_MAX_BYTES / 2 ** 20} MiB (give --target-sqnr to search)`;
   o.targetSqnr = INT4_DEFAULT_TARGET_DB;
+  (o as unknown as Record<symbol, unknown>)[DEFAULTED] = true;
   return `INT4: default accuracy target ${INT4_DEFAULT_TARGET_DB} dB output SQNR (--target-sqnr DB to change it, --target-sqnr off for none)`;
 }

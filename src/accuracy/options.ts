@@ -19,7 +19,6 @@ export function checkTargetOptions(o: QuantOptions): TargetKeys {
     out.targetAccuracy = v;
   }
   if (out.targetSqnr && out.targetAccuracy !== undefined) throw new QuantError("E_USAGE", "give either --target-sqnr or --target-accuracy, not both");
-  if (out.targetAccuracy !== undefined && !o.labels) throw new QuantError("E_USAGE", "--target-accuracy needs --labels (one integer class per evaluation sample, .npy)");
   if (o.searchBudget !== undefined) {
     const b: SearchBudget | undefined = typeof o.searchBudget === "object" ? o.searchBudget : parseSearchBudget(String(o.searchBudget));
     if (!b || !(("seconds" in b && b.seconds > 0) || ("sessions" in b && b.sessions > 0)))

@@ -9,7 +9,8 @@ import type { Model } from "../onnx/model.ts";
 import { cloneModel } from "../onnx/codec.ts";
 import type { QuantOptions } from "../kernel/options.ts";
 import type { PackerPlugin, Plugin, PluginContext, QuantizerPlugin, RangeMap } from "../kernel/types.ts";
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError, reason } from "../kernel/errors.ts";
+import { isDefaultTarget } from "./defaults.ts";
 import { RuntimeSession, SINGLE_THREAD } from "../runtime/session.ts";
 import { openData } from "../data/open.ts";
 import { modelInputs } from "../runtime/session.ts";
@@ -19,14 +20,15 @@ import { buildProbe } from "./probe.ts";
 import { searchFallback } from "./search.ts";
 import type { AccuracySearchSummary, AccuracyTarget, SearchBudget } from "./types.ts";
 
-/** The output SQNR a bare `--bits 4` is held to (weight-only INT4 without a target of its own). */
-export const INT4_DEFAULT_TARGET_DB = 20;
-
 /** The target the options ask for, if any. */
 export function targetOf(o: QuantOptions): AccuracyTarget | undefined {
   if (o.targetSqnr && o.targetAccuracy !== undefined) throw new QuantError("E_USAGE", "give either --target-sqnr or --target-accuracy, not both");
   if (o.targetSqnr) return { kind: "sqnr", db: o.targetSqnr }; // 0: `--target-sqnr off`
-  if (o.targetAccuracy !== undefined) return { kind: "accuracy", drop: o.targetAccuracy };
+  if (o.targetAccuracy !== undefined) {
+    // Said before calibration, not after it.
+    if (!o.labels) throw new QuantError("E_USAGE", "--target-accuracy needs --labels (one integer class per evaluation sample, .npy)");
+    return { kind: "accuracy", drop: o.targetAccuracy };
+  }
   return undefined;
 }
 
@@ -73,8 +75,24 @@ export class AccuracySearch {
     return s;
   }
 
-  /** Between calibration and quantization: search, and set the run's options to the result. */
-  async run(r: SearchRun): Promise<AccuracySearchSummary> {
+  /**
+   * Between calibration and quantization: search, and set the run's options to the result. When the target is
+   * INT4's default (`given` marked by applyInt4DefaultTarget) and the model cannot be evaluated (inputs random data
+   * cannot stand for, a model ORT cannot run), the search is skipped with a warning instead of failing the run.
+   */
+  async run(r: SearchRun, given?: object): Promise<AccuracySearchSummary | undefined> {
+    if (!given || !isDefaultTarget(given)) return this.search(r);
+    const saved = { exclude: this.options.exclude, layerBits: this.options.layerBits };
+    try {
+      return await this.search(r);
+    } catch (e) {
+      Object.assign(this.options, saved);
+      this.logger.warn(`INT4 default accuracy target not checked (${reason(e)}); the quantizer's own 8-bit choice stands — pass --data to check it`);
+      return undefined;
+    }
+  }
+
+  private async search(r: SearchRun): Promise<AccuracySearchSummary> {
     const o = this.options;
     nameNodes(r.model);
     const set = await openEvalSet(r.model, o, o.evalData, this.split, o.labels, this.calibrates);

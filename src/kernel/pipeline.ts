@@ -221,7 +221,7 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
     let minOpset = 0; // lowest default-domain opset the quantizers' and packers' output needs
     await enter("quantize", async () => {
       // The accuracy target: trials from the calibrated ranges decide what the real quantization keeps float.
-      if (search) result.accuracySearch = await search.run({ model: state.model, quantizers, packers: byKind(plugins, "packer") as PackerPlugin[], ranges: state.ranges, call });
+      if (search) result.accuracySearch = await search.run({ model: state.model, quantizers, packers: byKind(plugins, "packer") as PackerPlugin[], ranges: state.ranges, call }, options);
       const before = input.requireQuantized && quantizers.length ? graphSignature(state.model) : undefined;
       for (const q of quantizers) {
         const r = await call(q, (c) => q.quantize(state.model, { ranges: state.ranges }, c));
