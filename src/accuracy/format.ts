@@ -17,3 +17,10 @@ export function formatAccuracySearch(s: AccuracySearchSummary): string[] {
   for (const d of s.decisions) lines.push(`    ${d.action === "float" ? "float" : "8-bit"} ${d.node} (${d.opType}): ${d.reason}`);
   return lines;
 }
+
+/** One line for a batch summary: "target 25 dB met: 26.1 dB, 3/52 nodes float". */
+export function accuracyLine(s: AccuracySearchSummary): string {
+  const fmt = (v: number) => (s.target.kind === "sqnr" ? db(v) : v.toFixed(4));
+  const target = s.target.kind === "sqnr" ? `${s.target.db} dB` : `≤ ${s.target.drop} drop`;
+  return `target ${target} ${s.met ? "met" : "NOT met"}: ${fmt(s.achieved)}, ${s.floatNodes}/${s.totalNodes} nodes ${s.decisions.some((d) => d.action === "int8") ? "at 8 bits" : "float"}`;
+}

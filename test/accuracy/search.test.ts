@@ -183,3 +183,12 @@ describe("library API and config", () => {
     expect(JSON.parse(r.stdout).models[0].accuracySearch.decisions.map((d: { node: string }) => d.node)).toEqual(["dw"]);
   });
 });
+
+describe("batch", () => {
+  test("forwards the target to each model and reports the search per model", () => {
+    const r = quant(["batch", model, "-o", join(dir, "batch"), "--mode", "static", "--data", calib, "--eval-data", evalData, "--target-sqnr", "30", "--format", "json", "--quiet"]);
+    expect(r.code).toBe(0);
+    const m = JSON.parse(r.stdout).models[0];
+    expect([m.status, m.accuracySearch.met, m.accuracySearch.decisions.map((d: { node: string }) => d.node)]).toEqual(["ok", true, ["dw"]]);
+  });
+});
