@@ -157,6 +157,11 @@ export class AccuracySearch {
         this.logger.debug(`most sensitive alone: ${top.map((t) => `${t.u.node} ${t.db.toFixed(1)}`).join(", ")}`);
       }
       const chosen = outcome.off.map((u) => probe.units[u]!.node);
+      // How concentrated the error is: what node-level fallback can do depends on it.
+      const noise = outcome.isolatedDb.map((v) => (Number.isFinite(v) ? 10 ** (-v / 10) : 0)).sort((a, b) => b - a);
+      const tenth = Math.max(1, Math.round(noise.length / 10));
+      const total = noise.reduce((a, b) => a + b, 0);
+      if (total > 0) this.logger.info(`the ${tenth} most sensitive node(s) (10 %) carry ${((100 * noise.slice(0, tenth).reduce((a, b) => a + b, 0)) / total).toFixed(0)} % of the summed isolated noise`);
       const c = change(chosen, int4);
       o.exclude = c.exclude;
       o.layerBits = c.layerBits;
