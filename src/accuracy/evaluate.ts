@@ -11,8 +11,10 @@ import type { QuantOptions } from "../kernel/options.ts";
 import { RuntimeSession, batchPlan, modelInputs, tensorFloats, type TensorMap } from "../runtime/session.ts";
 import type { AccuracyTarget } from "./types.ts";
 
-/** Evaluation samples used by the search by default (each candidate costs one run per sample). */
+/** Evaluation samples used by an SQNR target (each probe configuration costs one run per sample). */
 export const DEFAULT_EVAL_SAMPLES = 8;
+/** Evaluation samples used by an accuracy target: a top-1 rate over 8 samples moves in steps of 12.5 points. */
+export const ACCURACY_EVAL_SAMPLES = 256;
 
 /** How the data given with `--data` is split when the evaluation samples are held out of it. */
 export interface HeldOutSplit {
@@ -56,7 +58,7 @@ export interface EvalSet {
  * Open the evaluation samples: `evalData`, else the held-out part of `data` (`split`), else random data of the
  * model's declared shapes with a seed apart from calibration's (what `validate` does without data; said in `source`).
  */
-export async function openEvalSet(model: Model, options: QuantOptions, evalData: string | undefined, split: HeldOutSplit | undefined, labels: string | undefined, calibrates: boolean): Promise<EvalSet> {
+export async function openEvalSet(model: Model, options: QuantOptions, evalData: string | undefined, split: HeldOutSplit | undefined, labels: string | undefined, calibrates: boolean, maxEval = DEFAULT_EVAL_SAMPLES): Promise<EvalSet> {
   const inputs = modelInputs(model);
   const spec = { inputs: options.inputs, sampleAxis: options.sampleAxis, shapes: options.shapes, images: typeof options.images === "string" ? { preset: options.images } : options.images as never };
   let source: string;
@@ -67,7 +69,7 @@ export async function openEvalSet(model: Model, options: QuantOptions, evalData:
   try {
     const ds = opened.dataset;
     if (evalData) {
-      count = Math.min(ds.count, DEFAULT_EVAL_SAMPLES);
+      count = Math.min(ds.count, maxEval);
       source = `${count} of ${ds.count} samples of --eval-data ${evalData}`;
     } else if (opened.random.length === inputs.length) {
       count = ds.count;
@@ -77,7 +79,7 @@ export async function openEvalSet(model: Model, options: QuantOptions, evalData:
       count = split.evalCount;
       source = `samples ${start}–${start + count - 1} of ${typeof data === "string" ? data : "--data"}, held out: calibration used samples 0–${split.calibrate - 1}`;
     } else {
-      count = Math.min(ds.count, DEFAULT_EVAL_SAMPLES);
+      count = Math.min(ds.count, maxEval);
       source = `${count} of ${ds.count} samples of ${typeof data === "string" ? data : "--data"} (weight-only: nothing is calibrated on them)`;
     }
     const step = batchPlan(inputs, ds).fixed ?? 1;

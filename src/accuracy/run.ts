@@ -14,7 +14,7 @@ import { isDefaultTarget } from "./defaults.ts";
 import { RuntimeSession, SINGLE_THREAD } from "../runtime/session.ts";
 import { openData } from "../data/open.ts";
 import { modelInputs } from "../runtime/session.ts";
-import { type EvalOutputs, type EvalSet, type HeldOutSplit, Scorer, heldOutSplit, openEvalSet, runEval } from "./evaluate.ts";
+import { ACCURACY_EVAL_SAMPLES, DEFAULT_EVAL_SAMPLES, type EvalOutputs, type EvalSet, type HeldOutSplit, Scorer, heldOutSplit, openEvalSet, runEval } from "./evaluate.ts";
 import { describeMeasured, exposeMeasured } from "./outputs.ts";
 import { buildProbe } from "./probe.ts";
 import { searchFallback } from "./search.ts";
@@ -56,9 +56,13 @@ export class AccuracySearch {
     const count = opened.dataset.count;
     opened.close();
     if (opened.random.length === modelInputs(model).length) return;
-    this.split = heldOutSplit(count, o.samples);
+    this.split = heldOutSplit(count, o.samples, this.maxEval());
     o.samples = this.split.calibrate;
     this.logger.info(`accuracy target: calibrating on samples 0–${this.split.calibrate - 1}, evaluating on ${this.split.evalStart}–${this.split.evalStart + this.split.evalCount - 1} (held out)`);
+  }
+
+  private maxEval(): number {
+    return this.target.kind === "accuracy" ? ACCURACY_EVAL_SAMPLES : DEFAULT_EVAL_SAMPLES;
   }
 
   private budgetSpent(): boolean {
@@ -95,7 +99,7 @@ export class AccuracySearch {
   private async search(r: SearchRun): Promise<AccuracySearchSummary> {
     const o = this.options;
     nameNodes(r.model);
-    const set = await openEvalSet(r.model, o, o.evalData, this.split, o.labels, this.calibrates);
+    const set = await openEvalSet(r.model, o, o.evalData, this.split, o.labels, this.calibrates, this.maxEval());
     const int4 = o.bits === 4 && !this.calibrates;
     const action = int4 ? ("int8" as const) : ("float" as const);
     const baseExclude = [...o.exclude];

@@ -192,3 +192,28 @@ describe("batch", () => {
     expect([m.status, m.accuracySearch.met, m.accuracySearch.decisions.map((d: { node: string }) => d.node)]).toEqual(["ok", true, ["dw"]]);
   });
 });
+
+describe("--target-accuracy with --labels", () => {
+  test("labels = the float model's top-1 (of the 1024-pixel map): a zero drop keeps dw float, agreement 4/4", async () => {
+    const ort = await loadOrt();
+    const s = await RuntimeSession.create(model);
+    const data = randf(4 * 3072, 77);
+    const labels = new Int32Array(4);
+    for (let i = 0; i < 4; i++) {
+      const y = (await s.run({ x: new ort.Tensor("float32", data.subarray(i * 3072, (i + 1) * 3072), [1, 3, 32, 32]) })).prob!.data as Float32Array;
+      labels[i] = y.indexOf(Math.max(...y));
+    }
+    await s.release();
+    const lab = join(dir, "labels.npy");
+    writeNpy(lab, labels, [4]);
+    const r = quant(["calibrate", model, "--data", calib, "--eval-data", evalData, "--labels", lab, "--target-accuracy", "0", "-o", join(dir, "acc.onnx"), "--format", "json", "--quiet"]);
+    expect(r.code).toBe(0);
+    const a = JSON.parse(r.stdout).accuracySearch;
+    expect(a.target).toEqual({ kind: "accuracy", drop: 0 });
+    expect(a.metric).toBe("top-1 accuracy on pre-Sigmoid logits of 'prob'");
+    expect(a.evalSource).toContain("float accuracy 1.0000");
+    expect(a.baseline).toBeLessThan(1);
+    expect(a.achieved).toBe(1);
+    expect(a.decisions.map((d: { node: string }) => d.node)).toEqual(["dw"]);
+  });
+});
