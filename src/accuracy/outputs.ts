@@ -12,6 +12,25 @@ import { DataType } from "../tensor/dtypes.ts";
 /** Activations measured on their input. */
 const SQUASHING = new Set(["Sigmoid", "Softmax", "LogSoftmax"]);
 
+/** Ops that only move values: an output behind them is measured where they read. */
+const LAYOUT = new Set(["Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Identity"]);
+
+/** The activation's output feeds only layout ops up to graph outputs (else its input is no output's logits). */
+function squashesAlone(act: NonNullable<GraphProto["node"]>[number], graph: GraphProto): boolean {
+  const outputs = new Set((graph.output ?? []).map((o) => o.name));
+  const readers = (t: string) => (graph.node ?? []).filter((n) => (n.input ?? []).includes(t));
+  const stack = [act.output?.[0] ?? ""];
+  for (let seen = 0; stack.length && seen < 64; seen++) {
+    const t = stack.pop()!;
+    for (const r of readers(t)) {
+      if (r.domain || !LAYOUT.has(r.op_type ?? "")) return false;
+      stack.push(r.output?.[0] ?? "");
+    }
+    if (!outputs.has(t) && !readers(t).length) return false;
+  }
+  return true;
+}
+
 /** One measured tensor per graph output. */
 export interface MeasuredOutput {
   /** The graph output. */
@@ -28,9 +47,12 @@ export function measuredOutputs(graph: GraphProto): MeasuredOutput[] {
   for (const n of graph.node ?? []) for (const o of n.output ?? []) if (o) producer.set(o, n);
   return (graph.output ?? []).map((o) => {
     const name = o.name ?? "";
-    const p = producer.get(name);
     const float = o.type?.tensor_type?.elem_type === DataType.FLOAT;
-    if (p && !p.domain && SQUASHING.has(p.op_type ?? "") && p.input?.[0] && float) return { output: name, tensor: p.input[0], through: p.op_type! };
+    // Through layout-only ops (a detector's scores are often Softmax → Reshape/Transpose): the SQNR of a permuted or
+    // reshaped tensor is that of the tensor.
+    let p = producer.get(name);
+    for (let hop = 0; p && !p.domain && LAYOUT.has(p.op_type ?? "") && hop < 8; hop++) p = producer.get(p.input?.[0] ?? "");
+    if (float && p && !p.domain && SQUASHING.has(p.op_type ?? "") && p.input?.[0] && squashesAlone(p, graph)) return { output: name, tensor: p.input[0], through: p.op_type! };
     return { output: name, tensor: name };
   });
 }

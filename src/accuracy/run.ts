@@ -206,7 +206,8 @@ export class AccuracySearch {
     o.layerBits = change.layerBits;
     try {
       const pending = [];
-      for (const q of r.quantizers) pending.push(...(await r.call(q, (c) => q.quantize(m, { ranges: r.ranges }, c))).pending);
+      // Trials are quiet: the run's real quantization says what the quantizers have to say, once.
+      for (const q of r.quantizers) pending.push(...(await r.call(q, (c) => q.quantize(m, { ranges: r.ranges }, quietly(c)))).pending);
       let open = pending;
       for (const p of r.packers) {
         if (!p.packGraph) continue;
@@ -218,7 +219,7 @@ export class AccuracySearch {
         for (const p of r.packers) if (!packer && (await r.call(p, (c) => p.accepts(t, c)))) packer = p;
         if (!packer) throw new QuantError("E_CONFIG", `no packer accepts ${t.type} tensor "${t.tensor.name}"`);
         const chosen = packer;
-        await r.call(chosen, (c) => chosen.pack(t, c));
+        await r.call(chosen, (c) => chosen.pack(t, quietly(c)));
       }
       return m;
     } finally {
@@ -269,3 +270,11 @@ function weightElements(model: Model, node: string): number {
 }
 
 const fmtKB = (bytes: number) => (bytes >= 2 ** 20 ? `${(bytes / 2 ** 20).toFixed(2)} MB` : `${(bytes / 1024).toFixed(1)} KB`);
+
+/** A plugin context whose logger and progress say nothing (errors still throw). */
+function quietly(c: PluginContext): PluginContext {
+  const mute = () => {};
+  const logger = Object.assign(Object.create(c.logger), { log: mute, info: mute, warn: mute, debug: mute, success: mute, start: mute, box: mute, ready: mute, trace: mute, verbose: mute });
+  logger.withTag = () => logger;
+  return { ...c, logger, progress: mute };
+}
