@@ -217,3 +217,15 @@ describe("--target-accuracy with --labels", () => {
     expect(a.decisions.map((d: { node: string }) => d.node)).toEqual(["dw"]);
   });
 });
+
+describe("--search-budget", () => {
+  test("a spent budget stops the ranking early, says so, and still writes the best set found, verified", () => {
+    const r = quant(["calibrate", model, "--data", calib, "--eval-data", evalData, "-o", join(dir, "budget.onnx"), "--target-sqnr", "30", "--search-budget", "1sessions", "--format", "json"]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("search budget spent after measuring 1 of 4 nodes");
+    const s = JSON.parse(r.stdout).accuracySearch;
+    // dw is first in graph order, so even a one-node ranking finds it; the fused model is still measured.
+    expect([s.met, s.decisions.map((d: { node: string }) => d.node)]).toEqual([true, ["dw"]]);
+    expect(s.sessions).toBe(4);
+  });
+});
