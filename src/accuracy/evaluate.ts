@@ -6,10 +6,10 @@ import type { Model } from "../onnx/model.ts";
 import type { Batch } from "../data/dataset.ts";
 import { openData } from "../data/open.ts";
 import { readNpy } from "../data/npy.ts";
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import type { QuantOptions } from "../kernel/options.ts";
 import { RuntimeSession, batchPlan, modelInputs, tensorFloats, type TensorMap } from "../runtime/session.ts";
-import type { AccuracyTarget } from "./types.ts";
+import type { AccuracyTarget } from "../kernel/accuracy.ts";
 
 /** Evaluation samples used by an SQNR target (each probe configuration costs one run per sample). */
 export const DEFAULT_EVAL_SAMPLES = 8;

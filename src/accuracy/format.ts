@@ -1,5 +1,5 @@
 /** Human lines of an accuracy search for the job summary. */
-import type { AccuracySearchSummary } from "./types.ts";
+import type { AccuracySearchSummary } from "../kernel/accuracy.ts";
 
 const db = (v: number) => (Number.isFinite(v) ? `${v.toFixed(1)} dB` : "∞ dB");
 

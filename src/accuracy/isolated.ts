@@ -27,7 +27,7 @@ export type IsolatedOptions = Partial<Pick<QuantOptions, "data" | "inputs" | "sa
    * Applied to a copy of the original before the comparison: the passes the quantization ran that change weights
    * (e.g. folding BatchNormalization into Conv), so each node's float weights are the ones it was quantized from.
    */
-  prepare?: (original: Model) => void;
+  prepare?: (original: Model) => void | Promise<void>;
 };
 
 /**
@@ -36,7 +36,7 @@ export type IsolatedOptions = Partial<Pick<QuantOptions, "data" | "inputs" | "sa
  */
 export async function isolatedSensitivity(original: Model, quantized: Model, opts: IsolatedOptions = {}): Promise<NodeSensitivity[]> {
   const float = cloneModel(original);
-  opts.prepare?.(float);
+  await opts.prepare?.(float);
   const probe = buildProbe(float, quantized);
   const names = exposeMeasured(probe.model);
   // The quantized model's inputs (the probe adds its gates as inputs); at most `samples` of the data, or random.

@@ -1,7 +1,7 @@
 /** Validation of the accuracy-target options as they come from flags and config files (strings or numbers). */
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import type { QuantOptions } from "../kernel/options.ts";
-import { parseSearchBudget, type SearchBudget } from "./types.ts";
+import { parseSearchBudget, type SearchBudget } from "../kernel/accuracy.ts";
 
 type TargetKeys = Pick<QuantOptions, "targetSqnr" | "targetAccuracy" | "searchBudget">;
 

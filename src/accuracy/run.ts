@@ -9,7 +9,7 @@ import type { Model } from "../onnx/model.ts";
 import { cloneModel } from "../onnx/codec.ts";
 import type { QuantOptions } from "../kernel/options.ts";
 import type { PackerPlugin, Plugin, PluginContext, QuantizerPlugin, RangeMap } from "../kernel/types.ts";
-import { QuantError, reason } from "../kernel/errors.ts";
+import { QuantError, reason } from "../errors/errors.ts";
 import { isDefaultTarget } from "./defaults.ts";
 import { RuntimeSession, SINGLE_THREAD } from "../runtime/session.ts";
 import { openData } from "../data/open.ts";
@@ -18,7 +18,7 @@ import { ACCURACY_EVAL_SAMPLES, DEFAULT_EVAL_SAMPLES, type EvalOutputs, type Eva
 import { describeMeasured, exposeMeasured } from "./outputs.ts";
 import { buildProbe } from "./probe.ts";
 import { searchFallback } from "./search.ts";
-import type { AccuracySearchSummary, AccuracyTarget, SearchBudget } from "./types.ts";
+import type { AccuracySearchSummary, AccuracyTarget, SearchBudget } from "../kernel/accuracy.ts";
 
 /** The target the options ask for, if any. */
 export function targetOf(o: QuantOptions): AccuracyTarget | undefined {

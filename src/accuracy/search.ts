@@ -13,7 +13,7 @@
  */
 import type { ConsolaInstance } from "consola";
 import type { EvalOutputs, Scorer } from "./evaluate.ts";
-import type { FallbackDecision } from "./types.ts";
+import type { FallbackDecision } from "../kernel/accuracy.ts";
 import type { ProbeUnit } from "./probe.ts";
 
 /** Leave-one-out tries per selection. */

@@ -1,8 +1,8 @@
 /** Accuracy-target flags (quantize, calibrate, batch) and their translation into options. */
 import type { ArgsDef } from "citty";
 import type { QuantOptions } from "../kernel/options.ts";
-import { QuantError } from "../kernel/errors.ts";
-import { parseSearchBudget } from "../accuracy/types.ts";
+import { QuantError } from "../errors/errors.ts";
+import { parseSearchBudget } from "../kernel/accuracy.ts";
 
 /** `--target-sqnr`, `--target-accuracy`, `--labels`, `--eval-data`, `--search-budget`. */
 export const targetArgs = {

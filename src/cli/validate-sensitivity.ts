@@ -1,9 +1,11 @@
 /** `validate --detailed`: isolated per-node sensitivity beside the cumulative per-layer error. */
 import type { Model } from "../onnx/model.ts";
 import { isolatedSensitivity } from "../accuracy/isolated.ts";
-import { foldBatchNorm } from "../../plugins/passes/fold-batchnorm.ts";
-import type { FidelityOptions } from "../../plugins/validators/fidelity.ts";
-import { reason } from "../kernel/errors.ts";
+import type { FidelityOptions } from "../validate/fidelity.ts";
+import type { PassPlugin, PluginContext } from "../kernel/types.ts";
+import { defaultOptions } from "../kernel/options.ts";
+import { builtinPlugins } from "./registry.ts";
+import { reason } from "../errors/errors.ts";
 
 /** One node's isolated sensitivity in the report (null: quantizing it alone changes nothing measurable). */
 export interface SensitivityReport {
@@ -21,9 +23,12 @@ export interface SensitivityReport {
 export async function detailedSensitivity(original: Model, quantized: Model, opts: FidelityOptions & { logger?: { warn(m: string): void } }): Promise<SensitivityReport[]> {
   const hasBn = (m: Model) => (m.proto.graph?.node ?? []).some((n) => n.op_type === "BatchNormalization" && !n.domain);
   try {
+    // The built-in fold-batchnorm pass, as the default chains run it.
+    const fold = hasBn(original) && !hasBn(quantized) ? ((await builtinPlugins.plugins["fold-batchnorm"]!.load()).default() as PassPlugin) : undefined;
+    const quiet = { logger: { info() {}, warn() {}, debug() {}, log() {}, withTag() { return quiet.logger; } }, options: defaultOptions, progress() {}, at() {} } as unknown as PluginContext;
     const rows = await isolatedSensitivity(original, quantized, {
       data: opts.data, inputs: opts.inputs, sampleAxis: opts.sampleAxis, shapes: opts.shapes, seed: opts.seed ?? 0, images: opts.images as never,
-      prepare: hasBn(original) && !hasBn(quantized) ? (m) => void foldBatchNorm(m) : undefined,
+      prepare: fold ? async (m) => void (await fold.run(m, quiet)) : undefined,
     });
     return rows.map((r) => ({ node: r.node, opType: r.opType, isolatedSqnrDb: Number.isFinite(r.isolatedSqnrDb) ? r.isolatedSqnrDb : null }));
   } catch (e) {

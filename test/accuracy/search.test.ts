@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { RuntimeSession, encodeModelProto, loadModel, loadOrt, writeNpy } from "../../src/index.ts";
+import { RuntimeSession, encodeModelProto, loadModel, writeNpy } from "../../src/index.ts";
+import { loadOrt } from "../../src/runtime/session.ts";
 import { quant } from "../cli/helpers.ts";
 import { hostileDetector } from "../helpers/hostile-detector.ts";
 import { randf } from "../onnx/fixtures.ts";
@@ -162,12 +163,12 @@ describe("validate --detailed: isolated per-node sensitivity", () => {
 
 describe("library API and config", () => {
   test("runPipeline with options.targetSqnr returns the search on the result", async () => {
-    const { loadQuantConfig } = await import("../../src/config/load.ts");
-    const { planJob, jobPlugins } = await import("../../src/config/plan.ts");
-    const { runPipeline } = await import("../../src/index.ts");
-    const loaded = await loadQuantConfig({ noConfig: true });
+    const { loadQuantConfig, resolveChain, runPipeline } = await import("../../src/index.ts");
+    const { builtinPlugins } = await import("../../src/cli/registry.ts");
+    const { planJob } = await import("../../src/config/plan.ts");
+    const loaded = await loadQuantConfig({ noConfig: true, registry: builtinPlugins });
     const job = planJob(loaded, "static", model, join(dir, "lib.onnx"), { data: calib, evalData, targetSqnr: 30 });
-    const r = await runPipeline({ model, plugins: await jobPlugins(job), options: job.options, write: false });
+    const r = await runPipeline({ model, plugins: await resolveChain(job.chain, { cwd: job.cwd, registry: builtinPlugins }), options: job.options, write: false });
     expect(r.accuracySearch!.met).toBe(true);
     expect(r.accuracySearch!.decisions.map((d) => d.node)).toEqual(["dw"]);
     expect(r.accuracySearch!.target).toEqual({ kind: "sqnr", db: 30 });
