@@ -4,7 +4,7 @@
  * one node to keep float, ONNX Runtime does not quantize that node again (no QLinearConv for it in its optimized
  * graph), the result is deterministic, and bad target flags are one-line usage errors.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,6 +14,8 @@ import { quant } from "../cli/helpers.ts";
 import { hostileDetector } from "../helpers/hostile-detector.ts";
 import { randf } from "../onnx/fixtures.ts";
 
+// Every test runs the CLI (one or more quantizations with ORT sessions): minutes on a loaded 2-core machine.
+setDefaultTimeout(180_000);
 const dir = mkdtempSync(join(tmpdir(), "quant-search-"));
 const model = join(dir, "det.onnx");
 const calib = join(dir, "calib.npy");
