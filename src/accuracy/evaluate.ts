@@ -80,7 +80,8 @@ export async function openEvalSet(model: Model, options: QuantOptions, evalData:
       source = `samples ${start}–${start + count - 1} of ${typeof data === "string" ? data : "--data"}, held out: calibration used samples 0–${split.calibrate - 1}`;
     } else {
       count = Math.min(ds.count, maxEval);
-      source = `${count} of ${ds.count} samples of ${typeof data === "string" ? data : "--data"} (weight-only: nothing is calibrated on them)`;
+      const why = calibrates ? "ranges from --stats-in: quant cannot tell which samples they came from; pass --eval-data" : "weight-only: nothing is calibrated on them";
+      source = `${count} of ${ds.count} samples of ${typeof data === "string" ? data : "--data"} (${why})`;
     }
     const step = batchPlan(inputs, ds).fixed ?? 1;
     const batches: Batch[] = [];

@@ -105,8 +105,8 @@ export class AccuracySearch {
     const baseExclude = [...o.exclude];
     const baseBits = { ...o.layerBits };
     const change = (nodes: readonly string[], all4: boolean) => int4
-      ? { exclude: baseExclude, layerBits: { ...baseBits, ...Object.fromEntries(nodes.map((n) => [n, 8])), ...(all4 ? { "*": 4 } : {}) } }
-      : { exclude: [...baseExclude, ...nodes], layerBits: baseBits };
+      ? { exclude: baseExclude, layerBits: { ...baseBits, ...Object.fromEntries(nodes.map((n) => [asPattern(n), 8])), ...(all4 ? { "*": 4 } : {}) } }
+      : { exclude: [...baseExclude, ...nodes.map(asPattern)], layerBits: baseBits };
 
     // The float reference.
     const floatCopy = cloneModel(r.model);
@@ -278,3 +278,9 @@ function quietly(c: PluginContext): PluginContext {
   logger.withTag = () => logger;
   return { ...c, logger, progress: mute };
 }
+
+/**
+ * A node name as an exclusion pattern matching that name: patterns with `*`, `?` or `[` are globs, so those
+ * characters become `?` (any one character — the name itself among what it matches).
+ */
+export const asPattern = (name: string): string => name.replace(/[*?[]/g, "?");
