@@ -187,6 +187,19 @@ describe("library API and config", () => {
   });
 });
 
+describe("report exporter", () => {
+  test("the JSON report carries the search and its decisions", () => {
+    const cfg = join(dir, "report.config.json");
+    const out = join(dir, "rep.onnx");
+    writeFileSync(cfg, JSON.stringify({ plugins: ["normalize", "minmax", "static-qdq", "int8", "onnx", "report"], models: [{ input: model, output: out, data: calib, evalData, targetSqnr: 30 }] }));
+    const r = quant(["config", cfg, "--quiet"]);
+    expect(r.code).toBe(0);
+    const rep = JSON.parse(readFileSync(join(dir, "rep.report.json"), "utf8"));
+    expect(rep.accuracySearch.met).toBe(true);
+    expect(rep.accuracySearch.decisions.map((d: { node: string; action: string }) => [d.node, d.action])).toEqual([["dw", "float"]]);
+  });
+});
+
 describe("batch", () => {
   test("forwards the target to each model and reports the search per model", () => {
     const r = quant(["batch", model, "-o", join(dir, "batch"), "--mode", "static", "--data", calib, "--eval-data", evalData, "--target-sqnr", "30", "--format", "json", "--quiet"]);
