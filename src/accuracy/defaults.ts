@@ -19,6 +19,9 @@ const DEFAULTED = Symbol("int4DefaultTarget");
 /** True when `o`'s target was set by {@link applyInt4DefaultTarget}. */
 export const isDefaultTarget = (o: object): boolean => (o as Record<symbol, unknown>)[DEFAULTED] === true;
 
+/** Seconds the default INT4 search may take unless `--search-budget` says otherwise. */
+export const INT4_DEFAULT_BUDGET_S = 60;
+
 /** Models above this size keep the quantizer's own INT4 choice (a search holds several copies of the model). */
 export const INT4_DEFAULT_MAX_BYTES = 512 * 2 ** 20;
 
@@ -36,6 +39,8 @@ export function applyInt4DefaultTarget(o: QuantOptions, mode: string, input: str
   }
   if (size > INT4_DEFAULT_MAX_BYTES) return `INT4: no default accuracy target for a model over ${INT4_DEFAULT_MAX_BYTES / 2 ** 20} MiB (give --target-sqnr to search)`;
   o.targetSqnr = INT4_DEFAULT_TARGET_DB;
+  // Not asked for, so bounded: a large model's search stops with the best set found (and says so).
+  o.searchBudget ??= { seconds: INT4_DEFAULT_BUDGET_S };
   (o as unknown as Record<symbol, unknown>)[DEFAULTED] = true;
-  return `INT4: default accuracy target ${INT4_DEFAULT_TARGET_DB} dB output SQNR (--target-sqnr DB to change it, --target-sqnr off for none)`;
+  return `INT4: default accuracy target ${INT4_DEFAULT_TARGET_DB} dB output SQNR, search budget ${"seconds" in o.searchBudget ? `${o.searchBudget.seconds} s` : `${o.searchBudget.sessions} sessions`} (--target-sqnr DB to change it, --target-sqnr off for none)`;
 }

@@ -97,6 +97,7 @@ export class AccuracySearch {
   }
 
   private async search(r: SearchRun): Promise<AccuracySearchSummary> {
+    this.t0 = performance.now(); // the budget and `seconds` count the search, not calibration
     const o = this.options;
     nameNodes(r.model);
     const set = await openEvalSet(r.model, o, o.evalData, this.split, o.labels, this.calibrates, this.maxEval());
