@@ -13,8 +13,13 @@ export type {
   Observation, PackerPlugin, PassPlugin, PendingTensor, Plugin, PluginContext, PluginKind, QuantizeResult, QuantizerPlugin,
   QuantizerRequirements, Range, RangeMap, ReportEntry, RunState, ValidatorPlugin,
 } from "./kernel/types.ts";
-/** Every option of a run (CLI flags and config keys), with their defaults. */
-export { defaultOptions, type QuantOptions } from "./kernel/options.ts";
+/**
+ * Every option of a run (CLI flags and config keys), with their defaults: the plugins' options (`ctx.options`) and
+ * the data options the runner keeps (`data`, `samples`, `shapes`, `statsIn`, …).
+ */
+export { defaultOptions, type DataOptions, type QuantOptions, type RunOptions } from "./kernel/options.ts";
+/** The run's data as plugins get it (`ctx.data`): opened on request and closed by the runner. */
+export type { DataRequest, OpenedRunData, RunData, RunDataSource } from "./kernel/dataset.ts";
 /** The one error class (a stable `code`, the plugin/phase/tensor it happened at), its guard and a cause's message. */
 export { QuantError, isQuantError, reason, type ErrorCode, type ErrorSite } from "./errors/errors.ts";
 /** Progress events of a run, phase by phase. */
@@ -107,6 +112,8 @@ export { packInt4, unpackInt4, unpackUint4 } from "./tensor/int4.ts";
 export { dequantizeMatMulNBits, packMatMulNBits, type NBitsWeight } from "./tensor/nbits.ts";
 /** MatMulBnb4 storage (com.microsoft, NF4/FP4): quantize and read back. */
 export { dequantizeBnb4, quantizeBnb4, type Bnb4Type, type Bnb4Weight } from "./tensor/bnb4.ts";
+/** MatMulBnb4 storage with each block's scale searched by reconstruction MSE (the `bnb4` packer's default). */
+export { quantizeBnb4Searched, type Bnb4SearchOptions } from "./tensor/bnb4-search.ts";
 /** Transpose a row-major float32 matrix. */
 export { transposeFloat32 } from "./tensor/layout.ts";
 /** Order-independent, mergeable histograms, and the calibrator state built on them. */

@@ -143,7 +143,10 @@ export default function dynamic(opts: DynamicOptions = {}) {
         ({ index, entries, sites } = discover());
       }
       if (!sites.length) {
-        ctx.logger.warn("no MatMul/Gemm/Conv with a constant float32 weight to quantize dynamically");
+        const small = entries.filter((e) => e.reason?.startsWith("fewer than")).length;
+        if (small && small === entries.length)
+          ctx.logger.warn(`nothing quantized: all ${small} MatMul/Gemm/Conv weight(s) have fewer than ${o.minElements} elements (minElements), where dynamic INT8 runs slower than float32; the model stays float`);
+        else ctx.logger.warn("no MatMul/Gemm/Conv with a constant float32 weight to quantize dynamically");
         return { pending: [], entries };
       }
 

@@ -10,7 +10,7 @@
  */
 import {
   GraphIndex, granularityLabel, QuantError, isQuantError, alreadyQuantizedError, defineQuantizer, describeQuantOps, isQuantOp, isQuantized, dequantizeWeights, findWeights, layerBitsFor, matchesAny, quantizeWeights,
-  replaceWithDequantize, tensorFloat32, weightUse, readsShapeOnly, explicitPerms, agreedAxis, DataType, dataTypeName, isOnnxOp, weightSensitivity,
+  replaceWithDequantize, tensorFloat32, weightUse, readsShapeOnly, explicitPerms, agreedAxis, DataType, dataTypeName, isOnnxOp, weightSensitivity, modelInputs,
   type Granularity, type IntType, type Model, type PendingTensor, type PluginContext, type QuantType, type QuantizedWeights,
   type ReportEntry, type Weight, type WeightRole, type WeightUse, type OptionKeys,
 } from "../../src/index.ts";
@@ -26,7 +26,9 @@ export interface WeightOnlyOptions {
   /**
    * INT4 default selection: measure each layer's output sensitivity in onnxruntime-node on this many samples
    * (calibration data when given, else random) — `false` to skip the measurement. Default: up to 4 samples within
-   * about 3 s (fewer on big models; none, with the weight SQNR rule instead, when one sample would take over 7 s).
+   * about 3 s of estimated time (fewer on big models; none, with the weight SQNR rule instead, when one sample would
+   * take over 7.5 s). The estimate counts the model's multiply-accumulates at a fixed rate, so the choice, and the
+   * output's bytes, do not depend on the machine's load.
    */
   sensitivity?: number | false;
   /** A layer stays at 8 bits when its output noise per byte saved exceeds this multiple of the average. Default 4. */
@@ -190,7 +192,7 @@ export default function weightOnly(opts: WeightOnlyOptions = {}) {
         const measured = opts.sensitivity === false ? Promise.resolve(undefined) : measuredFallback(model, auto, opts, ctx);
         const noisy = await measured.catch((e) => {
           // Data the user gave that cannot be used is an error, not a reason to quietly measure nothing.
-          if ((ctx.options.data || ctx.options.inputs) && isQuantError(e) && /^E_(DATA|CALIB)_/.test(e.code)) throw e;
+          if (ctx.data?.given && isQuantError(e) && /^E_(DATA|CALIB)_/.test(e.code)) throw e;
           ctx.logger.info(`per-layer sensitivity not measured (${(e as Error).message}); using the weight SQNR rule`);
           return undefined;
         });
@@ -250,14 +252,17 @@ async function measuredFallback(model: Model, auto: Choice[], opts: WeightOnlyOp
   const bytes = probed.reduce((s, c) => s + c.data.byteLength, 0);
   if (probed.length < 2) throw new Error("fewer than two layers to compare");
   if (bytes > PROBE_LIMIT) throw new Error(`the layers hold ${(bytes / 2 ** 20).toFixed(0)} MiB`);
-  // The probe costs (layers + 1) × samples inferences: unless asked for a count, it fits them into ~3 s.
-  const samples = opts.sensitivity || ctx.options.samples || undefined;
+  // The probe costs (layers + 1) × samples inferences: unless asked for a count, it fits them into ~3 s (counted, not timed).
+  if (!ctx.data) throw new Error("the context has no run data");
+  const samples = opts.sensitivity || ctx.data.samples || undefined;
   ctx.at(""); // errors from here on are about the data or the model as a whole, not the last weight quantized
-  ctx.logger.info(`measuring the output sensitivity of ${probed.length} layers at INT4 on ${samples ?? "up to 4"} samples${ctx.options.data ? "" : " of random data"}`);
+  ctx.logger.info(`measuring the output sensitivity of ${probed.length} layers at INT4 on ${samples ?? "up to 4"} samples${ctx.data.options.data ? "" : " of random data"}`);
+  // The run's data (random N(0,1) without any), opened and closed by the runner.
+  const { dataset } = await ctx.data.open(modelInputs(model), { samples, maxSamples: 4 });
   const noise = await weightSensitivity(
     model,
     probed.map((c) => ({ name: c.w.name, dims: c.w.dims, original: c.data, dequantized: dequantizeWeights(c.q, c.w.dims) })),
-    { data: ctx.options.data, inputs: ctx.options.inputs, sampleAxis: ctx.options.sampleAxis, samples, shapes: ctx.options.shapes, seed: ctx.options.seed, budgetMs: opts.sensitivity || ctx.options.samples ? undefined : 3000 },
+    { data: dataset, samples, budgetMs: opts.sensitivity || ctx.data.samples ? undefined : 3000 },
   );
   const saved = (c: Choice) => c.data.length / 2;
   const total = probed.reduce((s, c) => s + noise.get(c.w.name)!, 0);

@@ -7,7 +7,7 @@ import type { Batch } from "../data/dataset.ts";
 import { openData } from "../data/open.ts";
 import { readNpy } from "../data/npy.ts";
 import { QuantError } from "../errors/errors.ts";
-import type { QuantOptions } from "../kernel/options.ts";
+import type { DataOptions } from "../kernel/options.ts";
 import { RuntimeSession, batchPlan, modelInputs, tensorFloats, type TensorMap } from "../runtime/session.ts";
 import type { AccuracyTarget } from "../kernel/accuracy.ts";
 
@@ -58,7 +58,7 @@ export interface EvalSet {
  * Open the evaluation samples: `evalData`, else the held-out part of `data` (`split`), else random data of the
  * model's declared shapes with a seed apart from calibration's (what `validate` does without data; said in `source`).
  */
-export async function openEvalSet(model: Model, options: QuantOptions, evalData: string | undefined, split: HeldOutSplit | undefined, labels: string | undefined, calibrates: boolean, maxEval = DEFAULT_EVAL_SAMPLES): Promise<EvalSet> {
+export async function openEvalSet(model: Model, options: DataOptions, evalData: string | undefined, split: HeldOutSplit | undefined, labels: string | undefined, calibrates: boolean, maxEval = DEFAULT_EVAL_SAMPLES): Promise<EvalSet> {
   const inputs = modelInputs(model);
   const spec = { inputs: options.inputs, sampleAxis: options.sampleAxis, shapes: options.shapes, images: typeof options.images === "string" ? { preset: options.images } : options.images as never };
   let source: string;

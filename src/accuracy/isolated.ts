@@ -6,7 +6,7 @@
  */
 import type { Model } from "../onnx/model.ts";
 import { cloneModel } from "../onnx/codec.ts";
-import type { QuantOptions } from "../kernel/options.ts";
+import type { DataOptions } from "../kernel/options.ts";
 import { RuntimeSession, SINGLE_THREAD } from "../runtime/session.ts";
 import { openEvalSet, runEval, Scorer } from "./evaluate.ts";
 import { exposeMeasured } from "./outputs.ts";
@@ -21,7 +21,7 @@ export interface NodeSensitivity {
 }
 
 /** Options of {@link isolatedSensitivity}: the data options of `validate`, and at most `samples` samples (default 2). */
-export type IsolatedOptions = Partial<Pick<QuantOptions, "data" | "inputs" | "sampleAxis" | "shapes" | "seed" | "images">> & {
+export type IsolatedOptions = Partial<Pick<DataOptions, "data" | "inputs" | "sampleAxis" | "shapes" | "seed" | "images">> & {
   samples?: number;
   /**
    * Applied to a copy of the original before the comparison: the passes the quantization ran that change weights
@@ -40,7 +40,7 @@ export async function isolatedSensitivity(original: Model, quantized: Model, opt
   const probe = buildProbe(float, quantized);
   const names = exposeMeasured(probe.model);
   // The quantized model's inputs (the probe adds its gates as inputs); at most `samples` of the data, or random.
-  const set = await openEvalSet(quantized, { seed: 0, ...opts } as QuantOptions, undefined, undefined, undefined, false);
+  const set = await openEvalSet(quantized, { seed: 0, ...opts } as DataOptions, undefined, undefined, undefined, false);
   const keep = Math.max(1, Math.min(opts.samples ?? 2, set.batches.length));
   set.batches = set.batches.slice(0, keep);
   set.count = keep * set.step;

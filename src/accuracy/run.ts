@@ -7,7 +7,7 @@
 import type { ConsolaInstance } from "consola";
 import type { Model } from "../onnx/model.ts";
 import { cloneModel } from "../onnx/codec.ts";
-import type { QuantOptions } from "../kernel/options.ts";
+import type { DataOptions, QuantOptions } from "../kernel/options.ts";
 import type { PackerPlugin, Plugin, PluginContext, QuantizerPlugin, RangeMap } from "../kernel/types.ts";
 import { QuantError, reason } from "../errors/errors.ts";
 import { isDefaultTarget } from "./defaults.ts";
@@ -46,12 +46,12 @@ export class AccuracySearch {
   private split?: HeldOutSplit;
   private t0 = performance.now();
   private sessions = 0;
-  constructor(readonly target: AccuracyTarget, readonly options: QuantOptions, readonly logger: ConsolaInstance, readonly calibrates: boolean) {}
+  constructor(readonly target: AccuracyTarget, readonly options: QuantOptions, readonly data: DataOptions, readonly logger: ConsolaInstance, readonly calibrates: boolean) {}
 
   /** Before calibration: hold the evaluation samples out of `--data` (calibration then reads only the first ones). */
   async beforeCalibrate(model: Model): Promise<void> {
-    const o = this.options;
-    if (!this.calibrates || o.evalData || o.data === undefined || o.statsIn) return;
+    const o = this.data;
+    if (!this.calibrates || this.options.evalData || o.data === undefined || o.statsIn) return;
     const opened = await openData(o.data, { inputs: o.inputs, sampleAxis: o.sampleAxis, shapes: o.shapes, seed: o.seed, images: typeof o.images === "string" ? { preset: o.images } : (o.images as never) }, modelInputs(model));
     const count = opened.dataset.count;
     opened.close();
@@ -100,7 +100,7 @@ export class AccuracySearch {
     this.t0 = performance.now(); // the budget and `seconds` count the search, not calibration
     const o = this.options;
     nameNodes(r.model);
-    const set = await openEvalSet(r.model, o, o.evalData, this.split, o.labels, this.calibrates, this.maxEval());
+    const set = await openEvalSet(r.model, this.data, o.evalData, this.split, o.labels, this.calibrates, this.maxEval());
     const int4 = o.bits === 4 && !this.calibrates;
     const action = int4 ? ("int8" as const) : ("float" as const);
     const baseExclude = [...o.exclude];

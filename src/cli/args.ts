@@ -6,7 +6,7 @@
 import { statSync } from "node:fs";
 import type { ArgsDef } from "citty";
 import { QuantError } from "../errors/errors.ts";
-import type { QuantOptions } from "../kernel/options.ts";
+import type { RunOptions } from "../kernel/options.ts";
 import type { SampleAxisSpec } from "../data/layout.ts";
 import { parseInputFlags } from "../data/values.ts";
 import { namesOfKind } from "../config/registry.ts";
@@ -123,8 +123,8 @@ export function parseSampleAxes(values: string[]): Record<string, SampleAxisSpec
 }
 
 /** `--input` and `--sample-axis` (calibrate, quantize, validate). */
-export function dataOptionsFromArgs(raw: readonly string[]): Pick<QuantOptions, "inputs" | "sampleAxis"> {
-  const o: Pick<QuantOptions, "inputs" | "sampleAxis"> = {};
+export function dataOptionsFromArgs(raw: readonly string[]): Pick<RunOptions, "inputs" | "sampleAxis"> {
+  const o: Pick<RunOptions, "inputs" | "sampleAxis"> = {};
   const inputs = parseInputFlags(repeated(raw, "input"));
   if (inputs) o.inputs = inputs;
   const axes = parseSampleAxes(repeated(raw, "sample-axis"));
@@ -133,8 +133,8 @@ export function dataOptionsFromArgs(raw: readonly string[]): Pick<QuantOptions, 
 }
 
 /** Options given explicitly on the command line. */
-export function optionsFromArgs(args: Record<string, unknown>, raw: readonly string[]): Partial<QuantOptions> {
-  const o: Partial<QuantOptions> = {};
+export function optionsFromArgs(args: Record<string, unknown>, raw: readonly string[]): Partial<RunOptions> {
+  const o: Partial<RunOptions> = {};
   const str = (k: string) => (args[k] === undefined ? undefined : String(args[k]));
   if (str("bits") !== undefined) o.bits = int(args.bits, "bits") as 8 | 4;
   if (args["per-channel"] !== undefined) o.perChannel = !!args["per-channel"];

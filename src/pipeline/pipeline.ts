@@ -13,7 +13,8 @@ import { OutputTransaction, writeFileAtomic } from "../io/atomic.ts";
 import { realTarget } from "../io/files.ts";
 import { testHook } from "../io/cleanup.ts";
 import { assertQuantizedSomething, graphSignature } from "./nothing.ts";
-import { defaultOptions, type QuantOptions } from "../kernel/options.ts";
+import { splitRunOptions, type RunOptions } from "../kernel/options.ts";
+import { createRunData } from "./run-data.ts";
 import type { EventSink, Phase } from "../kernel/events.ts";
 import type { Artifact, Diagnostic, PackerPlugin, PendingTensor, Plugin, PluginContext, ReportEntry, RunState } from "../kernel/types.ts";
 import { cloneModel, loadModel } from "../onnx/codec.ts";
@@ -30,7 +31,11 @@ export interface RunInput {
   model: Model | string | Uint8Array;
   /** The plugin chain, in order. */
   plugins: readonly Plugin[];
-  options?: Partial<QuantOptions>;
+  /**
+   * Options of the run: the plugins' options (`ctx.options`) and the data options (`data`, `samples`, `shapes`,
+   * `statsIn`, …), which the runner keeps: it opens the data and hands it to plugins as `ctx.data`.
+   */
+  options?: Partial<RunOptions>;
   logger?: ConsolaInstance;
   onEvent?: EventSink;
   /** Write artifacts (default true). */
@@ -72,7 +77,8 @@ const byKind = <K extends Plugin["kind"]>(plugins: readonly Plugin[], kind: K) =
  * const result = await runPipeline({ model: "model.onnx", plugins: [weightOnly(), int8(), onnx()], options: { output: "out.onnx" } });
  */
 export async function runPipeline(input: RunInput): Promise<RunResult> {
-  const options: QuantOptions = { ...defaultOptions, ...input.options };
+  const { options, data: dataOptions } = splitRunOptions(input.options);
+  const runData = createRunData(dataOptions);
   const root = input.logger ?? defaultLogger;
   const emit: EventSink = input.onEvent ?? (() => {});
   const timings: Partial<Record<Phase, number>> = {};
@@ -85,6 +91,7 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
       const ctx: PluginContext & { target?: string } = {
         logger: root.withTag(p.name),
         options,
+        data: runData,
         progress: (done, total, label) => emit({ type: "progress", phase, plugin: p.name, done, total, label }),
         at: (t) => void (ctx.target = t),
       };
@@ -134,7 +141,7 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
   // work, and again before each file is written and renamed).
   const protect = inputsOf(model);
   // Calibration inputs are inputs too (a folder's files are not listed: only a file given by name).
-  for (const f of [options.data, options.statsIn]) if (typeof f === "string") protect.add(f, f);
+  for (const f of [dataOptions.data, dataOptions.statsIn]) if (typeof f === "string") protect.add(f, f);
   if (options.output && input.write !== false) {
     try {
       protect.check(realTarget(options.output), options.output);
@@ -201,7 +208,7 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
     // A selection pattern that matches nothing is almost always a typo: say so before quantizing.
     if (quantizers.length) for (const w of unmatchedPatterns(result.model.proto, options)) root.warn(w);
     const target = (await import("../accuracy/run.ts")).targetOf(options);
-    const search = target && quantizers.length ? new (await import("../accuracy/run.ts")).AccuracySearch(target, options, root, quantizers.some((q) => !!q.activations)) : undefined;
+    const search = target && quantizers.length ? new (await import("../accuracy/run.ts")).AccuracySearch(target, options, dataOptions, root, quantizers.some((q) => !!q.activations)) : undefined;
     if (search) await search.beforeCalibrate(result.model);
     await enter("calibrate", async () => {
       const wanted = new Set<string>();
@@ -209,7 +216,7 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
       if (wanted.size === 0) return;
       const calibrators = byKind(plugins, "calibrator");
       const { runCalibration } = await import("./calibration.ts");
-      const out = await runCalibration(result.model, [...wanted], calibrators, options, {
+      const out = await runCalibration(result.model, [...wanted], calibrators, { batchSize: options.batchSize, data: dataOptions, runData }, {
         call: (p, fn) => call(p, fn),
         ctxOf,
         logger: root,
@@ -224,7 +231,7 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
     let minOpset = 0; // lowest default-domain opset the quantizers' and packers' output needs
     await enter("quantize", async () => {
       // The accuracy target: trials from the calibrated ranges decide what the real quantization keeps float.
-      if (search) result.accuracySearch = await search.run({ model: result.model, quantizers, packers: byKind(plugins, "packer") as PackerPlugin[], ranges: result.ranges, call }, options);
+      if (search) result.accuracySearch = await search.run({ model: result.model, quantizers, packers: byKind(plugins, "packer") as PackerPlugin[], ranges: result.ranges, call }, input.options);
       const before = input.requireQuantized && quantizers.length ? graphSignature(result.model) : undefined;
       for (const q of quantizers) {
         const r = await call(q, (c) => q.quantize(result.model, { ranges: result.ranges }, c));
@@ -309,6 +316,7 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
         root.warn(`cleanup of plugin "${p.name}" failed: ${reason(e)}`);
       }
     }
+    await runData.close();
     model.external?.close();
   }
 }
