@@ -144,6 +144,14 @@ export { checkConnectivity } from "./validate/connectivity.ts";
 export { checkOrtLoad } from "./validate/ort-load.ts";
 export { fidelityDiagnostics, measureFidelity, type FidelityOptions, type FidelityReport, type LayerFidelity, type OutputFidelity } from "./validate/fidelity.ts";
 
+// ── Large models ─────────────────────────────────────────────────────────────────────────────────────────────────
+/** Weights quantized on every core (`threads`), one per worker, the output's bytes independent of the thread count. */
+export { quantizeInParallel, defaultThreads, type ParallelOptions, type QuantizeTask } from "./quant/parallel.ts";
+/** Streaming for quantizers: past `streamAbove`, each result goes to disk as it is made and is read back lazily. */
+export { streamPlan, withoutValues, lazyPending, DEFAULT_STREAM_ABOVE, type StreamPlan } from "./quant/stream.ts";
+/** The scratch store of a streaming run (a model's spill), and the collection of big dropped buffers. */
+export { spillTensor, spillOf, existingSpill, releaseSpill, dropped } from "./onnx/spill.ts";
+
 // ── Accuracy targets ─────────────────────────────────────────────────────────────────────────────────────────────
 /** The `targetSqnr` / `targetAccuracy` options' search: its summary and decisions (`RunResult.accuracySearch`). */
 export type { AccuracyTarget, AccuracySearchSummary, FallbackDecision, SearchBudget } from "./kernel/accuracy.ts";

@@ -55,6 +55,13 @@ export interface QuantOptions {
   ortCheck?: boolean;
   /** Skip the onnxruntime-node check above this size of model + data (default: a quarter of RAM, at most 2 GiB). */
   ortCheckMaxBytes?: number;
+  /** Worker threads for weight quantization (default: the machine's cores). The output's bytes do not depend on it. */
+  threads?: number;
+  /**
+   * Above this many bytes of float weights to quantize, weights are quantized tensor by tensor and their results kept
+   * on disk until saved (memory: a few tensors). Default 256 MiB; 0 streams every model with external data readers.
+   */
+  streamAbove?: number;
   /**
    * Accuracy target (src/accuracy/): the least output SQNR in dB against the float model (on pre-activation logits
    * where an output is a Sigmoid/Softmax) — nodes are kept float (INT4: at 8 bits) until the model meets it.

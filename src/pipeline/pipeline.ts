@@ -21,6 +21,7 @@ import { cloneModel, loadModel } from "../onnx/codec.ts";
 import { inputsOf } from "../onnx/data-files.ts";
 import type { Model } from "../onnx/model.ts";
 import { normalizeOnLoad } from "../onnx/load-normalize.ts";
+import { spillPacked } from "../quant/stream.ts";
 import { decideOpset, defaultOpset, describeNeeds, type OpsetNeed } from "./opset.ts";
 
 export { defaultOpset } from "./opset.ts";
@@ -260,6 +261,7 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
           throw new QuantError("E_CONFIG", `no packer in the chain accepts ${t.type} tensor "${t.tensor.name}" (packers: ${packers.map((p) => p.name).join(", ") || "none"})`, { phase: "pack", target: t.tensor.name });
         const r = await call(packer, (c) => (c.at(t.tensor.name), packer.pack(t, c)));
         minOpset = Math.max(minOpset, r?.minOpset ?? 0);
+        spillPacked(result.model, t); // a streaming run keeps packed bytes on disk, not in memory
       }
       // Safety net for quantizers/packers that did not declare their needs up front (`requires` / `minOpset`).
       const current = defaultOpset(result.model);

@@ -117,7 +117,7 @@ describe("layering under extends: the file's explicit choice is kept, for every 
     clipSearch: true, exclude: ["h.0.weight"], opTypes: ["Conv"], opTypesExclude: ["Gemm"], minElements: 17, layerBits: { "h.*": 4 },
     opset: 21, output: "x.onnx", data: "d.npy", samples: 7, batchSize: 3, shapes: { image: [1, 1, 32, 32] }, seed: 5, method: "mse",
     percentile: 99.5, statsIn: "in.json", statsOut: "out.json", images: "inception", externalData: true, ortCheck: false, ortCheckMaxBytes: 1234,
-    inputsAsConstants: true, inputs: { sr: 16000 }, sampleAxis: { state: 1 },
+    inputsAsConstants: true, inputs: { sr: 16000 }, sampleAxis: { state: 1 }, threads: 3, streamAbove: 1000,
     targetSqnr: 27, targetAccuracy: 0.02, labels: "l.npy", evalData: "e.npy", searchBudget: { seconds: 90 },
   };
   const optionKeys = configKeys.top.filter((k) => !["extends", "plugins", "models", "batch", "family", "mode"].includes(k));
