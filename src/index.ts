@@ -148,4 +148,19 @@ export { DEFAULT_MIN_SQNR_DB, type LabelledAccuracy, type Labels, type ShapeMetr
 export type { OutputKind } from "./validate/output-kind.ts";
 /** The self-contained HTML report (`--report`, and the `report` exporter with an .html path). */
 export { buildHtmlReport, type BuildReportOptions, type ReportData } from "./report/build.ts";
-export type { AccuracySearchSummary as ReportSearchSummary, FallbackDecision as ReportFallbackDecision } from "./report/types.ts";
+
+// ── Large models ─────────────────────────────────────────────────────────────────────────────────────────────────
+/** Weights quantized on every core (`threads`), one per worker, the output's bytes independent of the thread count. */
+export { quantizeInParallel, defaultThreads, type ParallelOptions, type QuantizeTask } from "./quant/parallel.ts";
+/** Streaming for quantizers: past `streamAbove`, each result goes to disk as it is made and is read back lazily. */
+export { streamPlan, withoutValues, lazyPending, DEFAULT_STREAM_ABOVE, type StreamPlan } from "./quant/stream.ts";
+/** The scratch store of a streaming run (a model's spill), and the collection of big dropped buffers. */
+export { spillTensor, spillOf, existingSpill, releaseSpill, dropped } from "./onnx/spill.ts";
+
+// ── Accuracy targets ─────────────────────────────────────────────────────────────────────────────────────────────
+/** The `targetSqnr` / `targetAccuracy` options' search: its summary and decisions (`RunResult.accuracySearch`). */
+export type { AccuracyTarget, AccuracySearchSummary, FallbackDecision, SearchBudget } from "./kernel/accuracy.ts";
+/** Output SQNR with only one node quantized, for every quantized node (what `validate --detailed` shows). */
+export { isolatedSensitivity, type NodeSensitivity, type IsolatedOptions } from "./accuracy/isolated.ts";
+/** The output SQNR a bare `--bits 4` is held to. */
+export { INT4_DEFAULT_TARGET_DB } from "./accuracy/defaults.ts";

@@ -1,11 +1,12 @@
 /**
  * Exporter of the run's report. As JSON (default `<output>.report.json`): every quantizer decision (tensor, action,
- * reason, type, granularity, bytes, reconstruction SQNR), the opset and the calibrated ranges. With a `.html` path: the
- * self-contained HTML report (accuracy against the float model on the run's data, per-layer error, ranges of the worst
- * tensors, size breakdown, fallback decisions) — what `--report` on quantize and calibrate writes.
+ * reason, type, granularity, bytes, reconstruction SQNR), the opset, the calibrated ranges and, with an accuracy
+ * target, the search's decisions. With a `.html` path: the self-contained HTML report (accuracy against the float
+ * model on the run's data, per-layer error, ranges of the worst tensors, size breakdown, fallback decisions) — what
+ * `--report` on quantize and calibrate writes.
  */
 import { basename } from "node:path";
-import { DEFAULT_MIN_SQNR_DB, buildHtmlReport, defineExporter, type ReportSearchSummary, type OptionKeys } from "../../src/index.ts";
+import { DEFAULT_MIN_SQNR_DB, buildHtmlReport, defineExporter, type OptionKeys } from "../../src/index.ts";
 
 /** Options of the `report` exporter. */
 export interface ReportOptions {
@@ -31,7 +32,7 @@ export default function report(opts: ReportOptions = {}) {
         const o = ctx.data?.options ?? { seed: 0 };
         const output = ctx.options.output;
         // The accuracy search's result, when the run had a target.
-        const search = (state as { accuracySearch?: ReportSearchSummary }).accuracySearch;
+        const search = state.accuracySearch;
         const html = await buildHtmlReport(state.original, state.model, {
           title: basename(output ?? "model.onnx"),
           facts: [
@@ -56,6 +57,8 @@ export default function report(opts: ReportOptions = {}) {
         output: ctx.options.output,
         tensors: state.entries,
         activationRanges: Object.fromEntries(state.ranges),
+        // With an accuracy target: the search's result and every fallback decision.
+        ...(state.accuracySearch ? { accuracySearch: state.accuracySearch } : {}),
       };
       return [{ path, kind: "report", data: JSON.stringify(doc, null, 1) }];
     },

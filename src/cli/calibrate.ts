@@ -1,6 +1,7 @@
 /** `quant calibrate`: static quantization calibrated in onnxruntime-node. */
 import { defineCommand } from "citty";
 import { calibArgs, configArgs, globalArgs, weightArgs } from "./args.ts";
+import { targetArgs } from "./target-args.ts";
 import { runQuantCommand } from "./quantize-common.ts";
 
 /** Examples printed by `quant calibrate --help`; test/cli/examples.test.ts runs every one. */
@@ -24,6 +25,7 @@ export default defineCommand({
     report: { type: "string", description: "Also write a self-contained HTML report (accuracy on the run's data, per-layer error, worst tensors' ranges, size breakdown, decisions)", valueHint: "FILE.html" },
     ...calibArgs,
     ...weightArgs,
+    ...targetArgs,
     ...configArgs,
     ...globalArgs,
   },

@@ -16,6 +16,7 @@ import type { OutputKind } from "../validate/output-kind.ts";
 import { checkReportPath, writeHtmlReport } from "./report-html.ts";
 import { calibArgs, checkImagePreset, dataOptionsFromArgs, globalArgs, parseShapes, repeated } from "./args.ts";
 import { makeLogger, printJson, wantsJson, type GlobalFlags } from "./io.ts";
+import { detailedSensitivity, formatSensitivity, type SensitivityReport } from "./validate-sensitivity.ts";
 
 /** One output's numbers in the JSON report. SQNR is null when the outputs are identical (infinite SQNR). */
 export interface OutputReport {
@@ -56,6 +57,8 @@ export interface ValidateReport {
   layers?: LayerReport[];
   /** The measurement itself, for the HTML report (not part of the JSON output). */
   raw?: FidelityReport;
+  /** `--detailed`: output SQNR with only that node quantized, most sensitive first (src/accuracy/isolated.ts). */
+  sensitivity?: SensitivityReport[];
 }
 
 const finiteOrNull = (v: number) => (Number.isFinite(v) ? v : null);
@@ -95,12 +98,13 @@ export async function runValidate(
       });
       report.accuracy = fid.outputs.find((o) => o.byShape.accuracy)?.byShape.accuracy;
       if (fid.layers && opts.detailed) report.layers = fid.layers.map((l) => ({ name: l.name, opType: l.opType, sqnrDb: finiteOrNull(l.sqnrDb), cosine: l.cosine, maxAbsError: l.maxAbsError }));
+      if (opts.detailed) report.sensitivity = await detailedSensitivity(original, quantized, opts);
     }
     report.ok = report.structure.errors === 0 && loads && (report.fidelity?.errors ?? 0) === 0;
     if (!fid && opts.report) opts.logger?.warn(`--report ${opts.report}: not written, the quantized model does not load in onnxruntime-node (see the structure errors)`);
     if (fid && opts.report) {
       // The isolated per-node sensitivity validate --detailed measures, when it did.
-      const isolated = (report as { sensitivity?: { node: string; opType: string; isolatedSqnrDb: number | null }[] }).sensitivity;
+      const isolated = report.sensitivity;
       await writeHtmlReport(opts.report, { original: originalPath, quantized: quantizedPath }, { original, quantized }, {
         facts: [["command", `quant validate ${originalPath} ${quantizedPath}`]],
         data: { ...opts, labels: typeof opts.labels === "string" ? opts.labels : undefined },
@@ -138,6 +142,7 @@ export function formatValidate(r: ValidateReport, allLayers = false): string {
     lines.push(`per-layer error (${show.length < r.layers.length ? `worst ${show.length} of ${r.layers.length}; all with --format json` : `${r.layers.length}, worst first`}):`);
     for (const l of show) lines.push(`  ${(l.sqnrDb === null ? "∞" : l.sqnrDb.toFixed(2)).padStart(7)} dB  ${l.name} (${l.opType})`);
   }
+  lines.push(...formatSensitivity(r.sensitivity, allLayers));
   const low = r.fidelity ? r.fidelity.diagnostics.filter((d) => d.code === "fidelity-sqnr" && d.level === "error") : [];
   const bar = r.fidelity?.minSqnrDb;
   if (low.length) lines.push(`FAIL: ${low.length} output(s) below ${bar} dB SQNR${bar === DEFAULT_MIN_SQNR_DB ? " (the default bar; --min-sqnr DB to change it)" : ""}: ${low.map((d) => `${d.target} ${(d.metrics?.sqnrDb ?? NaN).toFixed(2)} dB`).join(", ")}`);

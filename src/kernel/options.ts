@@ -5,6 +5,7 @@
  * factory instead.
  */
 import type { DataSource, InputValue, SampleAxisSpec } from "./dataset.ts";
+import type { SearchBudget } from "./accuracy.ts";
 
 /** Resolved options of one quantization run. */
 export interface QuantOptions {
@@ -54,6 +55,26 @@ export interface QuantOptions {
   ortCheck?: boolean;
   /** Skip the onnxruntime-node check above this size of model + data (default: a quarter of RAM, at most 2 GiB). */
   ortCheckMaxBytes?: number;
+  /** Worker threads for weight quantization (default: the machine's cores). The output's bytes do not depend on it. */
+  threads?: number;
+  /**
+   * Above this many bytes of float weights to quantize, weights are quantized tensor by tensor and their results kept
+   * on disk until saved (memory: a few tensors). Default 256 MiB; 0 streams every model with external data readers.
+   */
+  streamAbove?: number;
+  /**
+   * Accuracy target (src/accuracy/): the least output SQNR in dB against the float model (on pre-activation logits
+   * where an output is a Sigmoid/Softmax) — nodes are kept float (INT4: at 8 bits) until the model meets it.
+   */
+  targetSqnr?: number;
+  /** Accuracy target: the largest top-1 accuracy drop against the float model on `labels` (0.01 = one point). */
+  targetAccuracy?: number;
+  /** Labels of the evaluation samples (`.npy` of class indices) for `targetAccuracy`. */
+  labels?: string;
+  /** Evaluation data of the accuracy target; default a held-out split of `data` (never the calibration samples). */
+  evalData?: string;
+  /** Bound of the accuracy search: seconds of wall time or onnxruntime sessions. */
+  searchBudget?: SearchBudget;
 }
 
 /** Defaults of the plugins' options. */

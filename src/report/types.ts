@@ -6,31 +6,9 @@
 import type { LabelledAccuracy } from "../validate/metrics-by-shape.ts";
 import type { OutputKind } from "../validate/output-kind.ts";
 
-/** One node the accuracy search kept float (or quantized) and why. Same shape as the search's summary. */
-export interface FallbackDecision {
-  node: string;
-  opType: string;
-  /** Output SQNR with only this node quantized (isolated sensitivity). */
-  isolatedSqnrDb: number;
-  action: "float" | "int8";
-  reason: string;
-}
-
-/** The accuracy search's result (`--target-sqnr` / `--target-accuracy`). Same shape as the search's summary. */
-export interface AccuracySearchSummary {
-  target: { kind: "sqnr"; db: number } | { kind: "accuracy"; drop: number };
-  metric: string;
-  evalSource: string;
-  achieved: number;
-  baseline: number;
-  floatNodes: number;
-  totalNodes: number;
-  decisions: FallbackDecision[];
-  sessions: number;
-  seconds: number;
-  met: boolean;
-  why?: string;
-}
+/** The accuracy search's summary and decisions, as the search reports them. */
+export type { AccuracySearchSummary, FallbackDecision } from "../kernel/accuracy.ts";
+import type { AccuracySearchSummary } from "../kernel/accuracy.ts";
 
 /** One output's accuracy figures. */
 export interface ReportOutput {
