@@ -6,7 +6,7 @@
 ;;   q = clamp(round_half_even(fp32(x / s)), qmin − z, qmax − z) + z
 ;; - fp32(x / s): f32x4.div is IEEE division, correctly rounded (the JS kernels get the same bits from x · (1/s) in double).
 ;; - round half to even: f32x4.nearest.
-;; - the clamp uses pmax/pmin (`b < a ? b : a`), so a NaN stays NaN through it and truncates to 0: a NaN quantizes to
+;; - the clamp is pmin(pmax(v, lo), hi) (pmax(a, b) = `a < b ? b : a`), so a NaN stays NaN through it and truncates to 0: a NaN quantizes to
 ;;   z, as `NaN | 0` does in JS. ±Inf saturate to the ends.
 ;; - storage is one byte per value for int8/uint8/int4/uint4: the code minus `off` (0 signed, 128 unsigned) is narrowed
 ;;   with signed saturation (exact: it is in [−128, 127]) and its top bit flipped back (`flip` = 0 or 0x80 per byte).
@@ -46,14 +46,10 @@
         (local.set $end4 (i32.add (local.get $x) (i32.shl (i32.and (local.get $cols) (i32.const -4)) (i32.const 2))))
         (block $d16 (loop $l16
           (br_if $d16 (i32.ge_u (local.get $x) (local.get $end16)))
-          (local.set $a (i32x4.add (i32x4.trunc_sat_f32x4_s (f32x4.pmin (local.get $hiv) (f32x4.pmax (local.get $lov)
-            (f32x4.nearest (f32x4.div (v128.load offset=0 (local.get $x)) (local.get $sv)))))) (local.get $zv)))
-          (local.set $b (i32x4.add (i32x4.trunc_sat_f32x4_s (f32x4.pmin (local.get $hiv) (f32x4.pmax (local.get $lov)
-            (f32x4.nearest (f32x4.div (v128.load offset=16 (local.get $x)) (local.get $sv)))))) (local.get $zv)))
-          (local.set $c (i32x4.add (i32x4.trunc_sat_f32x4_s (f32x4.pmin (local.get $hiv) (f32x4.pmax (local.get $lov)
-            (f32x4.nearest (f32x4.div (v128.load offset=32 (local.get $x)) (local.get $sv)))))) (local.get $zv)))
-          (local.set $d (i32x4.add (i32x4.trunc_sat_f32x4_s (f32x4.pmin (local.get $hiv) (f32x4.pmax (local.get $lov)
-            (f32x4.nearest (f32x4.div (v128.load offset=48 (local.get $x)) (local.get $sv)))))) (local.get $zv)))
+          (local.set $a (i32x4.add (i32x4.trunc_sat_f32x4_s (f32x4.pmin (f32x4.pmax (f32x4.nearest (f32x4.div (v128.load offset=0 (local.get $x)) (local.get $sv))) (local.get $lov)) (local.get $hiv))) (local.get $zv)))
+          (local.set $b (i32x4.add (i32x4.trunc_sat_f32x4_s (f32x4.pmin (f32x4.pmax (f32x4.nearest (f32x4.div (v128.load offset=16 (local.get $x)) (local.get $sv))) (local.get $lov)) (local.get $hiv))) (local.get $zv)))
+          (local.set $c (i32x4.add (i32x4.trunc_sat_f32x4_s (f32x4.pmin (f32x4.pmax (f32x4.nearest (f32x4.div (v128.load offset=32 (local.get $x)) (local.get $sv))) (local.get $lov)) (local.get $hiv))) (local.get $zv)))
+          (local.set $d (i32x4.add (i32x4.trunc_sat_f32x4_s (f32x4.pmin (f32x4.pmax (f32x4.nearest (f32x4.div (v128.load offset=48 (local.get $x)) (local.get $sv))) (local.get $lov)) (local.get $hiv))) (local.get $zv)))
           (v128.store (local.get $o) (v128.xor (local.get $flip)
             (i8x16.narrow_i16x8_s (i16x8.narrow_i32x4_s (local.get $a) (local.get $b)) (i16x8.narrow_i32x4_s (local.get $c) (local.get $d)))))
           (local.set $x (i32.add (local.get $x) (i32.const 64)))
@@ -61,8 +57,7 @@
           (br $l16)))
         (block $d4 (loop $l4
           (br_if $d4 (i32.ge_u (local.get $x) (local.get $end4)))
-          (local.set $a (i32x4.add (i32x4.trunc_sat_f32x4_s (f32x4.pmin (local.get $hiv) (f32x4.pmax (local.get $lov)
-            (f32x4.nearest (f32x4.div (v128.load (local.get $x)) (local.get $sv)))))) (local.get $zv)))
+          (local.set $a (i32x4.add (i32x4.trunc_sat_f32x4_s (f32x4.pmin (f32x4.pmax (f32x4.nearest (f32x4.div (v128.load (local.get $x)) (local.get $sv))) (local.get $lov)) (local.get $hiv))) (local.get $zv)))
           (local.set $a (i16x8.narrow_i32x4_s (local.get $a) (local.get $a)))
           (v128.store32_lane 0 (local.get $o) (v128.xor (local.get $flip) (i8x16.narrow_i16x8_s (local.get $a) (local.get $a))))
           (local.set $x (i32.add (local.get $x) (i32.const 16)))
@@ -110,23 +105,19 @@
               (br_if $d16 (i32.ge_u (local.get $i) (local.get $end16)))
               (local.set $zf (f32x4.convert_i32x4_s (v128.load offset=0 (local.get $pz))))
               (local.set $a (i32x4.add (i32x4.trunc_sat_f32x4_s
-                (f32x4.pmin (f32x4.sub (local.get $qmaxv) (local.get $zf)) (f32x4.pmax (f32x4.sub (local.get $qminv) (local.get $zf))
-                  (f32x4.nearest (f32x4.div (v128.load offset=0 (local.get $x)) (v128.load offset=0 (local.get $ps)))))))
+                (f32x4.pmin (f32x4.pmax (f32x4.nearest (f32x4.div (v128.load offset=0 (local.get $x)) (v128.load offset=0 (local.get $ps)))) (f32x4.sub (local.get $qminv) (local.get $zf))) (f32x4.sub (local.get $qmaxv) (local.get $zf))))
                 (i32x4.sub (v128.load offset=0 (local.get $pz)) (local.get $offv))))
               (local.set $zf (f32x4.convert_i32x4_s (v128.load offset=16 (local.get $pz))))
               (local.set $b (i32x4.add (i32x4.trunc_sat_f32x4_s
-                (f32x4.pmin (f32x4.sub (local.get $qmaxv) (local.get $zf)) (f32x4.pmax (f32x4.sub (local.get $qminv) (local.get $zf))
-                  (f32x4.nearest (f32x4.div (v128.load offset=16 (local.get $x)) (v128.load offset=16 (local.get $ps)))))))
+                (f32x4.pmin (f32x4.pmax (f32x4.nearest (f32x4.div (v128.load offset=16 (local.get $x)) (v128.load offset=16 (local.get $ps)))) (f32x4.sub (local.get $qminv) (local.get $zf))) (f32x4.sub (local.get $qmaxv) (local.get $zf))))
                 (i32x4.sub (v128.load offset=16 (local.get $pz)) (local.get $offv))))
               (local.set $zf (f32x4.convert_i32x4_s (v128.load offset=32 (local.get $pz))))
               (local.set $c (i32x4.add (i32x4.trunc_sat_f32x4_s
-                (f32x4.pmin (f32x4.sub (local.get $qmaxv) (local.get $zf)) (f32x4.pmax (f32x4.sub (local.get $qminv) (local.get $zf))
-                  (f32x4.nearest (f32x4.div (v128.load offset=32 (local.get $x)) (v128.load offset=32 (local.get $ps)))))))
+                (f32x4.pmin (f32x4.pmax (f32x4.nearest (f32x4.div (v128.load offset=32 (local.get $x)) (v128.load offset=32 (local.get $ps)))) (f32x4.sub (local.get $qminv) (local.get $zf))) (f32x4.sub (local.get $qmaxv) (local.get $zf))))
                 (i32x4.sub (v128.load offset=32 (local.get $pz)) (local.get $offv))))
               (local.set $zf (f32x4.convert_i32x4_s (v128.load offset=48 (local.get $pz))))
               (local.set $d (i32x4.add (i32x4.trunc_sat_f32x4_s
-                (f32x4.pmin (f32x4.sub (local.get $qmaxv) (local.get $zf)) (f32x4.pmax (f32x4.sub (local.get $qminv) (local.get $zf))
-                  (f32x4.nearest (f32x4.div (v128.load offset=48 (local.get $x)) (v128.load offset=48 (local.get $ps)))))))
+                (f32x4.pmin (f32x4.pmax (f32x4.nearest (f32x4.div (v128.load offset=48 (local.get $x)) (v128.load offset=48 (local.get $ps)))) (f32x4.sub (local.get $qminv) (local.get $zf))) (f32x4.sub (local.get $qmaxv) (local.get $zf))))
                 (i32x4.sub (v128.load offset=48 (local.get $pz)) (local.get $offv))))
               (v128.store (local.get $o) (v128.xor (local.get $flip)
                 (i8x16.narrow_i16x8_s (i16x8.narrow_i32x4_s (local.get $a) (local.get $b)) (i16x8.narrow_i32x4_s (local.get $c) (local.get $d)))))
@@ -140,8 +131,7 @@
               (br_if $d4 (i32.ge_u (local.get $i) (local.get $end4)))
               (local.set $zf (f32x4.convert_i32x4_s (v128.load (local.get $pz))))
               (local.set $a (i32x4.add (i32x4.trunc_sat_f32x4_s
-                (f32x4.pmin (f32x4.sub (local.get $qmaxv) (local.get $zf)) (f32x4.pmax (f32x4.sub (local.get $qminv) (local.get $zf))
-                  (f32x4.nearest (f32x4.div (v128.load (local.get $x)) (v128.load (local.get $ps)))))))
+                (f32x4.pmin (f32x4.pmax (f32x4.nearest (f32x4.div (v128.load (local.get $x)) (v128.load (local.get $ps)))) (f32x4.sub (local.get $qminv) (local.get $zf))) (f32x4.sub (local.get $qmaxv) (local.get $zf))))
                 (i32x4.sub (v128.load (local.get $pz)) (local.get $offv))))
               (local.set $a (i16x8.narrow_i32x4_s (local.get $a) (local.get $a)))
               (v128.store32_lane 0 (local.get $o) (v128.xor (local.get $flip) (i8x16.narrow_i16x8_s (local.get $a) (local.get $a))))
