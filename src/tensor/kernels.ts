@@ -5,7 +5,7 @@
  */
 import { QuantError } from "../kernel/errors.ts";
 import type { Granularity, QuantType } from "./quantize.ts";
-import { wasmGroupMinMax, wasmQuantizeLinear } from "./wasm-kernels.ts";
+import { wasmErrorKernel, wasmGroupMinMax, wasmQuantizeLinear } from "./wasm-kernels.ts";
 
 /** Adding and subtracting 1.5·2^52 rounds a double to an integer, half to even (IEEE default), without a branch. */
 export const RNE = 6755399441055744;
@@ -286,7 +286,7 @@ export function quantizeLinearMeasured(
 ): { signal: number; noise: number } {
   // With the WASM kernels the codes are made first, then measured on the very same pieces (same sums, bit for bit).
   const q = wasmQuantizeLinear(data, l, scale, zeroPoint, qmin, qmax, out) ? NO_RUN : new QuantizeKernel(data, scale, zeroPoint, qmin, qmax, out, min, max);
-  const e = new ErrorKernel(data, out, scale, zeroPoint);
+  const e = (q === NO_RUN ? wasmErrorKernel(data, out, scale, zeroPoint) : undefined) ?? new ErrorKernel(data, out, scale, zeroPoint);
   forEachRun(l, new PiecewiseKernel(q, e, Math.max(1, Math.floor(data.length / (PIECE * 32)))));
   return { signal: e.signal, noise: e.noise };
 }

@@ -20,6 +20,7 @@ const S = O + CAP;
 const Z = S + CAP * 4;
 const MN = Z + CAP * 4;
 const MX = MN + CAP * 4;
+const ACC = MX + CAP * 4; // two f64: Σx², Σ(x − x̂)²
 
 interface Exports {
   memory: WebAssembly.Memory;
@@ -27,6 +28,8 @@ interface Exports {
   quant_cols(x: number, o: number, s: number, z: number, nblk: number, rows: number, cols: number, qmin: number, qmax: number, off: number): void;
   minmax_rows(x: number, nrows: number, cols: number, mn: number, mx: number): number;
   minmax_cols(x: number, nblk: number, rows: number, cols: number, mn: number, mx: number): number;
+  err_rows(x: number, q: number, s: number, z: number, nrows: number, cols: number, unsigned: number, acc: number): void;
+  err_cols(x: number, q: number, s: number, z: number, rows: number, cols: number, unsigned: number, acc: number): void;
 }
 
 interface Wasm {
@@ -35,6 +38,7 @@ interface Wasm {
   i32: Int32Array;
   i8: Int8Array;
   u8: Uint8Array;
+  f64: Float64Array;
 }
 
 let backend: "wasm" | "js" = process.env.QUANT_KERNELS === "js" ? "js" : "wasm";
@@ -56,7 +60,7 @@ function instance(): Wasm | null {
     const mod = new WebAssembly.Module(Buffer.from(QUANTIZE_WASM_BASE64, "base64"));
     const k = new WebAssembly.Instance(mod, {}).exports as unknown as Exports;
     const buf = k.memory.buffer; // never grows: the views stay valid
-    wasm = { k, f32: new Float32Array(buf), i32: new Int32Array(buf), i8: new Int8Array(buf), u8: new Uint8Array(buf) };
+    wasm = { k, f32: new Float32Array(buf), i32: new Int32Array(buf), i8: new Int8Array(buf), u8: new Uint8Array(buf), f64: new Float64Array(buf) };
   } catch {
     wasm = null; // no WebAssembly SIMD here: the JS kernels do the work
   }
@@ -259,5 +263,96 @@ class Quantize implements Runs {
       k.quant_cols(X, O, S, Z, nb, nr, nc, qmin, qmax, off);
       out.set(view.subarray(O, O + n), j);
     });
+  }
+}
+
+/** kernels.ts's RunKernel: `rows` — row r of `cols` values in group g + r·gRow; `cols` — value (r, i) in group g + i. */
+interface RunKernel {
+  rows(g: number, gRow: number, start: number, rows: number, cols: number): void;
+  cols(g: number, start: number, rows: number, cols: number): void;
+}
+
+/**
+ * Σx² and Σ(x − x̂)² over the runs it is handed, exactly as kernels.ts's ErrorKernel sums them (same order, same
+ * double arithmetic, each run summed from 0 then added), or undefined when the module is off or codes are not 8-bit.
+ */
+export function wasmErrorKernel(
+  data: Float32Array, values: ArrayLike<number>, scale: Float32Array, zeroPoint: Int32Array,
+): (RunKernel & { signal: number; noise: number }) | undefined {
+  const w = active();
+  if (!w || !(values instanceof Int8Array || values instanceof Uint8Array)) return undefined;
+  return new ErrorSums(w, data, values, scale, zeroPoint);
+}
+
+class ErrorSums implements RunKernel {
+  signal = 0;
+  noise = 0;
+  readonly view: Int8Array | Uint8Array;
+  readonly unsigned: number;
+  constructor(readonly w: Wasm, readonly data: Float32Array, readonly values: Int8Array | Uint8Array, readonly scale: Float32Array, readonly zeroPoint: Int32Array) {
+    this.view = values instanceof Int8Array ? w.i8 : w.u8;
+    this.unsigned = values instanceof Int8Array ? 0 : 1;
+  }
+  private begin(): void {
+    this.w.f64[ACC >> 3] = 0;
+    this.w.f64[(ACC >> 3) + 1] = 0;
+  }
+  private end(): void {
+    this.signal += this.w.f64[ACC >> 3]!;
+    this.noise += this.w.f64[(ACC >> 3) + 1]!;
+  }
+  private load(j: number, n: number): void {
+    this.w.f32.set(this.data.subarray(j, j + n), X >> 2);
+    this.view.set(this.values.subarray(j, j + n), O);
+  }
+  rows(g: number, gRow: number, start: number, rows: number, cols: number): void {
+    const { w, scale, zeroPoint, unsigned } = this;
+    const { f32, i32, k } = w;
+    this.begin();
+    // Row-major chunks keep the order of the sums.
+    const per = Math.max(1, Math.floor(CAP / cols));
+    for (let r0 = 0; r0 < rows; r0 += per) {
+      const n = Math.min(per, rows - r0);
+      for (let r = 0, gg = g + r0 * gRow; r < n; r++, gg += gRow) {
+        f32[(S >> 2) + r] = scale[gg]!;
+        i32[(Z >> 2) + r] = zeroPoint[gg]!;
+      }
+      if (cols <= CAP) {
+        this.load(start + r0 * cols, n * cols);
+        k.err_rows(X, O, S, Z, n, cols, unsigned, ACC);
+      } else {
+        for (let c = 0; c < cols; c += CAP) {
+          const m = Math.min(CAP, cols - c);
+          this.load(start + r0 * cols + c, m);
+          k.err_rows(X, O, S, Z, 1, m, unsigned, ACC);
+        }
+      }
+    }
+    this.end();
+  }
+  cols(g: number, start: number, rows: number, cols: number): void {
+    const { w, scale, zeroPoint, unsigned } = this;
+    const { f32, i32, k } = w;
+    this.begin();
+    if (cols <= CAP) {
+      f32.set(scale.subarray(g, g + cols), S >> 2);
+      i32.set(zeroPoint.subarray(g, g + cols), Z >> 2);
+      const per = Math.floor(CAP / cols);
+      for (let r0 = 0; r0 < rows; r0 += per) {
+        const n = Math.min(per, rows - r0);
+        this.load(start + r0 * cols, n * cols);
+        k.err_cols(X, O, S, Z, n, cols, unsigned, ACC);
+      }
+    } else {
+      for (let r = 0; r < rows; r++)
+        for (let c = 0; c < cols; c += CAP) {
+          const m = Math.min(CAP, cols - c);
+          f32.set(scale.subarray(g + c, g + c + m), S >> 2);
+          i32.set(zeroPoint.subarray(g + c, g + c + m), Z >> 2);
+          this.load(start + r * cols + c, m);
+          k.err_cols(X, O, S, Z, 1, m, unsigned, ACC);
+        }
+    }
+    this.end();
   }
 }

@@ -154,10 +154,11 @@ describe("WASM kernels = JS kernels, bit for bit", () => {
           });
           if (typeof r.js === "string") expect(r.wasm).toBe(r.js);
           else {
-            const w = r.wasm as typeof r.js;
+            type Range = { min: Float32Array; max: Float32Array };
+            const [js, w] = [r.js as Range, r.wasm as Range];
             // Equal as numbers; only a tie between −0 and +0 may pick the other zero (no parameter depends on it).
-            expect(Array.from(w.min).every((v, i) => v === r.js.min[i])).toBe(true);
-            expect(Array.from(w.max).every((v, i) => v === r.js.max[i])).toBe(true);
+            expect(Array.from(w.min).every((v, i) => v === js.min[i])).toBe(true);
+            expect(Array.from(w.max).every((v, i) => v === js.max[i])).toBe(true);
           }
         }
       }),

@@ -288,4 +288,70 @@
         (br $blk)))
     (f32.add (f32.add (f32x4.extract_lane 0 (local.get $nan)) (f32x4.extract_lane 1 (local.get $nan)))
              (f32.add (f32x4.extract_lane 2 (local.get $nan)) (f32x4.extract_lane 3 (local.get $nan)))))
+
+  ;; ---------------------------------------------------------------- reconstruction error, ErrorKernel's arithmetic
+  ;; acc[0] += Σ x², acc[1] += Σ (fp32((q − z)·s) − x)², in double, value by value in order: the same sums as the JS
+  ;; kernel, bit for bit (wasm never fuses a multiply-add). `unsigned`: codes are uint8, else int8.
+  (func (export "err_rows")
+    (param $x i32) (param $q i32) (param $s i32) (param $z i32) (param $nrows i32) (param $cols i32) (param $unsigned i32) (param $acc i32)
+    (local $r i32) (local $i i32) (local $sig f64) (local $noi f64) (local $xd f64) (local $e f64) (local $sc f64) (local $zi i32) (local $code i32)
+    (local.set $sig (f64.load offset=0 (local.get $acc)))
+    (local.set $noi (f64.load offset=8 (local.get $acc)))
+    (block $rows_done
+      (loop $rows
+        (br_if $rows_done (i32.ge_u (local.get $r) (local.get $nrows)))
+        (local.set $sc (f64.promote_f32 (f32.load (local.get $s))))
+        (local.set $zi (i32.load (local.get $z)))
+        (local.set $i (i32.const 0))
+        (block $d (loop $l
+          (br_if $d (i32.ge_u (local.get $i) (local.get $cols)))
+          (local.set $code (select (i32.load8_u (local.get $q)) (i32.load8_s (local.get $q)) (local.get $unsigned)))
+          (local.set $xd (f64.promote_f32 (f32.load (local.get $x))))
+          (local.set $e (f64.sub
+            (f64.promote_f32 (f32.demote_f64 (f64.mul (f64.convert_i32_s (i32.sub (local.get $code) (local.get $zi))) (local.get $sc))))
+            (local.get $xd)))
+          (local.set $sig (f64.add (local.get $sig) (f64.mul (local.get $xd) (local.get $xd))))
+          (local.set $noi (f64.add (local.get $noi) (f64.mul (local.get $e) (local.get $e))))
+          (local.set $x (i32.add (local.get $x) (i32.const 4)))
+          (local.set $q (i32.add (local.get $q) (i32.const 1)))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br $l)))
+        (local.set $s (i32.add (local.get $s) (i32.const 4)))
+        (local.set $z (i32.add (local.get $z) (i32.const 4)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $rows)))
+    (f64.store offset=0 (local.get $acc) (local.get $sig))
+    (f64.store offset=8 (local.get $acc) (local.get $noi)))
+
+  (func (export "err_cols")
+    (param $x i32) (param $q i32) (param $s i32) (param $z i32) (param $rows i32) (param $cols i32) (param $unsigned i32) (param $acc i32)
+    (local $r i32) (local $i i32) (local $sig f64) (local $noi f64) (local $xd f64) (local $e f64) (local $code i32) (local $ps i32) (local $pz i32)
+    (local.set $sig (f64.load offset=0 (local.get $acc)))
+    (local.set $noi (f64.load offset=8 (local.get $acc)))
+    (block $rows_done
+      (loop $rows
+        (br_if $rows_done (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $ps (local.get $s))
+        (local.set $pz (local.get $z))
+        (local.set $i (i32.const 0))
+        (block $d (loop $l
+          (br_if $d (i32.ge_u (local.get $i) (local.get $cols)))
+          (local.set $code (select (i32.load8_u (local.get $q)) (i32.load8_s (local.get $q)) (local.get $unsigned)))
+          (local.set $xd (f64.promote_f32 (f32.load (local.get $x))))
+          (local.set $e (f64.sub
+            (f64.promote_f32 (f32.demote_f64 (f64.mul (f64.convert_i32_s (i32.sub (local.get $code) (i32.load (local.get $pz))))
+                                                      (f64.promote_f32 (f32.load (local.get $ps))))))
+            (local.get $xd)))
+          (local.set $sig (f64.add (local.get $sig) (f64.mul (local.get $xd) (local.get $xd))))
+          (local.set $noi (f64.add (local.get $noi) (f64.mul (local.get $e) (local.get $e))))
+          (local.set $x (i32.add (local.get $x) (i32.const 4)))
+          (local.set $q (i32.add (local.get $q) (i32.const 1)))
+          (local.set $ps (i32.add (local.get $ps) (i32.const 4)))
+          (local.set $pz (i32.add (local.get $pz) (i32.const 4)))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br $l)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $rows)))
+    (f64.store offset=0 (local.get $acc) (local.get $sig))
+    (f64.store offset=8 (local.get $acc) (local.get $noi)))
 )
