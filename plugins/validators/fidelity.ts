@@ -6,7 +6,7 @@
  * Batches stream through: memory does not grow with the number of samples.
  */
 import {
-  ErrorAccumulator, GraphIndex, QuantError, RuntimeSession, batchPlan, defineValidator, tensorFloats, isFloatWeightType, isOnnxOp, modelInputs, openData,
+  ErrorAccumulator, GarbageBudget, GraphIndex, QuantError, RuntimeSession, batchPlan, defineValidator, tensorFloats, isFloatWeightType, isOnnxOp, modelInputs, openData,
   type DataSource, type Diagnostic, type ErrorMetrics, type FloatArray, type ImageOptions, type InputValue, type Model, type OptionKeys, type SampleAxisSpec, type TensorMap,
 } from "../../src/index.ts";
 import type { ConsolaInstance } from "consola";
@@ -150,15 +150,22 @@ export async function measureFidelity(
     }
     const layerAccs = layers.map(() => new ErrorAccumulator());
     const layerNames = layers.map((l) => l.name);
+    // Outputs are garbage after each comparison, but a large model's (ISNet: ~100 MB a run) pile up before the
+    // collector runs on its own (validate's RSS grew by ~200 MB a sample): collect once enough was dropped.
+    const garbage = new GarbageBudget();
     for (let start = 0; start < end; start += step) {
       const batch = dataset.batch(start, Math.min(step, end - start));
       const outA = await a.run(a.feeds(batch), names);
       const outB = await b.run(b.feeds(batch), names);
       names.forEach((n, i) => compare(accs[i]!, outA, outB, n, true));
+      garbage.collect(outA);
+      garbage.collect(outB);
       if (la && lb && layerNames.length) {
         const lA = await la.run(la.feeds(batch), layerNames);
         const lB = await lb.run(lb.feeds(batch), layerNames);
         layerNames.forEach((n, i) => compare(layerAccs[i]!, lA, lB, n, false));
+        garbage.collect(lA);
+        garbage.collect(lB);
       }
       opts.onProgress?.(Math.min(start + step, end), end);
     }

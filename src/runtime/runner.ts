@@ -42,6 +42,8 @@ function local(session: RuntimeSession, fused = false): Runner {
 
 /** Open the runner for an observation model (see the module comment). */
 export async function openRunner(obs: ObservationModel, options: RunnerOptions = {}): Promise<Runner> {
+  // One session runs every sample: without memory patterns it holds one run's activations, not two (see RuntimeOptions).
+  options = { ...options, runtime: { memoryPattern: false, ...options.runtime } };
   if (obs.mode === "values" && options.pipeline !== false) {
     const f = options.fused === false ? undefined : await fusedObservationBytes(obs, options.runtime).catch(() => undefined);
     const src = f ? { source: f.bytes, cleanup() {} } : modelSource(obs.model);
