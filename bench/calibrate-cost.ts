@@ -48,7 +48,7 @@ function allOutputs(model: Model): string[] {
 /** What the static quantizer observes (falls back to inputs of the usual ops if the plugin is unavailable). */
 async function staticSet(model: Model): Promise<string[]> {
   try {
-    const { default: staticQdq } = await import("../plugins/quantizers/static-qdq.ts");
+    const { default: staticQdq } = await import("../plugins/quantizers/static-qdq/index.ts");
     return await staticQdq().activations!(model, ctx);
   } catch {
     const ops = new Set(["Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Concat", "MaxPool", "AveragePool", "GlobalAveragePool"]);

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { DataType, GraphBuilder, decodeModelProto, encodeModelProto, sqnrDb, type ModelProto } from "../src/index.ts";
 import { randomFloats } from "../test/helpers/random.ts";
-import { lstmCellModel } from "../test/quant/recurrent-fixtures.ts";
+import { lstmCellModel } from "../test/helpers/recurrent.ts";
 
 const runsArg = process.argv.indexOf("--runs");
 const RUNS = runsArg >= 0 ? Number(process.argv[runsArg + 1]) : 200;

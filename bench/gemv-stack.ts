@@ -12,10 +12,12 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { consola } from "consola";
 import {
-  DataType, GraphBuilder, encodeModelProto, formatVariants, makeVariants, resolveChain, runPipeline,
+  DataType, GraphBuilder, encodeModelProto, resolveChain, runPipeline,
 } from "../src/index.ts";
+import { formatVariants, makeVariants } from "../src/pipeline/variants.ts";
 import { createTimingSession, interleavedLatency, randomFeeds } from "../src/runtime/latency.ts";
 import { fillNormal, sampleRng } from "../src/data/random.ts";
+import { builtinPlugins } from "../plugins/registry.ts";
 
 const { values } = parseArgs({
   args: Bun.argv.slice(2),
@@ -37,11 +39,11 @@ try {
   const path = join(dir, "model.onnx");
   writeFileSync(path, encodeModelProto(b.model({ opset: 17 })));
   const logger = consola.create({ level: 1 });
-  const rows = await makeVariants(path, dir, { runs, modes: values.modes.split(","), logger });
+  const rows = await makeVariants(path, dir, { registry: builtinPlugins, runs, modes: values.modes.split(","), logger });
   console.log(formatVariants(`${L} × MatMul ${D}×${D}, input [1, ${D}]`, rows));
   // ORT's own fusion of the DequantizeLinear INT4 form (same weights as q4), for comparison.
   const dq = join(dir, "model_dq4.onnx");
-  const plugins = await resolveChain(["weight-only", "int4", "int8", "onnx"]);
+  const plugins = await resolveChain(["weight-only", "int4", "int8", "onnx"], { registry: builtinPlugins });
   await runPipeline({ model: path, plugins, options: { bits: 4, blockSize: 32, symmetric: true, nativeInt4: true, clipSearch: true, output: dq }, logger });
   const s0 = await createTimingSession(path), s1 = await createTimingSession(dq);
   const [a, c] = await interleavedLatency([s0, s1], randomFeeds(s0), { runs, warmup: 5 });

@@ -1,12 +1,12 @@
 /**
- * Cost of the pre-publish output check (kernel/output-check.ts): structural op/opset check + one onnxruntime-node
+ * Cost of the pre-publish output check (pipeline/output-check.ts): structural op/opset check + one onnxruntime-node
  * session on the staged file, per model, against the time of a whole `quantize` run (resnet18). Prints figures only.
  *   bun bench/ort-check.ts
  */
 import { existsSync, mkdtempSync, copyFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
-import { checkStagedModel } from "../src/kernel/output-check.ts";
+import { checkStagedModel } from "../src/pipeline/output-check.ts";
 import { runPipeline } from "../src/index.ts";
 import { createLogger } from "../src/kernel/logger.ts";
 import weightOnly from "../plugins/quantizers/weight-only.ts";

@@ -17,6 +17,7 @@ import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { decodeModelProto, loadModel, resolveChain, runPipeline, serializeModel, sqnrDb } from "../src/index.ts";
 import { fillNormal, sampleRng } from "../src/data/random.ts";
+import { builtinPlugins } from "../plugins/registry.ts";
 
 const { values, positionals } = parseArgs({
   args: Bun.argv.slice(2),
@@ -77,7 +78,7 @@ const rows: string[][] = [];
 for (const name of MODELS) {
   const path = resolve(CORPUS, `${name}.onnx`);
   const t0 = performance.now();
-  const chain = await resolveChain(["normalize", "fold-batchnorm", "minmax", ["static-qdq", values["no-float-stem"] ? { floatStem: false } : {}], "int8"]);
+  const chain = await resolveChain(["normalize", "fold-batchnorm", "minmax", ["static-qdq", values["no-float-stem"] ? { floatStem: false } : {}], "int8"], { registry: builtinPlugins });
   const result = await runPipeline({ model: path, plugins: chain, options: { samples: Number(values.samples), shapes: { input: DIMS } } });
   const bytes = serializeModel(result.model);
   const t2 = performance.now();

@@ -17,9 +17,10 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { consola } from "consola";
-import { formatVariants, makeVariants } from "../src/index.ts";
+import { formatVariants, makeVariants } from "../src/pipeline/variants.ts";
 import { decoderModel } from "../test/helpers/decoder.ts";
 import { encoderModel } from "../test/helpers/encoder.ts";
+import { builtinPlugins } from "../plugins/registry.ts";
 
 const { values, positionals } = parseArgs({
   args: Bun.argv.slice(2),
@@ -49,7 +50,7 @@ if (values.encoder) {
 try {
   for (const m of models) {
     const path = m.endsWith(".onnx") ? m : join(CORPUS, `${m}.onnx`);
-    const rows = await makeVariants(path, out, { runs: Number(values.runs), modes: values.modes?.split(","), shapes, logger: consola.create({ level: 1 }) });
+    const rows = await makeVariants(path, out, { registry: builtinPlugins, runs: Number(values.runs), modes: values.modes?.split(","), shapes, logger: consola.create({ level: 1 }) });
     console.log(formatVariants(path, rows));
   }
 } finally {

@@ -1,18 +1,12 @@
 /**
- * Built-in plugins by name, so config files can say `"percentile"` or `["percentile", { percentile: 99.99 }]`.
- * Modules load lazily: a weight-only run never loads the calibrators or onnxruntime.
+ * The built-in plugins and presets by name, so config files can say `"percentile"` or
+ * `["percentile", { percentile: 99.99 }]` and `extends: cnn`. Modules load lazily: a weight-only run never loads the
+ * calibrators or onnxruntime. The CLI passes this registry in; library callers pass it (or their own) to
+ * `resolveChain(specs, { registry })` and `loadQuantConfig({ registry })`.
  */
-import type { Plugin, PluginKind } from "../src/index.ts";
+import type { PluginEntry, PluginRegistry } from "../src/index.ts";
 
-type Factory = (options?: Record<string, unknown>) => Plugin;
-interface Entry {
-  kind: PluginKind;
-  summary: string;
-  load: () => Promise<{ default: Factory }>;
-}
-
-/** The registry: name → kind, one-line summary and lazy loader of the factory. */
-export const builtinPlugins: Record<string, Entry> = {
+const plugins: Record<string, PluginEntry> = {
   normalize: { kind: "pass", summary: "Constant weights → initializers, Identity chains resolved", load: () => import("./passes/normalize.ts") },
   "fold-batchnorm": { kind: "pass", summary: "fold BatchNormalization into the preceding Conv/Gemm", load: () => import("./passes/fold-batchnorm.ts") },
   minmax: { kind: "calibrator", summary: "running min/max (reduced inside the graph)", load: () => import("./calibrators/minmax.ts") },
@@ -20,7 +14,7 @@ export const builtinPlugins: Record<string, Entry> = {
   entropy: { kind: "calibrator", summary: "KL-divergence threshold over all histogram candidates", load: () => import("./calibrators/entropy.ts") },
   mse: { kind: "calibrator", summary: "threshold minimizing quantization + clipping MSE", load: () => import("./calibrators/mse.ts") },
   "weight-only": { kind: "quantizer", summary: "weights → integer + DequantizeLinear (per-tensor/channel/block)", load: () => import("./quantizers/weight-only.ts") },
-  "static-qdq": { kind: "quantizer", summary: "activations and weights with Q/DQ placed for ONNX Runtime's integer kernels", load: () => import("./quantizers/static-qdq.ts") },
+  "static-qdq": { kind: "quantizer", summary: "activations and weights with Q/DQ placed for ONNX Runtime's integer kernels", load: () => import("./quantizers/static-qdq/index.ts") },
   dynamic: { kind: "quantizer", summary: "MatMul/Gemm/Conv → DynamicQuantizeLinear + MatMulInteger/ConvInteger (no calibration)", load: () => import("./quantizers/dynamic.ts") },
   int8: { kind: "packer", summary: "8/16/32-bit storage (INT4 widened to 8 bits)", load: () => import("./packers/int8.ts") },
   int4: { kind: "packer", summary: "native opset-21 Int4/UInt4, two values per byte", load: () => import("./packers/int4.ts") },
@@ -35,13 +29,13 @@ export const builtinPlugins: Record<string, Entry> = {
   fidelity: { kind: "validator", summary: "SQNR/cosine/top-1 of the outputs against the float model", load: () => import("./validators/fidelity.ts") },
 };
 
-/** Names of the built-in presets (plugins/presets/<name>.ts). */
-export const builtinPresets = ["cnn", "transformer", "transformers-js", "int4-weights"] as const;
-
-/** The built-in presets, imported statically by name (so they are inside the single-file binary too). */
-export const builtinPresetModules: Record<(typeof builtinPresets)[number], () => Promise<{ default: object }>> = {
+/** The built-in presets (plugins/presets/<name>.ts), imported by literal path so they are inside the single-file binary too. */
+const presets: Record<string, () => Promise<{ default: object }>> = {
   cnn: () => import("./presets/cnn.ts"),
   transformer: () => import("./presets/transformer.ts"),
   "transformers-js": () => import("./presets/transformers-js.ts"),
   "int4-weights": () => import("./presets/int4-weights.ts"),
 };
+
+/** The built-in registry: plugin name → kind, summary and lazy factory; preset name → lazy config. */
+export const builtinPlugins: PluginRegistry = { plugins, presets };

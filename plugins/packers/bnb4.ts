@@ -6,7 +6,7 @@
  * A, or excluded by name stay float.
  */
 import {
-  DataType, GraphIndex, MS_DOMAIN, definePacker, ensureOpsetImport, findWeights, isOnnxOp, makeAttribute, makeTensor,
+  DataType, GraphIndex, granularityLabel, MS_DOMAIN, definePacker, ensureOpsetImport, findWeights, isOnnxOp, makeAttribute, makeTensor,
   dequantizeBnb4, matchesAny, quantizeBnb4, setTensorRaw, sqnrDb, tensorFloat32,
   type Bnb4Type, type Model, type PendingTensor, type PluginContext, type ReportEntry,
 } from "../../src/index.ts";
@@ -48,7 +48,7 @@ export default function bnb4(opts: Bnb4Options = {}) {
         const sqnr = sqnrDb(data, dequantizeBnb4(q, K, N, blockSize, type));
         entries.push({
           tensor: w.name, action: "quantized", kind: "weight", node: w.consumers[0]!.node.name, opType: "MatMul", type: "uint4",
-          granularity: `${type.toUpperCase()} block ${blockSize} (MatMulBnb4)`, elements: K * N, bytesBefore: w.bytes,
+          granularity: granularityLabel({ kind: "block", axis: 0, blockSize }), reason: `${type.toUpperCase()} codes, absmax per block of W^T (MatMulBnb4)`, elements: K * N, bytesBefore: w.bytes,
           bytesAfter: q.b.length + q.absmax.length * 4, sqnrDb: sqnr, relError: 10 ** (-sqnr / 20),
         });
         // B takes over the weight's initializer (same name); absmax is a new initializer beside it.

@@ -5,7 +5,6 @@
 import { defineConfig } from "../../src/index.ts";
 
 export default defineConfig({
-  family: "cnn",
   bits: 8,
   perChannel: true,
   symmetric: true,

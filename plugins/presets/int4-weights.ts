@@ -4,7 +4,6 @@
 import { defineConfig } from "../../src/index.ts";
 
 export default defineConfig({
-  family: "int4-weights",
   bits: 4,
   blockSize: 32,
   symmetric: true,

@@ -10,7 +10,6 @@
 import { defineConfig } from "../../src/index.ts";
 
 export default defineConfig({
-  family: "transformer",
   bits: 8,
   perChannel: true,
   symmetric: true,

@@ -8,7 +8,6 @@
 import { defineConfig } from "../../src/index.ts";
 
 export default defineConfig({
-  family: "transformers-js",
   bits: 8,
   perChannel: true,
   symmetric: true,

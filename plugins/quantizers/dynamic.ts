@@ -11,7 +11,7 @@
  * as ONNX Runtime's tools and transformers.js do. One DynamicQuantizeLinear is shared by all readers of an activation.
  */
 import {
-  DataType, GraphIndex, OP_MIN_OPSET, alreadyQuantizedError, convertOpset, defineQuantizer, isQuantized, findWeights, opsetVersion, isOnnxOp, makeAttribute, makeTensor,
+  DataType, GraphIndex, granularityLabel, OP_MIN_OPSET, alreadyQuantizedError, convertOpset, defineQuantizer, isQuantized, findWeights, opsetVersion, isOnnxOp, makeAttribute, makeTensor,
   matchesAny, num, quantizeWeights, tensorFloat32, transposeFloat32,
   type GraphProto, type Model, type NodeProto, type PendingTensor, type QuantizedWeights, type ReportEntry, type Weight,
 } from "../../src/index.ts";
@@ -187,7 +187,7 @@ export default function dynamic(opts: DynamicOptions = {}) {
         cache.set(key, r);
         entries.push({
           tensor: w.name, action: "quantized", kind: "weight", node: s.node.name, opType: s.node.op_type, type,
-          granularity: q.axis === undefined ? "per-tensor" : `per-channel axis ${q.axis}`,
+          granularity: granularityLabel(q.axis === undefined ? { kind: "tensor" } : { kind: "channel", axis: q.axis }),
           elements: data.length, bytesBefore: w.bytes, bytesAfter: data.length + q.scale.length * 4 + zp.length, sqnrDb: q.sqnrDb,
           relError: 10 ** (-(q.sqnrDb ?? Infinity) / 20),
         });
@@ -221,7 +221,7 @@ export default function dynamic(opts: DynamicOptions = {}) {
             dql.set(a, d);
             out.push({ op_type: "DynamicQuantizeLinear", name: unique(`${a}_DynamicQuantizeLinear`), input: [a], output: [d.q, d.s, d.z] });
             activations++;
-            entries.push({ tensor: a, action: "quantized", kind: "activation", type: "uint8", granularity: "dynamic per-tensor", node: n.name, opType: n.op_type });
+            entries.push({ tensor: a, action: "quantized", kind: "activation", type: "uint8", granularity: granularityLabel({ kind: "tensor" }), reason: "scale computed at run time (DynamicQuantizeLinear)", node: n.name, opType: n.op_type });
           }
           out.push(...integerForm(s, d, quantized(s), graph, unique));
         }

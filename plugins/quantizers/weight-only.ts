@@ -9,7 +9,7 @@
  * classifier heads, typically). When it cannot measure, it keeps the output layer and low-SQNR layers at 8 bits.
  */
 import {
-  GraphIndex, QuantError, isQuantError, alreadyQuantizedError, defineQuantizer, describeQuantOps, isQuantized, dequantizeWeights, findWeights, layerBitsFor, matchesAny, quantizeWeights,
+  GraphIndex, granularityLabel, QuantError, isQuantError, alreadyQuantizedError, defineQuantizer, describeQuantOps, isQuantOp, isQuantized, dequantizeWeights, findWeights, layerBitsFor, matchesAny, quantizeWeights,
   replaceWithDequantize, tensorFloat32, weightUse, readsShapeOnly, explicitPerms, agreedAxis, DataType, dataTypeName, isOnnxOp, weightSensitivity,
   type Granularity, type IntType, type Model, type PendingTensor, type PluginContext, type QuantType, type QuantizedWeights,
   type ReportEntry, type Weight, type WeightRole, type WeightUse, type OptionKeys,
@@ -42,7 +42,6 @@ export const optionKeys: OptionKeys<WeightOnlyOptions> = { opTypes: true, bits: 
 const DEFAULT_OPS = ["Conv", "ConvTranspose", "MatMul", "Gemm", "Gather", "LSTM", "GRU", "RNN"];
 /** Input slot of the bias of ops that have one (kept float: it is small and added in float). */
 const BIAS_SLOT: Record<string, number> = { Conv: 2, ConvTranspose: 2, Gemm: 2, LSTM: 3, GRU: 3, RNN: 3 };
-const QUANT_OPS = new Set(["QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"]);
 /** Candidate weights beyond this many bytes are not probed (the probe feeds a float copy of each). */
 const PROBE_LIMIT = 1 << 30;
 
@@ -155,7 +154,7 @@ export default function weightOnly(opts: WeightOnlyOptions = {}) {
         ctx.progress(i, weights.length, "weights");
         const skip = (reason: string) =>
           entries.push({ tensor: w.name, action: "skipped", reason, kind: "weight", elements: w.dims.reduce((a, b) => a * b, 1), opType: w.consumers[0]?.opType });
-        const qc = w.consumers.find((c) => QUANT_OPS.has(c.opType));
+        const qc = w.consumers.find((c) => isQuantOp(c.node));
         if (qc) return skip(qc.input > 0 ? "quantization parameter" : "already quantized");
         if (w.shadowed) return skip("a graph input of the same name can override it");
         const roles: WeightRole[] = [];
@@ -187,7 +186,9 @@ export default function weightOnly(opts: WeightOnlyOptions = {}) {
       // 2. INT4 default selection: the layers not worth 4 bits go back to 8.
       const auto = chosen.filter((c) => c.bits === 4 && !c.explicitBits);
       if (auto.length && !explicitOps) {
-        const noisy = await measuredFallback(model, auto, opts, ctx).catch((e) => {
+        // sensitivity: false asks for the weight SQNR rule alone.
+        const measured = opts.sensitivity === false ? Promise.resolve(undefined) : measuredFallback(model, auto, opts, ctx);
+        const noisy = await measured.catch((e) => {
           // Data the user gave that cannot be used is an error, not a reason to quietly measure nothing.
           if ((ctx.options.data || ctx.options.inputs) && isQuantError(e) && /^E_(DATA|CALIB)_/.test(e.code)) throw e;
           ctx.logger.info(`per-layer sensitivity not measured (${(e as Error).message}); using the weight SQNR rule`);
@@ -223,7 +224,7 @@ export default function weightOnly(opts: WeightOnlyOptions = {}) {
           reason: c.note ? `kept at 8 bits: ${c.note}` : perTensorWhy(c, granularity, perChannel || !!blockSize),
           ...reportedUse(c.uses),
           type: q.type,
-          granularity: granularity.kind === "tensor" ? "per-tensor" : granularity.kind === "channel" ? `per-channel axis ${granularity.axis}` : `block ${granularity.blockSize} axis ${granularity.axis}`,
+          granularity: granularityLabel(granularity),
           elements,
           bytesBefore: w.bytes,
           bytesAfter: Math.ceil((elements * c.bits) / 8) + paramBytes,
@@ -241,11 +242,10 @@ export default function weightOnly(opts: WeightOnlyOptions = {}) {
 }
 
 /**
- * Layers whose measured output noise per byte saved is far above the average, with the reason; undefined when the
- * measurement is switched off. Throws when it cannot run (the caller falls back to the weight SQNR rule).
+ * Layers whose measured output noise per byte saved is far above the average, with the reason. Throws when it cannot
+ * run (the caller falls back to the weight SQNR rule).
  */
-async function measuredFallback(model: Model, auto: Choice[], opts: WeightOnlyOptions, ctx: PluginContext): Promise<Map<string, string> | undefined> {
-  if (opts.sensitivity === false) throw new Error("switched off");
+async function measuredFallback(model: Model, auto: Choice[], opts: WeightOnlyOptions, ctx: PluginContext): Promise<Map<string, string>> {
   const probed = auto.filter((c) => c.w.dataType === DataType.FLOAT && c.w.location === "initializer" && !c.w.outerScope);
   const bytes = probed.reduce((s, c) => s + c.data.byteLength, 0);
   if (probed.length < 2) throw new Error("fewer than two layers to compare");

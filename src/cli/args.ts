@@ -5,10 +5,12 @@
  */
 import { statSync } from "node:fs";
 import type { ArgsDef } from "citty";
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import type { QuantOptions } from "../kernel/options.ts";
 import type { SampleAxisSpec } from "../data/layout.ts";
 import { parseInputFlags } from "../data/values.ts";
+import { namesOfKind } from "../config/registry.ts";
+import { builtinPlugins } from "./registry.ts";
 
 /** --format/--quiet/--debug. */
 export const globalArgs = {
@@ -20,7 +22,7 @@ export const globalArgs = {
 /** Config and preset selection. */
 export const configArgs = {
   config: { type: "string", alias: "c", description: "Config file (default: quant.config.* in the current folder)" },
-  preset: { type: "string", description: "Start from a preset: cnn | transformer | transformers-js | int4-weights" },
+  preset: { type: "string", description: `Start from a preset: ${Object.keys(builtinPlugins.presets).join(" | ")}` },
   "no-config": { type: "boolean", description: "Ignore quant.config.* in the current folder" },
   "trust-config": { type: "boolean", description: "Allow a .ts/.js quant.config in the current folder to run (also QUANT_TRUST_CONFIG=1)" },
 } as const satisfies ArgsDef;
@@ -54,7 +56,7 @@ export const weightArgs = {
 /** Calibration flags. */
 export const calibArgs = {
   data: { type: "string", alias: "d", description: "Calibration data: .npy, .npz, .safetensors or an image folder", valueHint: "FILE|DIR" },
-  method: { type: "string", alias: "m", description: "Range method: minmax | percentile | entropy | mse (default minmax)" },
+  method: { type: "string", alias: "m", description: `Range method: ${[...namesOfKind(builtinPlugins, "calibrator")].join(" | ")} (default minmax)` },
   percentile: { type: "string", description: "Percentile for --method percentile (default 99.99)", valueHint: "P" },
   samples: { type: "string", alias: "n", description: "Use N calibration samples (the data must have them) or all", valueHint: "N|all" },
   "batch-size": { type: "string", description: "Samples per inference batch (default 1)", valueHint: "B" },

@@ -7,7 +7,7 @@
 import { statSync } from "node:fs";
 import { resolve } from "node:path";
 import { defineCommand } from "citty";
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import { loadModel } from "../onnx/codec.ts";
 import { externalRef, isExternal } from "../onnx/external.ts";
 import type { Model } from "../onnx/model.ts";

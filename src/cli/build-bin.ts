@@ -1,7 +1,7 @@
 /**
  * `bun run build:bin`: the single-file executable `dist/quant` (bun build --compile), with onnxruntime's shared
  * library copied beside it (the binary embeds the onnxruntime-node binding but the binding links against that
- * library by name; src/runtime/native.ts loads it from beside the executable). Ship `dist/` as a folder.
+ * library by name; src/io/native.ts loads it from beside the executable). Ship `dist/` as a folder.
  */
 import { copyFileSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -15,7 +15,7 @@ const build = Bun.spawnSync(
   { cwd: root, stdout: "inherit", stderr: "inherit" },
 );
 if (build.exitCode !== 0) process.exit(build.exitCode ?? 1);
-// The shared libraries the embedded addons link against (src/runtime/native.ts loads them from here).
+// The shared libraries the embedded addons link against (src/io/native.ts loads them from here).
 const pkgDir = (name: string) => dirname(Bun.resolveSync(`${name}/package.json`, root));
 const libDirs = [join(pkgDir("onnxruntime-node"), "bin/napi-v6", process.platform, process.arch)];
 try {

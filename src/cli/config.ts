@@ -3,11 +3,13 @@ import { defineCommand } from "citty";
 import { loadQuantConfig } from "../config/load.ts";
 import { planConfigJobs, type JobPlan, type Mode } from "../config/plan.ts";
 import { resolveChain } from "../config/resolve.ts";
-import { CALIBRATORS, specName } from "../config/merge.ts";
-import { QuantError, isQuantError, reason } from "../kernel/errors.ts";
+import { specName } from "../config/merge.ts";
+import { namesOfKind } from "../config/registry.ts";
+import { builtinPlugins } from "./registry.ts";
+import { QuantError, isQuantError, reason } from "../errors/errors.ts";
 import { createLogger } from "../kernel/logger.ts";
-import { decideOpset, describeNeeds, type OpsetNeed } from "../kernel/opset.ts";
-import { attribute } from "../kernel/pipeline.ts";
+import { decideOpset, describeNeeds, type OpsetNeed } from "../pipeline/opset.ts";
+import { attribute } from "../pipeline/pipeline.ts";
 import type { Plugin, PluginContext } from "../kernel/types.ts";
 import { loadModel } from "../onnx/codec.ts";
 import { normalizeOnLoad } from "../onnx/load-normalize.ts";
@@ -21,7 +23,8 @@ import { runPool } from "./pool.ts";
 export function configMode(c: QuantConfig & { mode?: string }): Mode {
   if (c.mode === "static" || c.mode === "weights") return c.mode;
   if (c.mode !== undefined) throw new QuantError("E_CONFIG", `mode must be weights or static (got ${c.mode})`);
-  const calibrates = (c.plugins ?? []).some((s) => CALIBRATORS.has(specName(s)));
+  const calibrators = namesOfKind(builtinPlugins, "calibrator");
+  const calibrates = (c.plugins ?? []).some((s) => calibrators.has(specName(s)));
   return c.data || c.statsIn || calibrates ? "static" : "weights";
 }
 
@@ -49,7 +52,7 @@ async function planOpset(job: JobPlan, plugins: Plugin[]): Promise<{ from: numbe
 }
 
 async function describe(job: JobPlan) {
-  const plugins = await resolveChain(job.chain, job.cwd);
+  const plugins = await resolveChain(job.chain, { cwd: job.cwd, registry: job.registry });
   return {
     input: job.input,
     output: job.output,
@@ -85,7 +88,7 @@ export default defineCommand({
     const flags = args as GlobalFlags;
     const json = wantsJson(flags);
     const logger = makeLogger(flags);
-    const loaded = await loadQuantConfig({ file: String(args.file) });
+    const loaded = await loadQuantConfig({ file: String(args.file), registry: builtinPlugins });
     const mode = configMode(loaded.config as QuantConfig & { mode?: string });
     const jobs = planConfigJobs(loaded, mode);
     if (!jobs.length) throw new QuantError("E_CONFIG", "the config has no models entries and no batch section", { file: String(args.file) });

@@ -4,7 +4,7 @@
  */
 import type { ConsolaInstance } from "consola";
 import { createLogger } from "../kernel/logger.ts";
-import { isQuantError, reason } from "../kernel/errors.ts";
+import { isQuantError, reason } from "../errors/errors.ts";
 import type { EventSink } from "../kernel/events.ts";
 
 /** Flags every command takes. */

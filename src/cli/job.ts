@@ -4,9 +4,10 @@
  */
 import { statSync } from "node:fs";
 import type { ConsolaInstance } from "consola";
-import { runPipeline, type RunResult } from "../kernel/pipeline.ts";
+import { runPipeline, type RunResult } from "../pipeline/pipeline.ts";
 import type { EventSink } from "../kernel/events.ts";
-import { jobPlugins, type JobPlan } from "../config/plan.ts";
+import type { JobPlan } from "../config/plan.ts";
+import { resolveChain } from "../config/resolve.ts";
 import { fmtBytes } from "./io.ts";
 import type { ModelProto } from "../onnx/types.ts";
 import { allGraphs } from "../onnx/walk.ts";
@@ -59,7 +60,7 @@ function storedWeightBytes(model: ModelProto): Map<string, number> {
 /** Run a job through the kernel. */
 export async function runJob(job: JobPlan, logger: ConsolaInstance, onEvent?: EventSink): Promise<JobReport> {
   const t0 = performance.now();
-  const plugins = await jobPlugins(job);
+  const plugins = await resolveChain(job.chain, { cwd: job.cwd, registry: job.registry });
   const result = await runPipeline({ model: job.input, plugins, options: job.options, logger, onEvent, requireQuantized: true });
   const w = result.entries.filter((e) => e.kind !== "activation");
   const a = result.entries.filter((e) => e.kind === "activation");

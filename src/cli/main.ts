@@ -3,7 +3,7 @@
 import { runCommand, showUsage, type CommandDef } from "citty";
 import { reportError } from "./io.ts";
 import { checkFlags } from "./strict.ts";
-import { installSignalCleanup } from "../kernel/cleanup.ts";
+import { installSignalCleanup } from "../io/cleanup.ts";
 
 /** A command module: the citty command and the examples its `--help` prints (each one is run by a test). */
 export interface CommandModule {

@@ -2,11 +2,11 @@
  * Runs CLI child processes N at a time (`batch --jobs N`, `config` with several models). Each model is its own
  * process, so one failure or crash never touches another model's output (outputs are written atomically anyway).
  * Children are bounded and never outlive the pool: a per-job timeout, SIGTERM then SIGKILL on shutdown, and each
- * child exits by itself if the parent dies (QUANT_PARENT_PID, see kernel/cleanup.ts).
+ * child exits by itself if the parent dies (QUANT_PARENT_PID, see io/cleanup.ts).
  */
 import { fileURLToPath } from "node:url";
-import { isCompiled } from "../runtime/native.ts";
-import { onShutdown } from "../kernel/cleanup.ts";
+import { isCompiled } from "../io/native.ts";
+import { onShutdown } from "../io/cleanup.ts";
 
 /** Result of one child run. */
 export interface ChildResult {

@@ -1,10 +1,11 @@
 /** Shared implementation of `quantize` (weight-only) and `calibrate` (static): config + flags → one job. */
 import { loadQuantConfig } from "../config/load.ts";
 import { defaultOutput, planJob, type Mode } from "../config/plan.ts";
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import { checkImagePreset, configChoice, optionsFromArgs } from "./args.ts";
 import { makeLogger, printJson, progressSink, wantsJson, type GlobalFlags } from "./io.ts";
 import { formatJob, runJob } from "./job.ts";
+import { builtinPlugins } from "./registry.ts";
 
 /** Run one model from parsed args. */
 export async function runQuantCommand(mode: Mode, args: Record<string, unknown>, raw: readonly string[]): Promise<void> {
@@ -14,7 +15,7 @@ export async function runQuantCommand(mode: Mode, args: Record<string, unknown>,
   const model = String(args.model ?? "");
   if (!model) throw new QuantError("E_USAGE", "missing <model>");
   const overrides = optionsFromArgs(args, raw);
-  const loaded = await loadQuantConfig({ ...configChoice(args), preset: args.preset as string | undefined, announce: (m, level) => logger[level](m) });
+  const loaded = await loadQuantConfig({ ...configChoice(args), preset: args.preset as string | undefined, registry: builtinPlugins, announce: (m, level) => logger[level](m) });
   const output = (args.output as string | undefined) ?? defaultOutput(model, mode === "weights" ? `int${overrides.bits ?? loaded.config.bits ?? 8}` : mode === "dynamic" ? "dynamic" : "qdq");
   const job = planJob(loaded, mode, model, output, overrides);
   checkImagePreset(args["image-preset"], typeof job.options.data === "string" ? job.options.data : undefined);

@@ -2,7 +2,7 @@
 import { defineCommand } from "citty";
 import { calibArgs, configArgs, globalArgs, weightArgs } from "./args.ts";
 import { runQuantCommand } from "./quantize-common.ts";
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 
 /** `--mode`: weight-only (default) or dynamic. */
 function quantizeMode(mode: unknown): "weights" | "dynamic" {

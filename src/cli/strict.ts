@@ -5,7 +5,7 @@
  */
 import type { ArgsDef } from "citty";
 import { closestKey as closest } from "../config/schema.ts";
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 
 /** The declared name closest to a typo (edit distance, case and `-`/`_` ignored), shared with config keys. */
 export { closestKey as closest } from "../config/schema.ts";

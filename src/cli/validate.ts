@@ -6,11 +6,11 @@
  */
 import { defineCommand } from "citty";
 import type { Diagnostic } from "../kernel/types.ts";
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import { loadModel } from "../onnx/codec.ts";
-import { checkConnectivity } from "../../plugins/validators/connectivity.ts";
-import { checkOrtLoad } from "../../plugins/validators/ort-load.ts";
-import { fidelityDiagnostics, measureFidelity, type FidelityOptions, type FidelityReport } from "../../plugins/validators/fidelity.ts";
+import { checkConnectivity } from "../validate/connectivity.ts";
+import { checkOrtLoad } from "../validate/ort-load.ts";
+import { fidelityDiagnostics, measureFidelity, type FidelityOptions, type FidelityReport } from "../validate/fidelity.ts";
 import { calibArgs, checkImagePreset, dataOptionsFromArgs, globalArgs, parseShapes, repeated } from "./args.ts";
 import { makeLogger, printJson, wantsJson, type GlobalFlags } from "./io.ts";
 

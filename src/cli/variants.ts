@@ -2,10 +2,11 @@
 import { mkdirSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { defineCommand } from "citty";
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import { expandInputs } from "../config/plan.ts";
-import { formatVariants, makeVariants, variantSpecs, VARIANTS, type VariantRow } from "../quant/variants.ts";
+import { formatVariants, makeVariants, variantSpecs, VARIANTS, type VariantRow } from "../pipeline/variants.ts";
 import { globalArgs, parseShapes, repeated } from "./args.ts";
+import { builtinPlugins } from "./registry.ts";
 import { makeLogger, printJson, wantsJson, type GlobalFlags } from "./io.ts";
 
 /** Examples printed by `quant variants --help`; test/cli/help-examples.test.ts runs every one. */
@@ -53,6 +54,7 @@ Each is measured against the float model in onnxruntime-node (size, output SQNR 
     const all: { input: string; variants: VariantRow[] }[] = [];
     for (const [i, m] of models.entries()) {
       const rows = await makeVariants(m, out, {
+        registry: builtinPlugins,
         modes,
         runs,
         shapes,

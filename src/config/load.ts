@@ -1,24 +1,25 @@
 /**
  * Config loading through c12: `quant.config.{ts,js,mjs,json,yaml,toml}` (or an explicit file), `extends` with the
- * built-in presets (`cnn`, `transformer`, `transformers-js`, `int4-weights`) or other files, merged by {@link mergeLayers}.
+ * the presets of the registry passed in (the CLI's built-ins: `cnn`, `transformer`, …) or other files, merged by
+ * {@link layerMerger}.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, extname, relative, resolve } from "node:path";
-import { QuantError, reason } from "../kernel/errors.ts";
-import { mergeLayers } from "./merge.ts";
+import { QuantError, reason } from "../errors/errors.ts";
+import { layerMerger } from "./merge.ts";
+import { emptyRegistry, type PluginRegistry } from "./registry.ts";
 import { SELF_ENTRY } from "./self.ts";
 import { jsonErrorOffset, lineOf } from "./json-position.ts";
-import { checkConfigKeys, normalizeKeys, type QuantConfig } from "./schema.ts";
+import { checkConfigKeys, configLayer, type QuantConfig } from "./schema.ts";
 
 /** Extensions c12 looks for, in its order. */
 const CONFIG_EXTS = [".ts", ".mts", ".cts", ".js", ".mjs", ".cjs", ".json", ".jsonc", ".json5", ".yaml", ".yml", ".toml"];
 
-/** Name of a built-in preset, or undefined. Accepts `cnn`, `presets/cnn`, `quant/presets/cnn`. */
-export async function presetName(id: string): Promise<string | undefined> {
+/** Name of a preset of `registry`, or undefined. Accepts `cnn`, `presets/cnn`, `quant/presets/cnn`. */
+export function presetName(id: string, registry: PluginRegistry): string | undefined {
   const m = /^(?:quant\/)?(?:presets\/)?([a-z0-9-]+)$/.exec(id);
   if (!m) return undefined;
-  const { builtinPresetModules } = await import("../../plugins/registry.ts");
-  return m[1]! in builtinPresetModules ? m[1] : undefined;
+  return Object.hasOwn(registry.presets, m[1]!) ? m[1] : undefined;
 }
 
 /** Options of {@link loadQuantConfig}. */
@@ -37,6 +38,8 @@ export interface LoadConfigOptions {
    * A code config named with `file` always runs: the user chose it.
    */
   trust?: boolean;
+  /** Presets `preset` and `extends` may name, and the calibrators `method` picks (the CLI passes `builtinPlugins`). */
+  registry?: PluginRegistry;
   /** Receives one line per implicit choice ("using ./quant.config.yaml", "skipped ./quant.config.ts …"). */
   announce?: (message: string, level: "info" | "warn") => void;
 }
@@ -50,6 +53,8 @@ export interface LoadedConfig {
   cwd: string;
   /** True when the file was found in the folder rather than named by the user. */
   discovered?: boolean;
+  /** The registry the config was loaded with: its names are the ones the chain may use. */
+  registry?: PluginRegistry;
 }
 
 const CODE_EXTS = new Set([".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"]);
@@ -120,9 +125,10 @@ export async function loadQuantConfig(opts: LoadConfigOptions = {}): Promise<Loa
       opts.announce?.(`using ${shown(found.file, cwd)} (--no-config to ignore it)`, "info");
     }
   }
-  if (opts.preset && !(await presetName(opts.preset))) throw new QuantError("E_CONFIG", `unknown preset "${opts.preset}" (built-in: cnn, transformer, transformers-js, int4-weights)`);
+  const registry = opts.registry ?? emptyRegistry;
+  if (opts.preset && !presetName(opts.preset, registry)) throw new QuantError("E_CONFIG", `unknown preset "${opts.preset}" (built-in: ${Object.keys(registry.presets).join(", ") || "none"})`);
   // Nothing to load: skip importing c12 (~75 ms of a CLI run).
-  if (!configFile && !opts.preset) return { config: normalizeKeys(structuredClone(opts.overrides ?? {})) as QuantConfig, cwd };
+  if (!configFile && !opts.preset) return { config: configLayer(structuredClone(opts.overrides)), cwd, registry };
   const { loadConfig } = await import("c12");
   let loaded;
   try {
@@ -139,17 +145,16 @@ export async function loadQuantConfig(opts: LoadConfigOptions = {}): Promise<Loa
       packageJson: false,
       giget: false,
       envName: false,
-      merger: mergeLayers as never,
+      merger: layerMerger(registry) as never,
       // `import { defineConfig } from "quant"` in a .ts config works wherever the config lives.
       jitiOptions: { alias: { quant: SELF_ENTRY } },
-      overrides: normalizeKeys(opts.overrides ?? {}) as QuantConfig,
+      overrides: configLayer(opts.overrides),
       defaultConfig: opts.preset ? ({ extends: [opts.preset] } as QuantConfig) : undefined,
       resolve: async (id) => {
-        const name = await presetName(id);
+        const name = presetName(id, registry);
         if (!name) return null;
-        const { builtinPresetModules } = await import("../../plugins/registry.ts");
-        const mod = await builtinPresetModules[name as keyof typeof builtinPresetModules]();
-        return { config: normalizeKeys(structuredClone(mod.default)) as QuantConfig, configFile: `preset:${name}`, source: `preset:${name}`, cwd };
+        const mod = await registry.presets[name]!();
+        return { config: configLayer(structuredClone(mod.default)), configFile: `preset:${name}`, source: `preset:${name}`, cwd };
       },
     });
   } catch (e) {
@@ -164,13 +169,13 @@ export async function loadQuantConfig(opts: LoadConfigOptions = {}): Promise<Loa
     const f = layer.configFile && loaded.configFile?.startsWith(layer.configFile) ? loaded.configFile : (layer.configFile ?? layer.source);
     checkConfigKeys(layer.config, f);
   }
-  const config = normalizeKeys(loaded.config ?? {}) as QuantConfig;
+  const config = configLayer(loaded.config);
   if (discovered && !(opts.trust ?? trustFromEnv())) {
     // A data config found in the folder may still name plugin files, which run when loaded: same rule as code configs.
     const code = (config.plugins ?? []).map((p) => (Array.isArray(p) ? p[0] : p)).find((id) => typeof id === "string" && /^(\.{1,2}[\\/]|[\\/])|\.(m?[jt]s|cjs)$/.test(id));
     if (code)
       throw new QuantError("E_CONFIG", `${shown(configFile!, cwd)} (found in the current folder) loads plugin code "${code}"; name the config with --config, or pass --trust-config (or QUANT_TRUST_CONFIG=1)`, { file: configFile });
   }
-  delete (config as Record<string, unknown>).extends;
-  return { config, file: configFile, cwd, discovered };
+  delete config.extends;
+  return { config, file: configFile, cwd, discovered, registry };
 }

@@ -6,6 +6,7 @@
  *   appends new names, removes `"!name"`, and `"$reset"` first drops everything below it. Markers are kept in the
  *   merged chain so merging is associative (c12 merges in several steps); `resolveChain` drops them.
  */
+import { namesOfKind, type PluginRegistry } from "./registry.ts";
 import type { PluginSpec } from "./schema.ts";
 import { normalizeKeys } from "./schema.ts";
 
@@ -34,9 +35,6 @@ export function mergeChains(lower: PluginSpec[] | undefined, higher: PluginSpec[
   return out;
 }
 
-/** Built-in calibrator names (the ones `method` picks). */
-export const CALIBRATORS: ReadonlySet<string> = new Set(["minmax", "percentile", "entropy", "mse"]);
-
 const isMarker = (s: PluginSpec) => typeof s === "string" && (s.startsWith("!") || s === "$reset");
 
 /** The chain entry `method` (and `percentile`) stand for. */
@@ -49,13 +47,18 @@ export function calibratorSpec(method: string, percentile?: number): PluginSpec 
  * `plugins`: `method`/`percentile` swap the chain's calibrator (only a chain that calibrates), `nativeInt4` adds or
  * removes the `int4` packer. So `extends: cnn` + `method: entropy` calibrates with entropy, as written.
  */
-export function applyChainKeys(chain: PluginSpec[], layer: { method?: unknown; percentile?: unknown; nativeInt4?: unknown }, merged: { method?: unknown; percentile?: unknown }): PluginSpec[] {
+export function applyChainKeys(
+  chain: PluginSpec[],
+  layer: { method?: unknown; percentile?: unknown; nativeInt4?: unknown },
+  merged: { method?: unknown; percentile?: unknown },
+  calibrators: ReadonlySet<string>,
+): PluginSpec[] {
   let out = chain;
   if (layer.method !== undefined || layer.percentile !== undefined) {
-    const idx = out.findIndex((s) => !isMarker(s) && CALIBRATORS.has(specName(s)));
+    const idx = out.findIndex((s) => !isMarker(s) && calibrators.has(specName(s)));
     const method = typeof merged.method === "string" ? merged.method : idx >= 0 ? specName(out[idx]!) : undefined;
     if (idx >= 0 && method) {
-      out = out.filter((s) => isMarker(s) || !CALIBRATORS.has(specName(s)));
+      out = out.filter((s) => isMarker(s) || !calibrators.has(specName(s)));
       out.splice(idx, 0, calibratorSpec(method, typeof merged.percentile === "number" ? merged.percentile : undefined));
     }
   }
@@ -71,8 +74,21 @@ export function applyChainKeys(chain: PluginSpec[], layer: { method?: unknown; p
 
 const toList = (v: unknown): unknown[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 
-/** The c12 merger: sources in priority order (highest first). */
+/**
+ * The c12 merger for a registry: sources in priority order (highest first). `method` swaps the chain entry that is
+ * one of the registry's calibrators.
+ */
+export function layerMerger(registry?: PluginRegistry): (...sources: (Record<string, unknown> | null | undefined)[]) => Record<string, unknown> {
+  const calibrators = namesOfKind(registry, "calibrator");
+  return (...sources) => mergeWith(calibrators, sources);
+}
+
+/** Merge config layers given highest priority first, without a registry (`method` then names no chain entry). */
 export function mergeLayers(...sources: (Record<string, unknown> | null | undefined)[]): Record<string, unknown> {
+  return mergeWith(new Set(), sources);
+}
+
+function mergeWith(calibrators: ReadonlySet<string>, sources: (Record<string, unknown> | null | undefined)[]): Record<string, unknown> {
   const layers = sources.filter((s): s is Record<string, unknown> => !!s && typeof s === "object").map((s) => normalizeKeys(s));
   const out: Record<string, unknown> = {};
   for (const layer of [...layers].reverse()) {
@@ -90,11 +106,11 @@ export function mergeLayers(...sources: (Record<string, unknown> | null | undefi
     if (Array.isArray(out.plugins)) {
       const own = Array.isArray(layer.plugins) ? (layer.plugins as PluginSpec[]).filter((s) => !isMarker(s)).map(specName) : [];
       const keys = {
-        method: own.some((n) => CALIBRATORS.has(n)) ? undefined : layer.method,
-        percentile: own.some((n) => CALIBRATORS.has(n)) ? undefined : layer.percentile,
+        method: own.some((n) => calibrators.has(n)) ? undefined : layer.method,
+        percentile: own.some((n) => calibrators.has(n)) ? undefined : layer.percentile,
         nativeInt4: own.includes("int4") ? undefined : layer.nativeInt4,
       };
-      out.plugins = applyChainKeys(out.plugins as PluginSpec[], keys, out);
+      out.plugins = applyChainKeys(out.plugins as PluginSpec[], keys, out, calibrators);
     }
   }
   return out;

@@ -5,12 +5,11 @@
 import { existsSync, statSync } from "node:fs";
 import { basename, extname, join, relative, resolve } from "node:path";
 import { Glob } from "bun";
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import { defaultOptions, type QuantOptions } from "../kernel/options.ts";
-import type { Plugin } from "../kernel/types.ts";
 import { isDataset } from "../data/open.ts";
-import { resolveChain } from "./resolve.ts";
-import { CALIBRATORS, applyChainKeys, specName } from "./merge.ts";
+import { applyChainKeys, specName } from "./merge.ts";
+import { emptyRegistry, listOr, namesOfKind, type PluginRegistry } from "./registry.ts";
 import type { LoadedConfig } from "./load.ts";
 import type { PluginSpec, QuantConfig } from "./schema.ts";
 
@@ -25,11 +24,11 @@ export interface JobPlan {
   chain: PluginSpec[];
   /** Folder plugin file paths are relative to. */
   cwd: string;
+  /** Names the chain resolves against (the loaded config's registry). */
+  registry: PluginRegistry;
   /** Skip: output exists and skipExisting is set. */
   skip?: boolean;
 }
-
-const QUANTIZERS = new Set(["weight-only", "static-qdq"]);
 
 /** The chain used when a config names none. */
 export function defaultChain(mode: Mode, o: Partial<QuantOptions>): PluginSpec[] {
@@ -43,7 +42,7 @@ export function defaultChain(mode: Mode, o: Partial<QuantOptions>): PluginSpec[]
 
 /** Option keys of a config (everything but the structural keys). */
 function optionsOf(c: Partial<QuantConfig>): Partial<QuantOptions> {
-  const { plugins: _p, models: _m, batch: _b, family: _f, extends: _e, input: _i, ...rest } = c as QuantConfig & { input?: string };
+  const { plugins: _p, models: _m, batch: _b, extends: _e, input: _i, ...rest } = c as QuantConfig & { input?: string };
   return rest;
 }
 
@@ -59,15 +58,15 @@ function resolvePaths<T extends Partial<QuantOptions>>(o: T, cwd: string): T {
   return out;
 }
 
-/** Validate and coerce option values that come from files or the CLI as strings. */
-export function checkOptions(o: QuantOptions): QuantOptions {
+/** Validate and coerce option values that come from files or the CLI as strings; `method` must name one of `calibrators` (or a file). */
+export function checkOptions(o: QuantOptions, calibrators: ReadonlySet<string>): QuantOptions {
   const bits = Number(o.bits);
   if (bits !== 8 && bits !== 4) throw new QuantError("E_USAGE", `--bits must be 8 or 4 (got ${o.bits})`);
   if (o.blockSize !== undefined && (!Number.isInteger(Number(o.blockSize)) || Number(o.blockSize) < 1)) throw new QuantError("E_USAGE", `--block-size must be a positive integer (got ${o.blockSize})`);
   if (o.weightType && o.weightType !== "int8" && o.weightType !== "uint8") throw new QuantError("E_USAGE", `--weight-type must be int8 or uint8 (got ${o.weightType})`);
   if (o.activationType !== "uint8" && o.activationType !== "int8") throw new QuantError("E_USAGE", `--activation-type must be uint8 or int8 (got ${o.activationType})`);
-  if (o.method && !CALIBRATORS.has(o.method) && !o.method.includes("/") && !o.method.includes("."))
-    throw new QuantError("E_USAGE", `--method must be minmax, percentile, entropy or mse (got ${o.method})`);
+  if (o.method && !calibrators.has(o.method) && !o.method.includes("/") && !o.method.includes("."))
+    throw new QuantError("E_USAGE", `--method must be ${listOr(calibrators)} (got ${o.method})`);
   for (const [k, v] of Object.entries(o.sampleAxis ?? {}))
     if (!(v === null || v === "none" || Number.isInteger(v))) throw new QuantError("E_USAGE", `sampleAxis ${k}: expected an axis (integer) or "none" (got ${JSON.stringify(v)})`);
   if (o.inputs !== undefined && (typeof o.inputs !== "object" || Array.isArray(o.inputs))) throw new QuantError("E_USAGE", "inputs: expected a map of input name → value");
@@ -91,19 +90,22 @@ export function checkOptions(o: QuantOptions): QuantOptions {
 
 /** Build one job from a loaded config plus an explicit input/output (CLI) or a `models` entry. */
 export function planJob(loaded: LoadedConfig, mode: Mode, input: string, output: string, extra: Partial<QuantOptions> = {}): JobPlan {
+  const registry = loaded.registry ?? emptyRegistry;
+  const calibrators = namesOfKind(registry, "calibrator");
   const given = { ...resolvePaths(optionsOf(loaded.config), loaded.cwd), ...extra };
-  const options = checkOptions({ ...defaultOptions, ...int4Defaults(given), ...given, output });
+  const options = checkOptions({ ...defaultOptions, ...int4Defaults(given), ...given, output }, calibrators);
   // Flags (and models entries) are the highest layer: the same rules as a config layer over its `extends`.
-  let chain = loaded.config.plugins ? applyChainKeys([...loaded.config.plugins], extra, options) : defaultChain(mode, options);
+  let chain = loaded.config.plugins ? applyChainKeys([...loaded.config.plugins], extra, options, calibrators) : defaultChain(mode, options);
   // --mode dynamic with a config chain made for another mode: its quantizers become `dynamic`, calibrators go.
   if (mode === "dynamic" && loaded.config.plugins && !chain.some((s) => specName(s) === "dynamic")) {
-    const drop = (s: PluginSpec) => QUANTIZERS.has(specName(s)) || CALIBRATORS.has(specName(s));
-    const first = chain.findIndex((s) => QUANTIZERS.has(specName(s)));
+    const quantizers = namesOfKind(registry, "quantizer");
+    const drop = (s: PluginSpec) => quantizers.has(specName(s)) || calibrators.has(specName(s));
+    const first = chain.findIndex((s) => quantizers.has(specName(s)));
     const at = first >= 0 ? chain.slice(0, first).filter((s) => !drop(s)).length : Math.min(1, chain.length);
     chain = chain.filter((s) => !drop(s));
     chain.splice(at, 0, "dynamic");
   }
-  return { input, output, options, chain, cwd: loaded.cwd };
+  return { input, output, options, chain, cwd: loaded.cwd, registry };
 }
 
 /**
@@ -155,9 +157,4 @@ export function expandInputs(pattern: string, cwd: string): string[] {
   if (existsSync(abs) && statSync(abs).isDirectory()) return expandInputs(join(relative(cwd, abs) || ".", "*.onnx"), cwd);
   if (!/[*?[{]/.test(pattern)) return [abs];
   return [...new Glob(pattern).scanSync({ cwd, absolute: true })].filter((f) => f.endsWith(".onnx")).sort();
-}
-
-/** Resolve a job's chain into plugins. */
-export async function jobPlugins(job: JobPlan): Promise<Plugin[]> {
-  return resolveChain(job.chain, job.cwd);
 }

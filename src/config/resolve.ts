@@ -4,8 +4,9 @@
  */
 import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { QuantError, reason } from "../kernel/errors.ts";
+import { QuantError, reason } from "../errors/errors.ts";
 import type { Plugin } from "../kernel/types.ts";
+import type { PluginRegistry } from "./registry.ts";
 import { importUserModule } from "./self.ts";
 import { unknownKey, type PluginSpec } from "./schema.ts";
 
@@ -28,8 +29,16 @@ function checkPluginOptions(id: string, opts: unknown, declared: unknown, file?:
   }
 }
 
-/** Resolve one chain entry. `cwd` anchors relative plugin file paths (the config file's folder). */
-export async function resolvePlugin(spec: PluginSpec, cwd = process.cwd()): Promise<Plugin> {
+/** Where names and relative paths of a chain resolve. */
+export interface ResolveOptions {
+  /** Folder relative plugin file paths are anchored at (the config file's folder; default: the current folder). */
+  cwd?: string;
+  /** Names → plugins (the CLI passes `builtinPlugins`); without one only plugin objects and files resolve. */
+  registry?: PluginRegistry;
+}
+
+/** Resolve one chain entry: a plugin object, a plugin file path, or a name (with options) of `registry`. */
+export async function resolvePlugin(spec: PluginSpec, { cwd = process.cwd(), registry }: ResolveOptions = {}): Promise<Plugin> {
   if (isPlugin(spec)) return spec;
   const [id, opts] = Array.isArray(spec) ? [spec[0], spec[1] ?? {}] : [spec as string, {}];
   if (typeof id !== "string") throw new QuantError("E_CONFIG", `invalid plugin entry ${JSON.stringify(spec)}: expected a name, [name, options] or a plugin object`);
@@ -47,24 +56,23 @@ export async function resolvePlugin(spec: PluginSpec, cwd = process.cwd()): Prom
     if (!isPlugin(made)) throw new QuantError("E_PLUGIN_UNKNOWN", `plugin file "${id}" must export a plugin (define* helper) or a factory returning one as default`, { file });
     return made;
   }
-  const { builtinPlugins } = await import("../../plugins/registry.ts");
-  const entry = builtinPlugins[id];
+  const entry = registry && Object.hasOwn(registry.plugins, id) ? registry.plugins[id] : undefined;
   if (!entry) {
-    const known = Object.keys(builtinPlugins).join(", ");
+    const known = Object.keys(registry?.plugins ?? {}).join(", ");
+    if (!known) throw new QuantError("E_PLUGIN_UNKNOWN", `unknown plugin "${id}": no plugin registry given (resolveChain(specs, { registry: builtinPlugins }) resolves the built-in names), or give a file path like ./my-plugin.ts`);
     throw new QuantError("E_PLUGIN_UNKNOWN", `unknown plugin "${id}"; known plugins: ${known} (or give a file path like ./my-plugin.ts)`);
   }
-  const mod = (await entry.load()) as { default: (o: Record<string, unknown>) => Plugin; optionKeys?: unknown };
+  const mod = await entry.load();
   checkPluginOptions(id, opts, mod.optionKeys);
-  const factory = mod.default;
-  return factory(opts as Record<string, unknown>);
+  return mod.default(opts as Record<string, unknown>);
 }
 
 /** Resolve a whole chain, dropping merge markers (`!name`, `$reset`). */
-export async function resolveChain(specs: readonly PluginSpec[], cwd?: string): Promise<Plugin[]> {
+export async function resolveChain(specs: readonly PluginSpec[], options: ResolveOptions = {}): Promise<Plugin[]> {
   const out: Plugin[] = [];
   for (const s of specs) {
     if (typeof s === "string" && (s.startsWith("!") || s === "$reset")) continue;
-    out.push(await resolvePlugin(s, cwd));
+    out.push(await resolvePlugin(s, options));
   }
   return out;
 }

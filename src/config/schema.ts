@@ -2,7 +2,7 @@
  * The config file format: the CLI flags as keys (camelCase or snake_case), a `models` list, a `batch` section,
  * and the plugin chain. The seed's YAML format works as-is.
  */
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import type { Plugin } from "../kernel/types.ts";
 import type { QuantOptions } from "../kernel/options.ts";
 
@@ -34,8 +34,8 @@ export interface QuantConfig extends Partial<QuantOptions> {
   plugins?: PluginSpec[];
   models?: ModelEntry[];
   batch?: BatchSection;
-  /** Model family hint (presets set it). */
-  family?: string;
+  /** The `config` command's mode: `weights` (weight-only) or `static` (calibrated); default: static when the config calibrates. */
+  mode?: "weights" | "static";
 }
 
 /** Identity helper that types a config file. */
@@ -59,6 +59,14 @@ export function normalizeKeys<T>(value: T): T {
 }
 
 /**
+ * One config layer (a file's contents, a preset, the command-line overrides) with its keys in camelCase, typed as
+ * the schema above. Unknown keys are refused separately, per layer and naming its file ({@link checkConfigKeys}).
+ */
+export function configLayer(value: unknown): QuantConfig {
+  return value && typeof value === "object" && !Array.isArray(value) ? normalizeKeys(value as QuantConfig) : {};
+}
+
+/**
  * The keys a plugin's options object may have, as a plugin module's `optionKeys` export; typed so a key added to the
  * options interface must be listed too. A config giving a plugin any other key is refused with E_CONFIG.
  * @example export const optionKeys: OptionKeys<MyOptions> = { k: true, bins: true };
@@ -72,7 +80,7 @@ const OPTION_KEYS: OptionKeys<QuantOptions> = {
   output: true, data: true, samples: true, batchSize: true, shapes: true, seed: true, method: true, percentile: true,
   statsIn: true, statsOut: true, images: true, inputs: true, sampleAxis: true, externalData: true, ortCheck: true, ortCheckMaxBytes: true, inputsAsConstants: true,
 };
-const CONFIG_KEYS: OptionKeys<Omit<QuantConfig, keyof QuantOptions>> & { mode: true } = { extends: true, plugins: true, models: true, batch: true, family: true, mode: true };
+const CONFIG_KEYS: OptionKeys<Omit<QuantConfig, keyof QuantOptions>> = { extends: true, plugins: true, models: true, batch: true, mode: true };
 const MODEL_KEYS: OptionKeys<Omit<ModelEntry, keyof QuantOptions>> = { input: true };
 const BATCH_KEYS: OptionKeys<BatchSection> = { inputDir: true, outputDir: true, skipExisting: true, continueOnError: true, jobs: true, outputName: true };
 const IMAGE_KEYS = ["preset", "resize", "crop", "mean", "std", "scale", "layout", "channels", "kernel"];

@@ -4,10 +4,10 @@
  * batches in the model's layout by reading only the requested samples and converting them to the input's type.
  * Holds one batch's raw bytes (reused) plus the batch it returns; broadcast values are converted once.
  */
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import { DataType } from "../tensor/dtypes.ts";
 import { allocInput, convertRaw, type InputData } from "./convert.ts";
-import type { Batch, CalibrationDataset, ModelInputInfo } from "./dataset.ts";
+import type { Batch, CalibrationDataset, ModelInputInfo } from "./dataset-types.ts";
 import { agreeCounts, batchDims, describeShape, type Fit, fitData, type InputLayout, moveAxis0, type SampleAxisSpec, tileAxis } from "./layout.ts";
 import { product, RowReader, type StoredArray } from "./rows.ts";
 import { Scratch } from "./source.ts";

@@ -4,21 +4,10 @@
  * int/bool → float is allowed (exact up to 2^53), float → int is refused (silent truncation of
  * e.g. token ids saved as floats would calibrate on wrong data), int → narrower int is range-checked.
  */
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import { DataType, dataTypeName, floatToBf16, floatToHalf, halfToFloat } from "../tensor/dtypes.ts";
-
-/** The typed arrays a batch may hold (ORT's tensor data types). */
-export type InputData =
-  | Float32Array
-  | Float64Array
-  | Int32Array
-  | BigInt64Array
-  | Uint8Array
-  | Int8Array
-  | Uint16Array
-  | Int16Array
-  | Uint32Array
-  | BigUint64Array;
+import type { InputData } from "../kernel/dataset.ts";
+export type { InputData };
 
 /** What the conversion is for, so an error can name the input, the sample and the file. */
 export interface ConvertSite {

@@ -7,12 +7,11 @@
  * axis (layout.ts). Every reader streams: a dataset holds the current batch, not the file.
  */
 import { readdirSync, statSync } from "node:fs";
-import { makeTempDir, removeTempDir } from "../kernel/cleanup.ts";
+import { makeTempDir, removeTempDir } from "../io/cleanup.ts";
 import { basename, extname, join } from "node:path";
-import { QuantError, reason } from "../kernel/errors.ts";
+import { QuantError, reason } from "../errors/errors.ts";
 import { DataType, dataTypeName } from "../tensor/dtypes.ts";
 import { ArrayDataset, type Binding, FEEDABLE_TYPES, tooFewSamples } from "./array-dataset.ts";
-import type { InputData } from "./convert.ts";
 import { type ImageOptions, describeImages, imageSampleDims, imagesToNpy, listImages, listNonImages, resolveImageOptions } from "./images.ts";
 import { openNpy } from "./npy.ts";
 import { openNpz } from "./npz.ts";
@@ -23,48 +22,8 @@ import type { StoredArray } from "./rows.ts";
 import { openSafetensors } from "./safetensors.ts";
 import { type InputValue, valueArray } from "./values.ts";
 
-/** A model input as the dataset needs it. */
-export interface ModelInputInfo {
-  name: string;
-  /** ONNX DataType code. */
-  elemType: number;
-  /** Dims; `null` or a string (symbolic name) = dynamic. */
-  shape: (number | string | null)[];
-}
-
-/** One batch: per input, the data in the input's element type (fp16/bf16 as Uint16Array bits, bool as Uint8Array). */
-export interface Batch {
-  [input: string]: { data: InputData; dims: number[]; elemType: number };
-}
-
-/** Calibration samples, read batch by batch. */
-export interface CalibrationDataset {
-  /** Number of samples. */
-  readonly count: number;
-  readonly inputs: readonly string[];
-  /**
-   * Samples [start, start+size) as one batch, each input in the model's layout (samples stacked on its batch axis;
-   * an input without one gets its value as-is); data converted to the model input's elem type. Must not hold more
-   * than that batch in memory.
-   */
-  batch(start: number, size: number): Batch;
-  /**
-   * Optional: hand a consumed batch back so the next batch of the same size reuses its arrays instead of
-   * allocating (keeps peak memory at ~one batch instead of waiting for GC). Do not touch `batch` afterwards.
-   */
-  release?(batch: Batch): void;
-  /** Optional: how an input is fed (default: samples on axis 0, varying per sample). */
-  layout?(input: string): InputLayout;
-  /** Optional: one line per input saying how it is fed (logged at info level). */
-  describe?(): string[];
-  /** Release files (and temp files). */
-  close(): void;
-}
-
-/** The layout of `input` in `ds` (datasets without `layout` stack every input on axis 0). */
-export function layoutOf(ds: CalibrationDataset, input: string): InputLayout {
-  return ds.layout?.(input) ?? { batchAxis: 0, varies: true };
-}
+import type { CalibrationDataset, ModelInputInfo } from "./dataset-types.ts";
+export { layoutOf, type Batch, type CalibrationDataset, type ModelInputInfo } from "./dataset-types.ts";
 
 /** What to calibrate on. */
 export interface DatasetSpec extends Omit<RandomOptions, "samples" | "maxSamples" | "shapes" | "seed" | "axes"> {

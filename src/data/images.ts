@@ -7,9 +7,9 @@
  * `convert("L")` does) rather than libvips' colorimetric grey, to match torchvision pipelines.
  */
 import { closeSync, openSync, readSync, readdirSync, statSync, writeSync } from "node:fs";
-import { fileKind, openRegularFile } from "../kernel/files.ts";
+import { fileKind, openRegularFile } from "../io/files.ts";
 import { basename, join, relative } from "node:path";
-import { QuantError, reason } from "../kernel/errors.ts";
+import { QuantError, reason } from "../errors/errors.ts";
 import { DataType } from "../tensor/dtypes.ts";
 import { npyHeaderBytes } from "./npy.ts";
 
@@ -62,7 +62,7 @@ let sharpModule: Promise<Sharp> | undefined;
 function loadSharp(): Promise<Sharp> {
   // sharp's CommonJS entry: its ESM one finds the addon through createRequire at run time, which the single-file
   // binary cannot see; the CommonJS one requires it by name, so Bun embeds it.
-  sharpModule ??= import("../runtime/native.ts").then((n) => n.preloadNative("libvips")).then(() => require("sharp") as Sharp);
+  sharpModule ??= import("../io/native.ts").then((n) => n.preloadNative("libvips")).then(() => require("sharp") as Sharp);
   return sharpModule;
 }
 

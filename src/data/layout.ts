@@ -4,18 +4,9 @@
  * (`--sample-axis h=1`, config `sampleAxis: { h: 1 }`) or inferred from the declared shape; stored data then fits
  * the input in one of five layouts (see {@link fitData}). Everything here is about shapes; reading is elsewhere.
  */
-import { QuantError } from "../kernel/errors.ts";
-import type { ModelInputInfo } from "./dataset.ts";
-
-/** A user's per-input sample axis: an axis index, or `"none"`/`null` for an input without one. */
-export type SampleAxisSpec = number | "none" | null;
-
-/** How a dataset feeds one input: its batch axis (null: none, the same value in every run) and whether it varies per sample. */
-export interface InputLayout {
-  batchAxis: number | null;
-  /** True when the value differs per sample (false: one value broadcast to every sample). */
-  varies: boolean;
-}
+import { QuantError } from "../errors/errors.ts";
+import type { InputLayout, ModelInputInfo, SampleAxisSpec } from "./dataset-types.ts";
+export type { InputLayout, SampleAxisSpec } from "./dataset-types.ts";
 
 /** `[N, 1, 32, 32]`: dynamic dims by name (or `?`). */
 export function describeShape(shape: readonly (number | string | null)[]): string {

@@ -2,8 +2,8 @@
  * Several datasets over disjoint inputs read as one (arrays for the inputs that have data, random samples for the
  * float inputs that do not): the same count, batches merged, layouts and descriptions delegated.
  */
-import { QuantError } from "../kernel/errors.ts";
-import type { Batch, CalibrationDataset } from "./dataset.ts";
+import { QuantError } from "../errors/errors.ts";
+import type { Batch, CalibrationDataset } from "./dataset-types.ts";
 import type { InputLayout } from "./layout.ts";
 
 /** Datasets over disjoint inputs, with the same sample count, read together. */

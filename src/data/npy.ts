@@ -5,7 +5,7 @@
  * v2/v3), then a Python dict literal `{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }`.
  */
 import { basename } from "node:path";
-import { QuantError, reason } from "../kernel/errors.ts";
+import { QuantError, reason } from "../errors/errors.ts";
 import { DataType, dataTypeName } from "../tensor/dtypes.ts";
 import { allocInput, type InputData } from "./convert.ts";
 import { parsePyLiteral } from "./pyliteral.ts";

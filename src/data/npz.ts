@@ -9,7 +9,7 @@
  */
 import { constants as zconst, crc32, inflateRawSync } from "node:zlib";
 import { basename } from "node:path";
-import { QuantError, reason } from "../kernel/errors.ts";
+import { QuantError, reason } from "../errors/errors.ts";
 import { npyArray, readNpyHeader, type NpyHeader } from "./npy.ts";
 import { itemSize, product } from "./rows.ts";
 import type { StoredArray } from "./rows.ts";

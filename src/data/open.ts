@@ -2,15 +2,11 @@
  * One entry point from what a user gives as data — a path, values per input, or a dataset object of their own — to
  * an open dataset, for calibration, the INT4 sensitivity probe and validation alike.
  */
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import { type CalibrationDataset, type DatasetSpec, type ModelInputInfo, openDatasetAsync } from "./dataset.ts";
 import type { InputValue } from "./values.ts";
-
-/**
- * Data as the library takes it: a path (.npy, .npz, .safetensors, a folder of `<input>.npy` files or of images),
- * values per input name (`{ input: Float32Array | { dims, data }, h: …, sr: 16000n }`), or a dataset object.
- */
-export type DataSource = string | Record<string, InputValue> | CalibrationDataset;
+import type { DataSource } from "../kernel/dataset.ts";
+export type { DataSource };
 
 /** True for an object implementing {@link CalibrationDataset} (rather than values per input). */
 export function isDataset(x: unknown): x is CalibrationDataset {

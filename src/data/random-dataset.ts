@@ -4,11 +4,11 @@
  * (E_DATA_REQUIRED) unless `intRange` opts integers in.
  * Sample i of input x is a function of (seed, x, i) only, so any batching yields the same values.
  */
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import { DataType, dataTypeName } from "../tensor/dtypes.ts";
 import { BatchPool, checkBatch, checkFixedBatch, describeShape } from "./array-dataset.ts";
 import { convertRaw } from "./convert.ts";
-import type { Batch, CalibrationDataset, ModelInputInfo } from "./dataset.ts";
+import type { Batch, CalibrationDataset, ModelInputInfo } from "./dataset-types.ts";
 import { type InputLayout, moveAxis0 } from "./layout.ts";
 import { Scratch } from "./source.ts";
 import { fillNormal, fillUniform, fillUniformInt, sampleRng } from "./random.ts";

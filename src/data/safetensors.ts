@@ -6,7 +6,7 @@
  * lazily, one at a time, straight from the file.
  */
 import { basename } from "node:path";
-import { QuantError, reason } from "../kernel/errors.ts";
+import { QuantError, reason } from "../errors/errors.ts";
 import { DataType, dataTypeName } from "../tensor/dtypes.ts";
 import { allocInput, type InputData } from "./convert.ts";
 import { typeOfArray } from "./npy.ts";

@@ -4,9 +4,9 @@
  * so a short read here means the file changed or the disk failed.
  */
 import { closeSync, readSync } from "node:fs";
-import { openRegularFile } from "../kernel/files.ts";
+import { openRegularFile } from "../io/files.ts";
 import { basename } from "node:path";
-import { QuantError, reason } from "../kernel/errors.ts";
+import { QuantError, reason } from "../errors/errors.ts";
 
 /** Random-access bytes: `read` fills `into[at, at+length)` from `position` or throws a `QuantError`. */
 export interface ByteSource {

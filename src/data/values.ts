@@ -6,21 +6,14 @@
  */
 import { existsSync } from "node:fs";
 import { extname } from "node:path";
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import { DataType } from "../tensor/dtypes.ts";
 import type { InputData } from "./convert.ts";
 import { typeOfArray } from "./npy.ts";
 import type { StoredArray } from "./rows.ts";
 import { BufferSource } from "./source.ts";
-
-/** A typed array, or one with dims: `{ dims, data }` (an onnxruntime Tensor qualifies), `{ shape, data }` (ndarray-like). */
-export type InputArray =
-  | InputData
-  | { dims: readonly number[]; data: InputData; type?: string }
-  | { shape: readonly number[]; data: InputData; stride?: readonly number[]; offset?: number; dtype?: string };
-
-/** One input's value: an array, a scalar (number, bigint, boolean), a flat number list, or a path to a `.npy` file. */
-export type InputValue = InputArray | number | bigint | boolean | readonly number[] | string;
+import type { InputArray, InputValue } from "../kernel/dataset.ts";
+export type { InputArray, InputValue };
 
 /** onnxruntime / numpy dtype names that a Uint16Array or Uint8Array may stand for. */
 const NAMED_TYPES: Record<string, number> = {

@@ -3,7 +3,7 @@
  * target, then rename), so these files get the same guarantees as models: never half-written, never onto a folder,
  * temps removed on failure and on signals.
  */
-import { writeFilesAtomic } from "../kernel/atomic.ts";
+import { writeFilesAtomic } from "../io/atomic.ts";
 
 /** Write `chunks` in order to `path` via a temp file + rename (E_SAVE on failure). */
 export function writeChunksAtomic(path: string, chunks: readonly Uint8Array[]): void {

@@ -3,6 +3,7 @@ import type { PluginKind } from "./types.ts";
 
 /** Pipeline phases in order. */
 export const PHASES = ["load", "prepare", "calibrate", "quantize", "pack", "export", "validate"] as const;
+/** One phase of a run, in order. */
 export type Phase = (typeof PHASES)[number];
 
 /** A kernel event. `ms` is set on `*:end` events. */

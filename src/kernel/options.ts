@@ -2,9 +2,7 @@
  * The global options every plugin sees (the CLI flags and config keys). Plugin-specific settings go to the
  * plugin's factory instead.
  */
-import type { SampleAxisSpec } from "../data/layout.ts";
-import type { DataSource } from "../data/open.ts";
-import type { InputValue } from "../data/values.ts";
+import type { DataSource, InputValue, SampleAxisSpec } from "./dataset.ts";
 
 /** Resolved options of one quantization run. */
 export interface QuantOptions {

@@ -2,6 +2,8 @@
  * Plugin types of the pipeline: load ─► prepare ─► calibrate ─► quantize ─► pack ─► export ─► validate.
  * A plugin is a plain object made by a `define*` helper; data moves between phases only through return values.
  */
+import type { GranularityLabel } from "../tensor/granularity.ts";
+export type { GranularityLabel };
 import type { ConsolaInstance } from "consola";
 import type { Model } from "../onnx/model.ts";
 import type { TensorProto } from "../onnx/types.ts";
@@ -95,6 +97,7 @@ export interface PendingTensor {
   readonly role: "weight" | "zero_point" | "bias" | "activation";
 }
 
+
 /** One decision of a quantizer, for the summary and `--format json`. */
 export interface ReportEntry {
   /** Tensor (weight or activation) name. */
@@ -107,7 +110,7 @@ export interface ReportEntry {
   /** Data-movement ops between a weight and `node` (e.g. "Slice → Transpose"); the DequantizeLinear sits before them. */
   via?: string;
   type?: IntType;
-  granularity?: string;
+  granularity?: GranularityLabel;
   elements?: number;
   bytesBefore?: number;
   bytesAfter?: number;

@@ -5,7 +5,7 @@
  * tensors at session creation ("raw_data size does not match"); refusing them at load names the tensor before any
  * work is done, and keeps quantizers from reading past (or silently ignoring) the data.
  */
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import { DataType, bitsPerElement, byteLength, dataTypeName } from "../tensor/dtypes.ts";
 import { externalRef, isExternal } from "./external.ts";
 import type { ModelProto, SparseTensorProto, TensorProto } from "./types.ts";

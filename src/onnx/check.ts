@@ -2,7 +2,7 @@
  * Structural checks done at load time: value names are produced once per graph, and each graph is a DAG
  * (counting the outer-scope values a node's subgraphs read as inputs of that node).
  */
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import type { GraphProto, NodeProto } from "./types.ts";
 import { allGraphs, nodeSubgraphs } from "./walk.ts";
 import type { ModelProto } from "./types.ts";

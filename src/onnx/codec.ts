@@ -6,10 +6,10 @@
  */
 import { readFileSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { QuantError, reason } from "../kernel/errors.ts";
-import { openPending, settle, writeFilesAtomic, type PendingFile } from "../kernel/atomic.ts";
-import { fileKind } from "../kernel/files.ts";
-import { testHook } from "../kernel/cleanup.ts";
+import { QuantError, reason } from "../errors/errors.ts";
+import { openPending, settle, writeFilesAtomic, type PendingFile } from "../io/atomic.ts";
+import { fileKind } from "../io/files.ts";
+import { testHook } from "../io/cleanup.ts";
 import { dataFileName, inputsOf, removeOrphanData, sizeOf } from "./data-files.ts";
 import { decodeModelProto, encodeModelProto } from "./proto.ts";
 import { concatChunks, encodeModelChunks as encodeChunksRaw, writeChunks } from "./encode-chunks.ts";

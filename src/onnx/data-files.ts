@@ -4,8 +4,8 @@
  */
 import { readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
-import { Protected } from "../kernel/atomic.ts";
-import { pidAlive } from "../kernel/cleanup.ts";
+import { Protected } from "../io/atomic.ts";
+import { pidAlive } from "../io/cleanup.ts";
 import { decodeModelProto } from "./proto.ts";
 import { externalRef, isExternal } from "./external.ts";
 import { allTensors } from "./walk.ts";

@@ -4,10 +4,9 @@
  */
 import { closeSync, fstatSync, readSync } from "node:fs";
 import { isAbsolute, normalize, resolve, sep } from "node:path";
-import { QuantError } from "../kernel/errors.ts";
-import { isInside, openRegularFile, realPath } from "../kernel/files.ts";
+import { QuantError } from "../errors/errors.ts";
+import { isInside, openRegularFile, realPath } from "../io/files.ts";
 import type { TensorProto } from "./types.ts";
-import { num } from "./types.ts";
 import { byteLength } from "../tensor/dtypes.ts";
 
 /** DataLocation.EXTERNAL */
@@ -151,7 +150,3 @@ export class ExternalFiles {
   }
 }
 
-/** Number form of an int64 dim list. */
-export function dimsOf(t: TensorProto): number[] {
-  return (t.dims ?? []).map((d) => num(d));
-}

@@ -3,7 +3,7 @@
  * remove nodes, initializers and stale value_info. Each helper is one linear pass (no per-edit array splicing),
  * so batches of thousands of edits stay cheap. Rebuild any GraphIndex after editing.
  */
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import { nodeDependencies, outerScopeInputs } from "./check.ts";
 import type { GraphProto, NodeProto } from "./types.ts";
 import { nodeSubgraphs } from "./walk.ts";

@@ -4,7 +4,7 @@
  * shape/type lookup. The index is a snapshot: rebuild it (`new GraphIndex(model)`) after editing the proto.
  * Edit helpers (insert, replace uses, remove) work on the proto directly and live in graph-edit.ts.
  */
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import { DataType } from "../tensor/dtypes.ts";
 import type { Model } from "./model.ts";
 import type { GraphProto, ModelProto, NodeProto, SparseTensorProto, TensorProto, ValueInfoProto } from "./types.ts";

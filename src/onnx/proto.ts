@@ -77,17 +77,7 @@ export function encodeModelProto(model: ModelProto): Uint8Array {
   return types().Model.encode(model as protobuf.Message).finish();
 }
 
-/** Decode a lone TensorProto (e.g. from a Constant attribute stored elsewhere). */
-export function decodeTensorProto(bytes: Uint8Array): TensorProto {
-  return normalizeLongs(types().Tensor.decode(bytes)) as TensorProto;
-}
-
 /** Encode a lone TensorProto. */
 export function encodeTensorProto(t: TensorProto): Uint8Array {
   return types().Tensor.encode(t as protobuf.Message).finish();
-}
-
-/** Serialized size of a ModelProto in bytes (encodes it). */
-export function modelProtoSize(model: ModelProto): number {
-  return encodeModelProto(model).byteLength;
 }

@@ -8,7 +8,7 @@
  * data-movement ops such as Transpose/Reshape/Slice), *partly* when some are: a weight-only pass can still
  * quantize those.
  */
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import { DataType } from "../tensor/dtypes.ts";
 import { GraphIndex, type Scope } from "./graph.ts";
 import type { Model } from "./model.ts";

@@ -2,7 +2,7 @@
  * Reading and writing TensorProto payloads: raw_data (a view into the model file), typed fields
  * (float_data, int32_data, …) and external data (read lazily). All data is little-endian as ONNX stores it.
  */
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import { DataType, bf16ToFloat, bitsPerElement, byteLength, dataTypeName, halfToFloat } from "../tensor/dtypes.ts";
 import { elementCount, isExternal } from "./external.ts";
 import type { Model } from "./model.ts";

@@ -9,9 +9,11 @@ import type Long from "long";
 export type Int64 = number | Long;
 
 export interface StringStringEntryProto { key?: string; value?: string }
+/** An opset import: a domain ("" = ai.onnx) and its version. */
 export interface OperatorSetIdProto { domain?: string; version?: Int64 }
 
 export interface TensorSegment { begin?: Int64; end?: Int64 }
+/** A stored tensor (initializer or Constant value): dims, data type, data inline or external. */
 export interface TensorProto {
   dims?: Int64[];
   data_type?: number;
@@ -32,7 +34,9 @@ export interface TensorProto {
 export interface SparseTensorProto { values?: TensorProto; indices?: TensorProto; dims?: Int64[] }
 
 export interface TensorShapeDimension { dim_value?: Int64; dim_param?: string; denotation?: string; value?: "dim_value" | "dim_param" }
+/** A declared shape: one entry per dim, a number or a symbolic name. */
 export interface TensorShapeProto { dim?: TensorShapeDimension[] }
+/** A value's declared type (tensor, sequence, map, optional). */
 export interface TypeProto {
   tensor_type?: { elem_type?: number; shape?: TensorShapeProto };
   sequence_type?: { elem_type?: TypeProto };
@@ -43,6 +47,7 @@ export interface TypeProto {
   denotation?: string;
   value?: string;
 }
+/** A named, typed value: a graph input/output or a value_info entry. */
 export interface ValueInfoProto { name?: string; type?: TypeProto; doc_string?: string; metadata_props?: StringStringEntryProto[] }
 
 /** AttributeProto.AttributeType values. */
@@ -51,6 +56,7 @@ export const AttributeType = {
   TENSORS: 9, GRAPHS: 10, SPARSE_TENSOR: 11, SPARSE_TENSORS: 12, TYPE_PROTO: 13, TYPE_PROTOS: 14,
 } as const;
 
+/** A node attribute (typed by `type`: int, float, string, tensor, graph, lists of them). */
 export interface AttributeProto {
   name?: string;
   ref_attr_name?: string;
@@ -72,6 +78,7 @@ export interface AttributeProto {
   type_protos?: TypeProto[];
 }
 
+/** One node: op type and domain, input/output value names, attributes. */
 export interface NodeProto {
   input?: string[];
   output?: string[];
@@ -87,6 +94,7 @@ export interface NodeProto {
 
 export interface TensorAnnotation { tensor_name?: string; quant_parameter_tensor_names?: StringStringEntryProto[] }
 
+/** A graph: nodes in order, initializers, inputs, outputs, value_info (If/Loop/Scan bodies are graphs too). */
 export interface GraphProto {
   node?: NodeProto[];
   name?: string;
@@ -107,6 +115,7 @@ export interface TrainingInfoProto {
   update_binding?: StringStringEntryProto[];
 }
 
+/** A model-local function (its nodes are a graph body without initializers). */
 export interface FunctionProto {
   name?: string;
   input?: string[];
@@ -122,6 +131,7 @@ export interface FunctionProto {
   metadata_props?: StringStringEntryProto[];
 }
 
+/** A whole model: IR version, opset imports, the main graph, functions, metadata. */
 export interface ModelProto {
   ir_version?: Int64;
   opset_import?: OperatorSetIdProto[];

@@ -24,7 +24,7 @@ import type { GraphProto, NodeProto, TypeProto } from "../onnx/types.ts";
 import { AttributeType, num } from "../onnx/types.ts";
 import { allGraphs } from "../onnx/walk.ts";
 import { DataType, dataTypeName } from "../tensor/dtypes.ts";
-import { PlacementGraph } from "./placement-graph.ts";
+import { elementTypes } from "../onnx/elem-types.ts";
 
 /** What {@link computeInFloat32} changed. */
 export interface Float32ComputeReport {
@@ -188,7 +188,7 @@ export function computeInFloat32(model: Model): Float32ComputeReport | undefined
 
 /** Remove main-graph Casts from float to float (not a graph output's producer); returns how many. */
 function bypassNoOpCasts(model: Model, main: GraphProto): number {
-  const types = new PlacementGraph(model).types;
+  const types = elementTypes(model.proto.graph ?? {});
   const outputs = new Set((main.output ?? []).map((o) => o.name));
   const drop = new Set<NodeProto>();
   for (const n of main.node ?? []) {

@@ -12,7 +12,7 @@ import { type DataSource, openData } from "../data/open.ts";
 import type { InputValue } from "../data/values.ts";
 import { RuntimeSession, batchPlan, modelInputs, type TensorMap } from "../runtime/session.ts";
 import { DataType } from "../tensor/dtypes.ts";
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 
 /** A weight to probe: its original and its dequantized values (float32, main-graph initializer). */
 export interface SensitivityCandidate {

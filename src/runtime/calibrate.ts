@@ -12,7 +12,7 @@
  * exported with batch 1, it runs one at a time (making the dim symbolic would be unsafe: exporters bake the batch
  * into Reshape targets, so batched runs could fail or silently mix samples).
  */
-import { QuantError, isQuantError, reason } from "../kernel/errors.ts";
+import { QuantError, isQuantError, reason } from "../errors/errors.ts";
 import type { CalibratorPlugin, CalibratorState, Observation, RangeMap } from "../kernel/types.ts";
 import type { Model } from "../onnx/model.ts";
 import { type Batch, type CalibrationDataset, layoutOf } from "../data/dataset.ts";

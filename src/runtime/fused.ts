@@ -14,7 +14,7 @@
  * off (it is already optimized). Wherever the reasoning does not apply, the reorder stays: results are exact either
  * way (test/runtime/fused.test.ts compares both paths on mobilenet_v2).
  */
-import { makeTempDir, removeTempDir } from "../kernel/cleanup.ts";
+import { makeTempDir, removeTempDir } from "../io/cleanup.ts";
 import { join } from "node:path";
 import { loadModel, serializeModel } from "../onnx/codec.ts";
 import { GraphBuilder } from "../onnx/builder.ts";

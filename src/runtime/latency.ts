@@ -4,9 +4,9 @@
  * machine noise (other processes, frequency changes) hits all models alike, and medians.
  * Also what ORT fused: the op types of its optimized graph (`optimizedModelFilePath`).
  */
-import { makeTempDir, removeTempDir } from "../kernel/cleanup.ts";
+import { makeTempDir, removeTempDir } from "../io/cleanup.ts";
 import { join } from "node:path";
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import { loadModel } from "../onnx/codec.ts";
 import type { Model } from "../onnx/model.ts";
 import { fillNormal, sampleRng } from "../data/random.ts";

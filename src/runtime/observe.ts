@@ -16,7 +16,7 @@
  * - Nodes no observation needs (e.g. a classifier head after the last observed tensor) are left out.
  * The copy shares initializers with the original (no weight bytes are copied).
  */
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import { nodeDependencies } from "../onnx/check.ts";
 import { GraphIndex, opsetVersion } from "../onnx/graph.ts";
 import type { Model } from "../onnx/model.ts";

@@ -4,10 +4,10 @@
  * cores: onnxruntime on one, JS histograms on the other. Outputs come back as transferred buffers (no copy); inputs
  * are copied once (a batch may be a view into a larger buffer, which must not be transferred away).
  */
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import type { Batch } from "../data/dataset.ts";
 import { ortType, type RuntimeOptions } from "./session.ts";
-import { isCompiled } from "./native.ts";
+import { isCompiled } from "../io/native.ts";
 import type { WorkerReply, WorkerRequest } from "./worker.ts";
 
 /** The worker inside the single-file binary: the entry point as src/cli/build-bin.ts names it (Bun maps it). */

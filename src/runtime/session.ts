@@ -5,10 +5,10 @@
  * for loading it.
  */
 import { rmSync } from "node:fs";
-import { makeTempDir, removeTempDir } from "../kernel/cleanup.ts";
+import { makeTempDir, removeTempDir } from "../io/cleanup.ts";
 import { join } from "node:path";
 import type * as Ort from "onnxruntime-node";
-import { QuantError, reason } from "../kernel/errors.ts";
+import { QuantError, reason } from "../errors/errors.ts";
 import { saveModel, serializeModel } from "../onnx/codec.ts";
 import { isExternal } from "../onnx/external.ts";
 import type { Model } from "../onnx/model.ts";
@@ -28,7 +28,7 @@ let ortModule: OrtModule | undefined;
 /** onnxruntime-node, imported on first use. */
 export async function loadOrt(): Promise<OrtModule> {
   if (ortModule) return ortModule;
-  await (await import("./native.ts")).preloadNative("onnxruntime");
+  await (await import("../io/native.ts")).preloadNative("onnxruntime");
   return (ortModule = await import("onnxruntime-node"));
 }
 

@@ -12,9 +12,9 @@
  */
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { requireRegularFile } from "../kernel/files.ts";
-import { QuantError, reason } from "../kernel/errors.ts";
-import { writeFileAtomic } from "../kernel/atomic.ts";
+import { requireRegularFile } from "../io/files.ts";
+import { QuantError, reason } from "../errors/errors.ts";
+import { writeFileAtomic } from "../io/atomic.ts";
 import type { CalibratorPlugin, PluginContext, Range, RangeMap } from "../kernel/types.ts";
 import type { Model } from "../onnx/model.ts";
 import { finalizeChain, type CalibratorEntry } from "./calibrate.ts";

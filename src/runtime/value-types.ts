@@ -5,7 +5,7 @@
  * left, onnxruntime itself: a session without weights, optimizations off, the values as untyped outputs, and its
  * inferred output metadata.
  */
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import type { GraphIndex } from "../onnx/graph.ts";
 import type { Model } from "../onnx/model.ts";
 import type { GraphProto, ModelProto, NodeProto, ValueInfoProto } from "../onnx/types.ts";

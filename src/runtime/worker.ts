@@ -29,7 +29,7 @@ self.onmessage = async (e: MessageEvent<WorkerRequest>) => {
   try {
     if (m.kind === "load") {
       if (!ort) {
-        await (await import("./native.ts")).preloadNative("onnxruntime");
+        await (await import("../io/native.ts")).preloadNative("onnxruntime");
         ort = await import("onnxruntime-node");
       }
       const opts = ortSessionOptions(m.options);

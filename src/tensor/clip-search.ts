@@ -16,7 +16,7 @@
  * read once), with no allocation per group or candidate. Non-contiguous groups are gathered into one scratch buffer.
  */
 import type { GroupLayout } from "./kernels.ts";
-import { idealScale, zeroPointForRange } from "./quantize.ts";
+import { idealScale, zeroPointForRange } from "./zero-point.ts";
 
 /** Knobs of the search; the defaults are what `quantizeWeights` uses. */
 export interface ClipSearchOptions {

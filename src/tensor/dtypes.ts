@@ -26,7 +26,9 @@ export const DataType = {
   FLOAT4E2M1: 23,
   FLOAT8E8M0: 24,
 } as const;
+/** Name of an ONNX data type (`"FLOAT"`, `"INT8"`, …). */
 export type DataTypeName = keyof typeof DataType;
+/** Numeric code of an ONNX data type (`TensorProto.data_type`). */
 export type DataTypeCode = (typeof DataType)[DataTypeName];
 
 const NAMES: Record<number, DataTypeName> = Object.fromEntries(Object.entries(DataType).map(([k, v]) => [v, k as DataTypeName]));

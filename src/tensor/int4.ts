@@ -2,7 +2,7 @@
  * INT4 / UINT4 packing in ONNX order (TensorProto raw_data, opset 21): element 2k goes to the low nibble of byte k,
  * element 2k+1 to the high nibble; an odd count leaves the last high nibble 0.
  */
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 
 /** Bytes needed for `count` 4-bit values. */
 export function int4ByteLength(count: number): number {

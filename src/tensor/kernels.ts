@@ -3,8 +3,8 @@
  * one driver that walks it in long contiguous runs whatever the axis, and kernels for min/max, quantize, dequantize and
  * reconstruction error. Classes rather than closures so the hot loops only touch locals.
  */
-import { QuantError } from "../kernel/errors.ts";
-import type { Granularity, QuantType } from "./quantize.ts";
+import { QuantError } from "../errors/errors.ts";
+import type { Granularity, QuantType } from "./granularity.ts";
 import { wasmErrorKernel, wasmGroupMinMax, wasmQuantizeLinear } from "./wasm-kernels.ts";
 
 /** Adding and subtracting 1.5·2^52 rounds a double to an integer, half to even (IEEE default), without a branch. */

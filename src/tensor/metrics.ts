@@ -4,7 +4,7 @@
  * that folds batch after batch in O(1) memory (the validator never keeps outputs of past batches).
  * Sums are kept in float64 so millions of elements do not lose precision.
  */
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import { sqnrDb } from "./quantize.ts";
 
 export { sqnrDb };

@@ -8,20 +8,16 @@
  * per-tensor → one group; per-channel → group `c`; block → group `(o * blocks + floor(c / blockSize)) * inner + i`,
  * which is the row-major index into the scale tensor ONNX wants. All loops stride over that view: no transposes, no copies.
  */
-import { QuantError } from "../kernel/errors.ts";
+import { QuantError } from "../errors/errors.ts";
 import { clipSearchParams } from "./clip-search.ts";
+import { idealScale, symmetricZeroPoint, zeroPointForRange } from "./zero-point.ts";
+
+export { idealScale, symmetricZeroPoint, zeroPointForRange } from "./zero-point.ts";
+import type { Granularity, QuantType } from "./granularity.ts";
+export { granularityLabel, type Granularity, type QuantType } from "./granularity.ts";
 import { RNE, allocValues, dequantizeLinear, groupLayout, groupMinMax, quantizeLinear, quantizeLinearMeasured, reconstructionError, type GroupLayout } from "./kernels.ts";
 
 export { allocValues, dequantizeLinear, groupLayout, groupMinMax, quantizeLinear, quantizeLinearMeasured, reconstructionError, type GroupLayout } from "./kernels.ts";
-
-/** Integer storage types a weight can be quantized to. */
-export type QuantType = "int8" | "uint8" | "int4" | "uint4" | "int16" | "uint16";
-
-/** Which elements share one scale/zero point. Block semantics are DequantizeLinear opset 21 (`axis` + `block_size`). */
-export type Granularity =
-  | { kind: "tensor" }
-  | { kind: "channel"; axis: number }
-  | { kind: "block"; axis: number; blockSize: number };
 
 /** How to quantize one weight. `clipSearch` picks each group's range by reconstruction MSE instead of min/max. */
 export interface QuantSpec {
@@ -85,34 +81,6 @@ export function qrange(type: QuantType, symmetric: boolean): { qmin: number; qma
   const r = RANGES[type];
   if (!r) throw new QuantError("E_QUANT_OPTIONS", `unknown quantization type "${String(type)}"; use int8, uint8, int4, uint4, int16 or uint16`);
   return { qmin: r.qmin, qmax: r.qmax };
-}
-
-/** Zero point of symmetric quantization: the middle code of the range (0 for signed types). */
-export function symmetricZeroPoint(qmin: number, qmax: number): number {
-  return qmin < 0 ? 0 : (qmax + 1) / 2;
-}
-
-/**
- * Zero point for the range `[min, max]` (already widened to include 0). Asymmetric: the integer that lets the smallest scale
- * cover both ends (each end may land up to half a step past its code: it still reconstructs within scale/2).
- */
-export function zeroPointForRange(min: number, max: number, qmin: number, qmax: number, symmetric: boolean): number {
-  if (symmetric) return symmetricZeroPoint(qmin, qmax);
-  const a = -min;
-  const b = max;
-  if (a + b === 0) return qmin < 0 ? 0 : qmin;
-  // s(zp) = max(a / (zp - qmin + 0.5), b / (qmax - zp + 0.5)) is minimal where both terms meet; try the integers around it.
-  const real = (a * (qmax + 0.5) + b * (qmin - 0.5)) / (a + b);
-  const lo = Math.min(qmax, Math.max(qmin, Math.floor(real)));
-  const hi = Math.min(qmax, Math.max(qmin, lo + 1));
-  return idealScale(min, max, hi, qmin, qmax) < idealScale(min, max, lo, qmin, qmax) ? hi : lo;
-}
-
-/** {@link scaleForRange} before fp32 rounding: `max(max / (qmax - zp + 0.5), min / (qmin - zp - 0.5))`. For searches. */
-export function idealScale(min: number, max: number, zp: number, qmin: number, qmax: number): number {
-  const up = max > 0 ? max / (qmax - zp + 0.5) : 0;
-  const down = min < 0 ? min / (qmin - zp - 0.5) : 0;
-  return up > down ? up : down;
 }
 
 /**

@@ -15,7 +15,7 @@ import { decodeModelProto, encodeModelProto, sqnrDb, type ModelProto } from "../
 import { writeNpy } from "../../src/data/npy.ts";
 import { quant } from "../cli/helpers.ts";
 import { randomFeeds } from "../onnx/ort.ts";
-import { embeddingModel, lstmCellModel, recurrentOpModel } from "../quant/recurrent-fixtures.ts";
+import { embeddingModel, lstmCellModel, recurrentOpModel } from "../helpers/recurrent.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "quant-accept-rnn-"));
 

@@ -7,7 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "../helpers/corpus.ts";
-import { childPids, running, savedChain, temps, tmp, until } from "../kernel/safety-helpers.ts";
+import { childPids, running, savedChain, temps, tmp, until } from "../pipeline/safety-helpers.ts";
 
 const MAIN = join(ROOT, "src/cli/main.ts");
 

@@ -7,7 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "../helpers/corpus.ts";
-import { savedChain, tmp } from "../kernel/safety-helpers.ts";
+import { savedChain, tmp } from "../pipeline/safety-helpers.ts";
 
 function run(args: string[], cwd: string, env: Record<string, string> = {}) {
   const p = Bun.spawnSync([process.execPath, join(ROOT, "src/cli/main.ts"), ...args], { cwd, stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1", QUANT_TRUST_CONFIG: "", ...env } });

@@ -69,15 +69,38 @@ export default defineConfig({
     expect(existsSync(join(proj, "out/ranges.csv"))).toBe(true);
   }, 120_000);
 
+  test("the library with the built-in registry from \"quant/plugins\", as the README's Library API shows", () => {
+    writeFileSync(join(proj, "lib-run.ts"), `import { resolveChain, runPipeline } from "quant";
+import { builtinPlugins } from "quant/plugins";
+const registry = builtinPlugins;
+const result = await runPipeline({
+  model: "model.onnx",
+  plugins: await resolveChain(["normalize", "weight-only", "int8", "onnx"], { registry }),
+  options: { output: "lib.int8.onnx" },
+});
+console.log(JSON.stringify({ quantized: result.entries.filter((e) => e.action === "quantized").length, artifacts: result.artifacts.map((a) => a.path) }));
+const unknown = await resolveChain(["int8"]).catch((e) => e.code);
+console.log(unknown);
+`);
+    const r = sh([process.execPath, "lib-run.ts"]);
+    if (r.code !== 0) throw new Error(r.stderr);
+    const [first, second] = r.stdout.trim().split("\n");
+    expect(JSON.parse(first!)).toEqual({ quantized: 7, artifacts: [join(proj, "lib.int8.onnx")] });
+    expect(second).toBe("E_PLUGIN_UNKNOWN"); // no registry passed: names do not resolve
+    expect(existsSync(join(proj, "lib.int8.onnx"))).toBe(true);
+  }, 120_000);
+
   test("tsc type-checks a file importing the library, and catches a wrong call", () => {
     writeFileSync(join(proj, "tsconfig.json"), JSON.stringify({ compilerOptions: { target: "ES2022", module: "ESNext", moduleResolution: "bundler", strict: true, noEmit: true, skipLibCheck: true }, include: ["lib.ts"] }));
     writeFileSync(join(proj, "lib.ts"), `import { defineCalibrator, runPipeline, type RangeMap } from "quant";
+import { builtinPlugins } from "quant/plugins";
 export const cal = defineCalibrator({
   name: "zero",
   needs: "minmax",
   create: () => ({ observe() {}, merge() {}, finalize: (): RangeMap => new Map(), toJSON: () => ({}) }),
 });
 export const run: typeof runPipeline = runPipeline;
+export const names: string[] = Object.keys(builtinPlugins.plugins);
 `);
     const tsc = [process.execPath, join(ROOT, "node_modules/typescript/bin/tsc"), "-p", "."];
     const ok = sh(tsc);

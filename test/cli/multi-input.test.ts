@@ -10,7 +10,7 @@ import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import normalize from "../../plugins/passes/normalize.ts";
 import minmax from "../../plugins/calibrators/minmax.ts";
-import staticQdq from "../../plugins/quantizers/static-qdq.ts";
+import staticQdq from "../../plugins/quantizers/static-qdq/index.ts";
 import int8 from "../../plugins/packers/int8.ts";
 import { type Batch, type CalibrationDataset, DataType, loadModel, runPipeline, serializeModel, sqnrDb } from "../../src/index.ts";
 import { writeNpy } from "../../src/data/npy.ts";

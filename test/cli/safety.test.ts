@@ -6,7 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, linkSync, mkdirSync, readdirSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DataType, GraphBuilder, encodeModelProto, loadModel, writeNpy } from "../../src/index.ts";
-import { hashFile, savedChain, temps, tmp } from "../kernel/safety-helpers.ts";
+import { hashFile, savedChain, temps, tmp } from "../pipeline/safety-helpers.ts";
 import { quant } from "./helpers.ts";
 import { corpus, hasCorpus } from "../helpers/corpus.ts";
 

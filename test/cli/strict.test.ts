@@ -10,7 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import sharp from "sharp";
-import { configKeys, loadModel } from "../../src/index.ts";
+import { loadModel } from "../../src/index.ts";
+import { configKeys } from "../../src/config/schema.ts";
 import { ROOT, corpus, hasCorpus } from "../helpers/corpus.ts";
 import { quant } from "./helpers.ts";
 

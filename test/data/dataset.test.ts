@@ -5,7 +5,7 @@ import type { InputData } from "../../src/data/convert.ts";
 import { type ModelInputInfo, openDataset } from "../../src/data/dataset.ts";
 import { encodeNpy, writeNpy } from "../../src/data/npy.ts";
 import { writeSafetensors } from "../../src/data/safetensors.ts";
-import { isQuantError } from "../../src/kernel/errors.ts";
+import { isQuantError } from "../../src/errors/errors.ts";
 import { DataType, floatToHalf } from "../../src/tensor/dtypes.ts";
 import { buildZip, codeOf, concat, tempDir } from "./helpers.ts";
 

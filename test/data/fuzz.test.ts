@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { type ModelInputInfo, openDataset } from "../../src/data/dataset.ts";
 import { encodeNpy } from "../../src/data/npy.ts";
 import { encodeSafetensors } from "../../src/data/safetensors.ts";
-import { isQuantError } from "../../src/kernel/errors.ts";
+import { isQuantError } from "../../src/errors/errors.ts";
 import { DataType } from "../../src/tensor/dtypes.ts";
 import { buildZip, concat, tempDir } from "./helpers.ts";
 

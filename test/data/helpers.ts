@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { crc32, deflateRawSync } from "node:zlib";
-import { isQuantError } from "../../src/kernel/errors.ts";
+import { isQuantError } from "../../src/errors/errors.ts";
 
 /** A temp dir removed after the file's tests. */
 export function tempDir(prefix = "quant-data-test-"): string {

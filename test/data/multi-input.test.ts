@@ -9,7 +9,7 @@ import { layoutOf, type ModelInputInfo, openDataset } from "../../src/data/datas
 import { fitData, inferBatchAxis } from "../../src/data/layout.ts";
 import { encodeNpy, writeNpy } from "../../src/data/npy.ts";
 import { parseInputFlags } from "../../src/data/values.ts";
-import { isQuantError } from "../../src/kernel/errors.ts";
+import { isQuantError } from "../../src/errors/errors.ts";
 import { DataType } from "../../src/tensor/dtypes.ts";
 import { buildZip, codeOf, concat, tempDir } from "./helpers.ts";
 

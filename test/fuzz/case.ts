@@ -8,14 +8,15 @@
 import { mkdirSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { createConsola } from "consola";
-import { isQuantError, QuantError } from "../../src/kernel/errors.ts";
-import { runPipeline } from "../../src/kernel/pipeline.ts";
+import { isQuantError, QuantError } from "../../src/errors/errors.ts";
+import { runPipeline } from "../../src/pipeline/pipeline.ts";
 import { defaultChain } from "../../src/config/plan.ts";
 import { resolveChain } from "../../src/config/resolve.ts";
 import type { PluginSpec } from "../../src/config/schema.ts";
 import type { QuantOptions } from "../../src/kernel/options.ts";
 import type { Plugin } from "../../src/kernel/types.ts";
 import type { CaseMode, FuzzCase } from "./mutate.ts";
+import { builtinPlugins } from "../../plugins/registry.ts";
 
 /** A failure that is a bug in quant, with a signature stable across runs (for minimizing). */
 export class FuzzCrash extends Error {
@@ -49,7 +50,7 @@ const chains = new Map<string, Plugin[]>();
 async function plugins(chain: PluginSpec[]): Promise<Plugin[]> {
   const key = JSON.stringify(chain);
   let p = chains.get(key);
-  if (!p) chains.set(key, (p = await resolveChain(chain)));
+  if (!p) chains.set(key, (p = await resolveChain(chain, { registry: builtinPlugins })));
   return p;
 }
 

@@ -12,7 +12,7 @@ import { loadModel } from "../../src/onnx/codec.ts";
 import { GraphBuilder } from "../../src/onnx/builder.ts";
 import { encodeModelProto } from "../../src/onnx/proto.ts";
 import type { ModelProto, TensorProto } from "../../src/onnx/types.ts";
-import { isQuantError } from "../../src/kernel/errors.ts";
+import { isQuantError } from "../../src/errors/errors.ts";
 import { DataType } from "../../src/tensor/dtypes.ts";
 
 /** A model y = x + T where T is the given tensor (named "T" unless it says otherwise). */

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { loadModel } from "../../src/onnx/codec.ts";
 import { encodeModelProto, encodeTensorProto } from "../../src/onnx/proto.ts";
 import { makeTensor } from "../../src/onnx/tensor-data.ts";
-import { QuantError } from "../../src/kernel/errors.ts";
+import { QuantError } from "../../src/errors/errors.ts";
 import { GraphBuilder } from "../../src/onnx/builder.ts";
 import { DataType } from "../../src/tensor/dtypes.ts";
 import { ifModel } from "./fixtures.ts";

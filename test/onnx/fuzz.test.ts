@@ -8,7 +8,7 @@ import fc from "fast-check";
 import { readFileSync } from "node:fs";
 import { loadModel } from "../../src/onnx/codec.ts";
 import { modelInfo } from "../../src/onnx/info.ts";
-import { isQuantError } from "../../src/kernel/errors.ts";
+import { isQuantError } from "../../src/errors/errors.ts";
 import { CORPUS_DIR } from "../helpers/corpus.ts";
 import { lengthPrefixes, varintBytes } from "../fuzz/bytes.ts";
 

@@ -8,7 +8,7 @@ import { GraphBuilder, makeAttribute, valueInfo } from "../../src/onnx/builder.t
 import { encodeModelProto } from "../../src/onnx/proto.ts";
 import { loadModel } from "../../src/onnx/codec.ts";
 import { convertOpset, irVersionFor, schemaVersion } from "../../src/onnx/opset/index.ts";
-import { isQuantError, type QuantError } from "../../src/kernel/errors.ts";
+import { isQuantError, type QuantError } from "../../src/errors/errors.ts";
 import { num, type GraphProto } from "../../src/onnx/types.ts";
 import { DataType } from "../../src/tensor/dtypes.ts";
 import { build, expectSameAfterConversion, opsetOf, opTypes, randomTensor } from "./opset-harness.ts";

@@ -5,7 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import * as ort from "onnxruntime-node";
 import { DataType, GraphBuilder, encodeModelProto, loadModel } from "../../src/index.ts";
-import { PlacementGraph } from "../../src/quant/placement-graph.ts";
+import { PlacementGraph } from "../../plugins/quantizers/static-qdq/placement-graph.ts";
 import { randf } from "./fixtures.ts";
 
 const F = DataType.FLOAT;

@@ -11,7 +11,7 @@ import { mapAxisBack, reshapeAxisBack, stepOutputShape, traceAxisBack, type Chai
 import { weightUse } from "../../src/quant/axes.ts";
 import type { NodeProto } from "../../src/onnx/types.ts";
 import { DataType } from "../../src/tensor/dtypes.ts";
-import { lstmCellModel, recurrentOpModel, embeddingModel } from "../quant/recurrent-fixtures.ts";
+import { lstmCellModel, recurrentOpModel, embeddingModel } from "../helpers/recurrent.ts";
 
 const F = DataType.FLOAT;
 const prod = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);

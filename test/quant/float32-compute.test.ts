@@ -8,7 +8,7 @@ import * as ort from "onnxruntime-node";
 import { DataType, GraphBuilder, floatToHalf, loadModel, makeTensor, serializeModel, encodeModelProto, type Model } from "../../src/index.ts";
 import { computeInFloat32, hasHalfCompute } from "../../src/quant/float32-compute.ts";
 import { ortTensor, tensorFloats } from "../../src/runtime/session.ts";
-import { PlacementGraph } from "../../src/quant/placement-graph.ts";
+import { PlacementGraph } from "../../plugins/quantizers/static-qdq/placement-graph.ts";
 import { randomFloats } from "../helpers/random.ts";
 
 const H = DataType.FLOAT16;

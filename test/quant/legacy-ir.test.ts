@@ -7,13 +7,14 @@
 import { describe, expect, test } from "bun:test";
 import * as ort from "onnxruntime-node";
 import { resolveChain } from "../../src/config/resolve.ts";
-import { runPipeline } from "../../src/kernel/pipeline.ts";
+import { runPipeline } from "../../src/pipeline/pipeline.ts";
 import { encodeModelProto } from "../../src/onnx/proto.ts";
 import { valueInfo } from "../../src/onnx/builder.ts";
 import { loadModel } from "../../src/onnx/codec.ts";
 import { DataType } from "../../src/tensor/dtypes.ts";
 import { sqnrDb } from "../../src/tensor/metrics.ts";
 import { chainModel } from "../onnx/fixtures.ts";
+import { builtinPlugins } from "../../plugins/registry.ts";
 
 function legacyChain(): Uint8Array {
   const m = chainModel(3, 32);
@@ -40,7 +41,7 @@ describe("IR 3 models (initializers are also graph inputs)", () => {
     ["INT4 block 32", { bits: 4 as const, blockSize: 32 }],
   ] as const) {
     test(`${label}: the weights leave the input list, the model runs in ONNX Runtime and matches`, async () => {
-      const plugins = await resolveChain(["normalize", ["weight-only", { sensitivity: false }], "int8"]);
+      const plugins = await resolveChain(["normalize", ["weight-only", { sensitivity: false }], "int8"], { registry: builtinPlugins });
       const res = await runPipeline({ model: loadModel(bytes), plugins, options, write: false });
       const g = res.model.proto.graph!;
       expect(g.input!.map((v) => v.name)).toEqual(["x"]);

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { defineCalibrator, type Observation } from "../../src/kernel/types.ts";
-import { QuantError } from "../../src/kernel/errors.ts";
+import { QuantError } from "../../src/errors/errors.ts";
 import { calibrate, type CalibratorEntry } from "../../src/runtime/calibrate.ts";
 import { convReluMatMul, ifModel, twoInputs } from "./models.ts";
 import { ctx, exposeAndRun, memoryDataset, minMaxOf, randomFloats, RunningMinMax, testMinMax, testValues, ValuesMinMax } from "./helpers.ts";

@@ -4,7 +4,7 @@ import { encodeModelProto } from "../../src/onnx/proto.ts";
 import { loadModel } from "../../src/onnx/codec.ts";
 import type { Model } from "../../src/onnx/model.ts";
 import { DataType } from "../../src/tensor/dtypes.ts";
-import { HistogramSet } from "../../src/tensor/histogram.ts";
+import { HistogramSet } from "../../src/quant/histogram-calibrator.ts";
 import { calibrate } from "../../src/runtime/calibrate.ts";
 import { createObservationSession, nchwcBlock } from "../../src/runtime/fused.ts";
 import { observationModel, SUBSAMPLE_LIMIT } from "../../src/runtime/observe.ts";

@@ -1,8 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { DEFAULT_BINS, HistogramObserver, HistogramSet, MIN_EXP, pow2, requiredExp } from "../../src/tensor/histogram.ts";
+import { DEFAULT_BINS, HistogramObserver, MIN_EXP, pow2, requiredExp } from "../../src/tensor/histogram.ts";
+import { HistogramSet } from "../../src/quant/histogram-calibrator.ts";
 import { isQuantError } from "../../src/index.ts";
-import { normal } from "../calibrators/fixtures.ts";
+import { normal } from "../plugins/calibrators/fixtures.ts";
 
 /** Finite float32 arrays, mixing tiny, ordinary and huge magnitudes (and -0). */
 const values = fc.oneof(

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { dequantizeWeights, quantizeWeights, quantizedSqnrDb, sqnrDb, type Granularity } from "../../src/index.ts";
+import { dequantizeWeights, quantizeWeights, sqnrDb, type Granularity } from "../../src/index.ts";
+import { quantizedSqnrDb } from "../../src/tensor/quantize.ts";
 
 describe("fused reconstruction error", () => {
   test("quantizedSqnrDb equals sqnrDb of the dequantized tensor, for every granularity", () => {

@@ -4,7 +4,7 @@ import * as ort from "onnxruntime-node";
 import protobuf from "protobufjs";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { isQuantError } from "../../src/kernel/errors.ts";
+import { isQuantError } from "../../src/errors/errors.ts";
 import { DataType } from "../../src/tensor/dtypes.ts";
 import { packInt4 } from "../../src/tensor/int4.ts";
 import {

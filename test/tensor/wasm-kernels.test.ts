@@ -7,7 +7,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { isQuantError } from "../../src/kernel/errors.ts";
+import { isQuantError } from "../../src/errors/errors.ts";
 import { groupLayout, groupMinMax, quantizeLinear, quantizeWeights, type Granularity, type QuantSpec, type QuantType, type QuantizedWeights } from "../../src/tensor/quantize.ts";
 import { kernelBackend, setKernelBackend } from "../../src/tensor/wasm-kernels.ts";
 import { assembleQuantizeWasm, moduleSource } from "../../src/tensor/wasm/build.ts";
@@ -74,7 +74,7 @@ describe("WASM kernels = JS kernels, bit for bit", () => {
       ),
       { numRuns: 300, seed: 15 },
     );
-  });
+  }, 120_000);
 
   test("long rows and wide columns that span several chunks", () => {
     const cases: [number[], Granularity][] = [
@@ -95,7 +95,7 @@ describe("WASM kernels = JS kernels, bit for bit", () => {
           expectSame(r.js, r.wasm);
         }
     }
-  });
+  }, 120_000);
 
   test("quantizeLinear with NaN, ±Inf, subnormals and exact ties, any scale and zero point", () => {
     fc.assert(
@@ -125,7 +125,7 @@ describe("WASM kernels = JS kernels, bit for bit", () => {
       ),
       { numRuns: 300, seed: 15 },
     );
-  });
+  }, 60_000);
 
   test("ties round half to even (ONNX QuantizeLinear)", () => {
     const data = Float32Array.of(0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 126.5, 127.5, -128.5, 3.5, 4.5, -3.5);
@@ -164,12 +164,12 @@ describe("WASM kernels = JS kernels, bit for bit", () => {
       }),
       { numRuns: 200, seed: 15 },
     );
-  });
+  }, 60_000);
 });
 
 describe("the committed module", () => {
   test("is what quantize.wat assembles to", async () => {
     const committed = readFileSync(resolve(import.meta.dir, "../../src/tensor/wasm/quantize-wasm.ts"), "utf8");
     expect(committed).toBe(moduleSource(await assembleQuantizeWasm()));
-  });
+  }, 60_000);
 });

@@ -12,7 +12,7 @@
  * const model = loadModel("old.onnx");
  * const { from, to, converted } = convertOpset(model, 21);
  */
-import { QuantError, reason } from "../../kernel/errors.ts";
+import { QuantError, reason } from "../../errors/errors.ts";
 import type { Model } from "../model.ts";
 import type { NodeProto } from "../types.ts";
 import { num } from "../types.ts";

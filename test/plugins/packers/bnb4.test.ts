@@ -7,9 +7,9 @@ import fc from "fast-check";
 import { consola } from "consola";
 import * as ort from "onnxruntime-node";
 import {
-  BNB4_CODEBOOK, DataType, GraphBuilder, dequantizeBnb4, encodeModelProto, fp4Code, loadModel, nf4Code, quantizeBnb4,
-  runPipeline, serializeModel, type Bnb4Type, type Model,
+  DataType, GraphBuilder, dequantizeBnb4, encodeModelProto, loadModel, quantizeBnb4, runPipeline, serializeModel, type Bnb4Type, type Model,
 } from "../../../src/index.ts";
+import { BNB4_CODEBOOK, fp4Code, nf4Code } from "../../../src/tensor/bnb4.ts";
 import bnb4 from "../../../plugins/packers/bnb4.ts";
 import { randomFloats } from "../../helpers/models.ts";
 

@@ -1,0 +1,70 @@
+/**
+ * The public API, name by name (values and types, sorted). A change to src/index.ts changes this list, so it is seen
+ * in review: adding a name is a decision (TSDoc, a user who needs it), removing one breaks users' plugins.
+ */
+import { describe, expect, test } from "bun:test";
+import * as ts from "typescript";
+import { fileURLToPath } from "node:url";
+
+const PUBLIC_API = [
+    "Artifact", "AttrValue", "AttributeProto", "AttributeType", "Batch", "BatchSection", "Bnb4Type", "Bnb4Weight",
+    "CalibrationDataset", "CalibratorPlugin", "CalibratorState", "ChainContext", "ChainStep", "ClipSearchOptions",
+    "Consumer", "DATA_MOVEMENT_OPS", "DataSource", "DataType", "DataTypeCode", "DataTypeName", "DatasetSpec",
+    "Diagnostic", "Dim", "ErrorAccumulator", "ErrorCode", "ErrorMetrics", "ErrorSite", "EventSink", "ExporterPlugin",
+    "FidelityOptions", "FidelityReport", "Float16Options", "Float16Result", "Float32ComputeReport", "FloatArray",
+    "FloatValue", "FunctionProto", "Granularity", "GranularityLabel", "GraphBuilder", "GraphIndex", "GraphPackResult",
+    "GraphProto", "GraphSite", "HistogramObserver", "HistogramSide", "ImageOptions", "InputArray", "InputLayout",
+    "InputValue", "Int64", "IntArray", "IntType", "LayerFidelity", "LoadOptions", "LoadedConfig", "MS_DOMAIN",
+    "Model", "ModelEntry", "ModelInfo", "ModelInputInfo", "ModelProto", "NBitsWeight", "NodeProto", "OP_MIN_OPSET",
+    "Observation", "OpenedData", "OperatorSetIdProto", "OpsetConversion", "OptionKeys", "OutputFidelity", "PHASES",
+    "PackerPlugin", "PassPlugin", "PendingTensor", "Phase", "Plugin", "PluginContext", "PluginEntry", "PluginFactory",
+    "PluginKind", "PluginRegistry", "PluginSpec", "Producer", "QuantConfig", "QuantError", "QuantEvent",
+    "QuantOptions", "QuantSpec", "QuantTally", "QuantType", "QuantizationState", "QuantizeResult", "QuantizedWeights",
+    "QuantizerPlugin", "QuantizerRequirements", "Range", "RangeMap", "ReplaceOptions", "ReportEntry",
+    "ResolveOptions", "RunInput", "RunResult", "RunState", "RuntimeOptions", "RuntimeSession", "SafetensorsFile",
+    "SafetensorsInput", "SampleAxisSpec", "SaveOptions", "Scope", "SensitivityCandidate", "SensitivityOptions",
+    "TensorMap", "TensorProto", "TensorShapeProto", "TypeProto", "ValidatorPlugin", "ValueInfoProto", "Weight",
+    "WeightRole", "WeightUse", "agreedAxis", "allGraphs", "alreadyQuantizedError", "batchPlan", "bf16ToFloat",
+    "bitsPerElement", "byteLength", "bytesOf", "checkBits", "checkConnectivity", "checkOrtLoad", "clipSearchParams",
+    "cloneModel", "computeInFloat32", "computeScaleZeroPoint", "constantTensor", "convertOpset", "convertToFloat16",
+    "cosine", "dataTypeName", "decodeModelProto", "defaultOptions", "defineCalibrator", "defineConfig",
+    "defineExporter", "definePacker", "definePass", "definePlugin", "defineQuantizer", "defineValidator",
+    "dequantizeBnb4", "dequantizeMatMulNBits", "dequantizeWeights", "describeQuantOps", "elementTypes",
+    "emptyRegistry", "encodeModelProto", "encodeSafetensors", "ensureOpsetImport", "evaluateStep", "explicitPerms",
+    "fidelityDiagnostics", "findWeights", "floatToBf16", "floatToHalf", "granularityLabel", "halfToFloat",
+    "histogramCalibrator", "insertBeforeFirstConsumer", "insertNodes", "isExternal", "isFloatWeightType", "isOnnxOp",
+    "isQuantError", "isQuantOp", "isQuantized", "layerBitsFor", "layerMerger", "loadModel", "loadQuantConfig",
+    "makeAttribute", "makeTensor", "matchesAny", "measureFidelity", "mergeChains", "modelInfo", "modelInputs",
+    "nodeSubgraphs", "num", "openData", "openDataset", "openSafetensors", "opsetVersion", "ortTensor",
+    "outerScopeInputs", "packInt4", "packMatMulNBits", "qrange", "quantizeBnb4", "quantizeWeights", "readNpy",
+    "readsShapeOnly", "reason", "removeInitializers", "removeNodes", "removeValueInfo", "replaceUses",
+    "replaceUsesMany", "replaceWithDequantize", "resolveChain", "resolvePlugin", "roundHalfEven", "runPipeline",
+    "saveModel", "serializeModel", "setTensorRaw", "sqnrDb", "tensorBytes", "tensorDims", "tensorFloat32",
+    "tensorFloats", "tensorInts", "tensorSize", "top1Agreement", "transposeFloat32", "unpackInt4", "unpackUint4",
+    "valueInfo", "weightSensitivity", "weightUse", "writeNpy",
+];
+
+const entry = fileURLToPath(new URL("../../src/index.ts", import.meta.url));
+
+describe("public API (src/index.ts)", () => {
+  test("exports exactly the listed names", () => {
+    const program = ts.createProgram([entry], {
+      allowImportingTsExtensions: true, noEmit: true, target: ts.ScriptTarget.ESNext, module: ts.ModuleKind.ESNext,
+      moduleResolution: ts.ModuleResolutionKind.Bundler, skipLibCheck: true, types: [],
+    });
+    const checker = program.getTypeChecker();
+    const names = checker.getExportsOfModule(checker.getSymbolAtLocation(program.getSourceFile(entry)!)!).map((s) => s.getName()).sort();
+    expect(names).toEqual(PUBLIC_API);
+  }, 60_000); // type-checking the API's modules takes a few seconds
+
+  test("the runtime values are the listed names that are not types only", async () => {
+    const values = Object.keys(await import(entry)).sort();
+    expect(values.length).toBeGreaterThan(100);
+    for (const v of values) expect(PUBLIC_API).toContain(v);
+  });
+
+  test("names only, no `export *`: every public name is chosen in src/index.ts", async () => {
+    const text = await Bun.file(entry).text();
+    expect(text).not.toMatch(/export\s+(type\s+)?\*/);
+  });
+});
