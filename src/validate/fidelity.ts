@@ -155,20 +155,22 @@ export async function measureFidelity(
     }
     const layerAccs = layers.map(() => new ErrorAccumulator());
     const layerNames = layers.map((l) => l.name);
-    // Outputs are garbage after each comparison, but a large model's (ISNet: ~100 MB a run) pile up before the
-    // collector runs on its own: collect once enough was dropped.
-    const garbage = new GarbageBudget();
+    // Memory: the models went to onnxruntime as serialized copies, garbage now; and every run's outputs are garbage
+    // after their comparison, but a large model's (ISNet: ~120 MB a run, twice that decoded from float16) pile up
+    // before the collector runs on its own. Collect now, then whenever 8 MiB plus two runs' worth were dropped.
+    if (typeof Bun !== "undefined") Bun.gc(true);
+    const garbage = new GarbageBudget(8 << 20);
     for (let start = 0; start < end; start += step) {
       const batch = dataset.batch(start, Math.min(step, end - start));
       const outA = await a.run(a.feeds(batch), names);
       const outB = await b.run(b.feeds(batch), names);
-      names.forEach((n, i) => compare(accs[i]!, outA, outB, n, true));
+      names.forEach((n, i) => (garbage.bytes += compare(accs[i]!, outA, outB, n, true)));
       garbage.collect(outA);
       garbage.collect(outB);
       if (la && lb && layerNames.length) {
         const lA = await la.run(la.feeds(batch), layerNames);
         const lB = await lb.run(lb.feeds(batch), layerNames);
-        layerNames.forEach((n, i) => compare(layerAccs[i]!, lA, lB, n, false));
+        layerNames.forEach((n, i) => (garbage.bytes += compare(layerAccs[i]!, lA, lB, n, false)));
         garbage.collect(lA);
         garbage.collect(lB);
       }
@@ -186,12 +188,16 @@ export async function measureFidelity(
   }
 }
 
-function compare(acc: ErrorAccumulator, a: TensorMap, b: TensorMap, name: string, top1: boolean): void {
+/** Adds one output's comparison to `acc`; returns the bytes of float32 copies it decoded (float16 outputs), now garbage. */
+function compare(acc: ErrorAccumulator, a: TensorMap, b: TensorMap, name: string, top1: boolean): number {
   const x = a[name]!;
   const y = b[name]!;
   if (x.size !== y.size)
     throw new QuantError("E_VALIDATE", `"${name}" has ${x.size} elements in the original model but ${y.size} in the quantized one (dims [${x.dims.join(",")}] vs [${y.dims.join(",")}])`, { target: name });
-  acc.add(tensorFloats(x), tensorFloats(y), top1 ? lastDim(x.dims) : undefined);
+  const fx = tensorFloats(x);
+  const fy = tensorFloats(y);
+  acc.add(fx, fy, top1 ? lastDim(x.dims) : undefined);
+  return (fx !== x.data ? fx.byteLength : 0) + (fy !== y.data ? fy.byteLength : 0);
 }
 
 const fmtDb = (v: number) => (v === Infinity ? "∞" : v.toFixed(2));
