@@ -4,7 +4,7 @@
  * calibrators or onnxruntime. The CLI passes this registry in; library callers pass it (or their own) to
  * `resolveChain(specs, { registry })` and `loadQuantConfig({ registry })`.
  */
-import type { PluginEntry, PluginRegistry } from "../src/index.ts";
+import type { PluginEntry, PluginRegistry, PluginSpec } from "../src/index.ts";
 
 const plugins: Record<string, PluginEntry> = {
   normalize: { kind: "pass", summary: "Constant weights → initializers, Identity chains resolved", load: () => import("./passes/normalize.ts") },
@@ -37,5 +37,18 @@ const presets: Record<string, () => Promise<{ default: object }>> = {
   "int4-weights": () => import("./presets/int4-weights.ts"),
 };
 
-/** The built-in registry: plugin name → kind, summary and lazy factory; preset name → lazy config. */
-export const builtinPlugins: PluginRegistry = { plugins, presets };
+/** The chains `quantize`, `quantize --mode dynamic` and `calibrate` run when the config names none. */
+const chains: PluginRegistry["chains"] = {
+  weights: (o) => ["normalize", "weight-only", ...packers(o), "onnx", "connectivity"],
+  dynamic: () => ["normalize", "dynamic", "int8", "onnx", "connectivity"],
+  static: (o) => {
+    const method = o.method ?? "minmax";
+    const cal: PluginSpec = method === "percentile" && o.percentile !== undefined ? ["percentile", { percentile: o.percentile }] : method;
+    return ["normalize", "fold-batchnorm", cal, "static-qdq", ...packers(o), "onnx", "connectivity"];
+  },
+};
+/** Native Int4 storage first when asked, INT8 for the rest. */
+const packers = (o: { nativeInt4?: boolean }): PluginSpec[] => (o.nativeInt4 ? ["int4", "int8"] : ["int8"]);
+
+/** The built-in registry: plugin name → kind, summary and lazy factory; preset name → lazy config; default chains per mode. */
+export const builtinPlugins: PluginRegistry = { plugins, presets, chains };

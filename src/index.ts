@@ -13,8 +13,13 @@ export type {
   Observation, PackerPlugin, PassPlugin, PendingTensor, Plugin, PluginContext, PluginKind, QuantizeResult, QuantizerPlugin,
   QuantizerRequirements, Range, RangeMap, ReportEntry, RunState, ValidatorPlugin,
 } from "./kernel/types.ts";
-/** Every option of a run (CLI flags and config keys), with their defaults. */
-export { defaultOptions, type QuantOptions } from "./kernel/options.ts";
+/**
+ * Every option of a run (CLI flags and config keys), with their defaults: the plugins' options (`ctx.options`) and
+ * the data options the runner keeps (`data`, `samples`, `shapes`, `statsIn`, …).
+ */
+export { defaultOptions, type DataOptions, type QuantOptions, type RunOptions } from "./kernel/options.ts";
+/** The run's data as plugins get it (`ctx.data`): opened on request and closed by the runner. */
+export type { DataRequest, OpenedRunData, RunData, RunDataSource } from "./kernel/dataset.ts";
 /** The one error class (a stable `code`, the plugin/phase/tensor it happened at), its guard and a cause's message. */
 export { QuantError, isQuantError, reason, type ErrorCode, type ErrorSite } from "./errors/errors.ts";
 /** Progress events of a run, phase by phase. */
@@ -107,6 +112,8 @@ export { packInt4, unpackInt4, unpackUint4 } from "./tensor/int4.ts";
 export { dequantizeMatMulNBits, packMatMulNBits, type NBitsWeight } from "./tensor/nbits.ts";
 /** MatMulBnb4 storage (com.microsoft, NF4/FP4): quantize and read back. */
 export { dequantizeBnb4, quantizeBnb4, type Bnb4Type, type Bnb4Weight } from "./tensor/bnb4.ts";
+/** MatMulBnb4 storage with each block's scale searched by reconstruction MSE (the `bnb4` packer's default). */
+export { quantizeBnb4Searched, type Bnb4SearchOptions } from "./tensor/bnb4-search.ts";
 /** Transpose a row-major float32 matrix. */
 export { transposeFloat32 } from "./tensor/layout.ts";
 /** Order-independent, mergeable histograms, and the calibrator state built on them. */
@@ -136,3 +143,19 @@ export { RuntimeSession, batchPlan, modelInputs, ortTensor, tensorFloats, type R
 export { checkConnectivity } from "./validate/connectivity.ts";
 export { checkOrtLoad } from "./validate/ort-load.ts";
 export { fidelityDiagnostics, measureFidelity, type FidelityOptions, type FidelityReport, type LayerFidelity, type OutputFidelity } from "./validate/fidelity.ts";
+
+// ── Large models ─────────────────────────────────────────────────────────────────────────────────────────────────
+/** Weights quantized on every core (`threads`), one per worker, the output's bytes independent of the thread count. */
+export { quantizeInParallel, defaultThreads, type ParallelOptions, type QuantizeTask } from "./quant/parallel.ts";
+/** Streaming for quantizers: past `streamAbove`, each result goes to disk as it is made and is read back lazily. */
+export { streamPlan, withoutValues, lazyPending, DEFAULT_STREAM_ABOVE, type StreamPlan } from "./quant/stream.ts";
+/** The scratch store of a streaming run (a model's spill), and the collection of big dropped buffers. */
+export { spillTensor, spillOf, existingSpill, releaseSpill, dropped } from "./onnx/spill.ts";
+
+// ── Accuracy targets ─────────────────────────────────────────────────────────────────────────────────────────────
+/** The `targetSqnr` / `targetAccuracy` options' search: its summary and decisions (`RunResult.accuracySearch`). */
+export type { AccuracyTarget, AccuracySearchSummary, FallbackDecision, SearchBudget } from "./kernel/accuracy.ts";
+/** Output SQNR with only one node quantized, for every quantized node (what `validate --detailed` shows). */
+export { isolatedSensitivity, type NodeSensitivity, type IsolatedOptions } from "./accuracy/isolated.ts";
+/** The output SQNR a bare `--bits 4` is held to. */
+export { INT4_DEFAULT_TARGET_DB } from "./accuracy/defaults.ts";

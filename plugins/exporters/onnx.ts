@@ -28,7 +28,8 @@ export default function onnx(opts: OnnxExporterOptions = {}) {
       if (!path) throw new QuantError("E_CONFIG", "no output path: pass -o/--output (or give the onnx exporter a path)");
       // The input and its data files are protected by identity (device + inode) when the file is written.
       const abs = resolve(path);
-      const ext = opts.externalData ?? ctx.options.externalData;
+      // Unless told: external data when the input had some (a model that came as .onnx + .data stays that way).
+      const ext = opts.externalData ?? ctx.options.externalData ?? ((state.model.external?.totalBytes() ?? 0) > 0 ? true : undefined);
       return [
         {
           path: abs,

@@ -1,6 +1,6 @@
 /**
  * Exporter of the run's report as JSON: every quantizer decision (tensor, action, reason, type, granularity,
- * bytes, reconstruction SQNR), the opset and the calibrated ranges.
+ * bytes, reconstruction SQNR), the opset, the calibrated ranges and, with an accuracy target, the search's decisions.
  */
 import { defineExporter, type OptionKeys } from "../../src/index.ts";
 
@@ -27,6 +27,8 @@ export default function report(opts: ReportOptions = {}) {
         output: ctx.options.output,
         tensors: state.entries,
         activationRanges: Object.fromEntries(state.ranges),
+        // With an accuracy target: the search's result and every fallback decision.
+        ...(state.accuracySearch ? { accuracySearch: state.accuracySearch } : {}),
       };
       return [{ path: opts.path ?? `${base}.report.json`, kind: "report", data: JSON.stringify(doc, null, 1) }];
     },

@@ -1,13 +1,14 @@
 /**
  * `bnb4` packer: float MatMul weights → ONNX Runtime's com.microsoft MatMulBnb4 (bitsandbytes NF4 or FP4, absmax per
  * block of W^T, block 64 by default), transformers.js's `model_bnb4.onnx`. The codebook is not a linear grid, so this
- * packer quantizes the weights itself (no quantizer before it: `["normalize", "bnb4", "onnx"]`); codes and absmax are
+ * packer quantizes the weights itself (no quantizer before it: `["normalize", "bnb4", "onnx"]`). By default each
+ * block's scale is searched by reconstruction MSE (`scaleSearch`); with `scaleSearch: false` codes and absmax are
  * exactly what ONNX Runtime's own bnb4 quantizer computes. Weights read by anything other than MatMul input B, a 1-D
  * A, or excluded by name stay float.
  */
 import {
   DataType, GraphIndex, granularityLabel, MS_DOMAIN, definePacker, ensureOpsetImport, findWeights, isOnnxOp, makeAttribute, makeTensor,
-  dequantizeBnb4, matchesAny, quantizeBnb4, setTensorRaw, sqnrDb, tensorFloat32,
+  dequantizeBnb4, matchesAny, quantizeBnb4, quantizeBnb4Searched, setTensorRaw, sqnrDb, tensorFloat32,
   type Bnb4Type, type Model, type PendingTensor, type PluginContext, type ReportEntry,
 } from "../../src/index.ts";
 
@@ -17,6 +18,11 @@ export interface Bnb4Options {
   quantType?: Bnb4Type;
   /** Elements per absmax block, a power of two from 16 (default 64). */
   blockSize?: number;
+  /**
+   * Pick each block's stored scale by reconstruction MSE instead of its absmax (default true): weight SQNR
+   * over absmax scaling +0.57 dB on N(0,1) weights; digits_transformer logits SQNR over its test set 24.4 → 25.7 dB.
+   */
+  scaleSearch?: boolean;
 }
 
 /** `bnb4` packer factory. */
@@ -44,11 +50,12 @@ export default function bnb4(opts: Bnb4Options = {}) {
         ctx.at(w.name);
         const [K, N] = w.dims as [number, number];
         const data = tensorFloat32(model, w.tensor);
-        const q = quantizeBnb4(data, K, N, blockSize, type);
+        const q = (opts.scaleSearch ?? true) ? quantizeBnb4Searched(data, K, N, blockSize, type) : quantizeBnb4(data, K, N, blockSize, type);
         const sqnr = sqnrDb(data, dequantizeBnb4(q, K, N, blockSize, type));
         entries.push({
           tensor: w.name, action: "quantized", kind: "weight", node: w.consumers[0]!.node.name, opType: "MatMul", type: "uint4",
-          granularity: granularityLabel({ kind: "block", axis: 0, blockSize }), reason: `${type.toUpperCase()} codes, absmax per block of W^T (MatMulBnb4)`, elements: K * N, bytesBefore: w.bytes,
+          granularity: granularityLabel({ kind: "block", axis: 0, blockSize }),
+          reason: `${type.toUpperCase()} codes, ${(opts.scaleSearch ?? true) ? "MSE-searched scale" : "absmax"} per block of W^T (MatMulBnb4)`, elements: K * N, bytesBefore: w.bytes,
           bytesAfter: q.b.length + q.absmax.length * 4, sqnrDb: sqnr, relError: 10 ** (-sqnr / 20),
         });
         // B takes over the weight's initializer (same name); absmax is a new initializer beside it.

@@ -4,7 +4,14 @@
  * `matmulnbits` → `fp16`, MatMulNBits scales in float16). The main graph's float32 inputs and outputs are kept with
  * Casts at the boundary; block-listed ops keep float32 with Casts around them. Integer tensors pass untouched.
  */
-import { convertToFloat16, definePacker, type Float16Options, type Model, type PendingTensor, type PluginContext } from "../../src/index.ts";
+import {
+  convertToFloat16, definePacker, findWeights, spillOf, streamPlan, DataType, type Float16Options, type Model, type PendingTensor, type PluginContext,
+} from "../../src/index.ts";
+
+/** Bytes of float32 weights in the model (what conversion reads). */
+function floatBytes(model: Model): number {
+  return findWeights(model).reduce((s, w) => s + (w.dataType === DataType.FLOAT ? w.bytes : 0), 0);
+}
 
 /** Options of the `fp16` packer. */
 export interface Fp16Options extends Float16Options {}
@@ -15,6 +22,8 @@ export default function fp16(opts: Fp16Options = {}) {
     name: "fp16",
     options: { ...opts },
     packGraph(model: Model, _pending: readonly PendingTensor[], ctx: PluginContext) {
+      // A big model streams: each converted tensor goes to disk as it is made (see streamPlan).
+      if (streamPlan(model, floatBytes(model), ctx.options).stream) spillOf(model, { output: ctx.options.output });
       const r = convertToFloat16(model, opts);
       ctx.logger.info(`float16: ${r.tensors} tensor(s) converted, ${r.blocked} node(s) kept float32, ${r.casts} Cast(s) added`);
       if (r.clamped)

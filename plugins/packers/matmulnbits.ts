@@ -7,7 +7,7 @@
  */
 import {
   DataType, GraphIndex, MS_DOMAIN, definePacker, ensureOpsetImport, floatToHalf, isOnnxOp, makeAttribute, makeTensor,
-  num, packMatMulNBits, tensorFloat32,
+  num, packMatMulNBits, tensorFloat32, existingSpill, spillTensor,
   type GraphProto, type Model, type NodeProto, type PendingTensor, type PluginContext, type TensorProto,
 } from "../../src/index.ts";
 
@@ -78,6 +78,8 @@ export default function matmulnbits(opts: MatMulNBitsOptions = {}) {
           const scaleData = half ? Uint16Array.from(nb.scales, floatToHalf) : nb.scales;
           const inits = (graph.initializer ??= []);
           inits.push(makeTensor(scales, half ? DataType.FLOAT16 : DataType.FLOAT, [N * nb.blocks], scaleData));
+          // A streaming run keeps the packed weight and its scales on disk, not in memory.
+          if (existingSpill(model)) for (const t of [w.tensor, inits[inits.length - 1]!]) spillTensor(model, t, { minBytes: 256 << 10 });
           const inputs = ["", w.tensor.name!, scales];
           if (nb.zeroPoints) {
             const zpName = unique(`${out}_zero_points`);

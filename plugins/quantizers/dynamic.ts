@@ -12,7 +12,7 @@
  */
 import {
   DataType, GraphIndex, granularityLabel, OP_MIN_OPSET, alreadyQuantizedError, convertOpset, defineQuantizer, isQuantized, findWeights, opsetVersion, isOnnxOp, makeAttribute, makeTensor,
-  matchesAny, num, quantizeWeights, tensorFloat32, transposeFloat32,
+  matchesAny, num, quantizeWeights, tensorFloat32, transposeFloat32, streamPlan, lazyPending, dropped,
   type GraphProto, type Model, type NodeProto, type PendingTensor, type QuantizedWeights, type ReportEntry, type Weight,
 } from "../../src/index.ts";
 
@@ -143,7 +143,10 @@ export default function dynamic(opts: DynamicOptions = {}) {
         ({ index, entries, sites } = discover());
       }
       if (!sites.length) {
-        ctx.logger.warn("no MatMul/Gemm/Conv with a constant float32 weight to quantize dynamically");
+        const small = entries.filter((e) => e.reason?.startsWith("fewer than")).length;
+        if (small && small === entries.length)
+          ctx.logger.warn(`nothing quantized: all ${small} MatMul/Gemm/Conv weight(s) have fewer than ${o.minElements} elements (minElements), where dynamic INT8 runs slower than float32; the model stays float`);
+        else ctx.logger.warn("no MatMul/Gemm/Conv with a constant float32 weight to quantize dynamically");
         return { pending: [], entries };
       }
 
@@ -152,6 +155,9 @@ export default function dynamic(opts: DynamicOptions = {}) {
       const unique = (p: string) => index.uniqueName(p);
       const pending: PendingTensor[] = [];
       const cache = new Map<string, Quantized>();
+      // A big model streams: each weight's integers go to disk as they are made (see streamPlan).
+      const weights = [...new Set(sites.map((s) => s.w))];
+      const plan = streamPlan(model, weights.reduce((a, w) => a + 4 * w.dims.reduce((x, y) => x * y, 1), 0), o);
 
       /** Quantize a weight for one layout, once; its tensors go into the weight's own graph (visible to nested readers). */
       const quantized = (s: Site): Quantized => {
@@ -179,8 +185,10 @@ export default function dynamic(opts: DynamicOptions = {}) {
         const zT = { name: zeroPoint, dims: uniform ? [] : [zp.length] };
         const scaleDims = q.scale.length === 1 ? [] : s.layout === "conv" ? [q.scale.length, ...dims.slice(2).map(() => 1)] : [q.scale.length];
         (g.initializer ??= []).push(vT, zT, makeTensor(scale, DataType.FLOAT, scaleDims, q.scale));
+        const kept = plan.keep(q);
+        if (plan.stream) dropped(data.byteLength + q.values.byteLength);
         pending.push(
-          { tensor: vT, values: q.values, type, role: "weight" },
+          lazyPending({ tensor: vT, values: q.values, type, role: "weight" }, kept),
           { tensor: zT, values: type === "int8" ? Int8Array.from(zp) : Uint8Array.from(zp), type, role: "zero_point" },
         );
         const r: Quantized = { q, values, zeroPoint, scale, scales: q.scale };

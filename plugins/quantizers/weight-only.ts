@@ -10,7 +10,8 @@
  */
 import {
   GraphIndex, granularityLabel, QuantError, isQuantError, alreadyQuantizedError, defineQuantizer, describeQuantOps, isQuantOp, isQuantized, dequantizeWeights, findWeights, layerBitsFor, matchesAny, quantizeWeights,
-  replaceWithDequantize, tensorFloat32, weightUse, readsShapeOnly, explicitPerms, agreedAxis, DataType, dataTypeName, isOnnxOp, weightSensitivity,
+  replaceWithDequantize, tensorFloat32, weightUse, readsShapeOnly, explicitPerms, agreedAxis, DataType, dataTypeName, isOnnxOp, weightSensitivity, modelInputs,
+  quantizeInParallel, streamPlan, withoutValues, lazyPending, spillTensor, DEFAULT_STREAM_ABOVE,
   type Granularity, type IntType, type Model, type PendingTensor, type PluginContext, type QuantType, type QuantizedWeights,
   type ReportEntry, type Weight, type WeightRole, type WeightUse, type OptionKeys,
 } from "../../src/index.ts";
@@ -26,7 +27,9 @@ export interface WeightOnlyOptions {
   /**
    * INT4 default selection: measure each layer's output sensitivity in onnxruntime-node on this many samples
    * (calibration data when given, else random) — `false` to skip the measurement. Default: up to 4 samples within
-   * about 3 s (fewer on big models; none, with the weight SQNR rule instead, when one sample would take over 7 s).
+   * about 3 s of estimated time (fewer on big models; none, with the weight SQNR rule instead, when one sample would
+   * take over 7.5 s). The estimate counts the model's multiply-accumulates at a fixed rate, so the choice, and the
+   * output's bytes, do not depend on the machine's load.
    */
   sensitivity?: number | false;
   /** A layer stays at 8 bits when its output noise per byte saved exceeds this multiple of the average. Default 4. */
@@ -47,7 +50,8 @@ const PROBE_LIMIT = 1 << 30;
 
 interface Choice {
   w: Weight;
-  data: Float32Array;
+  /** The float values (read again on each access when the run streams). */
+  readonly data: Float32Array;
   roles: WeightRole[];
   uses: WeightUse[];
   names: (string | undefined)[];
@@ -147,8 +151,8 @@ export default function weightOnly(opts: WeightOnlyOptions = {}) {
         return { q, granularity, sqnr: q.sqnrDb! };
       };
 
-      // 1. Select and quantize at the requested bits.
-      const chosen: Choice[] = [];
+      // 1. Select, then quantize at the requested bits (on every core; streamed to disk for big models).
+      const picked: Omit<Choice, "data" | "q" | "granularity" | "sqnr">[] = [];
       weights.forEach((w, i) => {
         ctx.at(w.name);
         ctx.progress(i, weights.length, "weights");
@@ -178,26 +182,41 @@ export default function weightOnly(opts: WeightOnlyOptions = {}) {
         if (w.dims.reduce((a, b) => a * b, 1) < o.minElements) return skip(`fewer than ${o.minElements} elements`);
         if (w.dataType === DataType.DOUBLE) return skip("float64 weights are not supported by DequantizeLinear");
         const explicit = layerBitsFor(o.layerBits, names);
-        const b = explicit ?? bits;
-        const data = tensorFloat32(model, w.tensor);
-        chosen.push({ w, data, roles, uses, names, bits: b, explicitBits: explicit !== undefined, ...run({ w, data, roles }, b) });
+        picked.push({ w, roles, uses, names, bits: explicit ?? bits, explicitBits: explicit !== undefined });
       });
+      const elementsOf = (w: Weight) => w.dims.reduce((a, b) => a * b, 1);
+      const plan = streamPlan(model, picked.reduce((s, p) => s + 4 * elementsOf(p.w), 0), o, picked.reduce((m, p) => Math.max(m, 4 * elementsOf(p.w)), 0));
+      const chosen: Choice[] = new Array(picked.length);
+      let done = 0;
+      await quantizeInParallel(
+        picked.map((p) => ({ name: p.w.name, dims: p.w.dims, spec: { type: typeFor(p.bits), symmetric, granularity: gran(p.roles, p.bits), clipSearch, measure: true }, load: () => tensorFloat32(model, p.w.tensor) })),
+        (i, q) => {
+          const p = picked[i]!;
+          let memo: Float32Array | undefined;
+          const data = () => (plan.stream ? tensorFloat32(model, p.w.tensor) : (memo ??= tensorFloat32(model, p.w.tensor)));
+          chosen[i] = { ...p, get data() { return data(); }, q: plan.keep(q), granularity: gran(p.roles, p.bits), sqnr: q.sqnrDb! };
+          ctx.progress(++done, picked.length, "weights");
+        },
+        { threads: plan.threads },
+      );
 
       // 2. INT4 default selection: the layers not worth 4 bits go back to 8.
       const auto = chosen.filter((c) => c.bits === 4 && !c.explicitBits);
       if (auto.length && !explicitOps) {
         // sensitivity: false asks for the weight SQNR rule alone.
-        const measured = opts.sensitivity === false ? Promise.resolve(undefined) : measuredFallback(model, auto, opts, ctx);
+        const limit = plan.stream ? (o.streamAbove ?? DEFAULT_STREAM_ABOVE) : PROBE_LIMIT;
+        const measured = opts.sensitivity === false ? Promise.resolve(undefined) : measuredFallback(model, auto, opts, ctx, limit);
         const noisy = await measured.catch((e) => {
           // Data the user gave that cannot be used is an error, not a reason to quietly measure nothing.
-          if ((ctx.options.data || ctx.options.inputs) && isQuantError(e) && /^E_(DATA|CALIB)_/.test(e.code)) throw e;
+          if (ctx.data?.given && isQuantError(e) && /^E_(DATA|CALIB)_/.test(e.code)) throw e;
           ctx.logger.info(`per-layer sensitivity not measured (${(e as Error).message}); using the weight SQNR rule`);
           return undefined;
         });
         for (const c of auto) {
           const note = noisy ? noisy.get(c.w.name) : feedsGraphOutput(index, c.w) ? "output layer" : c.sqnr < (opts.int4FallbackDb ?? 16) ? `INT4 SQNR ${c.sqnr.toFixed(1)} dB` : undefined;
           if (!note) continue;
-          Object.assign(c, { bits: 8, note }, run(c, 8));
+          const r = run(c, 8);
+          Object.assign(c, { bits: 8, note, granularity: r.granularity, sqnr: r.sqnr, q: plan.keep(r.q) });
         }
       }
 
@@ -213,10 +232,18 @@ export default function weightOnly(opts: WeightOnlyOptions = {}) {
         if (w.dataType !== DataType.FLOAT) minOpset = Math.max(minOpset, 19);
         const constantNode = w.location === "constant" ? w.node : undefined;
         if (constantNode && !isOnnxOp(constantNode, "Constant")) throw new QuantError("E_GRAPH", `weight ${w.name} comes from a ${constantNode.op_type} node`, { target: w.name });
-        pending.push(...replaceWithDequantize({ name: w.name, graph: w.graph, constantNode, dataType: w.dataType, dims: w.dims }, q, unique));
+        const added = replaceWithDequantize({ name: w.name, graph: w.graph, constantNode, dataType: w.dataType, dims: w.dims }, plan.stream ? withoutValues(q) : q, unique);
+        if (plan.stream) {
+          added[0] = lazyPending(added[0]!, q);
+          // The scale (pushed between the integers and the zero point) goes to disk too: 1/32 of the weight at block 32.
+          const inits = w.graph.initializer!;
+          spillTensor(model, inits[inits.length - 2]!, { minBytes: 256 << 10 });
+        }
+        pending.push(...added);
         for (const c of w.consumers) explicitPerms(c.steps);
-        const elements = c.data.length;
-        const paramBytes = q.scale.length * (w.dataType === DataType.FLOAT ? 4 : 2) + Math.ceil((q.zeroPoint.length * c.bits) / 8);
+        const elements = elementsOf(w);
+        const groups = q.paramDims.reduce((a, b) => a * b, 1); // (not q.scale.length: a streamed run would read it back)
+        const paramBytes = groups * (w.dataType === DataType.FLOAT ? 4 : 2) + Math.ceil((groups * c.bits) / 8);
         entries.push({
           tensor: w.name,
           action: "quantized",
@@ -245,21 +272,24 @@ export default function weightOnly(opts: WeightOnlyOptions = {}) {
  * Layers whose measured output noise per byte saved is far above the average, with the reason. Throws when it cannot
  * run (the caller falls back to the weight SQNR rule).
  */
-async function measuredFallback(model: Model, auto: Choice[], opts: WeightOnlyOptions, ctx: PluginContext): Promise<Map<string, string>> {
+async function measuredFallback(model: Model, auto: Choice[], opts: WeightOnlyOptions, ctx: PluginContext, limit: number): Promise<Map<string, string>> {
   const probed = auto.filter((c) => c.w.dataType === DataType.FLOAT && c.w.location === "initializer" && !c.w.outerScope);
-  const bytes = probed.reduce((s, c) => s + c.data.byteLength, 0);
+  const bytes = probed.reduce((s, c) => s + 4 * c.w.dims.reduce((a, b) => a * b, 1), 0);
   if (probed.length < 2) throw new Error("fewer than two layers to compare");
-  if (bytes > PROBE_LIMIT) throw new Error(`the layers hold ${(bytes / 2 ** 20).toFixed(0)} MiB`);
-  // The probe costs (layers + 1) × samples inferences: unless asked for a count, it fits them into ~3 s.
-  const samples = opts.sensitivity || ctx.options.samples || undefined;
+  if (bytes > limit) throw new Error(`the layers hold ${(bytes / 2 ** 20).toFixed(0)} MiB`);
+  // The probe costs (layers + 1) × samples inferences: unless asked for a count, it fits them into ~3 s (counted, not timed).
+  if (!ctx.data) throw new Error("the context has no run data");
+  const samples = opts.sensitivity || ctx.data.samples || undefined;
   ctx.at(""); // errors from here on are about the data or the model as a whole, not the last weight quantized
-  ctx.logger.info(`measuring the output sensitivity of ${probed.length} layers at INT4 on ${samples ?? "up to 4"} samples${ctx.options.data ? "" : " of random data"}`);
+  ctx.logger.info(`measuring the output sensitivity of ${probed.length} layers at INT4 on ${samples ?? "up to 4"} samples${ctx.data.options.data ? "" : " of random data"}`);
+  // The run's data (random N(0,1) without any), opened and closed by the runner.
+  const { dataset } = await ctx.data.open(modelInputs(model), { samples, maxSamples: 4 });
   const noise = await weightSensitivity(
     model,
     probed.map((c) => ({ name: c.w.name, dims: c.w.dims, original: c.data, dequantized: dequantizeWeights(c.q, c.w.dims) })),
-    { data: ctx.options.data, inputs: ctx.options.inputs, sampleAxis: ctx.options.sampleAxis, samples, shapes: ctx.options.shapes, seed: ctx.options.seed, budgetMs: opts.sensitivity || ctx.options.samples ? undefined : 3000 },
+    { data: dataset, samples, budgetMs: opts.sensitivity || ctx.data.samples ? undefined : 3000 },
   );
-  const saved = (c: Choice) => c.data.length / 2;
+  const saved = (c: Choice) => c.w.dims.reduce((a, b) => a * b, 1) / 2;
   const total = probed.reduce((s, c) => s + noise.get(c.w.name)!, 0);
   const avg = total / probed.reduce((s, c) => s + saved(c), 0);
   const factor = opts.sensitivityFactor ?? 4;

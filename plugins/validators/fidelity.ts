@@ -7,13 +7,13 @@ import { defineValidator, fidelityDiagnostics, measureFidelity, type FidelityOpt
 /** The options this plugin takes: a config giving any other key is refused (E_CONFIG). */
 export const optionKeys: OptionKeys<FidelityOptions> = { data: true, samples: true, detailed: true, minSqnrDb: true, shapes: true, seed: true, images: true, inputs: true, sampleAxis: true };
 
-/** The `fidelity` validator plugin. Data, samples, shapes and seed default to the run's options. */
+/** The `fidelity` validator plugin. Data, samples, shapes and seed default to the run's data options (`ctx.data`). */
 export default function fidelity(opts: FidelityOptions = {}) {
   return defineValidator({
     name: "fidelity",
     options: { ...opts },
     async validate(state, ctx) {
-      const o = ctx.options;
+      const o = ctx.data?.options ?? { seed: 0 };
       const report = await measureFidelity(state.original, state.model, {
         data: opts.data ?? o.data,
         inputs: opts.inputs ?? o.inputs,

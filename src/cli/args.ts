@@ -6,11 +6,12 @@
 import { statSync } from "node:fs";
 import type { ArgsDef } from "citty";
 import { QuantError } from "../errors/errors.ts";
-import type { QuantOptions } from "../kernel/options.ts";
+import type { RunOptions } from "../kernel/options.ts";
 import type { SampleAxisSpec } from "../data/layout.ts";
 import { parseInputFlags } from "../data/values.ts";
 import { namesOfKind } from "../config/registry.ts";
 import { builtinPlugins } from "./registry.ts";
+import { targetOptionsFromArgs } from "./target-args.ts";
 
 /** --format/--quiet/--debug. */
 export const globalArgs = {
@@ -50,6 +51,7 @@ export const weightArgs = {
   opset: { type: "string", description: "Pin the output's default-domain opset", valueHint: "N" },
   "external-data": { type: "boolean", description: "Save tensor data to <output>.<hash>.data beside the model" },
   "ort-check": { type: "boolean", description: "Load the output in onnxruntime-node before writing it (default on; --no-ort-check skips it)" },
+  threads: { type: "string", description: "Worker threads for weight quantization (default: every core; the output does not depend on it)", valueHint: "N" },
   "inputs-as-constants": { type: "boolean", description: "Initializers also listed as graph inputs are constants: quantize them, drop them from the inputs (default: when every initializer is listed; --no-inputs-as-constants keeps them overridable)" },
 } as const satisfies ArgsDef;
 
@@ -122,8 +124,8 @@ export function parseSampleAxes(values: string[]): Record<string, SampleAxisSpec
 }
 
 /** `--input` and `--sample-axis` (calibrate, quantize, validate). */
-export function dataOptionsFromArgs(raw: readonly string[]): Pick<QuantOptions, "inputs" | "sampleAxis"> {
-  const o: Pick<QuantOptions, "inputs" | "sampleAxis"> = {};
+export function dataOptionsFromArgs(raw: readonly string[]): Pick<RunOptions, "inputs" | "sampleAxis"> {
+  const o: Pick<RunOptions, "inputs" | "sampleAxis"> = {};
   const inputs = parseInputFlags(repeated(raw, "input"));
   if (inputs) o.inputs = inputs;
   const axes = parseSampleAxes(repeated(raw, "sample-axis"));
@@ -132,8 +134,8 @@ export function dataOptionsFromArgs(raw: readonly string[]): Pick<QuantOptions, 
 }
 
 /** Options given explicitly on the command line. */
-export function optionsFromArgs(args: Record<string, unknown>, raw: readonly string[]): Partial<QuantOptions> {
-  const o: Partial<QuantOptions> = {};
+export function optionsFromArgs(args: Record<string, unknown>, raw: readonly string[]): Partial<RunOptions> {
+  const o: Partial<RunOptions> = {};
   const str = (k: string) => (args[k] === undefined ? undefined : String(args[k]));
   if (str("bits") !== undefined) o.bits = int(args.bits, "bits") as 8 | 4;
   if (args["per-channel"] !== undefined) o.perChannel = !!args["per-channel"];
@@ -160,6 +162,7 @@ export function optionsFromArgs(args: Record<string, unknown>, raw: readonly str
   if (args["external-data"] !== undefined) o.externalData = !!args["external-data"];
   if (args["inputs-as-constants"] !== undefined) o.inputsAsConstants = !!args["inputs-as-constants"];
   if (args["ort-check"] === false) o.ortCheck = false;
+  if (str("threads") !== undefined) o.threads = positive(args.threads, "threads");
   if (str("data") !== undefined) o.data = str("data");
   if (str("method") !== undefined) o.method = str("method");
   if (str("percentile") !== undefined) {
@@ -177,6 +180,7 @@ export function optionsFromArgs(args: Record<string, unknown>, raw: readonly str
   if (str("seed") !== undefined) o.seed = int(args.seed, "seed");
   if (str("stats-out") !== undefined) o.statsOut = str("stats-out");
   if (str("stats-in") !== undefined) o.statsIn = str("stats-in");
+  Object.assign(o, targetOptionsFromArgs(args));
   return o;
 }
 

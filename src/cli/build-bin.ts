@@ -11,7 +11,7 @@ const out = resolve(root, process.argv[2] ?? "dist/quant");
 mkdirSync(dirname(out), { recursive: true });
 const t0 = performance.now();
 const build = Bun.spawnSync(
-  [process.execPath, "build", "--compile", "src/cli/main.ts", "src/runtime/worker.ts", "--outfile", out],
+  [process.execPath, "build", "--compile", "src/cli/main.ts", "src/runtime/worker.ts", "src/quant/parallel-worker.ts", "--outfile", out],
   { cwd: root, stdout: "inherit", stderr: "inherit" },
 );
 if (build.exitCode !== 0) process.exit(build.exitCode ?? 1);

@@ -1,6 +1,7 @@
 /** `quant calibrate`: static quantization calibrated in onnxruntime-node. */
 import { defineCommand } from "citty";
 import { calibArgs, configArgs, globalArgs, weightArgs } from "./args.ts";
+import { targetArgs } from "./target-args.ts";
 import { runQuantCommand } from "./quantize-common.ts";
 
 /** Examples printed by `quant calibrate --help`; test/cli/examples.test.ts runs every one. */
@@ -23,6 +24,7 @@ export default defineCommand({
     detailed: { type: "boolean", description: "Per-layer error for every tensor in the summary" },
     ...calibArgs,
     ...weightArgs,
+    ...targetArgs,
     ...configArgs,
     ...globalArgs,
   },

@@ -1,6 +1,7 @@
 /** `quant quantize`: weight-only quantization. */
 import { defineCommand } from "citty";
 import { calibArgs, configArgs, globalArgs, weightArgs } from "./args.ts";
+import { targetArgs } from "./target-args.ts";
 import { runQuantCommand } from "./quantize-common.ts";
 import { QuantError } from "../errors/errors.ts";
 
@@ -38,6 +39,7 @@ export default defineCommand({
     shape: calibArgs.shape,
     input: calibArgs.input,
     "sample-axis": calibArgs["sample-axis"],
+    ...targetArgs,
     ...configArgs,
     ...globalArgs,
   },

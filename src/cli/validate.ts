@@ -13,6 +13,7 @@ import { checkOrtLoad } from "../validate/ort-load.ts";
 import { fidelityDiagnostics, measureFidelity, type FidelityOptions, type FidelityReport } from "../validate/fidelity.ts";
 import { calibArgs, checkImagePreset, dataOptionsFromArgs, globalArgs, parseShapes, repeated } from "./args.ts";
 import { makeLogger, printJson, wantsJson, type GlobalFlags } from "./io.ts";
+import { detailedSensitivity, formatSensitivity, type SensitivityReport } from "./validate-sensitivity.ts";
 
 /** One output's numbers in the JSON report. SQNR is null when the outputs are identical (infinite SQNR). */
 export interface OutputReport {
@@ -42,6 +43,8 @@ export interface ValidateReport {
   fidelity?: { samples: number; randomData: boolean; minSqnrDb: number | null; errors: number; diagnostics: Diagnostic[] };
   outputs: OutputReport[];
   layers?: LayerReport[];
+  /** `--detailed`: output SQNR with only that node quantized, most sensitive first (src/accuracy/isolated.ts). */
+  sensitivity?: SensitivityReport[];
 }
 
 const finiteOrNull = (v: number) => (Number.isFinite(v) ? v : null);
@@ -72,6 +75,7 @@ export async function runValidate(
       report.fidelity = { samples: fid.samples, randomData: fid.randomData, minSqnrDb: opts.minSqnrDb ?? null, errors: count(diags, "error"), diagnostics: diags };
       report.outputs = fid.outputs.map((o) => ({ name: o.name, sqnrDb: finiteOrNull(o.sqnrDb), cosine: o.cosine, maxAbsError: o.maxAbsError, top1Agreement: o.top1Agreement ?? null, nonFinite: o.nonFinite }));
       if (fid.layers) report.layers = fid.layers.map((l) => ({ name: l.name, opType: l.opType, sqnrDb: finiteOrNull(l.sqnrDb), cosine: l.cosine, maxAbsError: l.maxAbsError }));
+      if (opts.detailed) report.sensitivity = await detailedSensitivity(original, quantized, opts);
     }
     report.ok = report.structure.errors === 0 && loads && (report.fidelity?.errors ?? 0) === 0;
     return report;
@@ -102,6 +106,7 @@ export function formatValidate(r: ValidateReport, allLayers = false): string {
     lines.push(`per-layer error (${show.length < r.layers.length ? `worst ${show.length} of ${r.layers.length}; all with --format json` : `${r.layers.length}, worst first`}):`);
     for (const l of show) lines.push(`  ${(l.sqnrDb === null ? "∞" : l.sqnrDb.toFixed(2)).padStart(7)} dB  ${l.name} (${l.opType})`);
   }
+  lines.push(...formatSensitivity(r.sensitivity, allLayers));
   lines.push(r.ok ? "PASS" : "FAIL");
   return lines.join("\n");
 }

@@ -6,10 +6,11 @@ import { existsSync, statSync } from "node:fs";
 import { basename, extname, join, relative, resolve } from "node:path";
 import { Glob } from "bun";
 import { QuantError } from "../errors/errors.ts";
-import { defaultOptions, type QuantOptions } from "../kernel/options.ts";
+import { defaultOptions, type RunOptions } from "../kernel/options.ts";
 import { isDataset } from "../data/open.ts";
 import { applyChainKeys, specName } from "./merge.ts";
 import { emptyRegistry, listOr, namesOfKind, type PluginRegistry } from "./registry.ts";
+import { checkTargetOptions } from "../accuracy/options.ts";
 import type { LoadedConfig } from "./load.ts";
 import type { PluginSpec, QuantConfig } from "./schema.ts";
 
@@ -20,7 +21,7 @@ export type Mode = "weights" | "dynamic" | "static";
 export interface JobPlan {
   input: string;
   output: string;
-  options: QuantOptions;
+  options: RunOptions;
   chain: PluginSpec[];
   /** Folder plugin file paths are relative to. */
   cwd: string;
@@ -30,36 +31,33 @@ export interface JobPlan {
   skip?: boolean;
 }
 
-/** The chain used when a config names none. */
-export function defaultChain(mode: Mode, o: Partial<QuantOptions>): PluginSpec[] {
-  const packers: PluginSpec[] = o.nativeInt4 ? ["int4", "int8"] : ["int8"];
-  if (mode === "weights") return ["normalize", "weight-only", ...packers, "onnx", "connectivity"];
-  if (mode === "dynamic") return ["normalize", "dynamic", "int8", "onnx", "connectivity"];
-  const method = o.method ?? "minmax";
-  const cal: PluginSpec = method === "percentile" && o.percentile !== undefined ? ["percentile", { percentile: o.percentile }] : method;
-  return ["normalize", "fold-batchnorm", cal, "static-qdq", ...packers, "onnx", "connectivity"];
+/** The chain used when a config names none: the registry's default chain for the mode. */
+export function defaultChain(mode: Mode, o: Partial<RunOptions>, registry: PluginRegistry): PluginSpec[] {
+  const chain = registry.chains?.[mode];
+  if (!chain) throw new QuantError("E_CONFIG", `no plugin chain given and the registry has no default chain for ${mode === "weights" ? "weight-only" : mode} quantization: list plugins in the config`);
+  return chain(o);
 }
 
 /** Option keys of a config (everything but the structural keys). */
-function optionsOf(c: Partial<QuantConfig>): Partial<QuantOptions> {
+function optionsOf(c: Partial<QuantConfig>): Partial<RunOptions> {
   const { plugins: _p, models: _m, batch: _b, extends: _e, input: _i, ...rest } = c as QuantConfig & { input?: string };
   return rest;
 }
 
 /** Paths in options that come from a config file are relative to that file's folder. */
-const PATH_KEYS = ["data", "statsIn", "statsOut"] as const;
-function resolvePaths<T extends Partial<QuantOptions>>(o: T, cwd: string): T {
+const PATH_KEYS = ["data", "statsIn", "statsOut", "labels", "evalData"] as const;
+function resolvePaths<T extends Partial<RunOptions>>(o: T, cwd: string): T {
   const out = { ...o };
   for (const k of PATH_KEYS) if (typeof out[k] === "string") (out as Record<string, unknown>)[k] = resolve(cwd, out[k] as string);
   // `inputs: { h: "h0.npy" }` (and `data` given per input) name files too.
   const files = (r: Record<string, unknown>) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === "string" ? resolve(cwd, v) : v]));
-  if (out.inputs && typeof out.inputs === "object") out.inputs = files(out.inputs) as QuantOptions["inputs"];
-  if (out.data && typeof out.data === "object" && !isDataset(out.data)) out.data = files(out.data) as QuantOptions["data"];
+  if (out.inputs && typeof out.inputs === "object") out.inputs = files(out.inputs) as RunOptions["inputs"];
+  if (out.data && typeof out.data === "object" && !isDataset(out.data)) out.data = files(out.data) as RunOptions["data"];
   return out;
 }
 
 /** Validate and coerce option values that come from files or the CLI as strings; `method` must name one of `calibrators` (or a file). */
-export function checkOptions(o: QuantOptions, calibrators: ReadonlySet<string>): QuantOptions {
+export function checkOptions(o: RunOptions, calibrators: ReadonlySet<string>): RunOptions {
   const bits = Number(o.bits);
   if (bits !== 8 && bits !== 4) throw new QuantError("E_USAGE", `--bits must be 8 or 4 (got ${o.bits})`);
   if (o.blockSize !== undefined && (!Number.isInteger(Number(o.blockSize)) || Number(o.blockSize) < 1)) throw new QuantError("E_USAGE", `--block-size must be a positive integer (got ${o.blockSize})`);
@@ -76,6 +74,7 @@ export function checkOptions(o: QuantOptions, calibrators: ReadonlySet<string>):
   if (!(Number.isInteger(Number(o.batchSize ?? 1)) && Number(o.batchSize ?? 1) >= 1)) throw new QuantError("E_USAGE", `batch size must be a positive integer (got ${o.batchSize})`);
   return {
     ...o,
+    ...checkTargetOptions(o),
     bits: bits as 8 | 4,
     blockSize: o.blockSize === undefined ? undefined : Number(o.blockSize),
     minElements: Number(o.minElements ?? 0),
@@ -89,13 +88,13 @@ export function checkOptions(o: QuantOptions, calibrators: ReadonlySet<string>):
 }
 
 /** Build one job from a loaded config plus an explicit input/output (CLI) or a `models` entry. */
-export function planJob(loaded: LoadedConfig, mode: Mode, input: string, output: string, extra: Partial<QuantOptions> = {}): JobPlan {
+export function planJob(loaded: LoadedConfig, mode: Mode, input: string, output: string, extra: Partial<RunOptions> = {}): JobPlan {
   const registry = loaded.registry ?? emptyRegistry;
   const calibrators = namesOfKind(registry, "calibrator");
   const given = { ...resolvePaths(optionsOf(loaded.config), loaded.cwd), ...extra };
   const options = checkOptions({ ...defaultOptions, ...int4Defaults(given), ...given, output }, calibrators);
   // Flags (and models entries) are the highest layer: the same rules as a config layer over its `extends`.
-  let chain = loaded.config.plugins ? applyChainKeys([...loaded.config.plugins], extra, options, calibrators) : defaultChain(mode, options);
+  let chain = loaded.config.plugins ? applyChainKeys([...loaded.config.plugins], extra, options, calibrators) : defaultChain(mode, options, registry);
   // --mode dynamic with a config chain made for another mode: its quantizers become `dynamic`, calibrators go.
   if (mode === "dynamic" && loaded.config.plugins && !chain.some((s) => specName(s) === "dynamic")) {
     const quantizers = namesOfKind(registry, "quantizer");
@@ -113,9 +112,9 @@ export function planJob(loaded: LoadedConfig, mode: Mode, input: string, output:
  * most of the signal), clipping searched per block, and native Int4 storage, two values per byte (widened storage is
  * no smaller than INT8) — block and Int4 need opset 21, so they apply unless the output opset is pinned lower. Any of the keys given explicitly wins.
  */
-export function int4Defaults(o: Partial<QuantOptions>): Partial<QuantOptions> {
+export function int4Defaults(o: Partial<RunOptions>): Partial<RunOptions> {
   if (Number(o.bits) !== 4 || (o.opset !== undefined && Number(o.opset) < 21)) return {};
-  const out: Partial<QuantOptions> = {};
+  const out: Partial<RunOptions> = {};
   if (o.blockSize === undefined && o.perChannel === undefined) out.blockSize = 32;
   if (o.nativeInt4 === undefined) out.nativeInt4 = true;
   // Clipping searched per block: on resnet18 +3 dB output SQNR over plain absmax for ~0.6 s.

@@ -5,6 +5,8 @@
  * plugins it runs, and a program can offer its own names (or none) the same way.
  */
 import type { Plugin, PluginKind } from "../kernel/types.ts";
+import type { RunOptions } from "../kernel/options.ts";
+import type { PluginSpec } from "./schema.ts";
 
 /** A plugin module's default export: options → plugin. */
 export type PluginFactory = (options?: Record<string, unknown>) => Plugin;
@@ -23,6 +25,12 @@ export interface PluginRegistry {
   readonly plugins: Readonly<Record<string, PluginEntry>>;
   /** Preset name → its config (a preset is just a config). */
   readonly presets: Readonly<Record<string, () => Promise<{ default: object }>>>;
+  /**
+   * The chain a run uses when its config names none, per mode (`quantize`: weights, `quantize --mode dynamic`,
+   * `calibrate`: static), given the run's options (`method`, `nativeInt4`, …). A mode it lacks cannot run without
+   * a config chain.
+   */
+  readonly chains?: Readonly<Partial<Record<"weights" | "dynamic" | "static", (options: Partial<RunOptions>) => PluginSpec[]>>>;
 }
 
 /** A registry with no names: only plugin objects and plugin files resolve. */

@@ -4,13 +4,13 @@
  */
 import { QuantError } from "../errors/errors.ts";
 import type { Plugin } from "../kernel/types.ts";
-import type { QuantOptions } from "../kernel/options.ts";
+import type { RunOptions } from "../kernel/options.ts";
 
 /** A plugin entry in a config: a registry name, `[name, options]`, a file path (`./my-plugin.ts`), a plugin object, or `"!name"` to remove an inherited entry. `"$reset"` as the first entry drops everything inherited. */
 export type PluginSpec = string | [string, Record<string, unknown>?] | Plugin;
 
 /** One model to quantize. Any option may be overridden per model. */
-export interface ModelEntry extends Partial<QuantOptions> {
+export interface ModelEntry extends Partial<RunOptions> {
   input: string;
   output: string;
 }
@@ -27,7 +27,7 @@ export interface BatchSection {
 }
 
 /** A quant config file. */
-export interface QuantConfig extends Partial<QuantOptions> {
+export interface QuantConfig extends Partial<RunOptions> {
   /** Presets or other config files to inherit from (built-in: cnn, transformer, transformers-js, int4-weights). */
   extends?: string | string[];
   /** The plugin chain, in order. */
@@ -73,15 +73,17 @@ export function configLayer(value: unknown): QuantConfig {
  */
 export type OptionKeys<T> = { readonly [K in keyof Required<T>]: true };
 
-/** Every option key (compile-time complete: a key added to QuantOptions must be listed here). */
-const OPTION_KEYS: OptionKeys<QuantOptions> = {
+/** Every option key (compile-time complete: a key added to RunOptions must be listed here). */
+const OPTION_KEYS: OptionKeys<RunOptions> = {
   bits: true, perChannel: true, blockSize: true, symmetric: true, nativeInt4: true, weightType: true, activationType: true,
   clipSearch: true, exclude: true, opTypes: true, opTypesExclude: true, minElements: true, layerBits: true, opset: true,
   output: true, data: true, samples: true, batchSize: true, shapes: true, seed: true, method: true, percentile: true,
   statsIn: true, statsOut: true, images: true, inputs: true, sampleAxis: true, externalData: true, ortCheck: true, ortCheckMaxBytes: true, inputsAsConstants: true,
+  threads: true, streamAbove: true,
+  targetSqnr: true, targetAccuracy: true, labels: true, evalData: true, searchBudget: true,
 };
-const CONFIG_KEYS: OptionKeys<Omit<QuantConfig, keyof QuantOptions>> = { extends: true, plugins: true, models: true, batch: true, mode: true };
-const MODEL_KEYS: OptionKeys<Omit<ModelEntry, keyof QuantOptions>> = { input: true };
+const CONFIG_KEYS: OptionKeys<Omit<QuantConfig, keyof RunOptions>> = { extends: true, plugins: true, models: true, batch: true, mode: true };
+const MODEL_KEYS: OptionKeys<Omit<ModelEntry, keyof RunOptions>> = { input: true };
 const BATCH_KEYS: OptionKeys<BatchSection> = { inputDir: true, outputDir: true, skipExisting: true, continueOnError: true, jobs: true, outputName: true };
 const IMAGE_KEYS = ["preset", "resize", "crop", "mean", "std", "scale", "layout", "channels", "kernel"];
 

@@ -80,3 +80,48 @@ export type InputValue = InputArray | number | bigint | boolean | readonly numbe
  * values per input name (`{ input: Float32Array | { dims, data }, h: …, sr: 16000n }`), or a dataset object.
  */
 export type DataSource = string | Record<string, InputValue> | CalibrationDataset;
+
+/** What a plugin asks of the run's data ({@link RunData.open}). */
+export interface DataRequest {
+  /** Exactly this many samples: the data must have them (E_CALIB_SAMPLES). Default: the run's `samples`, else all of it. */
+  samples?: number;
+  /** At most this many when no count is asked for (random data: this many). */
+  maxSamples?: number;
+  /** Lines describing how the data is read (an image folder's preprocessing), for the plugin's log. */
+  announce?: (line: string) => void;
+}
+
+/** A dataset the runner opened, and which inputs get random N(0,1) samples (no data given for them). */
+export interface OpenedRunData {
+  readonly dataset: CalibrationDataset;
+  readonly random: readonly string[];
+}
+
+/**
+ * The run's calibration/evaluation data as plugins get it (`ctx.data`): opened by the runner on first request,
+ * shared by the plugins asking the same, and closed by the runner when the run ends (never close it yourself).
+ */
+export interface RunData {
+  /** Whether the user gave data (a path, values per input, a dataset object); without it `open` gives random samples. */
+  readonly given: boolean;
+  /** The sample count the user asked for (`--samples`); undefined: all the data holds. */
+  readonly samples?: number;
+  /** Where a plugin that reads data its own way takes it from (`--data`, `--input`, shapes and seed of random data, …). */
+  readonly options: Readonly<RunDataSource>;
+  /**
+   * The data in the layout of `inputs` (the model's inputs, `modelInputs(model)`); random N(0,1) samples of the
+   * declared (or `shapes`) dims for inputs without data. Throws E_DATA_* / E_CALIB_* when the data does not fit.
+   */
+  open(inputs: readonly ModelInputInfo[], request?: DataRequest): Promise<OpenedRunData>;
+}
+
+/** The data options a plugin may read (the runner's `DataOptions` without the stats files). */
+export interface RunDataSource {
+  data?: DataSource;
+  inputs?: Record<string, InputValue>;
+  sampleAxis?: Record<string, SampleAxisSpec>;
+  samples?: number;
+  shapes?: Record<string, number[]>;
+  seed: number;
+  images?: string | Record<string, unknown>;
+}

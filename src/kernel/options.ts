@@ -1,8 +1,11 @@
 /**
- * The global options every plugin sees (the CLI flags and config keys). Plugin-specific settings go to the
- * plugin's factory instead.
+ * The global options every plugin sees (the CLI flags and config keys), and apart from them the run's data options
+ * (calibration/evaluation data, stats files): those are read by the runner, which opens the data and hands it to
+ * plugins through `ctx.data`, so no plugin gets paths in its options. Plugin-specific settings go to the plugin's
+ * factory instead.
  */
 import type { DataSource, InputValue, SampleAxisSpec } from "./dataset.ts";
+import type { SearchBudget } from "./accuracy.ts";
 
 /** Resolved options of one quantization run. */
 export interface QuantOptions {
@@ -36,31 +39,11 @@ export interface QuantOptions {
   opset?: number;
   /** Output model path. */
   output?: string;
-  /**
-   * Calibration data: a file or folder path, values per input name (arrays, scalars, .npy paths), or a dataset
-   * object. Also feeds the INT4 sensitivity probe and the fidelity validator.
-   */
-  data?: DataSource;
-  /** Values per input (`--input sr=16000`), taking precedence over `data`; constants are fed as-is to every run. */
-  inputs?: Record<string, InputValue>;
-  /** Sample (batch) axis per input (`--sample-axis state=1`); `"none"` for an input fed as-is. Default: inferred. */
-  sampleAxis?: Record<string, SampleAxisSpec>;
-  /**
-   * Sample count (the data must have that many; unset = all of it, configs may say `"all"`), batch size, shapes for
-   * random data, seed.
-   */
-  samples?: number;
-  batchSize: number;
-  shapes?: Record<string, number[]>;
-  seed: number;
   /** Calibration method shortcut (picks the calibrator plugin). */
   method?: string;
   percentile?: number;
-  /** Load ranges/states instead of running inference; save them after calibration. */
-  statsIn?: string;
-  statsOut?: string;
-  /** Preprocessing for a folder of images: a preset name (`imagenet`) or options (resize, crop, mean, std, layout). */
-  images?: string | Record<string, unknown>;
+  /** Samples per inference batch (calibration). */
+  batchSize: number;
   /** Save with external data. */
   externalData?: boolean;
   /**
@@ -72,10 +55,30 @@ export interface QuantOptions {
   ortCheck?: boolean;
   /** Skip the onnxruntime-node check above this size of model + data (default: a quarter of RAM, at most 2 GiB). */
   ortCheckMaxBytes?: number;
+  /** Worker threads for weight quantization (default: the machine's cores). The output's bytes do not depend on it. */
+  threads?: number;
+  /**
+   * Above this many bytes of float weights to quantize, weights are quantized tensor by tensor and their results kept
+   * on disk until saved (memory: a few tensors). Default 256 MiB; 0 streams every model with external data readers.
+   */
+  streamAbove?: number;
+  /**
+   * Accuracy target (src/accuracy/): the least output SQNR in dB against the float model (on pre-activation logits
+   * where an output is a Sigmoid/Softmax) — nodes are kept float (INT4: at 8 bits) until the model meets it.
+   */
+  targetSqnr?: number;
+  /** Accuracy target: the largest top-1 accuracy drop against the float model on `labels` (0.01 = one point). */
+  targetAccuracy?: number;
+  /** Labels of the evaluation samples (`.npy` of class indices) for `targetAccuracy`. */
+  labels?: string;
+  /** Evaluation data of the accuracy target; default a held-out split of `data` (never the calibration samples). */
+  evalData?: string;
+  /** Bound of the accuracy search: seconds of wall time or onnxruntime sessions. */
+  searchBudget?: SearchBudget;
 }
 
-/** Defaults for every option. */
-export const defaultOptions: QuantOptions = {
+/** Defaults of the plugins' options. */
+const defaultQuantOptions: QuantOptions = {
   bits: 8,
   nativeInt4: false,
   activationType: "uint8",
@@ -84,5 +87,51 @@ export const defaultOptions: QuantOptions = {
   minElements: 0,
   layerBits: {},
   batchSize: 1,
-  seed: 0,
 };
+
+/**
+ * The run's data options (the `--data`, `--input`, `--sample-axis`, `--samples`, `--shape`, `--seed`,
+ * `--image-preset`, `--stats-in`/`--stats-out` flags and config keys): read by the runner, never put in a plugin's
+ * `ctx.options`. Plugins get the data through `ctx.data` ({@link RunData}).
+ */
+export interface DataOptions {
+  /**
+   * Calibration data: a file or folder path, values per input name (arrays, scalars, .npy paths), or a dataset
+   * object. Also feeds the INT4 sensitivity probe and the fidelity validator.
+   */
+  data?: DataSource;
+  /** Values per input (`--input sr=16000`), taking precedence over `data`; constants are fed as-is to every run. */
+  inputs?: Record<string, InputValue>;
+  /** Sample (batch) axis per input (`--sample-axis state=1`); `"none"` for an input fed as-is. Default: inferred. */
+  sampleAxis?: Record<string, SampleAxisSpec>;
+  /** Sample count (the data must have that many; unset = all of it, configs may say `"all"`). */
+  samples?: number;
+  /** Shapes for random data (`input` → dims, `*` for all). */
+  shapes?: Record<string, number[]>;
+  /** Seed of random data (default 0). */
+  seed: number;
+  /** Preprocessing for a folder of images: a preset name (`imagenet`) or options (resize, crop, mean, std, layout). */
+  images?: string | Record<string, unknown>;
+  /** Load ranges/states instead of running inference (`--stats-in`); save them after calibration (`--stats-out`). */
+  statsIn?: string;
+  statsOut?: string;
+}
+
+/** What a run is given: the plugins' options and the runner's data options (one config or CLI layer holds both). */
+export type RunOptions = QuantOptions & DataOptions;
+
+/** Every data option key, compile-time complete: what {@link splitRunOptions} takes out of the plugins' options. */
+const DATA_KEYS: { readonly [K in keyof Required<DataOptions>]: true } = {
+  data: true, inputs: true, sampleAxis: true, samples: true, shapes: true, seed: true, images: true, statsIn: true, statsOut: true,
+};
+
+/** Defaults for every option (the data options' `seed: 0` included). */
+export const defaultOptions: RunOptions = { ...defaultQuantOptions, seed: 0 };
+
+/** Split run options into the plugins' options and the runner's data options (defaults filled in both). */
+export function splitRunOptions(given: Partial<RunOptions> = {}): { options: QuantOptions; data: DataOptions } {
+  const options: Record<string, unknown> = { ...defaultQuantOptions };
+  const data: Record<string, unknown> = { seed: 0 };
+  for (const [k, v] of Object.entries(given)) (k in DATA_KEYS ? data : options)[k] = v;
+  return { options: options as unknown as QuantOptions, data: data as unknown as DataOptions };
+}

@@ -2,12 +2,14 @@
  * Plugin types of the pipeline: load ─► prepare ─► calibrate ─► quantize ─► pack ─► export ─► validate.
  * A plugin is a plain object made by a `define*` helper; data moves between phases only through return values.
  */
+import type { AccuracySearchSummary } from "./accuracy.ts";
 import type { GranularityLabel } from "../tensor/granularity.ts";
 export type { GranularityLabel };
 import type { ConsolaInstance } from "consola";
 import type { Model } from "../onnx/model.ts";
 import type { TensorProto } from "../onnx/types.ts";
 import type { QuantOptions } from "./options.ts";
+import type { RunData } from "./dataset.ts";
 
 /** The kinds of plugin, in pipeline order. */
 export type PluginKind = "pass" | "calibrator" | "quantizer" | "packer" | "exporter" | "validator";
@@ -24,8 +26,13 @@ export type RangeMap = Map<string, Range>;
 export interface PluginContext {
   /** consola logger tagged with the plugin name. Logs go to stderr. */
   readonly logger: ConsolaInstance;
-  /** Resolved global options (bits, per-channel, exclude, …). */
+  /** Resolved global options (bits, per-channel, exclude, …); the data options are not among them: see `data`. */
   readonly options: QuantOptions;
+  /**
+   * The run's calibration/evaluation data (`--data`, `--input`, random samples of `--shape`), opened by the runner
+   * on request and closed by it after the run. Set by the runner; absent in a context built by hand (tests).
+   */
+  readonly data?: RunData;
   /** Report progress of a long step; the CLI shows a bar (or plain lines when not on a TTY). */
   progress(done: number, total: number, label?: string): void;
   /** Mark the tensor/node being worked on so a failure names it. */
@@ -196,6 +203,8 @@ export interface RunState {
   readonly pending: readonly PendingTensor[];
   /** Calibrator states after calibration (for stats exporters). */
   readonly calibration?: { readonly plugin: string; readonly state: CalibratorState }[];
+  /** The accuracy search's result and decisions, when the run had an accuracy target. */
+  readonly accuracySearch?: AccuracySearchSummary;
 }
 
 /** Exporters turn the result into files. */

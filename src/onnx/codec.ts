@@ -15,6 +15,7 @@ import { decodeModelProto, encodeModelProto } from "./proto.ts";
 import { concatChunks, encodeModelChunks as encodeChunksRaw, writeChunks } from "./encode-chunks.ts";
 import { ExternalFiles, EXTERNAL, externalRef, isExternal } from "./external.ts";
 import { checkModelStructure } from "./check.ts";
+import { isSpilled } from "./spill.ts";
 import { checkTensors } from "./check-tensors.ts";
 import { allTensors, type TensorSite } from "./walk.ts";
 import type { Model } from "./model.ts";
@@ -199,7 +200,8 @@ export function saveModel(model: Model, path: string, options: SaveOptions = {})
   const out = resolve(path);
   const sites = allTensors(model.proto);
   const total = sites.reduce((s, x) => s + storedBytes(x.tensor), 0);
-  const hasExternal = sites.some((x) => isExternal(x.tensor));
+  // Scratch data of a streaming run (src/onnx/spill.ts) is not the model's choice of external data.
+  const hasExternal = sites.some((x) => isExternal(x.tensor) && !isSpilled(x.tensor));
   const protect = inputsOf(model);
   let ext = options.externalData;
   // Leave headroom for the non-tensor part of the proto.

@@ -62,13 +62,32 @@ export function resolveLocation(baseDir: string, location: string, file?: string
   return full;
 }
 
+/** A scratch store mounted under a location of its own (see src/onnx/spill.ts): read like a data file. */
+export interface MountedData {
+  readonly descriptor: number;
+  readonly size: number;
+  read(offset: number, length: number): Uint8Array;
+  close(): void;
+}
+
 /** Opened external data files, shared by all tensors of a model, closed on demand. */
 export class ExternalFiles {
   private fds = new Map<string, { fd: number; size: number }>();
+  private mounts = new Map<string, MountedData>();
   constructor(readonly baseDir: string, readonly modelFile?: string) {}
+
+  /**
+   * Serve `location` from `data`; it is never resolved as a path. {@link close} leaves mounts open (data files reopen on
+   * demand, a mount cannot): their owner closes them.
+   */
+  mount(location: string, data: MountedData): void {
+    this.mounts.set(location, data);
+  }
 
   /** Open (once) the file for a location and return its descriptor and size. */
   open(location: string): { fd: number; size: number; path: string } {
+    const m = this.mounts.get(location);
+    if (m) return { fd: m.descriptor, size: m.size, path: location };
     const path = resolveLocation(this.baseDir, location, this.modelFile);
     let h = this.fds.get(path);
     if (!h) {
@@ -101,6 +120,8 @@ export class ExternalFiles {
   /** Read a tensor's bytes (a fresh buffer of exactly its length). */
   read(t: TensorProto): Uint8Array {
     const ref = this.check(t);
+    const m = this.mounts.get(ref.location);
+    if (m) return m.read(ref.offset, ref.length);
     const { fd } = this.open(ref.location);
     const out = new Uint8Array(ref.length);
     let done = 0;

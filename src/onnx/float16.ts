@@ -10,6 +10,7 @@ import { GraphIndex, type Scope } from "./graph.ts";
 import { makeAttribute } from "./builder.ts";
 import { replaceUsesMany } from "./graph-edit.ts";
 import { setTensorRaw, tensorFloat32 } from "./tensor-data.ts";
+import { existingSpill, spillTensor } from "./spill.ts";
 import type { Model } from "./model.ts";
 import type { AttributeProto, GraphProto, NodeProto, TensorProto, ValueInfoProto } from "./types.ts";
 import { num } from "./types.ts";
@@ -233,6 +234,8 @@ function placeCasts(nodes: NodeProto[], casts: NodeProto[]): NodeProto[] {
 function toHalf(model: Model, t: TensorProto, res: Float16Result) {
   const { half, clamped } = floatsToHalf(tensorFloat32(model, t));
   setTensorRaw(t, H, new Uint8Array(half.buffer));
+  // A streaming run (the model has a spill) keeps the converted bytes on disk, not in memory.
+  if (existingSpill(model)) spillTensor(model, t);
   res.tensors++;
   if (clamped) (res.clamped += clamped, res.clampedTensors.push(t.name ?? ""));
 }

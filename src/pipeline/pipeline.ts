@@ -13,13 +13,15 @@ import { OutputTransaction, writeFileAtomic } from "../io/atomic.ts";
 import { realTarget } from "../io/files.ts";
 import { testHook } from "../io/cleanup.ts";
 import { assertQuantizedSomething, graphSignature } from "./nothing.ts";
-import { defaultOptions, type QuantOptions } from "../kernel/options.ts";
+import { splitRunOptions, type RunOptions } from "../kernel/options.ts";
+import { createRunData } from "./run-data.ts";
 import type { EventSink, Phase } from "../kernel/events.ts";
-import type { Artifact, Diagnostic, PendingTensor, Plugin, PluginContext, ReportEntry, RunState } from "../kernel/types.ts";
+import type { Artifact, Diagnostic, PackerPlugin, PendingTensor, Plugin, PluginContext, ReportEntry, RunState } from "../kernel/types.ts";
 import { cloneModel, loadModel } from "../onnx/codec.ts";
 import { inputsOf } from "../onnx/data-files.ts";
 import type { Model } from "../onnx/model.ts";
 import { normalizeOnLoad } from "../onnx/load-normalize.ts";
+import { spillPacked } from "../quant/stream.ts";
 import { decideOpset, defaultOpset, describeNeeds, type OpsetNeed } from "./opset.ts";
 
 export { defaultOpset } from "./opset.ts";
@@ -30,7 +32,11 @@ export interface RunInput {
   model: Model | string | Uint8Array;
   /** The plugin chain, in order. */
   plugins: readonly Plugin[];
-  options?: Partial<QuantOptions>;
+  /**
+   * Options of the run: the plugins' options (`ctx.options`) and the data options (`data`, `samples`, `shapes`,
+   * `statsIn`, …), which the runner keeps: it opens the data and hands it to plugins as `ctx.data`.
+   */
+  options?: Partial<RunOptions>;
   logger?: ConsolaInstance;
   onEvent?: EventSink;
   /** Write artifacts (default true). */
@@ -45,6 +51,7 @@ export interface RunInput {
 
 /** What a run produced. */
 export interface RunResult extends RunState {
+  accuracySearch?: RunState["accuracySearch"];
   /** Written files; `staged` is the temp file holding an artifact's content while validators run (before publish). */
   artifacts: { path: string; kind: string; bytes: number; staged?: string }[];
   diagnostics: Diagnostic[];
@@ -71,7 +78,8 @@ const byKind = <K extends Plugin["kind"]>(plugins: readonly Plugin[], kind: K) =
  * const result = await runPipeline({ model: "model.onnx", plugins: [weightOnly(), int8(), onnx()], options: { output: "out.onnx" } });
  */
 export async function runPipeline(input: RunInput): Promise<RunResult> {
-  const options: QuantOptions = { ...defaultOptions, ...input.options };
+  const { options, data: dataOptions } = splitRunOptions(input.options);
+  const runData = createRunData(dataOptions);
   const root = input.logger ?? defaultLogger;
   const emit: EventSink = input.onEvent ?? (() => {});
   const timings: Partial<Record<Phase, number>> = {};
@@ -84,6 +92,7 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
       const ctx: PluginContext & { target?: string } = {
         logger: root.withTag(p.name),
         options,
+        data: runData,
         progress: (done, total, label) => emit({ type: "progress", phase, plugin: p.name, done, total, label }),
         at: (t) => void (ctx.target = t),
       };
@@ -133,7 +142,7 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
   // work, and again before each file is written and renamed).
   const protect = inputsOf(model);
   // Calibration inputs are inputs too (a folder's files are not listed: only a file given by name).
-  for (const f of [options.data, options.statsIn]) if (typeof f === "string") protect.add(f, f);
+  for (const f of [dataOptions.data, dataOptions.statsIn]) if (typeof f === "string") protect.add(f, f);
   if (options.output && input.write !== false) {
     try {
       protect.check(realTarget(options.output), options.output);
@@ -199,13 +208,16 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
     const quantizers = byKind(plugins, "quantizer");
     // A selection pattern that matches nothing is almost always a typo: say so before quantizing.
     if (quantizers.length) for (const w of unmatchedPatterns(result.model.proto, options)) root.warn(w);
+    const target = (await import("../accuracy/run.ts")).targetOf(options);
+    const search = target && quantizers.length ? new (await import("../accuracy/run.ts")).AccuracySearch(target, options, dataOptions, root, quantizers.some((q) => !!q.activations)) : undefined;
+    if (search) await search.beforeCalibrate(result.model);
     await enter("calibrate", async () => {
       const wanted = new Set<string>();
       for (const q of quantizers) if (q.activations) for (const t of await call(q, (c) => q.activations!(result.model, c))) wanted.add(t);
       if (wanted.size === 0) return;
       const calibrators = byKind(plugins, "calibrator");
       const { runCalibration } = await import("./calibration.ts");
-      const out = await runCalibration(result.model, [...wanted], calibrators, options, {
+      const out = await runCalibration(result.model, [...wanted], calibrators, { batchSize: options.batchSize, data: dataOptions, runData }, {
         call: (p, fn) => call(p, fn),
         ctxOf,
         logger: root,
@@ -219,6 +231,8 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
 
     let minOpset = 0; // lowest default-domain opset the quantizers' and packers' output needs
     await enter("quantize", async () => {
+      // The accuracy target: trials from the calibrated ranges decide what the real quantization keeps float.
+      if (search) result.accuracySearch = await search.run({ model: result.model, quantizers, packers: byKind(plugins, "packer") as PackerPlugin[], ranges: result.ranges, call }, input.options);
       const before = input.requireQuantized && quantizers.length ? graphSignature(result.model) : undefined;
       for (const q of quantizers) {
         const r = await call(q, (c) => q.quantize(result.model, { ranges: result.ranges }, c));
@@ -247,6 +261,7 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
           throw new QuantError("E_CONFIG", `no packer in the chain accepts ${t.type} tensor "${t.tensor.name}" (packers: ${packers.map((p) => p.name).join(", ") || "none"})`, { phase: "pack", target: t.tensor.name });
         const r = await call(packer, (c) => (c.at(t.tensor.name), packer.pack(t, c)));
         minOpset = Math.max(minOpset, r?.minOpset ?? 0);
+        spillPacked(result.model, t); // a streaming run keeps packed bytes on disk, not in memory
       }
       // Safety net for quantizers/packers that did not declare their needs up front (`requires` / `minOpset`).
       const current = defaultOpset(result.model);
@@ -303,6 +318,7 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
         root.warn(`cleanup of plugin "${p.name}" failed: ${reason(e)}`);
       }
     }
+    await runData.close();
     model.external?.close();
   }
 }

@@ -7,7 +7,7 @@ import { statSync } from "node:fs";
 import { basename, extname, join } from "node:path";
 import type { ConsolaInstance } from "consola";
 import { QuantError } from "../errors/errors.ts";
-import type { QuantOptions } from "../kernel/options.ts";
+import type { RunOptions } from "../kernel/options.ts";
 import { defaultOpset, runPipeline } from "./pipeline.ts";
 import { convertOpset } from "../onnx/opset/index.ts";
 import { cloneModel, loadModel } from "../onnx/codec.ts";
@@ -24,12 +24,12 @@ export interface VariantSpec {
   suffix: string;
   description: string;
   chain: PluginSpec[];
-  options: Partial<QuantOptions>;
+  options: Partial<RunOptions>;
   /** Default-domain opset the variant's ops need; an older model is converted before the chain runs. */
   minOpset?: number;
 }
 
-const Q4: Partial<QuantOptions> = { bits: 4, blockSize: 32, symmetric: true, nativeInt4: true, clipSearch: true };
+const Q4: Partial<RunOptions> = { bits: 4, blockSize: 32, symmetric: true, nativeInt4: true, clipSearch: true };
 /**
  * q4 quantizes MatMul weights only, as transformers.js's q4 does: an INT4 DequantizeLinear in front of a Gather
  * (embeddings) or Gemm is not fused by ONNX Runtime and dequantizes the whole table on every call (on a 768-wide,

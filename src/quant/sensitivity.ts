@@ -13,6 +13,7 @@ import type { InputValue } from "../data/values.ts";
 import { RuntimeSession, batchPlan, modelInputs, type TensorMap } from "../runtime/session.ts";
 import { DataType } from "../tensor/dtypes.ts";
 import { QuantError } from "../errors/errors.ts";
+import { inferenceMacs } from "./probe-cost.ts";
 
 /** A weight to probe: its original and its dequantized values (float32, main-graph initializer). */
 export interface SensitivityCandidate {
@@ -35,10 +36,26 @@ export interface SensitivityOptions {
   shapes?: Record<string, number[]>;
   seed?: number;
   /**
-   * Time budget in ms: after the first reference run the probe estimates its cost and uses fewer samples to fit, or
-   * throws when even one sample would take over 2.5× the budget. Default: no budget.
+   * Time budget in ms, of estimated time: the probe counts its cost in multiply-accumulates ({@link inferenceMacs} of
+   * one batch × (candidates + 1) runs) at a fixed {@link PROBE_MACS_PER_MS}, uses fewer samples to fit, and throws when
+   * even one sample would take over 2.5× the budget. Counted, not timed, so the decision (and the output's bytes)
+   * does not depend on the machine's load. Default: no budget.
    */
   budgetMs?: number;
+}
+
+/**
+ * Multiply-accumulates per millisecond the budget assumes: onnxruntime-node on one core of the 2-core reference
+ * machine runs mobilenet_v2 at ~6.5 and resnet18 at ~12 MMAC/ms; the probe's session (weights fed as inputs, not
+ * pre-packed) is slower, hence 5.
+ */
+export const PROBE_MACS_PER_MS = 5e6;
+
+/** Samples the probe affords within `budgetMs` given the cost of one batch of `step` samples, or an error past 2.5× the budget. */
+export function probeSamples(macsPerBatch: number, candidates: number, step: number, wanted: number, budgetMs: number): number {
+  const perBatchMs = (macsPerBatch * (candidates + 1)) / PROBE_MACS_PER_MS;
+  if (perBatchMs > 2.5 * budgetMs) throw new QuantError("E_RUNTIME", `measuring would take about ${(perBatchMs / 1000).toFixed(1)} s per sample`);
+  return Math.max(step, Math.min(wanted, Math.floor((budgetMs / perBatchMs) * step)));
 }
 
 /**
@@ -71,13 +88,9 @@ export async function weightSensitivity(model: Model, candidates: readonly Sensi
       const batch = dataset.batch(i, step);
       const feeds: TensorMap = { ...weights };
       for (const [name, b] of Object.entries(batch)) feeds[name] = session.tensor(b.data, b.dims, b.elemType);
-      const t0 = performance.now();
+      // The budget is decided on the first batch, from its counted cost (never from a clock).
+      if (i === 0 && opts.budgetMs) n = probeSamples(await inferenceMacs(model, batch), candidates.length, step, n, opts.budgetMs);
       const ref = await session.run(feeds);
-      if (i === 0 && opts.budgetMs) {
-        const perSample = (performance.now() - t0) * (candidates.length + 1);
-        if (perSample > 2.5 * opts.budgetMs) throw new QuantError("E_RUNTIME", `measuring would take about ${(perSample / 1000).toFixed(1)} s per sample`);
-        n = Math.max(step, Math.min(n, Math.floor((opts.budgetMs / perSample) * step)));
-      }
       const refData = Object.values(ref).map((t) => Float32Array.from(t.data as Float32Array));
       for (const r of refData) for (let k = 0; k < r.length; k++) signal += r[k]! * r[k]!;
       for (const c of candidates) {

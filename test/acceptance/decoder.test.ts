@@ -20,9 +20,11 @@ const GEN = 20;
 /**
  * Prompts (of 5) whose 20-char greedy continuation must equal fp32's. The issue's target is 5 for every variant; the
  * 4-bit variants miss it on this briefly trained model (its top-2 logits are close where they diverge), so for them
- * the bound asserted is the measured floor, not the target: q4/q4f16 3/5, bnb4 1/5.
+ * the bound asserted is the measured floor, not the target: q4/q4f16 3/5, bnb4 2/5 (1/5 before its block scales were
+ * searched by MSE). Teacher-forced, q4 differs from fp32 on 4 of the 100 next-character decisions, all where fp32's
+ * top-two margin is ≤ 0.112 (README: better-trained decoders behave the same).
  */
-const GREEDY: Record<keyof typeof FILES, number> = { fp16: 5, q8: 5, int8: 5, uint8: 5, q4: 3, q4f16: 3, bnb4: 1 };
+const GREEDY: Record<keyof typeof FILES, number> = { fp16: 5, q8: 5, int8: 5, uint8: 5, q4: 3, q4f16: 3, bnb4: 2 };
 
 describe.skipIf(!hasCharDecoder)("trained char decoder: transformers.js variants (issue 14)", () => {
   const meta = hasCharDecoder ? charMeta() : (undefined as never);

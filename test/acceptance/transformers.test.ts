@@ -3,12 +3,13 @@
  * variants of digits_transformer (dynamic INT8, q4 MatMulNBits, fp16), each made through the CLI as a user would.
  */
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { corpus, hasCorpus } from "../helpers/corpus.ts";
 import { judge } from "../helpers/evaluate.ts";
 import { quant } from "../cli/helpers.ts";
+import { encoderModel } from "../helpers/encoder.ts";
 
 const out = mkdtempSync(join(tmpdir(), "quant-accept-tf-"));
 const MODEL = "digits_transformer.onnx";
@@ -30,11 +31,27 @@ describe.skipIf(!hasCorpus)("transformers.js variants (issue 14)", () => {
     expect(r.accuracy).toBeGreaterThanOrEqual(r.floatAccuracy - 0.005);
   }, 60_000);
 
-  test("the transformer preset picks dynamic INT8 (faster than fp32 at batch ≥ 8, where static Q/DQ is 0.86×)", async () => {
-    const { path, report } = cli("preset.onnx", ["quantize", corpus(MODEL), "--preset", "transformer"]);
+  test("the transformer preset never makes a model slower: digits_transformer's layers (≤ 12288 elements, 0.90–0.97× at batch 1 when quantized) stay float and the run says so; --min-elements 0 gives dynamic INT8 ≥ 43 dB", async () => {
+    const r0 = quant(["quantize", corpus(MODEL), "--preset", "transformer", "-o", join(out, "preset.onnx")]);
+    expect(r0.code).toBe(1);
+    expect(r0.stderr).toContain("E_NOTHING_QUANTIZED");
+    expect(r0.stderr).toContain("fewer than 32768 elements");
+    expect(existsSync(join(out, "preset.onnx"))).toBe(false);
+    const { path, report } = cli("preset.onnx", ["quantize", corpus(MODEL), "--preset", "transformer", "--min-elements", "0"]);
     expect(report.chain ?? report.plugins ?? JSON.stringify(report)).toContain("dynamic");
     const r = await judge(corpus(MODEL), path, "tf");
     expect(r.sqnrDb).toBeGreaterThanOrEqual(43.0);
+  }, 60_000);
+
+  test("the transformer preset on a 256-wide encoder: every MatMul weight ≥ 32768 elements dynamic INT8, nothing smaller", async () => {
+    const src = join(out, "enc256.onnx");
+    writeFileSync(src, encoderModel({ vocab: 1000, dim: 256, heads: 4, layers: 2 }));
+    const { path } = cli("enc256.q8.onnx", ["quantize", src, "--preset", "transformer"]);
+    const { decodeModelProto } = await import("../../src/index.ts");
+    const ops = decodeModelProto(new Uint8Array(await Bun.file(path).arrayBuffer())).graph!.node!.map((n) => n.op_type);
+    // 6 weight MatMuls per layer (q, k, v, o: 65536 elements; fc1, fc2: 262144); the 2 attention products stay float.
+    expect(ops.filter((o) => o === "MatMulInteger").length).toBe(12);
+    expect(ops.filter((o) => o === "MatMul").length).toBe(4);
   }, 60_000);
 });
 

@@ -117,7 +117,8 @@ describe("layering under extends: the file's explicit choice is kept, for every 
     clipSearch: true, exclude: ["h.0.weight"], opTypes: ["Conv"], opTypesExclude: ["Gemm"], minElements: 17, layerBits: { "h.*": 4 },
     opset: 21, output: "x.onnx", data: "d.npy", samples: 7, batchSize: 3, shapes: { image: [1, 1, 32, 32] }, seed: 5, method: "mse",
     percentile: 99.5, statsIn: "in.json", statsOut: "out.json", images: "inception", externalData: true, ortCheck: false, ortCheckMaxBytes: 1234,
-    inputsAsConstants: true, inputs: { sr: 16000 }, sampleAxis: { state: 1 },
+    inputsAsConstants: true, inputs: { sr: 16000 }, sampleAxis: { state: 1 }, threads: 3, streamAbove: 1000,
+    targetSqnr: 27, targetAccuracy: 0.02, labels: "l.npy", evalData: "e.npy", searchBudget: { seconds: 90 },
   };
   const optionKeys = configKeys.top.filter((k) => !["extends", "plugins", "models", "batch", "family", "mode"].includes(k));
   test("the table covers every option key", () => expect(Object.keys(values).sort()).toEqual([...optionKeys].sort()));
@@ -126,7 +127,7 @@ describe("layering under extends: the file's explicit choice is kept, for every 
       const v = values[key];
       const o = plan(`${key}: ${JSON.stringify(v)}\n`).options;
       if (key === "output") return expect(o.output).toEndWith("o.onnx"); // a models entry's output wins over the key
-      if (["data", "statsIn", "statsOut"].includes(key)) return expect(o[key]).toEndWith(String(v)); // resolved against the file
+      if (["data", "statsIn", "statsOut", "labels", "evalData"].includes(key)) return expect(o[key]).toEndWith(String(v)); // resolved against the file
       expect(o[key]).toEqual(v);
     });
 });

@@ -13,7 +13,7 @@ import { runPipeline } from "../../src/pipeline/pipeline.ts";
 import { defaultChain } from "../../src/config/plan.ts";
 import { resolveChain } from "../../src/config/resolve.ts";
 import type { PluginSpec } from "../../src/config/schema.ts";
-import type { QuantOptions } from "../../src/kernel/options.ts";
+import type { RunOptions } from "../../src/kernel/options.ts";
 import type { Plugin } from "../../src/kernel/types.ts";
 import type { CaseMode, FuzzCase } from "./mutate.ts";
 import { builtinPlugins } from "../../plugins/registry.ts";
@@ -31,18 +31,18 @@ export class FuzzCrash extends Error {
 const silent = createConsola({ level: -999 });
 
 /** Options and chain of each mode. */
-function plan(mode: CaseMode, out: string): { options: Partial<QuantOptions>; chain: PluginSpec[] } {
-  const weights = (o: Partial<QuantOptions>): PluginSpec[] =>
-    defaultChain("weights", o).map((s) => (s === "weight-only" ? (["weight-only", { sensitivity: false }] as PluginSpec) : s));
+function plan(mode: CaseMode, out: string): { options: Partial<RunOptions>; chain: PluginSpec[] } {
+  const weights = (o: Partial<RunOptions>): PluginSpec[] =>
+    defaultChain("weights", o, builtinPlugins).map((s) => (s === "weight-only" ? (["weight-only", { sensitivity: false }] as PluginSpec) : s));
   switch (mode) {
     case "int8": return { options: { output: out, perChannel: true }, chain: weights({}) };
     case "int4": {
-      const o: Partial<QuantOptions> = { output: out, bits: 4, blockSize: 32, symmetric: true, nativeInt4: out.length % 2 === 0 };
+      const o: Partial<RunOptions> = { output: out, bits: 4, blockSize: 32, symmetric: true, nativeInt4: out.length % 2 === 0 };
       return { options: o, chain: weights(o) };
     }
     case "opset21": return { options: { output: out, opset: 21 }, chain: weights({}) };
     case "external": return { options: { output: out, externalData: true, bits: 4, blockSize: 32 }, chain: weights({}) };
-    case "static": return { options: { output: out, samples: 2, batchSize: 1 }, chain: defaultChain("static", {}) };
+    case "static": return { options: { output: out, samples: 2, batchSize: 1 }, chain: defaultChain("static", {}, builtinPlugins) };
   }
 }
 

@@ -12,7 +12,7 @@
  * (src/quant/float32-compute.ts: ONNX Runtime fuses only float32-scale Q/DQ into its integer kernels).
  */
 import {
-  DataType, QuantError, alreadyQuantizedError, computeInFloat32, defineQuantizer, isQuantized, matchesAny,
+  DataType, QuantError, alreadyQuantizedError, computeInFloat32, defineQuantizer, findWeights, isQuantized, matchesAny, streamPlan,
   type Float32ComputeReport, type Model, type NodeProto, type OptionKeys, type PluginContext, type QuantizeResult, type RangeMap, type ReportEntry,
 } from "../../../src/index.ts";
 import { PlacementGraph } from "./placement-graph.ts";
@@ -184,7 +184,9 @@ export default function staticQdq(opts: StaticQdqOptions = {}) {
       if (unshared.size) ctx.logger.info(`${unshared.size} Concat(s) keep one scale per input: their inputs' ranges differ more than ${MAX_CONCAT_SPAN_RATIO}×`);
       if (keepFloat.size) ctx.logger.warn(`${keepFloat.size} activation(s) have no range and stay float (first: ${[...keepFloat][0]})`);
       if (!p.anchors.length) ctx.logger.warn("no Conv/ConvTranspose/MatMul/Gemm could be quantized: the output will not be faster");
-      const result = applyPlacement(p, params.byGroup, r);
+      // A big model streams its weights: each one's integers go to disk as they are made (see streamPlan).
+      const streaming = streamPlan(model, findWeights(model).reduce((s, w) => s + w.bytes, 0), ctx.options);
+      const result = applyPlacement(p, params.byGroup, streaming.stream ? { ...r, keep: streaming.keep } : r);
       for (const t of keepFloat) result.entries.push({ tensor: t, action: "skipped", kind: "activation", reason: "no calibrated range" });
       const chained = quantizeChainWeights(model, { weightType: r.weightType, symmetric: r.symmetricWeights, perChannel: r.perChannel, opTypes: r.weightOpTypes, exclude: r.exclude });
       result.pending.push(...chained.pending);

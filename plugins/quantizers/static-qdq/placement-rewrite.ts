@@ -9,6 +9,7 @@
  */
 import {
   DATA_MOVEMENT_OPS, DataType, QuantError, bitsPerElement, dequantizeWeights, granularityLabel, makeAttribute, makeTensor, quantizeWeights, roundHalfEven, sqnrDb,
+  dropped, lazyPending,
   type IntType, type NodeProto, type PendingTensor, type QuantType, type QuantizedWeights, type ReportEntry, type TensorProto,
 } from "../../../src/index.ts";
 import type { AnchorNode, Placement } from "./placement.ts";
@@ -23,6 +24,8 @@ export interface RewriteOptions {
   readonly weightType: "int8" | "uint8";
   readonly symmetricWeights: boolean;
   readonly perChannel: boolean;
+  /** Where a quantized weight is kept (a streaming run: on disk, read back lazily; see streamPlan). Default: in memory. */
+  readonly keep?: (q: QuantizedWeights) => QuantizedWeights;
 }
 
 /** What {@link applyPlacement} returns. */
@@ -136,6 +139,8 @@ export function applyPlacement(p: Placement, params: ReadonlyMap<string, Activat
     const sName = index.uniqueName(`${base}_scale`);
     const zName = index.uniqueName(`${base}_zero_point`);
     intTensor(qName, dims, q.values, opts.weightType, "weight");
+    const kept = opts.keep ? opts.keep(q) : q;
+    if (kept !== q) pending[pending.length - 1] = lazyPending(pending[pending.length - 1]!, kept);
     floatTensor(sName, q.paramDims, q.scale);
     const zp = opts.weightType === "int8" ? Int8Array.from(q.zeroPoint) : Uint8Array.from(q.zeroPoint);
     intTensor(zName, q.paramDims, zp, opts.weightType, "zero_point");
@@ -151,7 +156,8 @@ export function applyPlacement(p: Placement, params: ReadonlyMap<string, Activat
       granularity: granularityLabel(q.axis !== undefined ? { kind: "channel", axis: q.axis } : { kind: "tensor" }), elements: data.length,
       bytesBefore: storedBytes(tensor, data.length), bytesAfter: data.length + q.scale.length * 5, sqnrDb: sq, relError: 10 ** (-sq / 20),
     });
-    const out = { dq, q };
+    const out = { dq, q: kept };
+    if (kept !== q) dropped(data.byteLength + recon.byteLength + q.values.byteLength);
     if (!byAxis) weightCache.set(cacheKey, (byAxis = new Map()));
     byAxis.set(key, out);
     return out;

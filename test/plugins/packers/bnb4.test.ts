@@ -7,7 +7,8 @@ import fc from "fast-check";
 import { consola } from "consola";
 import * as ort from "onnxruntime-node";
 import {
-  DataType, GraphBuilder, dequantizeBnb4, encodeModelProto, loadModel, quantizeBnb4, runPipeline, serializeModel, type Bnb4Type, type Model,
+  DataType, GraphBuilder, dequantizeBnb4, encodeModelProto, loadModel, quantizeBnb4, quantizeBnb4Searched, runPipeline, serializeModel,
+  sqnrDb, tensorFloat32, type Bnb4Type, type Model,
 } from "../../../src/index.ts";
 import { BNB4_CODEBOOK, fp4Code, nf4Code } from "../../../src/tensor/bnb4.ts";
 import bnb4 from "../../../plugins/packers/bnb4.ts";
@@ -68,10 +69,11 @@ describe("bnb4 quantization", () => {
 
 describe("bnb4 packer in ONNX Runtime", () => {
   for (const type of ["nf4", "fp4"] as Bnb4Type[])
-    test(`${type}: MatMulBnb4 byte-identical to MatMul with the dequantized weight`, async () => {
+  for (const scaleSearch of [false, true])
+    test(`${type}${scaleSearch ? ", searched scales" : ", absmax (ORT's codes)"}: MatMulBnb4 byte-identical to MatMul with the dequantized weight`, async () => {
       const K = 96, N = 40;
       const w = randomFloats(K * N, 7);
-      const r = await runPipeline({ model: model(K, N, w), plugins: [bnb4({ quantType: type })], write: false, logger: consola.create({ level: 0 }) });
+      const r = await runPipeline({ model: model(K, N, w), plugins: [bnb4({ quantType: type, scaleSearch })], write: false, logger: consola.create({ level: 0 }) });
       const g = r.model.proto.graph!;
       const node = g.node![0]!;
       expect(r.entries.map((e) => [e.tensor, e.action, e.bytesAfter])).toEqual([["W", "quantized", (K * N) / 2 + Math.ceil((K * N) / 64) * 4]]);
@@ -80,7 +82,14 @@ describe("bnb4 packer in ONNX Runtime", () => {
       expect(Object.fromEntries(node.attribute!.map((a) => [a.name, Number(a.i)]))).toEqual({ K, N, block_size: 64, quant_type: type === "nf4" ? 1 : 0 });
       expect(g.initializer!.find((t) => t.name === "W")!.dims!.map(Number)).toEqual([(K * N) / 2]);
       expect(g.initializer!.find((t) => t.name === node.input![2])!.dims!.map(Number)).toEqual([Math.ceil((K * N) / 64)]);
-      const deq = dequantizeBnb4(quantizeBnb4(w, K, N, 64, type), K, N, 64, type);
+      const plain = quantizeBnb4(w, K, N, 64, type);
+      const q = scaleSearch ? quantizeBnb4Searched(w, K, N, 64, type) : plain;
+      expect(Array.from(tensorFloat32(r.model, g.initializer!.find((t) => t.name === node.input![2])!))).toEqual(Array.from(q.absmax));
+      // The search never does worse than absmax scaling (ratio 1 is a candidate) and here does strictly better.
+      const plainDb = sqnrDb(w, dequantizeBnb4(plain, K, N, 64, type));
+      if (scaleSearch) expect(r.entries[0]!.sqnrDb!).toBeGreaterThan(plainDb + 0.2);
+      else expect(r.entries[0]!.sqnrDb!).toBe(plainDb);
+      const deq = dequantizeBnb4(q, K, N, 64, type);
       const x = randomFloats(3 * K, 8);
       const a = await run(r.model, x, [3, K]);
       const b = await run(model(K, N, deq), x, [3, K]);

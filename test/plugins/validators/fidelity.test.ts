@@ -113,7 +113,9 @@ describe("fidelity on a model with one weight perturbed by a known amount", () =
   test("the plugin: metrics in info diagnostics, options from the run", async () => {
     const v = fidelity({ minSqnrDb: 30 });
     const logger = createConsola({ level: -1 });
-    const ctx = { logger, options: { ...defaultOptions, data }, progress() {}, at() {} };
+    // The run's data as the runner hands it over: the plugin reads where the data comes from (`ctx.data.options`).
+    const runData = { given: true, options: { data, seed: 0 }, open: () => Promise.reject(new Error("not used")) };
+    const ctx = { logger, options: { ...defaultOptions }, data: runData, progress() {}, at() {} };
     const state = { original: model([1, 0, 0, 1]), model: model([1.1, 0, 0, 1]), ranges: new Map(), entries: [], pending: [] };
     const ds = await v.validate(state, ctx);
     const info = ds.find((d) => d.code === "fidelity")!;
