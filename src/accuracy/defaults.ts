@@ -19,8 +19,11 @@ const DEFAULTED = Symbol("int4DefaultTarget");
 /** True when `o`'s target was set by {@link applyInt4DefaultTarget}. */
 export const isDefaultTarget = (o: object): boolean => (o as Record<symbol, unknown>)[DEFAULTED] === true;
 
-/** Seconds the default INT4 search may take unless `--search-budget` says otherwise. */
-export const INT4_DEFAULT_BUDGET_S = 60;
+/**
+ * ORT sessions the default INT4 search may create unless `--search-budget` says otherwise. Counted in sessions, not
+ * seconds, so the output bytes never depend on how loaded the machine is (fr_feature needs 5).
+ */
+export const INT4_DEFAULT_BUDGET_SESSIONS = 12;
 
 /** Models above this size keep the quantizer's own INT4 choice (a search holds several copies of the model). */
 export const INT4_DEFAULT_MAX_BYTES = 512 * 2 ** 20;
@@ -40,7 +43,7 @@ export function applyInt4DefaultTarget(o: QuantOptions, mode: string, input: str
   if (size > INT4_DEFAULT_MAX_BYTES) return `INT4: no default accuracy target for a model over ${INT4_DEFAULT_MAX_BYTES / 2 ** 20} MiB (give --target-sqnr to search)`;
   o.targetSqnr = INT4_DEFAULT_TARGET_DB;
   // Not asked for, so bounded: a large model's search stops with the best set found (and says so).
-  o.searchBudget ??= { seconds: INT4_DEFAULT_BUDGET_S };
+  o.searchBudget ??= { sessions: INT4_DEFAULT_BUDGET_SESSIONS };
   (o as unknown as Record<symbol, unknown>)[DEFAULTED] = true;
   return `INT4: default accuracy target ${INT4_DEFAULT_TARGET_DB} dB output SQNR, search budget ${"seconds" in o.searchBudget ? `${o.searchBudget.seconds} s` : `${o.searchBudget.sessions} sessions`} (--target-sqnr DB to change it, --target-sqnr off for none)`;
 }

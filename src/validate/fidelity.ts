@@ -9,6 +9,7 @@ import { ErrorAccumulator, type ErrorMetrics, type FloatArray } from "../tensor/
 import { GraphIndex, isOnnxOp } from "../onnx/graph.ts";
 import { QuantError } from "../errors/errors.ts";
 import { RuntimeSession, batchPlan, tensorFloats, modelInputs, type TensorMap } from "../runtime/session.ts";
+import { GarbageBudget } from "../runtime/calibrate.ts";
 import type { Diagnostic } from "../kernel/types.ts";
 import { isFloatWeightType } from "../tensor/dtypes.ts";
 import { openData, type DataSource } from "../data/open.ts";
@@ -127,7 +128,11 @@ export async function measureFidelity(
   if (inputs.length > 1) for (const line of dataset.describe?.() ?? []) opts.logger?.info(line);
   const sessions: RuntimeSession[] = [];
   const open = async (m: Model) => {
-    const s = await RuntimeSession.create(m);
+    // Memory (validate of an 88 MB float16 ISNet at 1024×1024 peaked at 4.8 GB): two (four with `detailed`) sessions
+    // live side by side. No arena, so none keeps its largest run's activations; optimizations up to "extended" (every
+    // fusion, QDQ ones included) without the layout level, whose NCHWc transform keeps a blocked float32 copy of every
+    // conv weight (423 vs 108 MB for that model's session). Only float summation order differs from level "all".
+    const s = await RuntimeSession.create(m, { memoryArena: false, optimization: "extended" });
     sessions.push(s);
     return s;
   };
@@ -161,18 +166,25 @@ export async function measureFidelity(
     }
     const layerAccs = layers.map(() => new ErrorAccumulator());
     const layerNames = layers.map((l) => l.name);
+    // Memory: the models went to onnxruntime as serialized copies, garbage now; and every run's outputs are garbage
+    // after their comparison, but a large model's (ISNet: ~120 MB a run, twice that decoded from float16) pile up
+    // before the collector runs on its own. Collect now, then whenever 8 MiB plus two runs' worth were dropped.
+    if (typeof Bun !== "undefined") Bun.gc(true);
+    const garbage = new GarbageBudget(8 << 20);
     for (let start = 0; start < end; start += step) {
       const batch = dataset.batch(start, Math.min(step, end - start));
       const outA = await a.run(a.feeds(batch), names);
       const outB = await b.run(b.feeds(batch), names);
-      names.forEach((n, i) => {
-        compare(accs[i]!, outA, outB, n);
-        shapeAccs[i]!.add(tensorFloats(outA[n]!), tensorFloats(outB[n]!), outA[n]!.dims, start, Math.min(step, end - start));
-      });
+      const count = Math.min(step, end - start);
+      names.forEach((n, i) => (garbage.bytes += compare(accs[i]!, outA, outB, n, { acc: shapeAccs[i]!, first: start, count })));
+      garbage.collect(outA);
+      garbage.collect(outB);
       if (la && lb && layerNames.length) {
         const lA = await la.run(la.feeds(batch), layerNames);
         const lB = await lb.run(lb.feeds(batch), layerNames);
-        layerNames.forEach((n, i) => compare(layerAccs[i]!, lA, lB, n));
+        layerNames.forEach((n, i) => (garbage.bytes += compare(layerAccs[i]!, lA, lB, n)));
+        garbage.collect(lA);
+        garbage.collect(lB);
       }
       opts.onProgress?.(Math.min(start + step, end), end);
     }
@@ -194,12 +206,20 @@ export async function measureFidelity(
   }
 }
 
-function compare(acc: ErrorAccumulator, a: TensorMap, b: TensorMap, name: string): void {
+/**
+ * Adds one output's comparison to `acc` (and to its per-kind metrics `shape`, samples `first … first + count - 1`);
+ * returns the bytes of float32 copies it decoded (float16 outputs), now garbage.
+ */
+function compare(acc: ErrorAccumulator, a: TensorMap, b: TensorMap, name: string, shape?: { acc: ShapeMetricsAccumulator; first: number; count: number }): number {
   const x = a[name]!;
   const y = b[name]!;
   if (x.size !== y.size)
     throw new QuantError("E_VALIDATE", `"${name}" has ${x.size} elements in the original model but ${y.size} in the quantized one (dims [${x.dims.join(",")}] vs [${y.dims.join(",")}])`, { target: name });
-  acc.add(tensorFloats(x), tensorFloats(y));
+  const fx = tensorFloats(x);
+  const fy = tensorFloats(y);
+  acc.add(fx, fy);
+  shape?.acc.add(fx, fy, x.dims, shape.first, shape.count);
+  return (fx !== x.data ? fx.byteLength : 0) + (fy !== y.data ? fy.byteLength : 0);
 }
 
 const fmtDb = (v: number) => (v === Infinity ? "∞" : v.toFixed(2));
