@@ -4,9 +4,12 @@
  * round so machine noise hits every row alike. Medians of wall time, and of process CPU time (less sensitive to other
  * processes taking the core; GC threads count too). Never fails on time.
  *
- *   bun bench/quantize-throughput.ts [--rounds N]
+ * Each quantize case runs on the WASM SIMD kernels and on the JS ones (`--kernels wasm|js|both`, default both).
+ *
+ *   bun bench/quantize-throughput.ts [--rounds N] [--kernels wasm|js|both]
  */
 import { quantizeWeights, type QuantSpec } from "../src/tensor/quantize.ts";
+import { setKernelBackend } from "../src/tensor/wasm-kernels.ts";
 
 interface Case {
   label: string;
@@ -17,6 +20,9 @@ interface Case {
 
 const argRounds = process.argv.indexOf("--rounds");
 const ROUNDS = argRounds > 0 ? Number(process.argv[argRounds + 1]) : 9;
+const argKernels = process.argv.indexOf("--kernels");
+const KERNELS = argKernels > 0 ? process.argv[argKernels + 1]! : "both";
+const BACKENDS = (KERNELS === "both" ? ["wasm", "js"] : [KERNELS]) as ("wasm" | "js")[];
 
 /** Deterministic weights with a realistic shape: Gaussian body, per-channel spread, a few outliers. */
 function makeWeights(dims: number[]): Float32Array {
@@ -38,11 +44,16 @@ function makeWeights(dims: number[]): Float32Array {
 
 function casesFor(name: string, dims: number[], data: Float32Array, channelAxis: number, blockAxis: number): Case[] {
   const copyBuf = new Float32Array(data.length);
-  const q = (label: string, spec: QuantSpec, slow = false): Case => ({ label: `${name} ${label}`, run: () => void quantizeWeights(data, dims, spec), slow });
+  const q1 = (label: string, spec: QuantSpec, slow: boolean, b: "wasm" | "js"): Case => ({
+    label: `${name} ${label}${BACKENDS.length > 1 ? ` [${b}]` : ""}`,
+    run: () => { setKernelBackend(b); quantizeWeights(data, dims, spec); },
+    slow,
+  });
+  const q = (label: string, spec: QuantSpec, slow = false): Case[] => BACKENDS.map((b) => q1(label, spec, slow, b));
   const tensor = { kind: "tensor" } as const;
   const channel = { kind: "channel", axis: channelAxis } as const;
   const block = { kind: "block", axis: blockAxis, blockSize: 32 } as const;
-  return [
+  const list: (Case | Case[])[] = [
     { label: `${name} copy: Float32Array.set`, run: () => copyBuf.set(data) },
     { label: `${name} copy: slice`, run: () => void data.slice() },
     q("int8  sym  per-tensor", { type: "int8", symmetric: true, granularity: tensor }),
@@ -57,6 +68,7 @@ function casesFor(name: string, dims: number[], data: Float32Array, channelAxis:
     q(`int4  sym  block 32 + clip search`, { type: "int4", symmetric: true, granularity: block, clipSearch: true }, true),
     q(`uint4 asym block 32 + clip search`, { type: "uint4", symmetric: false, granularity: block, clipSearch: true }, true),
   ];
+  return list.flat();
 }
 
 function median(xs: number[]): number {
@@ -92,11 +104,11 @@ for (const [name, dims, chAxis, blAxis] of tensors) {
   }
   const copyMs = median(times.get(cases[0]!)!);
   console.log(`\n${name}  (${mb.toFixed(1)} MB fp32, ${ROUNDS} interleaved rounds, medians)`);
-  console.log(`${"case".padEnd(52)} ${"wall ms".padStart(9)} ${"MB/s".padStart(7)} ${"× copy".padStart(8)} ${"cpu ms".padStart(9)} ${"MB/s".padStart(7)}`);
+  console.log(`${"case".padEnd(60)} ${"wall ms".padStart(9)} ${"MB/s".padStart(7)} ${"× copy".padStart(8)} ${"cpu ms".padStart(9)} ${"MB/s".padStart(7)}`);
   for (const c of cases) {
     const ms = median(times.get(c)!);
     const cms = median(cpu.get(c)!);
     const rate = (t: number) => (t > 0 ? (mb / (t / 1000)).toFixed(0) : "—").padStart(7);
-    console.log(`${c.label.padEnd(52)} ${ms.toFixed(2).padStart(9)} ${rate(ms)} ${(ms / copyMs).toFixed(1).padStart(8)} ${cms.toFixed(2).padStart(9)} ${rate(cms)}`);
+    console.log(`${c.label.padEnd(60)} ${ms.toFixed(2).padStart(9)} ${rate(ms)} ${(ms / copyMs).toFixed(1).padStart(8)} ${cms.toFixed(2).padStart(9)} ${rate(cms)}`);
   }
 }

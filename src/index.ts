@@ -142,7 +142,12 @@ export { RuntimeSession, batchPlan, modelInputs, ortTensor, tensorFloats, type R
 /** Structure and Q/DQ rules, loading in ONNX Runtime, numbers against the float model (the validator plugins and `quant validate` run these). */
 export { checkConnectivity } from "./validate/connectivity.ts";
 export { checkOrtLoad } from "./validate/ort-load.ts";
-export { fidelityDiagnostics, measureFidelity, type FidelityOptions, type FidelityReport, type LayerFidelity, type OutputFidelity } from "./validate/fidelity.ts";
+export { fidelityDiagnostics, measureFidelity, sqnrBar, type FidelityOptions, type FidelityReport, type LayerFidelity, type OutputFidelity } from "./validate/fidelity.ts";
+/** What each output is (classifier, probability map, values) and the metrics that kind gets; labels; the default SQNR bar (20 dB on real data). */
+export { DEFAULT_MIN_SQNR_DB, type LabelledAccuracy, type Labels, type ShapeMetrics } from "./validate/metrics-by-shape.ts";
+export type { OutputKind } from "./validate/output-kind.ts";
+/** The self-contained HTML report (`--report`, and the `report` exporter with an .html path). */
+export { buildHtmlReport, type BuildReportOptions, type ReportData } from "./report/build.ts";
 
 // ── Remedies (issue 13) ──────────────────────────────────────────────────────────────────────────────────────────
 /** Remedies (issue 13): per-channel float statistics over data, Conv-affine folding, cross-layer equalization. */
@@ -165,3 +170,11 @@ export { quantizeInParallel, defaultThreads, type ParallelOptions, type Quantize
 export { streamPlan, withoutValues, lazyPending, DEFAULT_STREAM_ABOVE, type StreamPlan } from "./quant/stream.ts";
 /** The scratch store of a streaming run (a model's spill), and the collection of big dropped buffers. */
 export { spillTensor, spillOf, existingSpill, releaseSpill, dropped } from "./onnx/spill.ts";
+
+// ── Accuracy targets ─────────────────────────────────────────────────────────────────────────────────────────────
+/** The `targetSqnr` / `targetAccuracy` options' search: its summary and decisions (`RunResult.accuracySearch`). */
+export type { AccuracyTarget, AccuracySearchSummary, FallbackDecision, SearchBudget } from "./kernel/accuracy.ts";
+/** Output SQNR with only one node quantized, for every quantized node (what `validate --detailed` shows). */
+export { isolatedSensitivity, type NodeSensitivity, type IsolatedOptions } from "./accuracy/isolated.ts";
+/** The output SQNR a bare `--bits 4` is held to. */
+export { INT4_DEFAULT_TARGET_DB } from "./accuracy/defaults.ts";

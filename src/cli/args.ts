@@ -11,6 +11,7 @@ import type { SampleAxisSpec } from "../data/layout.ts";
 import { parseInputFlags } from "../data/values.ts";
 import { namesOfKind } from "../config/registry.ts";
 import { builtinPlugins } from "./registry.ts";
+import { targetOptionsFromArgs } from "./target-args.ts";
 
 /** --format/--quiet/--debug. */
 export const globalArgs = {
@@ -179,6 +180,7 @@ export function optionsFromArgs(args: Record<string, unknown>, raw: readonly str
   if (str("seed") !== undefined) o.seed = int(args.seed, "seed");
   if (str("stats-out") !== undefined) o.statsOut = str("stats-out");
   if (str("stats-in") !== undefined) o.statsIn = str("stats-in");
+  Object.assign(o, targetOptionsFromArgs(args));
   return o;
 }
 

@@ -9,6 +9,8 @@ import { removeOrphanData } from "../onnx/data-files.ts";
 import { defineCommand, type ArgsDef } from "citty";
 import { QuantError } from "../errors/errors.ts";
 import { calibArgs, configArgs, configChoice, globalArgs, weightArgs } from "./args.ts";
+import { targetArgs } from "./target-args.ts";
+import { accuracyLine } from "../accuracy/format.ts";
 import { makeLogger, printJson, wantsJson, type GlobalFlags } from "./io.ts";
 import { runPool, type ChildResult } from "./pool.ts";
 import type { JobReport } from "./job.ts";
@@ -34,7 +36,7 @@ const batchOnly = {
   timeout: { type: "string", description: `Stop a model that runs longer than this (default ${DEFAULT_TIMEOUT_S}; 0 = no limit)`, valueHint: "SECONDS" },
 } as const satisfies ArgsDef;
 
-const allArgs = { ...batchOnly, ...weightArgs, ...calibArgs, ...configArgs, ...globalArgs };
+const allArgs = { ...batchOnly, ...weightArgs, ...calibArgs, ...targetArgs, ...configArgs, ...globalArgs };
 
 /** Split raw argv into model paths and the flags to forward to each child. */
 export function splitArgv(raw: readonly string[], defs: ArgsDef, drop: ReadonlySet<string>): { positionals: string[]; forward: string[] } {
@@ -141,14 +143,14 @@ export default defineCommand({
       const r = byInput.get(p.input);
       const rep = r?.report as JobReport | undefined;
       const status = p.skip ? "skipped" : !r ? "not run" : r.ok ? "ok" : "failed";
-      return { input: p.input, output: p.output, status, seconds: r?.seconds, error: r?.error, ratio: rep?.bytes.ratio, weightsQuantized: rep?.weights.quantized };
+      return { input: p.input, output: p.output, status, seconds: r?.seconds, error: r?.error, ratio: rep?.bytes.ratio, weightsQuantized: rep?.weights.quantized, ...(rep?.accuracySearch ? { accuracySearch: rep.accuracySearch } : {}) };
     });
     const n = (status: string) => summary.filter((s) => s.status === status).length;
     const counts = { ok: n("ok"), skipped: n("skipped"), failed: n("failed"), notRun: n("not run") };
     const bad = counts.failed + counts.notRun;
     if (json) printJson({ ok: bad === 0, counts, models: summary });
     else if (!flags.quiet) {
-      process.stdout.write(`\n${summary.map((s) => `${s.status.padEnd(8)} ${s.input}${s.status === "ok" ? ` → ${s.output}  ${s.ratio?.toFixed(3)}× size, ${s.weightsQuantized} weights, ${s.seconds?.toFixed(2)} s` : s.error ? `  ${s.error}` : ""}`).join("\n")}\n`);
+      process.stdout.write(`\n${summary.map((s) => `${s.status.padEnd(8)} ${s.input}${s.status === "ok" ? ` → ${s.output}  ${s.ratio?.toFixed(3)}× size, ${s.weightsQuantized} weights, ${s.seconds?.toFixed(2)} s${s.accuracySearch ? `, ${accuracyLine(s.accuracySearch)}` : ""}` : s.error ? `  ${s.error}` : ""}`).join("\n")}\n`);
       process.stdout.write(`${counts.ok} ok, ${counts.skipped} skipped, ${counts.failed} failed${counts.notRun ? `, ${counts.notRun} not run (stopped after the failure; --continue-on-error runs them)` : ""}\n`);
     }
     return bad ? 1 : 0;

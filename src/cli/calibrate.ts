@@ -1,6 +1,7 @@
 /** `quant calibrate`: static quantization calibrated in onnxruntime-node. */
 import { defineCommand } from "citty";
 import { calibArgs, configArgs, globalArgs, weightArgs } from "./args.ts";
+import { targetArgs } from "./target-args.ts";
 import { runQuantCommand } from "./quantize-common.ts";
 
 /** Examples printed by `quant calibrate --help`; test/cli/examples.test.ts runs every one. */
@@ -21,8 +22,10 @@ export default defineCommand({
     model: { type: "positional", required: true, description: "Input ONNX model" },
     output: { type: "string", alias: "o", description: "Output path (default <model>.qdq.onnx)" },
     detailed: { type: "boolean", description: "Per-layer error for every tensor in the summary" },
+    report: { type: "string", description: "Also write a self-contained HTML report (accuracy on the run's data, per-layer error, worst tensors' ranges, size breakdown, decisions)", valueHint: "FILE.html" },
     ...calibArgs,
     ...weightArgs,
+    ...targetArgs,
     ...configArgs,
     ...globalArgs,
   },

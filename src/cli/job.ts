@@ -12,6 +12,8 @@ import { fmtBytes } from "./io.ts";
 import type { ModelProto } from "../onnx/types.ts";
 import { allGraphs } from "../onnx/walk.ts";
 import { storedByteLength } from "../onnx/weights.ts";
+import type { AccuracySearchSummary } from "../kernel/accuracy.ts";
+import { formatAccuracySearch } from "../accuracy/format.ts";
 
 /** The stable JSON report of one job. */
 export interface JobReport {
@@ -32,6 +34,8 @@ export interface JobReport {
   artifacts: RunResult["artifacts"];
   diagnostics: RunResult["diagnostics"];
   timings: RunResult["timings"];
+  /** The accuracy search (with --target-sqnr / --target-accuracy, and INT4's default target). */
+  accuracySearch?: AccuracySearchSummary;
 }
 
 function fileSize(p: string): number {
@@ -98,6 +102,7 @@ export async function runJob(job: JobPlan, logger: ConsolaInstance, onEvent?: Ev
     artifacts: result.artifacts,
     diagnostics: result.diagnostics,
     timings: result.timings,
+    ...(result.accuracySearch ? { accuracySearch: result.accuracySearch } : {}),
   };
 }
 
@@ -125,6 +130,7 @@ export function formatJob(r: JobReport, detailed = false): string {
     lines.push(`  kept at 8 bits (${kept8.length}):`);
     for (const e of kept8) lines.push(`    ${e.tensor}: ${e.reason!.replace(/^kept at 8 bits: /, "")}`);
   }
+  if (r.accuracySearch) lines.push(...formatAccuracySearch(r.accuracySearch));
   for (const d of r.diagnostics.filter((d) => d.level !== "info")) lines.push(`  ${d.level}: ${d.code}${d.target ? ` (${d.target})` : ""}: ${d.message}`);
   return lines.join("\n");
 }

@@ -1,6 +1,7 @@
 /** `quant quantize`: weight-only quantization. */
 import { defineCommand } from "citty";
 import { calibArgs, configArgs, globalArgs, weightArgs } from "./args.ts";
+import { targetArgs } from "./target-args.ts";
 import { runQuantCommand } from "./quantize-common.ts";
 import { QuantError } from "../errors/errors.ts";
 
@@ -32,12 +33,14 @@ export default defineCommand({
     mode: { type: "string", description: "weights (default: weights → integer + DequantizeLinear) | dynamic (MatMul/Gemm/Conv → integer ops, activations quantized at run time, no calibration)", valueHint: "weights|dynamic" },
     output: { type: "string", alias: "o", description: "Output path (default <model>.int<bits>.onnx)" },
     detailed: { type: "boolean", description: "Per-layer error for every tensor in the summary" },
+    report: { type: "string", description: "Also write a self-contained HTML report (accuracy on the run's data, per-layer error, worst tensors' ranges, size breakdown, decisions)", valueHint: "FILE.html" },
     ...weightArgs,
     data: { ...calibArgs.data, description: "At --bits 4: inputs to measure each layer's sensitivity on (default: random of the declared shapes)" },
     samples: { ...calibArgs.samples, description: "Samples for the INT4 sensitivity measurement (default up to 4)" },
     shape: calibArgs.shape,
     input: calibArgs.input,
     "sample-axis": calibArgs["sample-axis"],
+    ...targetArgs,
     ...configArgs,
     ...globalArgs,
   },

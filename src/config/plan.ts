@@ -10,6 +10,7 @@ import { defaultOptions, type RunOptions } from "../kernel/options.ts";
 import { isDataset } from "../data/open.ts";
 import { applyChainKeys, specName } from "./merge.ts";
 import { emptyRegistry, listOr, namesOfKind, type PluginRegistry } from "./registry.ts";
+import { checkTargetOptions } from "../accuracy/options.ts";
 import type { LoadedConfig } from "./load.ts";
 import type { PluginSpec, QuantConfig } from "./schema.ts";
 
@@ -44,7 +45,7 @@ function optionsOf(c: Partial<QuantConfig>): Partial<RunOptions> {
 }
 
 /** Paths in options that come from a config file are relative to that file's folder. */
-const PATH_KEYS = ["data", "statsIn", "statsOut"] as const;
+const PATH_KEYS = ["data", "statsIn", "statsOut", "labels", "evalData"] as const;
 function resolvePaths<T extends Partial<RunOptions>>(o: T, cwd: string): T {
   const out = { ...o };
   for (const k of PATH_KEYS) if (typeof out[k] === "string") (out as Record<string, unknown>)[k] = resolve(cwd, out[k] as string);
@@ -73,6 +74,7 @@ export function checkOptions(o: RunOptions, calibrators: ReadonlySet<string>): R
   if (!(Number.isInteger(Number(o.batchSize ?? 1)) && Number(o.batchSize ?? 1) >= 1)) throw new QuantError("E_USAGE", `batch size must be a positive integer (got ${o.batchSize})`);
   return {
     ...o,
+    ...checkTargetOptions(o),
     bits: bits as 8 | 4,
     blockSize: o.blockSize === undefined ? undefined : Number(o.blockSize),
     minElements: Number(o.minElements ?? 0),

@@ -80,6 +80,7 @@ const OPTION_KEYS: OptionKeys<RunOptions> = {
   output: true, data: true, samples: true, batchSize: true, shapes: true, seed: true, method: true, percentile: true,
   statsIn: true, statsOut: true, images: true, inputs: true, sampleAxis: true, externalData: true, ortCheck: true, ortCheckMaxBytes: true, inputsAsConstants: true,
   threads: true, streamAbove: true,
+  targetSqnr: true, targetAccuracy: true, labels: true, evalData: true, searchBudget: true,
 };
 const CONFIG_KEYS: OptionKeys<Omit<QuantConfig, keyof RunOptions>> = { extends: true, plugins: true, models: true, batch: true, mode: true };
 const MODEL_KEYS: OptionKeys<Omit<ModelEntry, keyof RunOptions>> = { input: true };

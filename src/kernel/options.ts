@@ -5,6 +5,7 @@
  * factory instead.
  */
 import type { DataSource, InputValue, SampleAxisSpec } from "./dataset.ts";
+import type { SearchBudget } from "./accuracy.ts";
 
 /** Resolved options of one quantization run. */
 export interface QuantOptions {
@@ -61,6 +62,19 @@ export interface QuantOptions {
    * on disk until saved (memory: a few tensors). Default 256 MiB; 0 streams every model with external data readers.
    */
   streamAbove?: number;
+  /**
+   * Accuracy target (src/accuracy/): the least output SQNR in dB against the float model (on pre-activation logits
+   * where an output is a Sigmoid/Softmax) — nodes are kept float (INT4: at 8 bits) until the model meets it.
+   */
+  targetSqnr?: number;
+  /** Accuracy target: the largest top-1 accuracy drop against the float model on `labels` (0.01 = one point). */
+  targetAccuracy?: number;
+  /** Labels of the evaluation samples (`.npy` of class indices) for `targetAccuracy`. */
+  labels?: string;
+  /** Evaluation data of the accuracy target; default a held-out split of `data` (never the calibration samples). */
+  evalData?: string;
+  /** Bound of the accuracy search: seconds of wall time or onnxruntime sessions. */
+  searchBudget?: SearchBudget;
 }
 
 /** Defaults of the plugins' options. */

@@ -2,6 +2,7 @@
  * Plugin types of the pipeline: load ─► prepare ─► calibrate ─► quantize ─► pack ─► export ─► validate.
  * A plugin is a plain object made by a `define*` helper; data moves between phases only through return values.
  */
+import type { AccuracySearchSummary } from "./accuracy.ts";
 import type { GranularityLabel } from "../tensor/granularity.ts";
 export type { GranularityLabel };
 import type { ConsolaInstance } from "consola";
@@ -202,6 +203,8 @@ export interface RunState {
   readonly pending: readonly PendingTensor[];
   /** Calibrator states after calibration (for stats exporters). */
   readonly calibration?: { readonly plugin: string; readonly state: CalibratorState }[];
+  /** The accuracy search's result and decisions, when the run had an accuracy target. */
+  readonly accuracySearch?: AccuracySearchSummary;
 }
 
 /** Exporters turn the result into files. */

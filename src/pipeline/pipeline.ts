@@ -16,7 +16,7 @@ import { assertQuantizedSomething, graphSignature } from "./nothing.ts";
 import { splitRunOptions, type RunOptions } from "../kernel/options.ts";
 import { createRunData } from "./run-data.ts";
 import type { EventSink, Phase } from "../kernel/events.ts";
-import type { Artifact, Diagnostic, PendingTensor, Plugin, PluginContext, ReportEntry, RunState } from "../kernel/types.ts";
+import type { Artifact, Diagnostic, PackerPlugin, PendingTensor, Plugin, PluginContext, ReportEntry, RunState } from "../kernel/types.ts";
 import { cloneModel, loadModel } from "../onnx/codec.ts";
 import { inputsOf } from "../onnx/data-files.ts";
 import type { Model } from "../onnx/model.ts";
@@ -51,6 +51,7 @@ export interface RunInput {
 
 /** What a run produced. */
 export interface RunResult extends RunState {
+  accuracySearch?: RunState["accuracySearch"];
   /** Written files; `staged` is the temp file holding an artifact's content while validators run (before publish). */
   artifacts: { path: string; kind: string; bytes: number; staged?: string }[];
   diagnostics: Diagnostic[];
@@ -207,6 +208,9 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
     const quantizers = byKind(plugins, "quantizer");
     // A selection pattern that matches nothing is almost always a typo: say so before quantizing.
     if (quantizers.length) for (const w of unmatchedPatterns(result.model.proto, options)) root.warn(w);
+    const target = (await import("../accuracy/run.ts")).targetOf(options);
+    const search = target && quantizers.length ? new (await import("../accuracy/run.ts")).AccuracySearch(target, options, dataOptions, root, quantizers.some((q) => !!q.activations)) : undefined;
+    if (search) await search.beforeCalibrate(result.model);
     await enter("calibrate", async () => {
       const wanted = new Set<string>();
       for (const q of quantizers) if (q.activations) for (const t of await call(q, (c) => q.activations!(result.model, c))) wanted.add(t);
@@ -227,6 +231,8 @@ export async function runPipeline(input: RunInput): Promise<RunResult> {
 
     let minOpset = 0; // lowest default-domain opset the quantizers' and packers' output needs
     await enter("quantize", async () => {
+      // The accuracy target: trials from the calibrated ranges decide what the real quantization keeps float.
+      if (search) result.accuracySearch = await search.run({ model: result.model, quantizers, packers: byKind(plugins, "packer") as PackerPlugin[], ranges: result.ranges, call }, input.options);
       const before = input.requireQuantized && quantizers.length ? graphSignature(result.model) : undefined;
       for (const q of quantizers) {
         const r = await call(q, (c) => q.quantize(result.model, { ranges: result.ranges }, c));

@@ -42,6 +42,9 @@ function local(session: RuntimeSession, fused = false): Runner {
 
 /** Open the runner for an observation model (see the module comment). */
 export async function openRunner(obs: ObservationModel, options: RunnerOptions = {}): Promise<Runner> {
+  // One session runs every sample, without the arena (which keeps the largest run's activations, and with memory
+  // patterns a second plan-sized block: see RuntimeOptions): ISNet medium at 1024×1024 peaked at 2.1 GB.
+  options = { ...options, runtime: { memoryArena: false, ...options.runtime } };
   if (obs.mode === "values" && options.pipeline !== false) {
     const f = options.fused === false ? undefined : await fusedObservationBytes(obs, options.runtime).catch(() => undefined);
     const src = f ? { source: f.bytes, cleanup() {} } : modelSource(obs.model);

@@ -5,6 +5,7 @@
  */
 import { QuantError } from "../errors/errors.ts";
 import type { Granularity, QuantType } from "./granularity.ts";
+import { wasmErrorKernel, wasmGroupMinMax, wasmQuantizeLinear } from "./wasm-kernels.ts";
 
 /** Adding and subtracting 1.5·2^52 rounds a double to an integer, half to even (IEEE default), without a branch. */
 export const RNE = 6755399441055744;
@@ -142,8 +143,8 @@ class MinMaxKernel implements RunKernel {
 
 /** True min and max of every group in one pass (empty groups keep min=+Inf, max=-Inf). Throws E_QUANT_NONFINITE on NaN/Inf. */
 export function groupMinMax(data: Float32Array, l: GroupLayout, name?: string): { min: Float32Array; max: Float32Array } {
-  const k = new MinMaxKernel(data, l.groups);
-  forEachRun(l, k);
+  const k = wasmGroupMinMax(data, l) ?? new MinMaxKernel(data, l.groups);
+  if (k instanceof MinMaxKernel) forEachRun(l, k);
   if (k.nan !== 0) {
     throw new QuantError("E_QUANT_NONFINITE", `weight ${name ? `"${name}" ` : ""}contains NaN or Inf; fix the model or exclude this tensor`, { target: name });
   }
@@ -270,6 +271,7 @@ export function quantizeLinear(
   data: Float32Array, l: GroupLayout, scale: Float32Array, zeroPoint: Int32Array, qmin: number, qmax: number,
   out: Int8Array | Uint8Array | Int16Array | Uint16Array, min?: Float32Array, max?: Float32Array,
 ): void {
+  if (wasmQuantizeLinear(data, l, scale, zeroPoint, qmin, qmax, out)) return;
   forEachRun(l, new QuantizeKernel(data, scale, zeroPoint, qmin, qmax, out, min, max));
 }
 
@@ -282,11 +284,15 @@ export function quantizeLinearMeasured(
   data: Float32Array, l: GroupLayout, scale: Float32Array, zeroPoint: Int32Array, qmin: number, qmax: number,
   out: Int8Array | Uint8Array | Int16Array | Uint16Array, min?: Float32Array, max?: Float32Array,
 ): { signal: number; noise: number } {
-  const q = new QuantizeKernel(data, scale, zeroPoint, qmin, qmax, out, min, max);
-  const e = new ErrorKernel(data, out, scale, zeroPoint);
+  // With the WASM kernels the codes are made first, then measured on the very same pieces (same sums, bit for bit).
+  const q = wasmQuantizeLinear(data, l, scale, zeroPoint, qmin, qmax, out) ? NO_RUN : new QuantizeKernel(data, scale, zeroPoint, qmin, qmax, out, min, max);
+  const e = (q === NO_RUN ? wasmErrorKernel(data, out, scale, zeroPoint) : undefined) ?? new ErrorKernel(data, out, scale, zeroPoint);
   forEachRun(l, new PiecewiseKernel(q, e, Math.max(1, Math.floor(data.length / (PIECE * 32)))));
   return { signal: e.signal, noise: e.noise };
 }
+
+/** A kernel that does nothing (the codes are already made). */
+const NO_RUN: RunKernel = { rows() {}, cols() {} };
 
 /** Elements per piece for {@link PiecewiseKernel}: 32 KB of float32, well inside L2. */
 const PIECE = 8192;

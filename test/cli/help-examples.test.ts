@@ -35,6 +35,8 @@ beforeAll(async () => {
   copyFileSync(join(ROOT, "examples/digits_cnn_calib.npy"), join(dir, "calib.npy"));
   copyFileSync(join(ROOT, "examples/digits_cnn_test.npy"), join(dir, "test.npy"));
   if (hasCorpus) copyFileSync(corpus("digits_transformer.onnx"), join(dir, "transformer.onnx"));
+  if (hasCorpus) copyFileSync(corpus("digits_cnn_test_x.npy"), join(dir, "test_x.npy"));
+  if (hasCorpus) copyFileSync(corpus("digits_test_y.npy"), join(dir, "test_y.npy"));
   mkdirSync(join(dir, "images"));
   for (let i = 0; i < 6; i++) {
     const px = new Uint8Array(40 * 36 * 3).map((_, k) => (k * 7 + i * 31) & 255);
@@ -57,7 +59,7 @@ describe("every --help example runs", () => {
       for (const line of mod.examples!) {
         expect(help.stdout).toContain(line);
         const argv = exampleArgv(line);
-        if (argv.includes("transformer.onnx") && !existsSync(join(dir, "transformer.onnx"))) continue;
+        if (argv.some((x) => x === "transformer.onnx" || x === "test_y.npy") && !hasCorpus) continue;
         const r = quant(argv, dir);
         if (r.code !== 0) throw new Error(`${line}\nexit ${r.code}\n${r.stderr}`);
         expect(r.stderr).not.toMatch(/^error /m);

@@ -169,7 +169,7 @@ describe("stateful model (LSTM state [D, batch, H], int64 scalar sample rate)", 
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain("error E_DATA_REQUIRED (sr): input sr (int64 scalar) needs a value: --input sr=...");
     expect(refused.stdout).not.toContain("PASS");
-    const withSr = quant(["validate", float, q, "--input", "sr=16000", "--format", "json"]);
+    const withSr = quant(["validate", float, q, "--input", "sr=16000", "--format", "json", "--min-sqnr", "15"]); // random inputs, off the calibration data
     expect(withSr.code).toBe(0);
     const rep = JSON.parse(withSr.stdout);
     expect(rep.ok).toBe(true);

@@ -23,7 +23,7 @@ describe("unknown flags are usage errors (exit 2) naming the closest flag; nothi
   const cases: [string[], string, string][] = [
     [["quantize", CNN, "--bitz", "4", "-o", "OUT"], "--bitz", "--bits"],
     [["quantize", CNN, "--dynamic", "-o", "OUT"], "--dynamic", "--"],
-    [["validate", CNN, CNN, "--labels", "y.npy"], "--labels", "--"],
+    [["validate", CNN, CNN, "--lables", "y.npy"], "--lables", "--labels"],
     [["calibrate", CNN, "--methd", "mse", "-o", "OUT"], "--methd", "--method"],
     [["batch", CNN, "-o", "OUT", "--job", "2"], "--job", "--jobs"],
     [["quantize", CNN, "-k", "-o", "OUT"], "-k", ""],
@@ -118,6 +118,7 @@ describe("layering under extends: the file's explicit choice is kept, for every 
     opset: 21, output: "x.onnx", data: "d.npy", samples: 7, batchSize: 3, shapes: { image: [1, 1, 32, 32] }, seed: 5, method: "mse",
     percentile: 99.5, statsIn: "in.json", statsOut: "out.json", images: "inception", externalData: true, ortCheck: false, ortCheckMaxBytes: 1234,
     inputsAsConstants: true, inputs: { sr: 16000 }, sampleAxis: { state: 1 }, threads: 3, streamAbove: 1000,
+    targetSqnr: 27, targetAccuracy: 0.02, labels: "l.npy", evalData: "e.npy", searchBudget: { seconds: 90 },
   };
   const optionKeys = configKeys.top.filter((k) => !["extends", "plugins", "models", "batch", "family", "mode"].includes(k));
   test("the table covers every option key", () => expect(Object.keys(values).sort()).toEqual([...optionKeys].sort()));
@@ -126,7 +127,7 @@ describe("layering under extends: the file's explicit choice is kept, for every 
       const v = values[key];
       const o = plan(`${key}: ${JSON.stringify(v)}\n`).options;
       if (key === "output") return expect(o.output).toEndWith("o.onnx"); // a models entry's output wins over the key
-      if (["data", "statsIn", "statsOut"].includes(key)) return expect(o[key]).toEndWith(String(v)); // resolved against the file
+      if (["data", "statsIn", "statsOut", "labels", "evalData"].includes(key)) return expect(o[key]).toEndWith(String(v)); // resolved against the file
       expect(o[key]).toEqual(v);
     });
 });
