@@ -117,11 +117,21 @@ export interface RunData {
 
 /** The data options a plugin may read (the runner's `DataOptions` without the stats files). */
 export interface RunDataSource {
+  /**
+   * Calibration data: a file or folder path, values per input name (arrays, scalars, .npy paths), or a dataset
+   * object. Also feeds the INT4 sensitivity probe and the fidelity validator.
+   */
   data?: DataSource;
+  /** Values per input (`--input sr=16000`), taking precedence over `data`; constants are fed as-is to every run. */
   inputs?: Record<string, InputValue>;
+  /** Sample (batch) axis per input (`--sample-axis state=1`); `"none"` for an input fed as-is. Default: inferred. */
   sampleAxis?: Record<string, SampleAxisSpec>;
+  /** Sample count (the data must have that many; unset = all of it, configs may say `"all"`). */
   samples?: number;
+  /** Shapes for random data (`input` → dims, `*` for all). */
   shapes?: Record<string, number[]>;
+  /** Seed of random data (default 0). */
   seed: number;
+  /** Preprocessing for a folder of images: a preset name (`imagenet`) or options (resize, crop, mean, std, layout). */
   images?: string | Record<string, unknown>;
 }

@@ -4,7 +4,7 @@
  * plugins through `ctx.data`, so no plugin gets paths in its options. Plugin-specific settings go to the plugin's
  * factory instead.
  */
-import type { DataSource, InputValue, SampleAxisSpec } from "./dataset.ts";
+import type { RunDataSource } from "./dataset.ts";
 import type { SearchBudget } from "./accuracy.ts";
 
 /** Resolved options of one quantization run. */
@@ -94,24 +94,7 @@ const defaultQuantOptions: QuantOptions = {
  * `--image-preset`, `--stats-in`/`--stats-out` flags and config keys): read by the runner, never put in a plugin's
  * `ctx.options`. Plugins get the data through `ctx.data` ({@link RunData}).
  */
-export interface DataOptions {
-  /**
-   * Calibration data: a file or folder path, values per input name (arrays, scalars, .npy paths), or a dataset
-   * object. Also feeds the INT4 sensitivity probe and the fidelity validator.
-   */
-  data?: DataSource;
-  /** Values per input (`--input sr=16000`), taking precedence over `data`; constants are fed as-is to every run. */
-  inputs?: Record<string, InputValue>;
-  /** Sample (batch) axis per input (`--sample-axis state=1`); `"none"` for an input fed as-is. Default: inferred. */
-  sampleAxis?: Record<string, SampleAxisSpec>;
-  /** Sample count (the data must have that many; unset = all of it, configs may say `"all"`). */
-  samples?: number;
-  /** Shapes for random data (`input` → dims, `*` for all). */
-  shapes?: Record<string, number[]>;
-  /** Seed of random data (default 0). */
-  seed: number;
-  /** Preprocessing for a folder of images: a preset name (`imagenet`) or options (resize, crop, mean, std, layout). */
-  images?: string | Record<string, unknown>;
+export interface DataOptions extends RunDataSource {
   /** Load ranges/states instead of running inference (`--stats-in`); save them after calibration (`--stats-out`). */
   statsIn?: string;
   statsOut?: string;
