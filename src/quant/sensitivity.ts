@@ -7,9 +7,8 @@ import type { GraphProto } from "../onnx/types.ts";
 import type { Model } from "../onnx/model.ts";
 import { cloneModel } from "../onnx/codec.ts";
 import { valueInfo } from "../onnx/builder.ts";
-import type { SampleAxisSpec } from "../data/layout.ts";
-import { type DataSource, openData } from "../data/open.ts";
-import type { InputValue } from "../data/values.ts";
+import { openData } from "../data/open.ts";
+import type { RunDataSource } from "../kernel/dataset.ts";
 import { RuntimeSession, batchPlan, modelInputs, type TensorMap } from "../runtime/session.ts";
 import { DataType } from "../tensor/dtypes.ts";
 import { QuantError } from "../errors/errors.ts";
@@ -23,18 +22,8 @@ export interface SensitivityCandidate {
   dequantized: Float32Array;
 }
 
-/** Options of {@link weightSensitivity}. */
-export interface SensitivityOptions {
-  /** Calibration data (as for `calibrate`); random N(0,1) of the declared shapes otherwise. */
-  data?: DataSource;
-  /** Values per input (`--input`), taking precedence over `data`. */
-  inputs?: Record<string, InputValue>;
-  /** Sample axis per input (`--sample-axis`). */
-  sampleAxis?: Record<string, SampleAxisSpec>;
-  /** Samples to measure on: the data must have that many (E_CALIB_SAMPLES). Default: up to 4. */
-  samples?: number;
-  shapes?: Record<string, number[]>;
-  seed?: number;
+/** Options of {@link weightSensitivity}: where the probe's data comes from (as for `calibrate`; random N(0,1) of the declared shapes without `data`). */
+export interface SensitivityOptions extends Partial<Omit<RunDataSource, "images">> {
   /**
    * Time budget in ms, of estimated time: the probe counts its cost in multiply-accumulates ({@link inferenceMacs} of
    * one batch × (candidates + 1) runs) at a fixed {@link PROBE_MACS_PER_MS}, uses fewer samples to fit, and throws when

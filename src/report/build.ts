@@ -5,9 +5,8 @@
 import type { ConsolaInstance } from "consola";
 import type { Model } from "../onnx/model.ts";
 import type { ReportEntry } from "../kernel/types.ts";
-import { openData, type DataSource } from "../data/open.ts";
-import type { InputValue } from "../data/values.ts";
-import type { SampleAxisSpec } from "../data/layout.ts";
+import { openData } from "../data/open.ts";
+import type { RunDataSource } from "../kernel/dataset.ts";
 import type { ImageOptions } from "../data/images.ts";
 import { modelInputs } from "../runtime/session.ts";
 import { measureFidelity } from "../validate/fidelity.ts";
@@ -16,13 +15,7 @@ import { renderReportHtml } from "./html.ts";
 import type { AccuracySearchSummary } from "./types.ts";
 
 /** Inputs the report compares the models on (the same options as the `fidelity` validator). */
-export interface ReportData {
-  data?: DataSource;
-  inputs?: Record<string, InputValue>;
-  sampleAxis?: Record<string, SampleAxisSpec>;
-  samples?: number;
-  shapes?: Record<string, number[]>;
-  seed?: number;
+export interface ReportData extends Partial<Omit<RunDataSource, "images">> {
   images?: string | ImageOptions;
   labels?: string;
 }
